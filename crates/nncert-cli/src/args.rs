@@ -1,0 +1,115 @@
+//! Command-line arguments, checked into library types at the edge.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use nncert::{Certification, Method, TieRule};
+
+/// Certified robustness of kNN and rNN classifiers against data poisoning.
+///
+/// With no command, runs the demonstration on data nncert generates itself and writes the
+/// results to ./nncert-out/.
+#[derive(Debug, Parser)]
+#[command(name = "nncert", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Certify a votes matrix that came from anywhere (n_test × c counts + labels).
+    CertifyVotes(CertifyVotesArgs),
+    /// The default job: certify a generated rNN-like votes matrix and show the results.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertifyVotesArgs {
+    /// 2-D integer .npy of vote counts, shape (n_test, c), C order.
+    #[arg(long, value_name = "VOTES.npy")]
+    pub votes: PathBuf,
+    /// 1-D integer .npy of true labels, length n_test, values < c.
+    #[arg(long, value_name = "LABELS.npy")]
+    pub labels: PathBuf,
+    /// Which classifier produced the votes: knn (individual certificate only) or rnn.
+    #[arg(long, value_parser = parse_method)]
+    pub kind: Method,
+    /// Parameter text copied to the outputs (k or r).
+    #[arg(long, default_value = "")]
+    pub param: String,
+    #[command(flatten)]
+    pub certify: CertifyFlags,
+    /// Output directory (created; existing files of the same names are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Flags shared by every command that certifies.
+#[derive(Debug, Args, Clone)]
+pub struct CertifyFlags {
+    /// Joint certifications for rNN, comma-separated: island, rd, best (= pointwise
+    /// maximum of all bounds computed), or none. Default for rnn: island.
+    #[arg(long, value_delimiter = ',', value_parser = parse_joint)]
+    pub joint: Option<Vec<Option<Certification>>>,
+    /// Seed of the RD random division.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Last poisoning size of every curve (default: until every curve reaches 0).
+    #[arg(long, value_name = "N")]
+    pub max_e: Option<u64>,
+    /// Which label wins equal votes: larger (paper) or smaller (DPA convention).
+    #[arg(long, default_value = "larger", value_parser = parse_tie)]
+    pub tie_rule: TieRule,
+}
+
+impl CertifyFlags {
+    /// The library's options for `method`, with these flags applied.
+    pub fn options(&self, method: Method, param: &str) -> nncert::CurveOptions {
+        let mut o = nncert::CurveOptions::new(method, param);
+        if let Some(joint) = &self.joint {
+            o.joint = joint.iter().flatten().copied().collect();
+        }
+        o.seed = self.seed;
+        o.max_e = self.max_e;
+        o.tie = self.tie_rule;
+        o
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Output directory.
+    #[arg(long, value_name = "DIR", default_value = "nncert-out")]
+    pub out: PathBuf,
+    /// Seed of the generated votes.
+    #[arg(long, default_value_t = 1)]
+    pub data_seed: u64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            out: PathBuf::from("nncert-out"),
+            data_seed: 1,
+        }
+    }
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: nncert::Error| e.to_string())
+}
+
+fn parse_tie(s: &str) -> Result<TieRule, String> {
+    s.parse().map_err(|e: nncert::Error| e.to_string())
+}
+
+fn parse_joint(s: &str) -> Result<Option<Certification>, String> {
+    match s {
+        "none" => Ok(None),
+        "island" | "rd" | "best" => Ok(Some(s.parse().map_err(|e: nncert::Error| e.to_string())?)),
+        other => Err(format!(
+            "expected island, rd, best or none, found `{other}`"
+        )),
+    }
+}

@@ -1,0 +1,32 @@
+//! `nncert`: a thin command-line layer over the `nncert` library.
+//!
+//! Arguments are parsed and checked here, the library computes, and every error is printed
+//! as one line (`nncert: error: …`) with exit code 2.
+
+mod args;
+mod certify_votes;
+mod demo;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => demo::run(&args::DemoArgs::default()),
+        Some(Command::Demo(a)) => demo::run(&a),
+        Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole context chain on one line: "outer: inner: cause".
+            eprintln!("nncert: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Certificates: from [`Votes`] to per-point certified sizes and certified-accuracy curves.
+//!
+//! - [`individual`]: `e*` for one test input (SPEC §3, paper Theorems 1–2), kNN and rNN.
+//! - [`joint`]: the group bound for rNN (SPEC §4, paper Theorems 3–4).
+//! - [`grouping`]: the partitions of the test set the dataset bound is evaluated on
+//!   (ISLAND, recomputed for every `e`, and RD, a seeded random division).
+//!
+//! Every number produced here is a proven lower bound; the tests in
+//! `tests/exhaustive_attacker.rs` check each of them against an attacker that enumerates
+//! every poisoning of tiny instances.
+
+pub mod grouping;
+pub mod individual;
+pub mod joint;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::votes::{Prediction, TieRule, Votes};
+
+/// The voting classifier the votes came from. It decides which certificates are valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// k nearest neighbours: individual certificate only (SPEC §4, last line).
+    Knn,
+    /// Neighbours within radius r: individual and joint certificates.
+    Rnn,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::Knn => "knn",
+            Method::Rnn => "rnn",
+        })
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "knn" => Ok(Method::Knn),
+            "rnn" => Ok(Method::Rnn),
+            other => Err(Error::invalid(format!(
+                "method: expected `knn` or `rnn`, found `{other}`"
+            ))),
+        }
+    }
+}
+
+/// Which bound a curve reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Certification {
+    /// Each test input on its own (SPEC §3).
+    Individual,
+    /// Joint, ISLAND partition recomputed for every `e` (SPEC §4).
+    Island,
+    /// Joint, seeded random division (SPEC §4).
+    Rd,
+    /// Pointwise maximum of every bound computed in the same run (each is valid for each
+    /// `e`, so their maximum is too).
+    Best,
+}
+
+impl fmt::Display for Certification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Certification::Individual => "individual",
+            Certification::Island => "island",
+            Certification::Rd => "rd",
+            Certification::Best => "best",
+        })
+    }
+}
+
+impl FromStr for Certification {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "individual" => Ok(Certification::Individual),
+            "island" => Ok(Certification::Island),
+            "rd" => Ok(Certification::Rd),
+            "best" => Ok(Certification::Best),
+            other => Err(Error::invalid(format!(
+                "certification: expected one of `island`, `rd`, `best`, found `{other}`"
+            ))),
+        }
+    }
+}
+
+/// Everything the certificates need to know about one test input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointCertificate {
+    /// True label `y`.
+    pub label: u32,
+    /// Predicted label, runner-up and their votes.
+    pub prediction: Prediction,
+    /// `g = s_a − s_b + [a wins a tie against b]` (≥ 1).
+    pub margin: u64,
+    /// `e* = ceil(g / 2) − 1`: the prediction cannot change under any poisoning of size
+    /// ≤ `e*` (SPEC §3).
+    pub e_star: u64,
+}
+
+impl PointCertificate {
+    /// Certifies one row of votes.
+    pub fn new(label: u32, prediction: Prediction, tie: TieRule) -> PointCertificate {
+        let margin = prediction.margin(tie);
+        PointCertificate {
+            label,
+            prediction,
+            margin,
+            e_star: individual::e_star(margin),
+        }
+    }
+
+    /// Whether the clean prediction is the true label.
+    #[inline]
+    pub fn correct(&self) -> bool {
+        self.prediction.predicted == self.label
+    }
+
+    /// Individually certified correct at poisoning size `e` (SPEC §3).
+    #[inline]
+    pub fn certified_at(&self, e: u64) -> bool {
+        self.correct() && e <= self.e_star
+    }
+
+    /// The key that orders joint costs: `g` for a correct input, 0 for a misclassified one
+    /// (which costs the attacker nothing). The cost at `e` is `key − e`, floored at 0.
+    #[inline]
+    pub(crate) fn cost_key(&self) -> u64 {
+        if self.correct() { self.margin } else { 0 }
+    }
+
+    /// `cost_i` at poisoning size `e` (SPEC §4): the removals an attacker must spend on
+    /// this input once every insertion already helps it.
+    #[inline]
+    pub fn joint_cost(&self, e: u64) -> u64 {
+        self.cost_key().saturating_sub(e)
+    }
+}
+
+/// Certifies every test input of `votes`.
+pub fn certify_points(votes: &Votes, tie: TieRule) -> Vec<PointCertificate> {
+    votes
+        .predictions(tie)
+        .into_iter()
+        .zip(votes.labels())
+        .map(|(p, &y)| PointCertificate::new(y, p, tie))
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! Certified-accuracy curves CA(e) for every integer `e` from 0 to a maximum.
+//!
+//! Curves hold integer counts of certified-correct test inputs; fractions appear only on
+//! output, rounded *down* to the printed precision so that a printed figure is never above
+//! the proven bound.
+
+use serde::Serialize;
+
+use crate::certify::grouping::{Partition, island_counts};
+use crate::certify::individual::individual_counts;
+use crate::certify::{Certification, Method, PointCertificate, certify_points};
+use crate::error::Error;
+use crate::votes::{TieRule, Votes};
+
+/// The largest `e` a curve may be asked for; guards against absurd allocations.
+pub const MAX_E_LIMIT: u64 = 10_000_000;
+
+/// What to certify and how (validated by [`CurveOptions::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurveOptions {
+    /// Which classifier produced the votes.
+    pub method: Method,
+    /// Free text naming the classifier's parameter (k or r), copied to outputs.
+    pub param: String,
+    /// Joint certifications to compute besides the individual one (rNN only):
+    /// any of [`Certification::Island`], [`Certification::Rd`], [`Certification::Best`].
+    pub joint: Vec<Certification>,
+    /// Seed of the RD partition.
+    pub seed: u64,
+    /// Last `e` of every curve; `None` = until every curve has reached 0.
+    pub max_e: Option<u64>,
+    /// Tie rule for predictions.
+    pub tie: TieRule,
+}
+
+impl CurveOptions {
+    /// The paper's defaults for `method`: individual, plus ISLAND for rNN.
+    pub fn new(method: Method, param: impl Into<String>) -> Self {
+        CurveOptions {
+            method,
+            param: param.into(),
+            joint: match method {
+                Method::Knn => Vec::new(),
+                Method::Rnn => vec![Certification::Island],
+            },
+            seed: 0,
+            max_e: None,
+            tie: TieRule::default(),
+        }
+    }
+
+    /// Checks the combination once, at the edge.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.method == Method::Knn && !self.joint.is_empty() {
+            return Err(Error::invalid(
+                "joint certification is only defined for rNN (SPEC §4): removing one of a kNN \
+                 input's neighbours pulls the (k+1)-th one in, so a removal can change the votes \
+                 of several labels at once; use --kind rnn or drop --joint",
+            ));
+        }
+        if let Some(c) = self.joint.iter().find(|c| **c == Certification::Individual) {
+            return Err(Error::invalid(format!(
+                "joint certification: `{c}` is always computed; expected island, rd or best"
+            )));
+        }
+        if let Some(max_e) = self.max_e
+            && max_e > MAX_E_LIMIT
+        {
+            return Err(Error::invalid(format!(
+                "max-e: expected at most {MAX_E_LIMIT}, found {max_e}"
+            )));
+        }
+        if self.param.contains(['\n', '\r']) {
+            return Err(Error::invalid("param: expected one line of text"));
+        }
+        Ok(())
+    }
+}
+
+/// One CA(e) curve: `certified[e]` test inputs out of `n_test` are certified correct at `e`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Curve {
+    /// Classifier.
+    pub method: Method,
+    /// Its parameter text.
+    pub param: String,
+    /// Which bound.
+    pub certification: Certification,
+    /// Count of certified-correct test inputs for `e = 0, 1, …`.
+    pub certified: Vec<u64>,
+    /// Number of test inputs.
+    pub n_test: u64,
+}
+
+impl Curve {
+    /// CA(e) as a decimal fraction with `decimals` digits, rounded down.
+    pub fn accuracy_text(&self, e: usize, decimals: u32) -> String {
+        format_fraction_floor(self.certified[e], self.n_test, decimals)
+    }
+
+    /// CA(e) as f64 (for plots; not for reports of the bound).
+    pub fn accuracy(&self, e: usize) -> f64 {
+        self.certified[e] as f64 / self.n_test as f64
+    }
+}
+
+/// `num / den` with `decimals` digits after the point, rounded toward zero.
+pub fn format_fraction_floor(num: u64, den: u64, decimals: u32) -> String {
+    assert!(den > 0 && num <= den);
+    let scale = 10u128.pow(decimals);
+    let scaled = u128::from(num) * scale / u128::from(den);
+    let whole = scaled / scale;
+    let frac = scaled % scale;
+    if decimals == 0 {
+        format!("{whole}")
+    } else {
+        format!("{whole}.{frac:0width$}", width = decimals as usize)
+    }
+}
+
+/// Per-point certificates and every requested curve of one votes matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertifiedVotes {
+    /// One certificate per test input, in test order.
+    pub points: Vec<PointCertificate>,
+    /// Individual first, then the joint curves in the order asked.
+    pub curves: Vec<Curve>,
+    /// Last `e` of every curve.
+    pub max_e: u64,
+}
+
+/// Certifies `votes`: per-point `e*` and a curve per requested certification.
+pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedVotes, Error> {
+    options.validate()?;
+    if votes.n_test() == 0 {
+        return Err(Error::invalid(
+            "votes: expected at least one test input, found none",
+        ));
+    }
+    let points = certify_points(votes, options.tie);
+    let wants_joint = !options.joint.is_empty();
+    // Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g).
+    let horizon = points
+        .iter()
+        .filter(|p| p.correct())
+        .map(|p| if wants_joint { p.margin } else { p.e_star + 1 })
+        .max()
+        .unwrap_or(0);
+    let compute_to = options.max_e.unwrap_or(horizon);
+
+    let mut counts: Vec<(Certification, Vec<u64>)> = vec![(
+        Certification::Individual,
+        individual_counts(&points, compute_to),
+    )];
+    for &certification in &options.joint {
+        let c = match certification {
+            Certification::Island => island_counts(&points, votes.n_classes(), compute_to),
+            Certification::Rd => {
+                Partition::random_division(&points, votes.n_classes(), options.seed)
+                    .counts(&points, compute_to)
+            }
+            Certification::Best => continue,
+            Certification::Individual => unreachable!("rejected by validate"),
+        };
+        counts.push((certification, c));
+    }
+    if options.joint.contains(&Certification::Best) {
+        let best = (0..=compute_to as usize)
+            .map(|e| counts.iter().map(|(_, c)| c[e]).max().unwrap_or(0))
+            .collect();
+        counts.push((Certification::Best, best));
+    }
+
+    // Default range: stop at the first e where every curve is 0 (that row included).
+    let max_e = match options.max_e {
+        Some(m) => m,
+        None => (0..=compute_to as usize)
+            .find(|&e| counts.iter().all(|(_, c)| c[e] == 0))
+            .unwrap_or(compute_to as usize) as u64,
+    };
+    let curves = counts
+        .into_iter()
+        .map(|(certification, mut certified)| {
+            certified.truncate(max_e as usize + 1);
+            Curve {
+                method: options.method,
+                param: options.param.clone(),
+                certification,
+                certified,
+                n_test: votes.n_test() as u64,
+            }
+        })
+        .collect();
+    Ok(CertifiedVotes {
+        points,
+        curves,
+        max_e,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_round_down() {
+        assert_eq!(format_fraction_floor(2, 3, 6), "0.666666");
+        assert_eq!(format_fraction_floor(1, 3, 6), "0.333333");
+        assert_eq!(format_fraction_floor(3, 3, 6), "1.000000");
+        assert_eq!(format_fraction_floor(0, 7, 6), "0.000000");
+        assert_eq!(format_fraction_floor(9_999_999, 10_000_000, 6), "0.999999");
+        assert_eq!(format_fraction_floor(1, 2, 0), "0");
+    }
+
+    #[test]
+    fn knn_joint_is_refused_with_a_reason() {
+        let mut o = CurveOptions::new(Method::Knn, "5");
+        o.joint = vec![Certification::Island];
+        let e = o.validate().unwrap_err().to_string();
+        assert!(e.contains("only defined for rNN"), "{e}");
+    }
+
+    #[test]
+    fn default_range_ends_at_the_first_all_zero_row() {
+        // row0: a = 1 > b = 0, g = 6 + 1 = 7, e* = 3; row1: a = 0 < b = 1, g = 2, e* = 0;
+        // row2 is misclassified.
+        let votes = Votes::new(vec![0, 6, 2, 0, 5, 1], 2, vec![1, 0, 1]).unwrap();
+        let out = certify_votes(&votes, &CurveOptions::new(Method::Knn, "")).unwrap();
+        assert_eq!(out.curves[0].certified, vec![2, 1, 1, 1, 0]);
+        assert_eq!(out.max_e, 4);
+    }
+}

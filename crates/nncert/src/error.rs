@@ -1,0 +1,67 @@
+//! The library's typed errors. Every variant that concerns a file carries its path, so a
+//! message always says where the problem is and what was expected.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::data::npy::NpyError;
+
+/// Everything that can go wrong in nncert's library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on `path` failed.
+    #[error("{}: {action}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What nncert was doing (e.g. "cannot read").
+        action: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A `.npy` file is malformed or does not hold what was expected.
+    #[error("{}: {source}", path.display())]
+    Npy {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: NpyError,
+    },
+    /// The contents of a file are well-formed but unusable (e.g. a label ≥ c).
+    #[error("{}: {problem}", path.display())]
+    Content {
+        /// The offending file.
+        path: PathBuf,
+        /// What was expected and what was found.
+        problem: String,
+    },
+    /// A parameter or a combination of inputs is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::Invalid(message.into())
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, action: &'static str, source: io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            action,
+            source,
+        }
+    }
+
+    pub(crate) fn content(path: impl Into<PathBuf>, problem: impl Into<String>) -> Error {
+        Error::Content {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,40 @@
+//! Outputs: CSV tables, the JSON run record, and a directory writer that never leaves a
+//! half-written result behind.
+
+mod output_dir;
+mod tables;
+
+pub use output_dir::OutputDir;
+pub use tables::{CURVES_HEADER, EXAMPLES_HEADER, curves_csv, examples_csv, summary_rows};
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// The nncert version recorded in every report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// SHA-256 of a file's bytes, as lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String, Error> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(path, "cannot read", e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// SHA-256 of bytes, as lowercase hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}

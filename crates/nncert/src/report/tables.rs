@@ -1,0 +1,114 @@
+//! `curves.csv` and `examples.csv`: the formats the README documents.
+
+use crate::certify::{Method, PointCertificate};
+use crate::curve::Curve;
+
+/// Header of `curves.csv`: one row per (curve, e).
+pub const CURVES_HEADER: [&str; 5] = [
+    "method",
+    "param",
+    "certification",
+    "e",
+    "certified_accuracy",
+];
+
+/// Header of `examples.csv`: one row per (setting, test input).
+pub const EXAMPLES_HEADER: [&str; 9] = [
+    "method",
+    "param",
+    "index",
+    "label",
+    "predicted",
+    "runner_up",
+    "votes_predicted",
+    "votes_runner_up",
+    "e_star",
+];
+
+fn csv_to_string(rows: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing into a Vec cannot fail.
+    rows(&mut w).expect("CSV into memory");
+    String::from_utf8(w.into_inner().expect("CSV into memory")).expect("CSV of UTF-8 fields")
+}
+
+/// `curves.csv` for any number of curves; CA(e) with 6 decimals, rounded down.
+pub fn curves_csv(curves: &[Curve]) -> String {
+    csv_to_string(|w| {
+        w.write_record(CURVES_HEADER)?;
+        for c in curves {
+            let method = c.method.to_string();
+            let certification = c.certification.to_string();
+            for e in 0..c.certified.len() {
+                w.write_record([
+                    method.as_str(),
+                    c.param.as_str(),
+                    certification.as_str(),
+                    &e.to_string(),
+                    &c.accuracy_text(e, 6),
+                ])?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `examples.csv` for one or more settings, each a (method, param, certificates) triple.
+pub fn examples_csv(settings: &[(Method, &str, &[PointCertificate])]) -> String {
+    csv_to_string(|w| {
+        w.write_record(EXAMPLES_HEADER)?;
+        for (method, param, points) in settings {
+            let method = method.to_string();
+            for (i, p) in points.iter().enumerate() {
+                w.write_record([
+                    method.clone(),
+                    param.to_string(),
+                    i.to_string(),
+                    p.label.to_string(),
+                    p.prediction.predicted.to_string(),
+                    p.prediction.runner_up.to_string(),
+                    p.prediction.votes_predicted.to_string(),
+                    p.prediction.votes_runner_up.to_string(),
+                    p.e_star.to_string(),
+                ])?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The poisoning sizes of the summary table: 0, 100, 500, then every 500 up to `max_e`.
+pub fn summary_points(max_e: u64) -> Vec<u64> {
+    let mut points = vec![0];
+    points.extend([100u64, 500].into_iter().filter(|&e| e <= max_e));
+    points.extend((1000..=max_e).step_by(500));
+    points
+}
+
+/// Summary rows `(curve label, [(e, CA text)])` at [`summary_points`].
+pub fn summary_rows(curves: &[Curve], max_e: u64) -> Vec<(String, Vec<(u64, String)>)> {
+    let points = summary_points(max_e);
+    curves
+        .iter()
+        .map(|c| {
+            let label = if c.param.is_empty() {
+                format!("{} {}", c.method, c.certification)
+            } else {
+                format!("{} {} {}", c.method, c.param, c.certification)
+            };
+            let cells = points
+                .iter()
+                .map(|&e| {
+                    let text = match c.certified.get(e as usize) {
+                        Some(_) => c.accuracy_text(e as usize, 4),
+                        None => "0.0000".to_string(),
+                    };
+                    (e, text)
+                })
+                .collect();
+            (label, cells)
+        })
+        .collect()
+}
