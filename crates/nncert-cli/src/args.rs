@@ -85,6 +85,9 @@ pub struct DemoArgs {
     /// Seed of the generated votes.
     #[arg(long, default_value_t = 1)]
     pub data_seed: u64,
+    /// Number of generated test inputs.
+    #[arg(long, default_value_t = 2000)]
+    pub n_test: usize,
 }
 
 impl Default for DemoArgs {
@@ -92,6 +95,7 @@ impl Default for DemoArgs {
         DemoArgs {
             out: PathBuf::from("nncert-out"),
             data_seed: 1,
+            n_test: 2000,
         }
     }
 }

@@ -10,17 +10,16 @@ use nncert::{Certification, CurveOptions, Method, Votes};
 use crate::args::DemoArgs;
 use crate::certify_votes::certify_and_write;
 
-/// Test inputs and classes of the generated votes.
-const N_TEST: usize = 2000;
+/// Classes of the generated votes.
 const N_CLASSES: usize = 10;
 
 /// rNN-like votes: each test input has a neighbourhood of 0–1,500 training examples, most
 /// of them of its true label for easy inputs and mixed for hard ones.
-pub fn generated_votes(seed: u64) -> Votes {
+pub fn generated_votes(n_test: usize, seed: u64) -> Votes {
     let mut rng = SplitMix64::new(seed);
-    let mut counts = vec![0u32; N_TEST * N_CLASSES];
-    let mut labels = Vec::with_capacity(N_TEST);
-    for i in 0..N_TEST {
+    let mut counts = vec![0u32; n_test * N_CLASSES];
+    let mut labels = Vec::with_capacity(n_test);
+    for i in 0..n_test {
         let y = rng.below(N_CLASSES as u64) as usize;
         labels.push(y as u32);
         let size = rng.below(1500) as u32;
@@ -44,17 +43,19 @@ pub fn generated_votes(seed: u64) -> Votes {
 
 pub fn run(a: &DemoArgs) -> Result<()> {
     println!(
-        "nncert demo: certifying a generated rNN votes matrix ({N_TEST} test inputs, {N_CLASSES} classes)"
+        "nncert demo: certifying a generated rNN votes matrix ({} test inputs, {N_CLASSES} classes)",
+        a.n_test
     );
-    let votes = generated_votes(a.data_seed);
+    anyhow::ensure!(a.n_test > 0, "--n-test: expected at least 1, found 0");
+    let votes = generated_votes(a.n_test, a.data_seed);
     // Write the generated inputs first, so they can be inspected and re-run with
     // `nncert certify-votes`.
     let input_dir = a.out.join("demo-input");
     let mut inputs = OutputDir::new(&input_dir);
     let labels: Vec<i64> = votes.labels().iter().map(|&y| i64::from(y)).collect();
     let counts: Vec<i32> = votes.counts().iter().map(|&s| s as i32).collect();
-    inputs.stage("votes.npy", npy::encode(&[N_TEST, N_CLASSES], &counts));
-    inputs.stage("labels.npy", npy::encode(&[N_TEST], &labels));
+    inputs.stage("votes.npy", npy::encode(&[a.n_test, N_CLASSES], &counts));
+    inputs.stage("labels.npy", npy::encode(&[a.n_test], &labels));
     inputs.commit()?;
 
     let mut options = CurveOptions::new(Method::Rnn, "demo");

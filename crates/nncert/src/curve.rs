@@ -129,7 +129,25 @@ pub struct CertifiedVotes {
     pub max_e: u64,
 }
 
+/// Replaces each count by the maximum of the counts at the same or a larger `e`.
+///
+/// Sound because the true CA(e) is non-increasing (a poisoning of size ≤ e is also one of
+/// size ≤ e' for e' ≥ e), so a bound proven at e' also holds at every e ≤ e'. The
+/// individual curve is already monotone; the per-`e` ISLAND partition is not always (a
+/// greedy regrouping at e + 1 can certify one input more than at e), and this lifts those
+/// dips. The raw per-`e` values remain available from [`island_counts`].
+pub fn monotone_from_right(counts: &mut [u64]) {
+    let mut best = 0;
+    for c in counts.iter_mut().rev() {
+        best = best.max(*c);
+        *c = best;
+    }
+}
+
 /// Certifies `votes`: per-point `e*` and a curve per requested certification.
+///
+/// Every curve is non-increasing in `e` (see [`monotone_from_right`]); with `max_e: None`
+/// the curves end at the first `e` where all of them are 0.
 pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedVotes, Error> {
     options.validate()?;
     if votes.n_test() == 0 {
@@ -146,7 +164,9 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
         .map(|p| if wants_joint { p.margin } else { p.e_star + 1 })
         .max()
         .unwrap_or(0);
-    let compute_to = options.max_e.unwrap_or(horizon);
+    // Curves are computed to the horizon even when a smaller max_e is asked, because they
+    // are made non-increasing from the right (see `monotone_from_right`).
+    let compute_to = options.max_e.unwrap_or(horizon).max(horizon);
 
     let mut counts: Vec<(Certification, Vec<u64>)> = vec![(
         Certification::Individual,
@@ -181,6 +201,7 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
     let curves = counts
         .into_iter()
         .map(|(certification, mut certified)| {
+            monotone_from_right(&mut certified);
             certified.truncate(max_e as usize + 1);
             Curve {
                 method: options.method,

@@ -22,12 +22,12 @@ pub enum Error {
         source: io::Error,
     },
     /// A `.npy` file is malformed or does not hold what was expected.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {problem}", path.display())]
     Npy {
         /// The offending file.
         path: PathBuf,
-        /// What is wrong with it.
-        source: NpyError,
+        /// What is wrong with it (part of this error's message, not a separate cause).
+        problem: NpyError,
     },
     /// The contents of a file are well-formed but unusable (e.g. a label ≥ c).
     #[error("{}: {problem}", path.display())]

@@ -260,9 +260,9 @@ impl NpyArray {
     /// Reads and parses `path`.
     pub fn read(path: &Path) -> Result<NpyArray, Error> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
-        NpyArray::parse(&bytes).map_err(|source| Error::Npy {
+        NpyArray::parse(&bytes).map_err(|problem| Error::Npy {
             path: path.to_path_buf(),
-            source,
+            problem,
         })
     }
 

@@ -6,10 +6,10 @@ use super::npy::NpyArray;
 use crate::error::Error;
 use crate::votes::Votes;
 
-fn npy_error(path: &Path, source: super::npy::NpyError) -> Error {
+fn npy_error(path: &Path, problem: super::npy::NpyError) -> Error {
     Error::Npy {
         path: path.to_path_buf(),
-        source,
+        problem,
     }
 }
 

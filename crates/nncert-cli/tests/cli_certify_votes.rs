@@ -1,0 +1,200 @@
+//! End-to-end tests of `nncert certify-votes` and the default job through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nncert::data::npy::encode;
+
+fn nncert(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nncert"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the nncert binary runs")
+}
+
+/// A fresh scratch directory under the target directory, unique per test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, bytes: Vec<u8>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn certifies_a_small_rnn_votes_file_exactly() {
+    let dir = scratch("small_rnn");
+    // Rows: [a=1 by 7-2 → g=5 (1<2), e*=2], [a=0 by 4-3 → g=1, e*=0], [wrong: a=2, y=0].
+    let votes = write(
+        &dir,
+        "v.npy",
+        encode(&[3, 3], &[1i64, 7, 2, 4, 0, 3, 0, 1, 5]),
+    );
+    let labels = write(&dir, "y.npy", encode(&[3], &[1u8, 0, 0]));
+    let out = dir.join("out");
+    let o = nncert(
+        &[
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            "rnn",
+            "--param",
+            "4",
+            "--joint",
+            "island,rd",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    let expected_individual = "method,param,certification,e,certified_accuracy\n\
+        rnn,4,individual,0,0.666666\n\
+        rnn,4,individual,1,0.333333\n\
+        rnn,4,individual,2,0.333333\n\
+        rnn,4,individual,3,0.000000\n";
+    assert!(curves.starts_with(expected_individual), "{curves}");
+    // ISLAND at e = 1: row 0 (g = 5 > 2e) is alone in D1; row 1 (g = 1 ≤ e) is in D0.
+    assert!(curves.contains("rnn,4,island,1,0.333333\n"), "{curves}");
+    let examples = std::fs::read_to_string(out.join("examples.csv")).unwrap();
+    assert!(examples.contains("rnn,4,0,1,1,2,7,2,2\n"), "{examples}");
+    assert!(examples.contains("rnn,4,1,0,0,2,4,3,0\n"), "{examples}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["settings"]["tie_rule"], "larger");
+    assert_eq!(
+        report["inputs"]["votes"]["sha256"].as_str().unwrap().len(),
+        64
+    );
+    assert_eq!(report["clean_accuracy"], "0.666666");
+}
+
+#[test]
+fn bad_inputs_fail_with_one_line_exit_2_and_write_nothing() {
+    let dir = scratch("bad_inputs");
+    let good_votes = write(&dir, "votes.npy", encode(&[2, 3], &[1i32, 2, 3, 4, 5, 6]));
+    let good_labels = write(&dir, "labels.npy", encode(&[2], &[0i64, 2]));
+    let cases: Vec<(&str, String, String, &str, &str)> = vec![
+        (
+            "missing file",
+            dir.join("nope.npy").display().to_string(),
+            good_labels.clone(),
+            "rnn",
+            "nope.npy: cannot read",
+        ),
+        (
+            "float votes",
+            write(&dir, "f.npy", encode(&[2, 3], &[1.0f32; 6])),
+            good_labels.clone(),
+            "rnn",
+            "f.npy: unsupported dtype 'float32': expected an integer dtype",
+        ),
+        (
+            "1-D votes",
+            write(&dir, "r1.npy", encode(&[6], &[1i32; 6])),
+            good_labels.clone(),
+            "rnn",
+            "r1.npy: expected a 2-D array, found shape (6,)",
+        ),
+        (
+            "label ≥ c",
+            good_votes.clone(),
+            write(&dir, "big.npy", encode(&[2], &[0i64, 3])),
+            "rnn",
+            "big.npy: element 1: expected a label in 0..=2",
+        ),
+        (
+            "n mismatch",
+            good_votes.clone(),
+            write(&dir, "short.npy", encode(&[1], &[0i64])),
+            "rnn",
+            "short.npy: expected 2 labels (one per row of",
+        ),
+        (
+            "negative count",
+            write(&dir, "neg.npy", encode(&[2, 3], &[1i32, -2, 3, 4, 5, 6])),
+            good_labels.clone(),
+            "rnn",
+            "neg.npy: element 1: expected a vote count in 0..=4294967295, found -2",
+        ),
+        (
+            "not npy",
+            write(&dir, "text.npy", b"hello world".to_vec()),
+            good_labels.clone(),
+            "rnn",
+            "text.npy: not a .npy file",
+        ),
+        (
+            "kNN joint",
+            good_votes.clone(),
+            good_labels.clone(),
+            "knn",
+            "joint certification is only defined for rNN",
+        ),
+    ];
+    for (what, votes, labels, kind, needle) in cases {
+        let out = dir.join(format!("out-{}", what.replace(' ', "_")));
+        let mut args = vec![
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            kind,
+        ];
+        if kind == "knn" {
+            args.extend(["--joint", "island"]);
+        }
+        let out_text = out.display().to_string();
+        args.extend(["--out", &out_text]);
+        let o = nncert(&args, &dir);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.starts_with("nncert: error: "), "{what}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{what}: {stderr:?} should contain {needle:?}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{what}: one line, got {stderr:?}"
+        );
+        assert!(!out.exists(), "{what}: nothing may be written");
+    }
+}
+
+#[test]
+fn default_job_writes_table_and_files() {
+    let dir = scratch("default_job");
+    let o = nncert(&[], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("island"), "{stdout}");
+    for f in ["curves.csv", "examples.csv", "report.json"] {
+        assert!(dir.join("nncert-out").join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn outputs_are_byte_identical_across_runs() {
+    let dir = scratch("repeat");
+    let run = |name: &str| {
+        let out = dir.join(name);
+        let o = nncert(&["demo", "--out", out.to_str().unwrap()], &dir);
+        assert!(o.status.success());
+        ["curves.csv", "examples.csv"].map(|f| std::fs::read(out.join(f)).unwrap())
+    };
+    assert_eq!(run("a"), run("b"));
+}
