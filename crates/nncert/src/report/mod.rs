@@ -5,7 +5,9 @@ mod output_dir;
 mod tables;
 
 pub use output_dir::OutputDir;
-pub use tables::{CURVES_HEADER, EXAMPLES_HEADER, curves_csv, examples_csv, summary_rows};
+pub use tables::{
+    CURVES_HEADER, EXAMPLES_HEADER, curves_csv, examples_csv, summary_points, summary_rows,
+};
 
 use std::io::Read;
 use std::path::Path;
