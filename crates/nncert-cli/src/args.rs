@@ -22,6 +22,81 @@ pub enum Command {
     CertifyVotes(CertifyVotesArgs),
     /// The default job: certify a generated rNN-like votes matrix and show the results.
     Demo(DemoArgs),
+    /// Inspect datasets: counts, shapes, label histograms, checksums.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Print counts, shape, label histogram and checksums, and whether the files match
+    /// the canonical releases.
+    Info(DataInfoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataInfoArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+}
+
+/// Which dataset to load.
+#[derive(Debug, Args, Clone)]
+pub struct DatasetArgs {
+    /// mnist, cifar10, npy (your own features), or embedded (the MNIST subset built in).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "mnist", "cifar10", "npy"])]
+    pub dataset: String,
+    /// Directory holding the dataset files (for mnist: the four IDX files, plain or .gz, in
+    /// DIR or DIR/mnist; for cifar10: cifar-10-binary.tar.gz, or the batches, see README).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// npy: training features, 2-D float32/float64/uint8 (n_train, d).
+    #[arg(long, value_name = "F.npy")]
+    pub train_features: Option<PathBuf>,
+    /// npy: training labels, 1-D integer.
+    #[arg(long, value_name = "L.npy")]
+    pub train_labels: Option<PathBuf>,
+    /// npy: test features, 2-D (n_test, d).
+    #[arg(long, value_name = "F.npy")]
+    pub test_features: Option<PathBuf>,
+    /// npy: test labels, 1-D integer.
+    #[arg(long, value_name = "L.npy")]
+    pub test_labels: Option<PathBuf>,
+    /// npy: number of classes (default: largest label + 1).
+    #[arg(long, value_name = "C")]
+    pub classes: Option<usize>,
+}
+
+impl DatasetArgs {
+    /// Checks the combination and names the missing flag.
+    pub fn spec(&self) -> anyhow::Result<nncert::data::DatasetSpec> {
+        use nncert::data::DatasetSpec;
+        let dir = || {
+            self.data_dir
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--dataset {} needs --data-dir DIR", self.dataset))
+        };
+        Ok(match self.dataset.as_str() {
+            "embedded" => DatasetSpec::Embedded,
+            "mnist" => DatasetSpec::Mnist(dir()?),
+            "cifar10" => DatasetSpec::Cifar10(dir()?),
+            _ => {
+                let need = |p: &Option<PathBuf>, flag: &str| {
+                    p.clone()
+                        .ok_or_else(|| anyhow::anyhow!("--dataset npy needs {flag} FILE.npy"))
+                };
+                DatasetSpec::Npy(
+                    nncert::data::npy_features::NpyPaths {
+                        train_features: need(&self.train_features, "--train-features")?,
+                        train_labels: need(&self.train_labels, "--train-labels")?,
+                        test_features: need(&self.test_features, "--test-features")?,
+                        test_labels: need(&self.test_labels, "--test-labels")?,
+                    },
+                    self.classes,
+                )
+            }
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 
 mod args;
 mod certify_votes;
+mod data_info;
 mod demo;
 mod summary;
 
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         None => demo::run(&args::DemoArgs::default()),
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
+        Some(Command::Data(args::DataCommand::Info(a))) => data_info::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

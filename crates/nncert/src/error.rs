@@ -4,6 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::data::DataError;
 use crate::data::npy::NpyError;
 
 /// Everything that can go wrong in nncert's library.
@@ -28,6 +29,14 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong with it (part of this error's message, not a separate cause).
         problem: NpyError,
+    },
+    /// A dataset file is malformed or inconsistent.
+    #[error("{}: {problem}", path.display())]
+    Data {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: DataError,
     },
     /// The contents of a file are well-formed but unusable (e.g. a label ≥ c).
     #[error("{}: {problem}", path.display())]

@@ -341,6 +341,47 @@ impl NpyArray {
     }
 }
 
+impl NpyArray {
+    /// The data as little-endian bytes (the input bytes of a feature row's rank, SPEC §2).
+    pub fn little_endian_bytes(&self) -> Vec<u8> {
+        if !self.big_endian || self.dtype.size() == 1 {
+            return self.data.clone();
+        }
+        let size = self.dtype.size();
+        let mut out = self.data.clone();
+        for chunk in out.chunks_exact_mut(size) {
+            chunk.reverse();
+        }
+        out
+    }
+
+    /// Feature values as f32, for float32, float64 (rounded to nearest) and uint8 arrays.
+    /// Non-finite values are returned as they are; callers check them with their position.
+    pub fn to_f32_values(&self) -> Result<Vec<f32>, NpyError> {
+        let le = self.little_endian_bytes();
+        Ok(match self.dtype {
+            DType::F32 => le
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            DType::F64 => le
+                .chunks_exact(8)
+                .map(|c| {
+                    let v = f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                    v as f32
+                })
+                .collect(),
+            DType::U8 => le.iter().map(|&b| f32::from(b)).collect(),
+            other => {
+                return Err(NpyError::UnsupportedDtype {
+                    found: other.to_string(),
+                    expected: "float32, float64 or uint8 features",
+                });
+            }
+        })
+    }
+}
+
 fn parse_descr(descr: &str) -> Result<(bool, DType), NpyError> {
     const EXPECTED: &str = "one of int8/16/32/64, uint8/16/32/64, float32/64";
     let unsupported = || NpyError::UnsupportedDtype {

@@ -1,0 +1,111 @@
+//! Reading a file that may be gzip-compressed, with its identity (checksums).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use super::DataError;
+use crate::error::Error;
+
+/// Decompressed sizes above this are refused (a guard against decompression bombs; the
+/// largest real input, CIFAR-10's training batches, is 150 MB).
+pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+
+/// The contents of one input file and how to identify it.
+#[derive(Debug, Clone)]
+pub struct SourceBytes {
+    /// Where it came from (for an archive member: `archive!/member`).
+    pub path: PathBuf,
+    /// The uncompressed content.
+    pub bytes: Vec<u8>,
+    /// MD5 of the file as stored (compressed if it was), lowercase hex.
+    pub stored_md5: String,
+    /// Whether it was gzip-compressed.
+    pub gzipped: bool,
+}
+
+impl SourceBytes {
+    /// SHA-256 of the uncompressed content, lowercase hex.
+    pub fn sha256(&self) -> String {
+        format!("{:x}", Sha256::digest(&self.bytes))
+    }
+
+    /// MD5 of the uncompressed content, lowercase hex.
+    pub fn content_md5(&self) -> String {
+        format!("{:x}", Md5::digest(&self.bytes))
+    }
+}
+
+/// Whether `bytes` start with the gzip signature.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Decompresses a (possibly multi-member) gzip stream with the size guard.
+pub fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, DataError> {
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed).take(MAX_DECOMPRESSED + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::Gzip(e.to_string()))?;
+    if out.len() as u64 > MAX_DECOMPRESSED {
+        return Err(DataError::Gzip(format!(
+            "expected at most {MAX_DECOMPRESSED} bytes once decompressed, found more"
+        )));
+    }
+    Ok(out)
+}
+
+/// Reads `path`, decompressing it when it is gzip (detected by content, not by name).
+pub fn read_source(path: &Path) -> Result<SourceBytes, Error> {
+    let stored = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    from_stored(path.to_path_buf(), stored)
+}
+
+/// As [`read_source`], for bytes already read.
+pub fn from_stored(path: PathBuf, stored: Vec<u8>) -> Result<SourceBytes, Error> {
+    let stored_md5 = format!("{:x}", Md5::digest(&stored));
+    let gzipped = is_gzip(&stored);
+    let bytes = if gzipped {
+        gunzip(&stored).map_err(|problem| Error::Data {
+            path: path.clone(),
+            problem,
+        })?
+    } else {
+        stored
+    };
+    Ok(SourceBytes {
+        path,
+        bytes,
+        stored_md5,
+        gzipped,
+    })
+}
+
+/// The first of `names` (each also tried with `.gz`) that exists in one of `dirs`.
+pub fn find_file(dirs: &[PathBuf], names: &[&str]) -> Result<PathBuf, Error> {
+    for dir in dirs {
+        for name in names {
+            for candidate in [name.to_string(), format!("{name}.gz")] {
+                let p = dir.join(&candidate);
+                if p.is_file() {
+                    return Ok(p);
+                }
+            }
+        }
+    }
+    let looked_for = format!(
+        "{} (each optionally .gz) in {}",
+        names.join(" or "),
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Err(Error::Data {
+        path: dirs.first().cloned().unwrap_or_default(),
+        problem: DataError::Missing { looked_for },
+    })
+}
