@@ -22,9 +22,27 @@ pub enum Command {
     CertifyVotes(CertifyVotesArgs),
     /// The default job: certify a generated rNN-like votes matrix and show the results.
     Demo(DemoArgs),
+    /// Download MNIST or CIFAR-10 from well-known mirrors, verifying the canonical MD5s.
+    Fetch(FetchArgs),
     /// Inspect datasets: counts, shapes, label histograms, checksums.
     #[command(subcommand)]
     Data(DataCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// mnist (four IDX .gz files, into DIR/mnist) or cifar10 (cifar-10-binary.tar.gz, into DIR).
+    #[arg(value_parser = ["mnist", "cifar10"])]
+    pub dataset: String,
+    /// Where to put the files.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Base URL to fetch from instead of the built-in mirrors (repeatable; tried in order).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Vec<String>,
+    /// Seconds to wait for a connection before trying the next mirror.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub connect_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod args;
 mod certify_votes;
 mod data_info;
 mod demo;
+mod fetch;
 mod summary;
 
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         None => demo::run(&args::DemoArgs::default()),
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
+        Some(Command::Fetch(a)) => fetch::run(&a),
         Some(Command::Data(args::DataCommand::Info(a))) => data_info::run(&a),
     };
     match result {

@@ -395,3 +395,67 @@ fn data_dir() -> Option<PathBuf> {
         }
     }
 }
+
+/// `nncert fetch` against a local mirror on 127.0.0.1 serving the real MNIST files: the
+/// files are verified against the canonical MD5s and `data info` then agrees.
+#[test]
+fn fetch_from_a_local_mirror_verifies_the_canonical_files() {
+    use std::io::BufRead;
+    let Some(data) = data_dir() else { return };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    let src = data.join("mnist");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let mut stream = stream.unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let name = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .trim_start_matches('/');
+            let body = std::fs::read(src.join(name)).unwrap();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body).unwrap();
+        }
+    });
+    let dir = scratch("fetch_local_mirror");
+    let o = nncert(&[
+        "fetch",
+        "mnist",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--mirror",
+        &base,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .matches("MD5 verified")
+            .count(),
+        4
+    );
+    let info = nncert(&[
+        "data",
+        "info",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("canonical: yes"));
+    // Nothing but the four files.
+    assert_eq!(std::fs::read_dir(dir.join("mnist")).unwrap().count(), 4);
+}
