@@ -24,9 +24,59 @@ pub enum Command {
     Demo(DemoArgs),
     /// Download MNIST or CIFAR-10 from well-known mirrors, verifying the canonical MD5s.
     Fetch(FetchArgs),
+    /// Compute HOG (or raw) features of a dataset and write them as .npy files.
+    Features(FeaturesArgs),
     /// Inspect datasets: counts, shapes, label histograms, checksums.
     #[command(subcommand)]
     Data(DataCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    /// Output directory: train_features.npy, train_labels.npy, test_features.npy,
+    /// test_labels.npy, report.json.
+    #[arg(long, value_name = "OUT_DIR")]
+    pub out: PathBuf,
+}
+
+/// Which features to compute.
+#[derive(Debug, Args, Clone)]
+pub struct FeatureArgs {
+    /// hog (scikit-image semantics, SPEC §6) or raw (pixels / your features as they are).
+    #[arg(long, default_value = "hog", value_parser = ["hog", "raw"])]
+    pub features: String,
+    /// HOG orientation bins.
+    #[arg(long, default_value_t = 9)]
+    pub hog_orientations: usize,
+    /// HOG cell size in pixels (square).
+    #[arg(long, default_value_t = 8)]
+    pub hog_cell: usize,
+    /// HOG block size in cells (square).
+    #[arg(long, default_value_t = 3)]
+    pub hog_block: usize,
+    /// HOG block normalisation: L1, L1-sqrt, L2, L2-Hys.
+    #[arg(long, default_value = "L2-Hys")]
+    pub hog_norm: String,
+}
+
+impl FeatureArgs {
+    pub fn kind(&self) -> anyhow::Result<nncert::features::FeatureKind> {
+        use nncert::features::{FeatureKind, HogParams};
+        Ok(match self.features.as_str() {
+            "raw" => FeatureKind::Raw,
+            _ => FeatureKind::Hog(HogParams {
+                orientations: self.hog_orientations,
+                pixels_per_cell: (self.hog_cell, self.hog_cell),
+                cells_per_block: (self.hog_block, self.hog_block),
+                block_norm: self.hog_norm.parse()?,
+                transform_sqrt: false,
+            }),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

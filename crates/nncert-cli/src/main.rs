@@ -7,7 +7,9 @@ mod args;
 mod certify_votes;
 mod data_info;
 mod demo;
+mod features_cmd;
 mod fetch;
+mod progress;
 mod summary;
 
 use std::process::ExitCode;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         None => demo::run(&args::DemoArgs::default()),
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
+        Some(Command::Features(a)) => features_cmd::run(&a),
         Some(Command::Fetch(a)) => fetch::run(&a),
         Some(Command::Data(args::DataCommand::Info(a))) => data_info::run(&a),
     };

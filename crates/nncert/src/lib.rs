@@ -24,6 +24,7 @@ pub mod certify;
 pub mod curve;
 pub mod data;
 mod error;
+pub mod features;
 pub mod rank;
 pub mod report;
 pub mod votes;

@@ -355,6 +355,18 @@ impl NpyArray {
         out
     }
 
+    /// Values as f64 for float32, float64 and uint8 arrays (exact).
+    pub fn to_f64_values(&self) -> Result<Vec<f64>, NpyError> {
+        if self.dtype == DType::F64 {
+            return Ok(self
+                .little_endian_bytes()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect());
+        }
+        Ok(self.to_f32_values()?.into_iter().map(f64::from).collect())
+    }
+
     /// Feature values as f32, for float32, float64 (rounded to nearest) and uint8 arrays.
     /// Non-finite values are returned as they are; callers check them with their position.
     pub fn to_f32_values(&self) -> Result<Vec<f32>, NpyError> {
