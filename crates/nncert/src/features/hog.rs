@@ -354,7 +354,9 @@ fn table_index(g_row: i32, g_col: i32) -> usize {
 
 /// Bins of every integer gradient for `n_orient` orientations, computed once per process.
 fn bin_table(n_orient: usize) -> &'static [u16] {
-    static TABLES: OnceLock<std::sync::Mutex<Vec<(usize, &'static [u16])>>> = OnceLock::new();
+    /// One leaked table per orientation count used in this process (a handful at most).
+    type Tables = std::sync::Mutex<Vec<(usize, &'static [u16])>>;
+    static TABLES: OnceLock<Tables> = OnceLock::new();
     let tables = TABLES.get_or_init(Default::default);
     let mut guard = tables.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, t)) = guard.iter().find(|(n, _)| *n == n_orient) {
