@@ -25,6 +25,7 @@ pub mod curve;
 pub mod data;
 mod error;
 pub mod features;
+pub mod neighbours;
 pub mod rank;
 pub mod report;
 pub mod votes;

@@ -61,7 +61,7 @@ pub fn parse_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataError> {
     if bytes.is_empty() {
         return Err(DataError::Empty { what: "record" });
     }
-    if bytes.len() % RECORD_LEN != 0 {
+    if !bytes.len().is_multiple_of(RECORD_LEN) {
         return Err(DataError::PartialRecord {
             record_len: RECORD_LEN,
             len: bytes.len() as u64,

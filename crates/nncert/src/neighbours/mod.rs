@@ -1,0 +1,12 @@
+//! Neighbours: training × test feature matrices → kNN and rNN [`crate::Votes`].
+//!
+//! - [`kernel`]: distance kernels (scalar reference, AVX2, AVX-512) with one summation order;
+//! - [`select`]: the total order of SPEC §2 as a packed key, streaming top-k;
+//! - [`search`]: tiling, threads, and the votes.
+
+pub mod kernel;
+pub mod search;
+pub mod select;
+
+pub use kernel::{Kernel, Metric};
+pub use search::{KnnVotes, Reference, RnnVotes, SearchConfig, SearchResult, search};

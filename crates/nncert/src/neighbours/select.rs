@@ -1,0 +1,107 @@
+//! Per-query selection: the k nearest under the total order of SPEC §2 and the counts
+//! within each radius, fed one distance at a time.
+//!
+//! The order (distance ascending, rank descending, index ascending) becomes one packed
+//! integer key: the distance's f32 bits (non-negative floats order like their bits) in the
+//! high 32 bits and the training example's tie-break position (0 = highest rank, see
+//! [`crate::rank::tie_break_positions`]) in the low 32. Keys are unique, so the k smallest
+//! keys are one well-defined set whatever the order distances arrive in.
+
+/// Packs a distance and a tie-break position into the order key.
+#[inline]
+pub fn order_key(distance: f32, position: u32) -> u64 {
+    debug_assert!(distance >= 0.0);
+    (u64::from(distance.to_bits()) << 32) | u64::from(position)
+}
+
+/// Streaming top-`k_max` of keys: keeps every key below a threshold that tightens as the
+/// buffer fills, and compacts with `select_nth_unstable` when it reaches twice `k_max`.
+#[derive(Debug, Clone)]
+pub struct TopK {
+    k_max: usize,
+    threshold: u64,
+    keys: Vec<u64>,
+}
+
+impl TopK {
+    /// Keeps the `k_max` smallest keys (`k_max ≥ 1`).
+    pub fn new(k_max: usize) -> Self {
+        TopK {
+            k_max,
+            threshold: u64::MAX,
+            keys: Vec::with_capacity(2 * k_max + 16),
+        }
+    }
+
+    /// Offers one key.
+    #[inline]
+    pub fn push(&mut self, key: u64) {
+        if key < self.threshold {
+            self.keys.push(key);
+            if self.keys.len() >= 2 * self.k_max + 16 {
+                self.compact();
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        let k = self.k_max;
+        self.keys.select_nth_unstable(k - 1);
+        self.keys.truncate(k);
+        // The largest kept key: nothing at or above it can enter the k smallest any more.
+        self.threshold = self.keys[k - 1];
+    }
+
+    /// The `k` smallest keys seen for each `k` in `ks` (ascending, each ≤ `k_max`), as
+    /// nested prefixes of one buffer: `result[..ks[i]]` (or fewer, if fewer keys came).
+    pub fn finish(mut self, ks_ascending: &[usize]) -> Vec<u64> {
+        let n = self.keys.len().min(self.k_max);
+        if self.keys.len() > n {
+            self.keys.select_nth_unstable(n - 1);
+            self.keys.truncate(n);
+        }
+        // Partition so that every requested prefix holds that many smallest keys.
+        let mut end = self.keys.len();
+        for &k in ks_ascending.iter().rev() {
+            if k < end && k > 0 {
+                self.keys[..end].select_nth_unstable(k - 1);
+                end = k;
+            }
+        }
+        self.keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_top_k_equals_a_full_sort() {
+        let mut rng = crate::certify::grouping::SplitMix64::new(3);
+        for n in [1usize, 5, 100, 5000] {
+            let keys: Vec<u64> = (0..n).map(|_| rng.next_u64() >> 8).collect();
+            let ks = [1, 3, 40, 700];
+            let mut top = TopK::new(700);
+            for &k in &keys {
+                top.push(k);
+            }
+            let got = top.finish(&ks);
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            for &k in &ks {
+                let k = k.min(n);
+                let mut prefix = got[..k].to_vec();
+                prefix.sort_unstable();
+                assert_eq!(prefix, sorted[..k], "n = {n}, k = {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_order_by_distance_then_position() {
+        assert!(order_key(1.0, 5) < order_key(1.0, 6));
+        assert!(order_key(1.0, 900) < order_key(1.5, 0));
+        assert!(order_key(0.0, 0) < order_key(f32::MIN_POSITIVE, 0));
+    }
+}
