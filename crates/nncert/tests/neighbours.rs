@@ -58,15 +58,18 @@ fn every_kernel_matches_the_scalar_reference_bit_for_bit() {
 
 /// Naive reference: all distances with the scalar kernel, one full sort per query.
 fn naive(
-    train: &FeatureMatrix,
-    labels: &[u32],
-    positions: &[u32],
+    reference: Reference<'_>,
     test: &FeatureMatrix,
-    c: usize,
     metric: Metric,
     ks: &[usize],
     radii: &[f64],
 ) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+    let (train, labels, positions, c) = (
+        reference.features,
+        reference.labels,
+        reference.positions,
+        reference.n_classes,
+    );
     let pad = |m: &FeatureMatrix, i: usize| {
         let mut r = m.row(i).to_vec();
         r.resize(m.dim.div_ceil(16) * 16, 0.0);
@@ -143,6 +146,12 @@ fn search_matches_a_naive_full_sort_with_ties_and_radius_boundaries() {
         let test_labels: Vec<u32> = (0..n_test).map(|_| rng.below(c as u64) as u32).collect();
         let ks = vec![1, 7, 30, n_train + 5];
         let radii = vec![0.0, 1.0, 2.0, 3.0, 5.5];
+        let reference = Reference {
+            features: &train_m,
+            labels: &labels,
+            positions: &positions,
+            n_classes: c,
+        };
         for metric in METRICS {
             let (want_knn, want_rnn) = naive(
                 &train_m, &labels, &positions, &test_m, c, metric, &ks, &radii,
