@@ -153,9 +153,7 @@ fn search_matches_a_naive_full_sort_with_ties_and_radius_boundaries() {
             n_classes: c,
         };
         for metric in METRICS {
-            let (want_knn, want_rnn) = naive(
-                &train_m, &labels, &positions, &test_m, c, metric, &ks, &radii,
-            );
+            let (want_knn, want_rnn) = naive(reference, &test_m, metric, &ks, &radii);
             for kernel in Kernel::available() {
                 let config = SearchConfig {
                     metric,
