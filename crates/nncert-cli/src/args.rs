@@ -26,6 +26,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Compute HOG (or raw) features of a dataset and write them as .npy files.
     Features(FeaturesArgs),
+    /// kNN and rNN votes of a dataset, one .npy per setting (what certify-votes reads).
+    Votes(VotesArgs),
     /// Inspect datasets: counts, shapes, label histograms, checksums.
     #[command(subcommand)]
     Data(DataCommand),
@@ -75,6 +77,61 @@ impl FeatureArgs {
                 block_norm: self.hog_norm.parse()?,
                 transform_sqrt: false,
             }),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VotesArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Output directory: knn_k<K>.npy, rnn_r<R>.npy (int32, n_test × c), test_labels.npy,
+    /// report.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Which neighbours to search for.
+#[derive(Debug, Args, Clone)]
+pub struct SearchArgs {
+    /// kNN sizes, comma-separated (e.g. 1000,3000,5000).
+    #[arg(long, value_delimiter = ',', value_name = "K,…")]
+    pub knn: Vec<usize>,
+    /// rNN radii, comma-separated (e.g. 3,4,5): neighbours at distance ≤ r.
+    #[arg(long, value_delimiter = ',', value_name = "R,…")]
+    pub rnn: Vec<f64>,
+    /// Distance: l1 (paper), l2 or linf.
+    #[arg(long, default_value = "l1")]
+    pub metric: String,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl SearchArgs {
+    pub fn config(&self) -> anyhow::Result<nncert::neighbours::SearchConfig> {
+        if let Some(t) = self.threads {
+            anyhow::ensure!(t >= 1, "--threads: expected at least 1, found 0");
+            // Only the first call configures the global pool; later calls are no-ops.
+            let _ = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build_global();
+        }
+        if let Some(k) = self.knn.iter().find(|&&k| k == 0) {
+            anyhow::bail!("--knn: expected k ≥ 1, found {k}");
+        }
+        if let Some(r) = self.rnn.iter().find(|r| !r.is_finite() || **r < 0.0) {
+            anyhow::bail!("--rnn: expected a finite radius ≥ 0, found {r}");
+        }
+        Ok(nncert::neighbours::SearchConfig {
+            metric: self.metric.parse()?,
+            ks: self.knn.clone(),
+            radii: self.rnn.clone(),
+            kernel: nncert::neighbours::Kernel::detect()?,
         })
     }
 }

@@ -11,6 +11,7 @@ mod features_cmd;
 mod fetch;
 mod progress;
 mod summary;
+mod votes_cmd;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
         Some(Command::Features(a)) => features_cmd::run(&a),
+        Some(Command::Votes(a)) => votes_cmd::run(&a),
         Some(Command::Fetch(a)) => fetch::run(&a),
         Some(Command::Data(args::DataCommand::Info(a))) => data_info::run(&a),
     };

@@ -26,6 +26,7 @@ pub mod data;
 mod error;
 pub mod features;
 pub mod neighbours;
+pub mod pipeline;
 pub mod rank;
 pub mod report;
 pub mod votes;

@@ -24,22 +24,26 @@ fn every_kernel_matches_the_scalar_reference_bit_for_bit() {
     let mut compared = 0;
     for dim in [16usize, 32, 48, 96, 336, 800] {
         for scale in [1.0f32, 255.0, 1e-3] {
-            let data = random_rows(&mut rng, 8, dim, scale);
-            let rows: Vec<&[f32]> = data.chunks(dim).collect();
+            // Mixed signs; 4 queries and a tile of 12 rows.
+            let data: Vec<f32> = random_rows(&mut rng, 16, dim, scale)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| if i % 7 == 3 { -v } else { v })
+                .collect();
+            let q: [&[f32]; 4] = std::array::from_fn(|i| &data[i * dim..(i + 1) * dim]);
+            let rows = &data[4 * dim..];
+            let n_rows = rows.len() / dim;
             for metric in METRICS {
-                let q = [rows[0], rows[1], rows[2], rows[3]];
-                let t = [rows[4], rows[5], rows[6], rows[7]];
-                let mut reference = [0f32; 16];
-                scalar::block(metric, q, t, &mut reference);
+                let mut reference = vec![0f32; 4 * n_rows];
+                scalar::tile(metric, q, rows, dim, &mut reference);
                 for (i, r) in reference.iter().enumerate() {
-                    assert_eq!(
-                        r.to_bits(),
-                        scalar::distance(metric, q[i / 4], t[i % 4]).to_bits()
-                    );
+                    let (qi, t) = (i / n_rows, i % n_rows);
+                    let row = &rows[t * dim..(t + 1) * dim];
+                    assert_eq!(r.to_bits(), scalar::distance(metric, q[qi], row).to_bits());
                 }
                 for &k in &kernels {
-                    let mut got = [0f32; 16];
-                    k.block(metric, q, t, &mut got);
+                    let mut got = vec![0f32; 4 * n_rows];
+                    k.tile(metric, q, rows, dim, &mut got);
                     let same = got
                         .iter()
                         .zip(&reference)
@@ -48,7 +52,7 @@ fn every_kernel_matches_the_scalar_reference_bit_for_bit() {
                         same,
                         "{k} {metric} dim {dim} scale {scale}: {got:?} vs {reference:?}"
                     );
-                    compared += 16;
+                    compared += got.len();
                 }
             }
         }
@@ -115,7 +119,12 @@ fn search_matches_a_naive_full_sort_with_ties_and_radius_boundaries() {
     let mut checked = 0;
     for case in 0..24 {
         let dim = [3usize, 16, 17, 81][case % 4];
-        let n_train = 50 + (rng.below(300) as usize);
+        // Some training sets large enough that the sampled top-k threshold is used.
+        let n_train = if case % 3 == 0 {
+            1500 + rng.below(1500) as usize
+        } else {
+            50 + rng.below(300) as usize
+        };
         let n_test = 1 + (rng.below(130) as usize);
         let c = 2 + (rng.below(4) as usize);
         // Small integer features: many exact distance ties and distances exactly equal to
@@ -144,7 +153,11 @@ fn search_matches_a_naive_full_sort_with_ties_and_radius_boundaries() {
             data: test,
         };
         let test_labels: Vec<u32> = (0..n_test).map(|_| rng.below(c as u64) as u32).collect();
-        let ks = vec![1, 7, 30, n_train + 5];
+        let ks = if case % 2 == 0 {
+            vec![1, 7, 30, n_train + 5]
+        } else {
+            vec![1, 7, 30, 120]
+        };
         let radii = vec![0.0, 1.0, 2.0, 3.0, 5.5];
         let reference = Reference {
             features: &train_m,

@@ -1,18 +1,29 @@
 //! Exact all-pairs search, tiled and multithreaded, straight into votes.
 //!
-//! Queries are processed in blocks of [`QUERY_BLOCK`], one rayon task per block; each
-//! task walks the training set in tiles sized to stay in L2 and, inside a tile, computes
-//! 4 × 4 blocks of distances with the chosen kernel. Every distance goes straight to the
-//! query's selection state (radius counts and a streaming top-k), so no
-//! `n_test × n_train` matrix ever exists. A query's result depends only on its own
-//! distances, which are bit-identical across kernels, so the output is the same for every
-//! thread count and kernel.
+//! Queries are processed in blocks of [`QUERY_BLOCK`], one rayon task per block. Each
+//! task walks the training set in tiles sized to stay in L2 and, for 4 queries at a time,
+//! computes a tile of distances with the chosen kernel; each distance then goes to its
+//! query's radius counts and top-k candidates. No `n_test × n_train` matrix ever exists.
+//!
+//! Layout: the training rows are grouped by label, and within a label visited in a fixed
+//! pseudo-random order (a seeded shuffle). Grouping by label turns the rNN counts into
+//! plain counts of `d ≤ r` over contiguous runs (vectorisable, no per-pair branch).
+//!
+//! Top-k uses a threshold found on a sample: the first eighth of every label's run is
+//! visited first (a stratified random sample), and the distance of a slightly-more-than-
+//! proportional order statistic of the sample becomes the query's threshold τ. Afterwards
+//! only keys with distance ≤ τ are kept. If at least `k_max` keys have distance ≤ τ, the
+//! `k_max` smallest keys are all among them (exact); otherwise the query is searched again
+//! without a threshold (rare, and exact).
+//! A query's result depends only on its own distances, which are bit-identical across
+//! kernels, so the output is the same for every thread count and kernel.
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::kernel::{Kernel, LANES, Metric};
+use super::kernel::{Kernel, LANES, Metric, scalar};
 use super::select::{TopK, order_key};
+use crate::certify::grouping::SplitMix64;
 use crate::error::Error;
 use crate::features::FeatureMatrix;
 use crate::votes::Votes;
@@ -20,7 +31,9 @@ use crate::votes::Votes;
 /// Queries per rayon task.
 pub const QUERY_BLOCK: usize = 64;
 /// Bytes of training rows per tile (kept in L2 while a query block passes over it).
-pub const TILE_BYTES: usize = 256 * 1024;
+pub const TILE_BYTES: usize = 192 * 1024;
+/// Seed of the training-row visiting order.
+const ORDER_SEED: u64 = 0x6e6e_6365_7274; // "nncert"
 
 /// What to search for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,22 +88,27 @@ pub struct SearchResult {
     pub knn: Vec<KnnVotes>,
     /// One per r.
     pub rnn: Vec<RnnVotes>,
+    /// Queries whose sampled threshold kept fewer than k_max keys and were searched again
+    /// (a speed statistic; results are exact either way).
+    pub threshold_fallbacks: usize,
 }
 
-/// A feature matrix with rows padded to a multiple of [`LANES`] values and the row count
-/// padded to a multiple of 4 with zero rows.
+/// Rows padded to a multiple of [`LANES`] values.
 struct Padded {
     dim: usize,
     data: Vec<f32>,
 }
 
 impl Padded {
-    fn new(m: &FeatureMatrix) -> Padded {
+    /// `order[i]` = which original row goes to padded row `i` (`None`: a zero row).
+    fn new(m: &FeatureMatrix, order: &[Option<usize>]) -> Padded {
         let dim = m.dim.div_ceil(LANES).max(1) * LANES;
-        let rows = m.n.div_ceil(4) * 4;
+        let rows = order.len().div_ceil(4) * 4;
         let mut data = vec![0f32; rows * dim];
-        for i in 0..m.n {
-            data[i * dim..i * dim + m.dim].copy_from_slice(m.row(i));
+        for (i, src) in order.iter().enumerate() {
+            if let Some(src) = *src {
+                data[i * dim..i * dim + m.dim].copy_from_slice(m.row(src));
+            }
         }
         Padded { dim, data }
     }
@@ -99,6 +117,76 @@ impl Padded {
     fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
+
+    #[inline]
+    fn rows(&self, from: usize, to: usize) -> &[f32] {
+        &self.data[from * self.dim..to * self.dim]
+    }
+}
+
+/// A contiguous run of padded training rows of one label.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// First padded row.
+    start: usize,
+    /// Padded rows (a multiple of 4, at most the tile size).
+    rows: usize,
+    /// Real rows at the start of the run (the rest is zero padding).
+    valid: usize,
+    /// Label of every real row.
+    label: u32,
+}
+
+/// Everything the per-block workers share.
+struct Plan {
+    train: Padded,
+    test: Padded,
+    /// Tie-break position of every padded training row (padding: unused).
+    positions: Vec<u32>,
+    label_by_position: Vec<u32>,
+    n_train: usize,
+    n_classes: usize,
+    ks: Vec<usize>,
+    k_max: usize,
+    radii: Vec<f64>,
+    /// Per radius (ascending), the largest f32 ≤ r: for an f32 distance d,
+    /// `d ≤ r ⟺ d ≤ radius_f32[i]` exactly.
+    radius_f32: Vec<f32>,
+    /// Runs of the sample (phase 0) and of the rest (phase 1), each at most a tile long.
+    phases: [Vec<Run>; 2],
+    /// Real rows in the sample.
+    sample_size: usize,
+    metric: Metric,
+    kernel: Kernel,
+    /// (factor, extra) of [`Plan::sample_rank`].
+    margin: (f64, usize),
+}
+
+/// The sample margin: 25 % more than proportional, plus 32.
+const MARGIN: (f64, usize) = (1.25, 32);
+
+impl Plan {
+    fn row_len(&self) -> usize {
+        (self.ks.len() + self.radii.len()) * self.n_classes
+    }
+
+    /// Sample order statistic to use as τ: proportional to k_max, with a margin.
+    fn sample_rank(&self) -> usize {
+        let proportional = (self.k_max as f64) * (self.sample_size as f64) / (self.n_train as f64);
+        (proportional * self.margin.0).ceil() as usize + self.margin.1
+    }
+}
+
+struct QueryState {
+    candidates: TopK,
+    /// Keep only keys whose distance bits are ≤ this.
+    tau_bits: u32,
+}
+
+/// The largest f32 that is ≤ `r` (for r ≥ 0 finite).
+fn f32_at_most(r: f64) -> f32 {
+    let f = r as f32;
+    if f64::from(f) > r { f.next_down() } else { f }
 }
 
 /// Searches every test row against the reference; `progress(n)` is called as blocks of
@@ -109,6 +197,17 @@ pub fn search(
     test_labels: &[u32],
     config: &SearchConfig,
     progress: &(dyn Fn(usize) + Sync),
+) -> Result<SearchResult, Error> {
+    search_with_margin(reference, test, test_labels, config, progress, MARGIN)
+}
+
+fn search_with_margin(
+    reference: Reference<'_>,
+    test: &FeatureMatrix,
+    test_labels: &[u32],
+    config: &SearchConfig,
+    progress: &(dyn Fn(usize) + Sync),
+    margin: (f64, usize),
 ) -> Result<SearchResult, Error> {
     let train = reference.features;
     let c = reference.n_classes;
@@ -122,6 +221,9 @@ pub fn search(
         return Err(Error::invalid(
             "search: expected non-empty training and test sets",
         ));
+    }
+    if train.n > u32::MAX as usize {
+        return Err(Error::invalid("search: at most 2^32 − 1 training examples"));
     }
     if config.ks.contains(&0) {
         return Err(Error::invalid("k: expected at least 1, found 0"));
@@ -142,100 +244,100 @@ pub fn search(
     assert_eq!(test_labels.len(), test.n);
 
     let n_train = train.n;
+    // A fixed shuffle, then grouped by label (stable): random order within each label.
+    let mut shuffled: Vec<usize> = (0..n_train).collect();
+    let mut rng = SplitMix64::new(ORDER_SEED);
+    for i in (1..n_train).rev() {
+        shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); c];
+    for &j in &shuffled {
+        by_label[reference.labels[j] as usize].push(j);
+    }
+    let dim = train.dim.div_ceil(LANES).max(1) * LANES;
+    let tile_rows = ((TILE_BYTES / (dim * 4)) / 4 * 4).max(4);
+    // Padded layout: each label's rows, padded to a multiple of 4; its first eighth is
+    // the sample.
+    let mut order: Vec<Option<usize>> = Vec::with_capacity(n_train + 4 * c);
+    let mut phases: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+    let mut sample_size = 0;
+    for (label, rows) in by_label.iter().enumerate() {
+        let start = order.len();
+        order.extend(rows.iter().map(|&j| Some(j)));
+        order.resize(start + rows.len().div_ceil(4) * 4, None);
+        let sample = (rows.len().div_ceil(8).div_ceil(4) * 4).min(order.len() - start);
+        sample_size += sample.min(rows.len());
+        let parts = [(start, start + sample), (start + sample, order.len())];
+        for (phase, (from, to)) in parts.into_iter().enumerate() {
+            for chunk in (from..to).step_by(tile_rows) {
+                let end = (chunk + tile_rows).min(to);
+                phases[phase].push(Run {
+                    start: chunk,
+                    rows: end - chunk,
+                    valid: (start + rows.len()).saturating_sub(chunk).min(end - chunk),
+                    label: label as u32,
+                });
+            }
+        }
+    }
     let mut label_by_position = vec![0u32; n_train];
     for (j, &p) in reference.positions.iter().enumerate() {
         label_by_position[p as usize] = reference.labels[j];
     }
-    // Effective k (clamped to the training set), ascending and unique.
-    let mut ks_eff: Vec<usize> = config.ks.iter().map(|&k| k.min(n_train)).collect();
-    ks_eff.sort_unstable();
-    ks_eff.dedup();
-    let k_max = ks_eff.last().copied().unwrap_or(0);
-    let mut radii_sorted: Vec<f64> = config.radii.clone();
-    radii_sorted.sort_by(f64::total_cmp);
-    radii_sorted.dedup();
-    let r_max = radii_sorted.last().copied().unwrap_or(-1.0);
-    let nr = radii_sorted.len();
-    let nk = ks_eff.len();
+    let mut ks: Vec<usize> = config.ks.iter().map(|&k| k.min(n_train)).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let mut radii = config.radii.clone();
+    radii.sort_by(f64::total_cmp);
+    radii.dedup();
+    let radius_f32: Vec<f32> = radii.iter().map(|&r| f32_at_most(r)).collect();
+    let plan = Plan {
+        positions: order
+            .iter()
+            .map(|j| j.map_or(0, |j| reference.positions[j]))
+            .collect(),
+        train: Padded::new(train, &order),
+        test: Padded::new(test, &(0..test.n).map(Some).collect::<Vec<_>>()),
+        label_by_position,
+        n_train,
+        n_classes: c,
+        k_max: ks.last().copied().unwrap_or(0),
+        ks,
+        radii,
+        radius_f32,
+        phases,
+        sample_size,
+        metric: config.metric,
+        kernel: config.kernel,
+        margin,
+    };
 
-    let train_p = Padded::new(train);
-    let test_p = Padded::new(test);
-    let dim = train_p.dim;
-    let tile_rows = ((TILE_BYTES / (dim * 4)) / 4 * 4).max(4);
-    let n_train_padded = n_train.div_ceil(4) * 4;
-    let metric = config.metric;
-    let kernel = config.kernel;
-
-    // Per query: nk × c kNN counts, then nr × c rNN counts.
-    let row_len = (nk + nr) * c;
     let n_blocks = test.n.div_ceil(QUERY_BLOCK);
-    let blocks: Vec<Vec<u32>> = (0..n_blocks)
+    let blocks: Vec<(Vec<u32>, usize)> = (0..n_blocks)
         .into_par_iter()
         .map(|b| {
             let q0 = b * QUERY_BLOCK;
             let nq = QUERY_BLOCK.min(test.n - q0);
-            let mut tops: Vec<TopK> = (0..if k_max > 0 { nq } else { 0 })
-                .map(|_| TopK::new(k_max))
-                .collect();
-            let mut counts = vec![0u32; nq * row_len];
-            let mut out = [0f32; 16];
-            for tile in (0..n_train_padded).step_by(tile_rows) {
-                let tile_end = (tile + tile_rows).min(n_train_padded);
-                for qg in (0..nq).step_by(4) {
-                    let qs = [0, 1, 2, 3].map(|i| test_p.row(q0 + qg + i));
-                    for t in (tile..tile_end).step_by(4) {
-                        let ts = [0, 1, 2, 3].map(|i| train_p.row(t + i));
-                        kernel.block(metric, qs, ts, &mut out);
-                        for qi in 0..4.min(nq - qg) {
-                            let q = qg + qi;
-                            for ti in 0..4.min(n_train - t.min(n_train)) {
-                                let j = t + ti;
-                                let d = out[4 * qi + ti];
-                                if nr > 0 && f64::from(d) <= r_max {
-                                    let label = reference.labels[j] as usize;
-                                    let first = radii_sorted.partition_point(|&r| f64::from(d) > r);
-                                    let base = q * row_len + nk * c;
-                                    for ri in first..nr {
-                                        counts[base + ri * c + label] += 1;
-                                    }
-                                }
-                                if k_max > 0 {
-                                    tops[q].push(order_key(d, reference.positions[j]));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            for (q, top) in tops.into_iter().enumerate() {
-                let keys = top.finish(&ks_eff);
-                let mut running = vec![0u32; c];
-                let mut from = 0;
-                for (ki, &k) in ks_eff.iter().enumerate() {
-                    for &key in &keys[from..k.min(keys.len())] {
-                        running[label_by_position[(key & 0xffff_ffff) as usize] as usize] += 1;
-                    }
-                    from = k.min(keys.len());
-                    counts[q * row_len + ki * c..q * row_len + (ki + 1) * c]
-                        .copy_from_slice(&running);
-                }
-            }
+            let out = search_block(&plan, q0, nq);
             progress(nq);
-            counts
+            out
         })
         .collect();
-    let all: Vec<u32> = blocks.into_iter().flatten().collect();
-
+    let threshold_fallbacks = blocks.iter().map(|b| b.1).sum();
+    let row_len = plan.row_len();
+    let all: Vec<u32> = blocks.into_iter().flat_map(|b| b.0).collect();
     let column = |slot: usize| -> Vec<u32> {
         (0..test.n)
             .flat_map(|q| all[q * row_len + slot * c..q * row_len + (slot + 1) * c].to_vec())
             .collect()
     };
+    let nk = plan.ks.len();
     let knn = config
         .ks
         .iter()
         .map(|&k| {
-            let slot = ks_eff
+            let slot = plan
+                .ks
                 .binary_search(&k.min(n_train))
                 .expect("k was registered");
             Ok(KnnVotes {
@@ -249,7 +351,8 @@ pub fn search(
         .iter()
         .map(|&r| {
             let slot = nk
-                + radii_sorted
+                + plan
+                    .radii
                     .iter()
                     .position(|&x| x == r)
                     .expect("r was registered");
@@ -265,5 +368,145 @@ pub fn search(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    Ok(SearchResult { knn, rnn })
+    Ok(SearchResult {
+        knn,
+        rnn,
+        threshold_fallbacks,
+    })
+}
+
+/// Counts of queries `q0..q0+nq`: per query, `ks.len() × c` kNN counts then
+/// `radii.len() × c` rNN counts; and the number of threshold fallbacks.
+fn search_block(plan: &Plan, q0: usize, nq: usize) -> (Vec<u32>, usize) {
+    let c = plan.n_classes;
+    let nk = plan.ks.len();
+    let row_len = plan.row_len();
+    let mut counts = vec![0u32; nq * row_len];
+    let want_knn = plan.k_max > 0;
+    let mut states: Vec<QueryState> = (0..nq)
+        .map(|_| QueryState {
+            candidates: TopK::new(plan.k_max.max(1)),
+            tau_bits: u32::MAX,
+        })
+        .collect();
+    let max_rows = plan
+        .phases
+        .iter()
+        .flatten()
+        .map(|r| r.rows)
+        .max()
+        .unwrap_or(0);
+    let mut dists = vec![0f32; 4 * max_rows];
+    for (phase, runs) in plan.phases.iter().enumerate() {
+        for run in runs {
+            let out = &mut dists[..4 * run.rows];
+            let rows = plan.train.rows(run.start, run.start + run.rows);
+            let positions = &plan.positions[run.start..run.start + run.valid];
+            for qg in (0..nq).step_by(4) {
+                let qs = [0, 1, 2, 3].map(|i| plan.test.row(q0 + qg + i));
+                plan.kernel.tile(plan.metric, qs, rows, plan.train.dim, out);
+                for qi in 0..4.min(nq - qg) {
+                    let q = qg + qi;
+                    let dq = &out[qi * run.rows..qi * run.rows + run.valid];
+                    // rNN: counts of d ≤ r over a run of one label.
+                    let base = q * row_len + nk * c + run.label as usize;
+                    for (ri, &r) in plan.radius_f32.iter().enumerate() {
+                        counts[base + ri * c] += dq.iter().map(|&d| u32::from(d <= r)).sum::<u32>();
+                    }
+                    if want_knn {
+                        let state = &mut states[q];
+                        state.candidates.extend_below(dq, positions, state.tau_bits);
+                    }
+                }
+            }
+        }
+        if phase == 0 && want_knn {
+            for state in &mut states {
+                state.tau_bits = state.candidates.threshold_at(plan.sample_rank());
+            }
+        }
+    }
+    let mut fallbacks = 0;
+    if want_knn {
+        for (q, state) in states.into_iter().enumerate() {
+            let keys = if state.tau_bits == u32::MAX || state.candidates.len() >= plan.k_max {
+                state.candidates.finish(&plan.ks)
+            } else {
+                fallbacks += 1;
+                exhaustive_keys(plan, q0 + q)
+            };
+            let mut running = vec![0u32; c];
+            let mut from = 0;
+            for (ki, &k) in plan.ks.iter().enumerate() {
+                let to = k.min(keys.len());
+                for &key in &keys[from..to] {
+                    running[plan.label_by_position[(key & 0xffff_ffff) as usize] as usize] += 1;
+                }
+                from = to;
+                counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
+            }
+        }
+    }
+    (counts, fallbacks)
+}
+
+/// The k_max smallest keys of one query without any threshold (the rare fallback).
+fn exhaustive_keys(plan: &Plan, q: usize) -> Vec<u64> {
+    let mut top = TopK::new(plan.k_max);
+    let a = plan.test.row(q);
+    debug_assert_eq!(a.len(), plan.train.dim);
+    for run in plan.phases.iter().flatten() {
+        for j in run.start..run.start + run.valid {
+            let d = scalar::distance(plan.metric, a, plan.train.row(j));
+            top.push(order_key(d, plan.positions[j]));
+        }
+    }
+    top.finish(&plan.ks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rank::tie_break_positions;
+
+    /// A margin far too small makes τ too tight for nearly every query: the exhaustive
+    /// fallback must then give exactly the same votes as the normal path.
+    #[test]
+    fn threshold_fallback_is_exact() {
+        let mut rng = SplitMix64::new(21);
+        let (n_train, n_test, dim, c) = (3000, 70, 24, 4);
+        let rows = |n: usize, rng: &mut SplitMix64| FeatureMatrix {
+            n,
+            dim,
+            data: (0..n * dim).map(|_| rng.below(5) as f32).collect(),
+        };
+        let train = rows(n_train, &mut rng);
+        let test = rows(n_test, &mut rng);
+        let labels: Vec<u32> = (0..n_train).map(|_| rng.below(c as u64) as u32).collect();
+        let records: Vec<u8> = train.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let positions = tie_break_positions(&labels, &records, dim * 4);
+        let reference = Reference {
+            features: &train,
+            labels: &labels,
+            positions: &positions,
+            n_classes: c,
+        };
+        let config = SearchConfig {
+            metric: Metric::L1,
+            ks: vec![10, 200, 900],
+            radii: vec![20.0],
+            kernel: Kernel::detect().unwrap(),
+        };
+        let y = vec![0u32; n_test];
+        let normal = search(reference, &test, &y, &config, &|_| {}).unwrap();
+        let forced =
+            search_with_margin(reference, &test, &y, &config, &|_| {}, (0.001, 1)).unwrap();
+        assert!(
+            forced.threshold_fallbacks >= n_test / 2,
+            "{}",
+            forced.threshold_fallbacks
+        );
+        assert_eq!(normal.knn, forced.knn);
+        assert_eq!(normal.rnn, forced.rnn);
+    }
 }

@@ -44,12 +44,70 @@ impl TopK {
         }
     }
 
+    /// Offers the keys of a run of distances whose distance bits are ≤ `tau_bits`
+    /// (`positions[t]` is the tie-break position of `dists[t]`).
+    ///
+    /// Branch-free: every key is written, and the write position advances only for keys
+    /// that pass, so unpredictable acceptances cost no mispredicted branches.
+    pub fn extend_below(&mut self, dists: &[f32], positions: &[u32], tau_bits: u32) {
+        debug_assert_eq!(dists.len(), positions.len());
+        let limit = tau_bits.min(self.threshold_bits());
+        let len = self.keys.len();
+        self.keys.reserve(dists.len());
+        let spare = &mut self.keys.spare_capacity_mut()[..dists.len()];
+        let mut kept = 0;
+        for (&d, &p) in dists.iter().zip(positions) {
+            // kept ≤ (keys offered so far) < dists.len(): always inside `spare`.
+            spare[kept].write(order_key(d, p));
+            kept += usize::from(d.to_bits() <= limit);
+        }
+        // SAFETY: slots 0..kept are initialised: a passing key is written at its final
+        // index, and every later write goes to a larger index.
+        unsafe { self.keys.set_len(len + kept) };
+        if self.keys.len() >= 2 * self.k_max + 16 {
+            self.compact();
+        }
+    }
+
+    /// Distance bits of the current compaction threshold (`u32::MAX` before any).
+    fn threshold_bits(&self) -> u32 {
+        if self.threshold == u64::MAX {
+            u32::MAX
+        } else {
+            (self.threshold >> 32) as u32
+        }
+    }
+
     fn compact(&mut self) {
         let k = self.k_max;
         self.keys.select_nth_unstable(k - 1);
         self.keys.truncate(k);
         // The largest kept key: nothing at or above it can enter the k smallest any more.
         self.threshold = self.keys[k - 1];
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The distance bits of the `m`-th smallest key held (1-based), or `u32::MAX` if
+    /// fewer than `m` keys are held; drops every key whose distance is larger.
+    ///
+    /// Used to turn a sample's order statistic into a distance threshold τ.
+    pub fn threshold_at(&mut self, m: usize) -> u32 {
+        if m == 0 || self.keys.len() < m {
+            return u32::MAX;
+        }
+        self.keys.select_nth_unstable(m - 1);
+        let tau = (self.keys[m - 1] >> 32) as u32;
+        self.keys.retain(|&k| (k >> 32) as u32 <= tau);
+        tau
     }
 
     /// The `k` smallest keys seen for each `k` in `ks` (ascending, each ≤ `k_max`), as

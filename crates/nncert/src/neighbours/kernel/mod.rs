@@ -9,7 +9,7 @@
 //!   `l + (l+4)`, then `l + (l+2)`, then `0 + 1` (ℓ∞: the same tree with `max`);
 //! - ℓ2 takes the square root of the reduced sum (correctly rounded).
 //!
-//! Kernels compute a 4 × 4 block (4 queries × 4 training rows) at a time. The kernel is
+//! Kernels compute 4 queries against a tile of training rows, 4 × 4 pairs at a time. The kernel is
 //! chosen once at run time from the CPU's features; `NNCERT_KERNEL=scalar|avx2|avx512`
 //! forces one (CI forces the scalar one to test it on the same machine).
 
@@ -135,27 +135,34 @@ impl Kernel {
         }
     }
 
-    /// Distances of 4 queries × 4 rows: `out[4·q + t] = dist(queries[q], rows[t])`.
-    /// Every slice holds `dim` values, `dim` a multiple of [`LANES`].
+    /// Distances of 4 queries to every row of `rows` (`n_rows × dim` row-major, `n_rows` a
+    /// multiple of 4, `dim` a multiple of [`LANES`]): `out[q · n_rows + t]`.
     #[inline]
-    pub fn block(
+    pub fn tile(
         self,
         metric: Metric,
         queries: [&[f32]; 4],
-        rows: [&[f32]; 4],
-        out: &mut [f32; 16],
+        rows: &[f32],
+        dim: usize,
+        out: &mut [f32],
     ) {
+        // Keeps the SIMD calls sound even for a hand-built `Kernel` value (one cached
+        // atomic load per tile).
+        assert!(
+            self.is_available(),
+            "kernel {self} is not supported by this CPU"
+        );
         match self {
-            Kernel::Scalar => scalar::block(metric, queries, rows, out),
+            Kernel::Scalar => scalar::tile(metric, queries, rows, dim, out),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Kernel::Avx2` is only constructed after `is_available` confirmed AVX2
-            // (see `detect` and `available`), and the slices have equal, 16-aligned lengths.
-            Kernel::Avx2 => unsafe { avx2::block(metric, queries, rows, out) },
+            // SAFETY: `Kernel::Avx2` is only used after `is_available` confirmed AVX2 (see
+            // `detect`, `available` and the check in `search`); shapes are asserted inside.
+            Kernel::Avx2 => unsafe { avx2::tile(metric, queries, rows, dim, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AVX-512F.
-            Kernel::Avx512 => unsafe { avx512::block(metric, queries, rows, out) },
+            Kernel::Avx512 => unsafe { avx512::tile(metric, queries, rows, dim, out) },
             #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::block(metric, queries, rows, out),
+            _ => scalar::tile(metric, queries, rows, dim, out),
         }
     }
 }

@@ -21,11 +21,12 @@ pub fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     reduce_lanes(metric, &lanes)
 }
 
-/// 4 × 4 block by pairs.
-pub fn block(metric: Metric, queries: [&[f32]; 4], rows: [&[f32]; 4], out: &mut [f32; 16]) {
+/// Distances of 4 queries to every row of `rows`: `out[q · n_rows + t]`.
+pub fn tile(metric: Metric, queries: [&[f32]; 4], rows: &[f32], dim: usize, out: &mut [f32]) {
+    let n_rows = rows.len() / dim;
     for (q, a) in queries.iter().enumerate() {
-        for (t, b) in rows.iter().enumerate() {
-            out[4 * q + t] = distance(metric, a, b);
+        for (t, b) in rows.chunks_exact(dim).enumerate() {
+            out[q * n_rows + t] = distance(metric, a, b);
         }
     }
 }
