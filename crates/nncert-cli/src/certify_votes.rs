@@ -50,8 +50,8 @@ pub fn certify_and_write(
     );
     staged.commit()?;
 
-    print!("{}", summary::table(&result.curves, result.max_e));
-    println!(
+    crate::write_stdout(&summary::table(&result.curves, result.max_e));
+    say!(
         "wrote curves.csv, examples.csv, report.json to {}",
         out.display()
     );

@@ -7,7 +7,7 @@ use crate::args::DataInfoArgs;
 
 pub fn run(a: &DataInfoArgs) -> Result<()> {
     let dataset = nncert::data::load(&a.dataset.spec()?)?;
-    print!("{}", describe(&dataset));
+    crate::write_stdout(&describe(&dataset));
     Ok(())
 }
 

@@ -56,7 +56,7 @@ pub fn run(a: &FeaturesArgs) -> Result<()> {
     });
     out.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
     out.commit()?;
-    println!(
+    say!(
         "{}: {} train + {} test examples → {} features each ({:.2} s load, {:.2} s features); wrote {}",
         dataset.name,
         dataset.train.len(),
@@ -67,7 +67,7 @@ pub fn run(a: &FeaturesArgs) -> Result<()> {
         a.out.display()
     );
     if let Some(c) = &dataset.caveat {
-        println!("note: {c}");
+        say!("note: {c}");
     }
     Ok(())
 }

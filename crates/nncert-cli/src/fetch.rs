@@ -85,10 +85,10 @@ pub fn fetch_all(
         if target.is_file() {
             let have = md5_file(&target)?;
             if have == w.md5 {
-                println!("{}: present, MD5 verified", target.display());
+                say!("{}: present, MD5 verified", target.display());
                 continue;
             }
-            println!(
+            say!(
                 "{}: present but MD5 {have} differs from the canonical {}; downloading again",
                 target.display(),
                 w.md5
@@ -100,7 +100,7 @@ pub fn fetch_all(
             let url = format!("{}/{}", mirror.trim_end_matches('/'), w.file_name);
             match download(&agent, &url, &target, &w.md5) {
                 Ok(bytes) => {
-                    println!(
+                    say!(
                         "{}: {bytes} bytes from {url}, MD5 verified",
                         target.display()
                     );

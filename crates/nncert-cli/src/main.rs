@@ -3,6 +3,14 @@
 //! Arguments are parsed and checked here, the library computes, and every error is printed
 //! as one line (`nncert: error: …`) with exit code 2.
 
+/// `println!` that ends the process quietly when stdout is a closed pipe (e.g. `| head`)
+/// instead of panicking, and reports other write errors.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod args;
 mod certify_votes;
 mod data_info;
@@ -18,6 +26,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use args::{Cli, Command};
+
+/// Writes to stdout; a closed pipe ends the process with success, like other Unix tools.
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("nncert: error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

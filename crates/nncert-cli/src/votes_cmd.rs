@@ -78,7 +78,7 @@ pub fn run(a: &VotesArgs) -> Result<()> {
     });
     out.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
     out.commit()?;
-    println!(
+    say!(
         "{}: {} test × {} train; features {:.2} s, ranks {:.2} s, neighbours {:.2} s ({} kernel, {} threads); wrote {}",
         dataset.name,
         n,
@@ -92,9 +92,10 @@ pub fn run(a: &VotesArgs) -> Result<()> {
     );
     for rv in &run.result.rnn {
         if rv.empty > 0 {
-            println!(
+            say!(
                 "rnn r={}: {} test inputs have no neighbour within r",
-                rv.radius, rv.empty
+                rv.radius,
+                rv.empty
             );
         }
     }

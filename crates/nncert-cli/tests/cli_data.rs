@@ -459,3 +459,20 @@ fn fetch_from_a_local_mirror_verifies_the_canonical_files() {
     // Nothing but the four files.
     assert_eq!(std::fs::read_dir(dir.join("mnist")).unwrap().count(), 4);
 }
+
+/// Regression: `nncert … | head -1` used to panic with "failed printing to stdout".
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nncert"))
+        .args(["data", "info"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
