@@ -18,6 +18,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The paper's experiment on a dataset: features, kNN/rNN votes, certificates, curves,
+    /// report and figures.
+    Certify(CertifyArgs),
+    /// Reproduce the paper's experiments on MNIST and CIFAR-10 and write REPRODUCTION.md.
+    Reproduce(ReproduceArgs),
     /// Certify a votes matrix that came from anywhere (n_test × c counts + labels).
     CertifyVotes(CertifyVotesArgs),
     /// The default job: certify a generated rNN-like votes matrix and show the results.
@@ -79,6 +84,115 @@ impl FeatureArgs {
             }),
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CertifyArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    /// kNN sizes, comma-separated, or `none` (default: 5000; 500 on the embedded subset,
+    /// the same fraction of its 6,000 training images).
+    #[arg(long, value_delimiter = ',', value_name = "K,…")]
+    pub knn: Option<Vec<String>>,
+    /// rNN radii, comma-separated, or `none` (default: 4 for MNIST, 20 for CIFAR-10; none
+    /// for npy).
+    #[arg(long, value_delimiter = ',', value_name = "R,…")]
+    pub rnn: Option<Vec<String>>,
+    /// Distance: l1 (paper), l2 or linf.
+    #[arg(long, default_value = "l1")]
+    pub metric: String,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub certify: CertifyFlags,
+    /// Output directory.
+    #[arg(long, value_name = "DIR", default_value = "nncert-out")]
+    pub out: PathBuf,
+}
+
+fn parse_list<T: std::str::FromStr>(
+    values: &Option<Vec<String>>,
+    flag: &str,
+    default: Vec<T>,
+) -> anyhow::Result<Vec<T>> {
+    match values {
+        None => Ok(default),
+        Some(v) if v.len() == 1 && v[0] == "none" => Ok(Vec::new()),
+        Some(v) => v
+            .iter()
+            .map(|x| {
+                x.trim().parse::<T>().map_err(|_| {
+                    anyhow::anyhow!("{flag}: expected a number or `none`, found `{x}`")
+                })
+            })
+            .collect(),
+    }
+}
+
+impl CertifyArgs {
+    /// The library's experiment configuration, with the paper's defaults for `dataset`.
+    pub fn config(
+        &self,
+        dataset: &nncert::data::Dataset,
+    ) -> anyhow::Result<nncert::experiment::ExperimentConfig> {
+        let (k_default, r_default): (Vec<usize>, Vec<f64>) = match dataset.name.as_str() {
+            "mnist" => (vec![5000], vec![4.0]),
+            "mnist-embedded" => (vec![500], vec![4.0]),
+            "cifar10" => (vec![5000], vec![20.0]),
+            _ => (vec![5000], vec![]),
+        };
+        let search = SearchArgs {
+            knn: parse_list(&self.knn, "--knn", k_default)?,
+            rnn: parse_list(&self.rnn, "--rnn", r_default)?,
+            metric: self.metric.clone(),
+            threads: self.threads,
+        };
+        let search = search.config()?;
+        anyhow::ensure!(
+            !search.ks.is_empty() || !search.radii.is_empty(),
+            "nothing to certify: give --knn K,… and/or --rnn R,…"
+        );
+        let options = self.certify.options(nncert::Method::Rnn, "");
+        options.validate()?;
+        Ok(nncert::experiment::ExperimentConfig {
+            features: self.features.kind()?,
+            search,
+            joint: options.joint,
+            seed: options.seed,
+            max_e: options.max_e,
+            tie: options.tie,
+        })
+    }
+
+    /// The default job: the embedded MNIST subset, the paper's defaults, into ./nncert-out.
+    pub fn default_job() -> CertifyArgs {
+        use clap::Parser;
+        match Cli::try_parse_from(["nncert", "certify"]) {
+            Ok(Cli {
+                command: Some(Command::Certify(a)),
+            }) => a,
+            _ => unreachable!("`nncert certify` parses"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The shared data directory (mnist/ and the CIFAR-10 batches or archive).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Output directory: mnist/, cifar10/ and REPRODUCTION.md.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Which datasets, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "mnist,cifar10", value_parser = ["mnist", "cifar10"])]
+    pub datasets: Vec<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]

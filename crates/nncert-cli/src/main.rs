@@ -12,12 +12,15 @@ macro_rules! say {
 }
 
 mod args;
+mod certify_cmd;
 mod certify_votes;
 mod data_info;
 mod demo;
 mod features_cmd;
 mod fetch;
+mod figures;
 mod progress;
+mod reproduce;
 mod summary;
 mod votes_cmd;
 
@@ -43,7 +46,9 @@ pub fn write_stdout(text: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => demo::run(&args::DemoArgs::default()),
+        None => certify_cmd::run(&args::CertifyArgs::default_job()),
+        Some(Command::Certify(a)) => certify_cmd::run(&a),
+        Some(Command::Reproduce(a)) => reproduce::run(&a),
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
         Some(Command::Features(a)) => features_cmd::run(&a),

@@ -24,6 +24,7 @@ pub mod certify;
 pub mod curve;
 pub mod data;
 mod error;
+pub mod experiment;
 pub mod features;
 pub mod neighbours;
 pub mod pipeline;

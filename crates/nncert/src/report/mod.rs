@@ -2,6 +2,7 @@
 //! half-written result behind.
 
 mod output_dir;
+pub mod reproduction;
 mod tables;
 
 pub use output_dir::OutputDir;

@@ -1,0 +1,98 @@
+//! `nncert certify` (and the default job): the paper's experiment on one dataset, with
+//! curves, per-input certificates, a run report and figures.
+
+use std::path::Path;
+
+use anyhow::Result;
+use nncert::data::Dataset;
+use nncert::experiment::{self, Experiment, ExperimentConfig};
+use nncert::pipeline::Progress;
+use nncert::report::OutputDir;
+
+use crate::args::CertifyArgs;
+use crate::{figures, progress, summary};
+
+pub fn run(a: &CertifyArgs) -> Result<()> {
+    let spec = a.dataset.spec()?;
+    let dataset = nncert::data::load(&spec)?;
+    let config = a.config(&dataset)?;
+    let exp = run_and_write(&dataset, &config, &a.out)?;
+    print_summary(&dataset, &exp, &a.out);
+    Ok(())
+}
+
+/// Runs the experiment and writes curves.csv, examples.csv, report.json and figures/ into
+/// `out` (all or nothing).
+pub fn run_and_write(
+    dataset: &Dataset,
+    config: &ExperimentConfig,
+    out: &Path,
+) -> Result<Experiment> {
+    let fbar = progress::bar(
+        (dataset.train.len() + dataset.test.len()) as u64,
+        "features",
+    );
+    let nbar = progress::bar(dataset.test.len() as u64, "neighbours");
+    let exp = experiment::run(
+        dataset,
+        config,
+        &Progress {
+            features: &|n| fbar.inc(n as u64),
+            neighbours: &|n| nbar.inc(n as u64),
+        },
+    )?;
+    fbar.finish_and_clear();
+    nbar.finish_and_clear();
+    let mut staged = OutputDir::new(out);
+    staged.stage("curves.csv", exp.curves_csv());
+    staged.stage("examples.csv", exp.examples_csv());
+    let report = exp.report_json(dataset, config, rayon::current_num_threads());
+    staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
+    for fig in figures::experiment_figures(&exp, &dataset.name) {
+        staged.stage(
+            format!("figures/{}.png", fig.name),
+            figures::render_png(&fig)?,
+        );
+        staged.stage(
+            format!("figures/{}.svg", fig.name),
+            figures::render_svg(&fig)?,
+        );
+    }
+    staged.commit()?;
+    Ok(exp)
+}
+
+/// The table and a pointer to the files.
+pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
+    say!(
+        "{}: {} training and {} test examples, {} classes",
+        dataset.name,
+        dataset.train.len(),
+        dataset.test.len(),
+        dataset.n_classes
+    );
+    if let Some(c) = &dataset.caveat {
+        say!("note: {c}");
+    }
+    crate::write_stdout(&summary::table(&exp.curves(), exp.max_e()));
+    for s in &exp.settings {
+        if let Some(empty) = s.empty_neighbourhoods.filter(|&e| e > 0) {
+            say!(
+                "rNN r = {}: {empty} test inputs have no training example within r",
+                s.param
+            );
+        }
+    }
+    let t = &exp.seconds;
+    say!(
+        "time: features {:.2} s, ranks {:.2} s, neighbours {:.2} s, certificates {:.2} s",
+        t.votes.features,
+        t.votes.ranks,
+        t.votes.neighbours,
+        t.certify
+    );
+    say!(
+        "wrote curves.csv, examples.csv, report.json and figures/ (PNG, SVG) to {}",
+        out.display()
+    );
+}

@@ -1,0 +1,275 @@
+//! Figures: CA(e) line charts as PNG and SVG, rendered in memory with an embedded font
+//! (DejaVu Sans, see `assets/DejaVuSans-LICENSE.txt`) so that no system font is needed
+//! and the same inputs give the same bytes.
+
+use std::sync::Once;
+
+use anyhow::{Context, Result, anyhow};
+use nncert::experiment::Experiment;
+use nncert::{Certification, Curve, Method};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 560;
+static FONT: Once = Once::new();
+
+/// One line of a chart.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub label: String,
+    /// (e, CA(e)) at the points where the step function changes, and its ends.
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+    pub dashed: bool,
+}
+
+/// One chart.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// File stem under `figures/`.
+    pub name: String,
+    pub title: String,
+    pub series: Vec<Series>,
+    pub x_max: f64,
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// The vertices of a CA(e) step function: first and last point and both ends of every drop.
+fn step_points(curve: &Curve, x_max: u64) -> Vec<(f64, f64)> {
+    let last = (x_max as usize).min(curve.certified.len().saturating_sub(1));
+    let mut points = Vec::new();
+    for e in 0..=last {
+        let changes = e == 0 || e == last || curve.certified[e] != curve.certified[e - 1];
+        if changes {
+            if e > 0 && points.last().is_some_and(|&(x, _)| x < (e - 1) as f64) {
+                points.push(((e - 1) as f64, curve.accuracy(e - 1)));
+            }
+            points.push((e as f64, curve.accuracy(e)));
+        }
+    }
+    // Curves that reached 0 early stay at 0 to the right edge.
+    if (last as u64) < x_max {
+        points.push((x_max as f64, curve.accuracy(last)));
+    }
+    points
+}
+
+fn label(c: &Curve) -> String {
+    let setting = match c.method {
+        Method::Knn => format!("kNN, k = {}", c.param),
+        Method::Rnn => format!("rNN, r = {}", c.param),
+    };
+    match c.certification {
+        Certification::Individual => format!("{setting}, individual"),
+        Certification::Island => format!("{setting}, joint (ISLAND)"),
+        Certification::Rd => format!("{setting}, joint (RD)"),
+        Certification::Best => format!("{setting}, best bound"),
+    }
+}
+
+/// The paper's figures for one experiment: impact of k, impact of r, individual vs joint
+/// for every r, and an overview of the best bound of every setting.
+pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
+    let x_max = exp.max_e().max(1);
+    let curves = exp.curves();
+    let series_of = |selected: Vec<&Curve>| -> Vec<Series> {
+        selected
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Series {
+                label: label(c),
+                points: step_points(c, x_max),
+                color: PALETTE[i % PALETTE.len()],
+                dashed: c.certification == Certification::Rd,
+            })
+            .collect()
+    };
+    let mut figures = Vec::new();
+    let knn: Vec<&Curve> = curves.iter().filter(|c| c.method == Method::Knn).collect();
+    if !knn.is_empty() {
+        figures.push(Figure {
+            name: "knn_impact_of_k".into(),
+            title: format!("{dataset}: kNN, impact of k (individual certification)"),
+            series: series_of(knn),
+            x_max: x_max as f64,
+        });
+    }
+    let rnn_params: Vec<String> = {
+        let mut p: Vec<String> = curves
+            .iter()
+            .filter(|c| c.method == Method::Rnn)
+            .map(|c| c.param.clone())
+            .collect();
+        p.dedup();
+        p
+    };
+    for r in &rnn_params {
+        let selected: Vec<&Curve> = curves
+            .iter()
+            .filter(|c| {
+                c.method == Method::Rnn && &c.param == r && c.certification != Certification::Best
+            })
+            .collect();
+        figures.push(Figure {
+            name: format!("rnn_r{r}_individual_vs_joint"),
+            title: format!("{dataset}: rNN, r = {r}: individual vs joint certification"),
+            series: series_of(selected),
+            x_max: x_max as f64,
+        });
+    }
+    if !rnn_params.is_empty() {
+        // Impact of r: the default joint bound (ISLAND) if computed, else individual.
+        let preferred = |c: &&Curve| {
+            let has_island = curves.iter().any(|o| {
+                o.method == Method::Rnn
+                    && o.param == c.param
+                    && o.certification == Certification::Island
+            });
+            c.method == Method::Rnn
+                && if has_island {
+                    c.certification == Certification::Island
+                } else {
+                    c.certification == Certification::Individual
+                }
+        };
+        figures.push(Figure {
+            name: "rnn_impact_of_r".into(),
+            title: format!("{dataset}: rNN, impact of r"),
+            series: series_of(curves.iter().filter(preferred).collect()),
+            x_max: x_max as f64,
+        });
+    }
+    // Overview: kNN (individual) and rNN (its best joint bound) together.
+    let overview: Vec<&Curve> = curves
+        .iter()
+        .filter(|c| match c.method {
+            Method::Knn => true,
+            Method::Rnn => {
+                let order = [
+                    Certification::Best,
+                    Certification::Island,
+                    Certification::Rd,
+                    Certification::Individual,
+                ];
+                let best_available = order.iter().find(|cert| {
+                    curves.iter().any(|o| {
+                        o.method == Method::Rnn && o.param == c.param && o.certification == **cert
+                    })
+                });
+                best_available == Some(&c.certification)
+            }
+        })
+        .collect();
+    figures.push(Figure {
+        name: "overview".into(),
+        title: format!("{dataset}: certified accuracy of kNN and rNN"),
+        series: series_of(overview),
+        x_max: x_max as f64,
+    });
+    figures
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing {}: {e:?}", fig.name);
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(&fig.title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..fig.x_max, 0f64..1.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("poisoning size e")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc("certified accuracy CA(e)")
+        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for s in &fig.series {
+        let style = ShapeStyle::from(&s.color).stroke_width(2);
+        let anno = if s.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(s.points.iter().copied(), 8, 5, style))
+                .map_err(err)?
+        } else {
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), style))
+                .map_err(err)?
+        };
+        let color = s.color;
+        anno.label(s.label.clone()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+        });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn register() {
+    FONT.call_once(|| {
+        // The font is compiled in; a failure here is a build defect, not a user error.
+        register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            include_bytes!("../assets/DejaVuSans.ttf"),
+        )
+        .unwrap_or_else(|_| panic!("the embedded DejaVu Sans font is invalid"));
+    });
+}
+
+/// The figure as PNG bytes.
+pub fn render_png(fig: &Figure) -> Result<Vec<u8>> {
+    register();
+    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, fig)?;
+    }
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, WIDTH, HEIGHT);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().context("encoding PNG")?;
+        writer.write_image_data(&rgb).context("encoding PNG")?;
+    }
+    Ok(png_bytes)
+}
+
+/// The figure as SVG text.
+pub fn render_svg(fig: &Figure) -> Result<String> {
+    register();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, fig)?;
+    }
+    Ok(svg)
+}
