@@ -73,13 +73,15 @@ pub struct FeatureArgs {
 impl FeatureArgs {
     pub fn kind(&self) -> anyhow::Result<nncert::features::FeatureKind> {
         use nncert::features::{FeatureKind, HogParams};
+        // HOG flags are checked even with --features raw, so a typo never passes silently.
+        let block_norm = self.hog_norm.parse()?;
         Ok(match self.features.as_str() {
             "raw" => FeatureKind::Raw,
             _ => FeatureKind::Hog(HogParams {
                 orientations: self.hog_orientations,
                 pixels_per_cell: (self.hog_cell, self.hog_cell),
                 cells_per_block: (self.hog_block, self.hog_block),
-                block_norm: self.hog_norm.parse()?,
+                block_norm,
                 transform_sqrt: false,
             }),
         })

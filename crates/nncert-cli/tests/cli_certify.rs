@@ -1,0 +1,205 @@
+//! `nncert certify` and `nncert reproduce` end to end: real data, consistency of the
+//! outputs, and byte-identical results across runs, thread counts and kernels.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nncert(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nncert"));
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the nncert binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn data_dir() -> Option<PathBuf> {
+    match std::env::var_os("NNCERT_DATA_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            assert!(
+                d.join("mnist").is_dir(),
+                "NNCERT_DATA_DIR={} holds no mnist/",
+                d.display()
+            );
+            Some(d)
+        }
+        None => {
+            let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+            d.join("mnist").is_dir().then_some(d)
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn tree(dir: &Path) -> HashMap<String, Vec<u8>> {
+    let mut out = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// CA(0) of every curve equals the clean accuracy of its classifier in examples.csv.
+fn check_consistency(out: &Path) -> usize {
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    let examples = std::fs::read_to_string(out.join("examples.csv")).unwrap();
+    let mut correct: HashMap<(String, String), (u64, u64)> = HashMap::new();
+    for line in examples.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let entry = correct
+            .entry((f[0].to_string(), f[1].to_string()))
+            .or_default();
+        entry.1 += 1;
+        if f[3] == f[4] {
+            entry.0 += 1;
+        }
+    }
+    let mut checked = 0;
+    for line in curves.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[3] != "0" {
+            continue;
+        }
+        let (ok, n) = correct[&(f[0].to_string(), f[1].to_string())];
+        let expected = format!("{}.{:06}", ok / n, (ok * 1_000_000 / n) % 1_000_000);
+        assert_eq!(f[4], expected, "CA(0) of {line} vs clean accuracy {ok}/{n}");
+        checked += 1;
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["nncert_version"].is_string());
+    assert!(report["kernel"].is_string());
+    assert!(report["tie_rule"] == "larger");
+    assert!(report["seconds"]["neighbours"].is_number());
+    for f in ["overview.png", "overview.svg"] {
+        assert!(out.join("figures").join(f).is_file(), "{f}");
+    }
+    checked
+}
+
+#[test]
+fn certify_is_byte_identical_across_runs_threads_and_kernels() {
+    let dir = scratch("certify_determinism");
+    let run = |name: &str, threads: &str, kernel: Option<&str>| {
+        let out = dir.join(name);
+        let envs: Vec<(&str, &str)> = kernel
+            .map(|k| vec![("NNCERT_KERNEL", k)])
+            .unwrap_or_default();
+        let o = nncert(
+            &[
+                "certify",
+                "--rnn",
+                "3.5,4",
+                "--knn",
+                "50,500",
+                "--joint",
+                "island,rd,best",
+                "--threads",
+                threads,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &envs,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut files = tree(&out);
+        // The report holds timings and the kernel name; everything else must match.
+        files.remove("report.json");
+        files
+    };
+    let first = run("a", "2", None);
+    assert!(first.len() >= 10, "{:?}", first.keys());
+    assert!(first == run("b", "2", None), "second run differs");
+    assert!(first == run("c", "1", None), "one thread differs");
+    assert!(
+        first == run("d", "2", Some("scalar")),
+        "scalar kernel differs"
+    );
+    assert!(check_consistency(&dir.join("a")) >= 8);
+}
+
+#[test]
+fn certify_rejects_bad_arguments_with_one_line() {
+    for (args, needle) in [
+        (
+            vec!["certify", "--knn", "0"],
+            "--knn: expected k ≥ 1, found 0",
+        ),
+        (
+            vec!["certify", "--rnn", "abc"],
+            "--rnn: expected a number or `none`, found `abc`",
+        ),
+        (
+            vec!["certify", "--knn", "none", "--rnn", "none"],
+            "nothing to certify",
+        ),
+        (
+            vec!["certify", "--metric", "l3"],
+            "metric: expected l1, l2 or linf, found `l3`",
+        ),
+        (
+            vec!["certify", "--dataset", "mnist"],
+            "--dataset mnist needs --data-dir DIR",
+        ),
+        (
+            vec!["certify", "--features", "raw", "--hog-norm", "L3"],
+            "block norm",
+        ),
+    ] {
+        let o = nncert(&args, &[]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn reproduce_mnist_on_real_data_is_consistent() {
+    let Some(data) = data_dir() else { return };
+    let out = scratch("reproduce_mnist");
+    let o = nncert(
+        &[
+            "reproduce",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--datasets",
+            "mnist",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mnist = out.join("mnist");
+    // 3 k × individual + 3 r × (individual, ISLAND, RD) = 12 curves, each e = 0..=3000.
+    let curves = std::fs::read_to_string(mnist.join("curves.csv")).unwrap();
+    assert_eq!(curves.lines().count(), 1 + 12 * 3001);
+    assert_eq!(check_consistency(&mnist), 12);
+    let md = std::fs::read_to_string(out.join("REPRODUCTION.md")).unwrap();
+    assert!(
+        md.contains("joint certification improves rNN (r = 4) by 15.1 points"),
+        "{md}"
+    );
+    // rNN r = 4 ISLAND on full MNIST: CA(0) = 86.8 %, CA(1000) = 41.1 % (see docs/REPRODUCTION.md).
+    assert!(curves.contains("rnn,4,island,0,0.868400\n"));
+    assert!(curves.contains("rnn,4,island,1000,0.411000\n"));
+}
