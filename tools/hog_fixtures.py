@@ -128,6 +128,26 @@ def main():
     tie[8:24, 8:24, 2] = 200
     add("colour_channel_ties", tie)
 
+    # Regression: two channels whose gradients have equal squared magnitudes but hypot
+    # values one ulp apart (e.g. (45, 43) and (57, 25)); argmax must follow hypot.
+    groups = {}
+    for a in range(256):
+        for b in range(a + 1):
+            groups.setdefault(a * a + b * b, []).append((a, b))
+    pairs = []
+    for members in groups.values():
+        hyp = [np.hypot(float(b), float(a)) for a, b in members]
+        if len(set(hyp)) > 1:
+            order = np.argsort(hyp, kind="stable")
+            pairs.append((members[order[0]], members[order[-1]]))
+    hyp_img = np.full((32, 32, 3), 0, dtype=np.uint8)
+    for n, (low, high) in enumerate(pairs[:49]):
+        r, c = 2 + 4 * (n // 7), 2 + 4 * (n % 7)
+        for ch, (gr, gc) in ((0, low), (1, high)):
+            hyp_img[r + 1, c, ch] = gr
+            hyp_img[r, c + 1, ch] = gc
+    add("colour_hypot_ties", hyp_img)
+
     # Stripes at every orientation bin boundary (0°, 20°, …, 180°) and just beside it.
     ys, xs = np.mgrid[0:32, 0:32]
     stripes = []

@@ -82,19 +82,20 @@ def main():
     ours = np.load(work / "votes/knn_k5000.npy")
     theirs = np.stack([np.bincount(yb[row], minlength=ours.shape[1]) for row in idx])
     differ = np.any(ours != theirs, axis=1)
-    # A difference is explained when the 5,000th distance is tied with the 5,001st.
+    # A difference is explained when the 5,000th and 5,001st distances (float64) are within
+    # float32 rounding (1e-4) of each other: faiss, NumPy and nncert sum in different orders.
     tied = 0
     for i in np.flatnonzero(differ):
-        d = np.abs(xb - xq[i]).sum(1, dtype=np.float32)
+        d = np.abs(xb.astype(np.float64) - xq[i].astype(np.float64)).sum(1)
         kth = np.sort(d)[4999:5001]
-        tied += int(kth[0] == kth[1])
+        tied += int(kth[1] - kth[0] < 1e-4)
     print(f"{args.dataset}: {xq.shape[0]} × {xb.shape[0]} × {xb.shape[1]}, {args.threads} threads")
     print(f"  nncert votes (k = 1000, 3000, 5000 and r = {radii}): {nncert_wall:.2f} s wall "
           f"(search {report['seconds']['neighbours']:.2f} s, kernel {report['kernel']})")
     print(f"  faiss-cpu {faiss.__version__} IndexFlat METRIC_L1 top-5000: {faiss_seconds:.2f} s")
     print(f"  speed-up on the search: {faiss_seconds / report['seconds']['neighbours']:.1f}×")
     print(f"  top-5000 label counts differing from faiss: {int(differ.sum())} "
-          f"(of which explained by a distance tie at the 5,000th: {tied})")
+          f"(of which explained by a near-tie, < 1e-4, at the 5,000th: {tied})")
 
 
 if __name__ == "__main__":

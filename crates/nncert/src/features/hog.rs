@@ -4,7 +4,8 @@
 //! 1. optional `transform_sqrt` (square root of every pixel value);
 //! 2. central-difference gradients, zero on the border rows/columns; for colour images,
 //!    each pixel takes the gradient of the channel with the largest magnitude (the first
-//!    such channel on ties, as `argmax`);
+//!    such channel on ties, as `argmax` over `hypot` values — including the rare pairs of
+//!    equal squared magnitudes whose `hypot` differ by an ulp);
 //! 3. magnitude `hypot(g_col, g_row)` and orientation `rad2deg(atan2(g_row, g_col)) mod 180`;
 //!    a pixel votes into bin `i` when `180/n·i ≤ orientation < 180/n·(i+1)`; a cell's bin
 //!    value is the sum of its pixels' magnitudes in that bin (row-major order), divided by
@@ -193,7 +194,16 @@ impl Hog {
                         let p = &image[ch * plane..(ch + 1) * plane];
                         let (gr, gc) = int_gradient(p, h, w, r, c);
                         let sq = gr * gr + gc * gc;
-                        if sq > best_sq {
+                        // scikit-image takes `argmax` of `hypot` values. Different squared
+                        // magnitudes keep their order under hypot; equal ones can still
+                        // differ by an ulp (hypot(1, 7) vs hypot(5, 5)), so ties are
+                        // decided by the same hypot.
+                        let wins = sq > best_sq
+                            || (sq == best_sq
+                                && (gr, gc) != best
+                                && f64::from(gc).hypot(f64::from(gr))
+                                    > f64::from(best.1).hypot(f64::from(best.0)));
+                        if wins {
                             best_sq = sq;
                             best = (gr, gc);
                         }
