@@ -184,7 +184,8 @@ pub fn load_mnist(dir: &Path) -> Result<Dataset, Error> {
     mnist_from_sources("mnist", &sources)
 }
 
-/// Builds the MNIST dataset from the four sources in [`MNIST_NAMES`] order.
+/// Builds the MNIST dataset from the four sources in the order train images, train labels,
+/// test images, test labels.
 pub fn mnist_from_sources(name: &str, sources: &[SourceBytes]) -> Result<Dataset, Error> {
     let (train, shape) = split_from_sources(&sources[0], &sources[1])?;
     let (test, test_shape) = split_from_sources(&sources[2], &sources[3])?;

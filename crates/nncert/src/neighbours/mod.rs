@@ -2,7 +2,7 @@
 //!
 //! - [`kernel`]: distance kernels (scalar reference, AVX2, AVX-512) with one summation order;
 //! - [`select`]: the total order of SPEC §2 as a packed key, streaming top-k;
-//! - [`search`]: tiling, threads, and the votes.
+//! - [`mod@search`]: tiling, threads, and the votes.
 
 pub mod kernel;
 pub mod search;
