@@ -110,9 +110,59 @@ pub struct CertifyArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub certify: CertifyFlags,
+    #[command(flatten)]
+    pub baselines: BaselineArgs,
     /// Output directory.
     #[arg(long, value_name = "DIR", default_value = "nncert-out")]
     pub out: PathBuf,
+}
+
+/// The DPA and bagging baselines of `certify`.
+#[derive(Debug, Args, Clone)]
+pub struct BaselineArgs {
+    /// DPA with these partition counts ζ, comma-separated (e.g. 5500).
+    #[arg(long, value_delimiter = ',', value_name = "ZETA,…")]
+    pub dpa: Vec<usize>,
+    /// Bagging with these subsample sizes ξ, comma-separated (e.g. 27).
+    #[arg(long, value_delimiter = ',', value_name = "XI,…")]
+    pub bagging: Vec<u32>,
+    /// Bagging: number of base classifiers N.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub models: u64,
+    /// Bagging: probability α that some certificate of the run is wrong.
+    #[arg(long, default_value_t = 0.001)]
+    pub alpha: f64,
+    /// Base classifier of DPA and bagging: centroid (nearest class mean) or 1nn.
+    #[arg(long, default_value = "centroid")]
+    pub learner: String,
+    /// Seed of bagging's subsamples.
+    #[arg(long, default_value_t = 0)]
+    pub bagging_seed: u64,
+}
+
+impl BaselineArgs {
+    pub fn config(&self) -> anyhow::Result<nncert::experiment::BaselineConfig> {
+        if let Some(z) = self.dpa.iter().find(|&&z| z == 0) {
+            anyhow::bail!("--dpa: expected ζ ≥ 1 partitions, found {z}");
+        }
+        if let Some(x) = self.bagging.iter().find(|&&x| x == 0) {
+            anyhow::bail!("--bagging: expected ξ ≥ 1, found {x}");
+        }
+        anyhow::ensure!(self.models >= 1, "--models: expected at least 1, found 0");
+        anyhow::ensure!(
+            self.alpha > 0.0 && self.alpha < 1.0,
+            "--alpha: expected a value in (0, 1), found {}",
+            self.alpha
+        );
+        Ok(nncert::experiment::BaselineConfig {
+            dpa: self.dpa.clone(),
+            bagging: self.bagging.clone(),
+            bagging_models: self.models,
+            alpha: self.alpha,
+            learner: self.learner.parse()?,
+            seed: self.bagging_seed,
+        })
+    }
 }
 
 fn parse_list<T: std::str::FromStr>(
@@ -154,8 +204,11 @@ impl CertifyArgs {
         };
         let search = search.config()?;
         anyhow::ensure!(
-            !search.ks.is_empty() || !search.radii.is_empty(),
-            "nothing to certify: give --knn K,… and/or --rnn R,…"
+            !search.ks.is_empty()
+                || !search.radii.is_empty()
+                || !self.baselines.dpa.is_empty()
+                || !self.baselines.bagging.is_empty(),
+            "nothing to certify: give --knn K,…, --rnn R,…, --dpa ZETA or --bagging XI"
         );
         let options = self.certify.options(nncert::Method::Rnn, "");
         options.validate()?;
@@ -166,6 +219,7 @@ impl CertifyArgs {
             seed: options.seed,
             max_e: options.max_e,
             tie: options.tie,
+            baselines: self.baselines.config()?,
         })
     }
 
@@ -348,14 +402,32 @@ pub struct CertifyVotesArgs {
     /// 1-D integer .npy of true labels, length n_test, values < c.
     #[arg(long, value_name = "LABELS.npy")]
     pub labels: PathBuf,
-    /// Which classifier produced the votes: knn (individual certificate only) or rnn.
+    /// Which classifier produced the votes: knn (individual certificate only), rnn
+    /// (individual and joint), dpa (votes of ζ partition classifiers) or bagging (votes of
+    /// N subsample classifiers).
     #[arg(long, value_parser = parse_method)]
     pub kind: Method,
-    /// Parameter text copied to the outputs (k or r).
+    /// Parameter text copied to the outputs (k, r, ζ or ξ; for bagging default: ξ).
     #[arg(long, default_value = "")]
     pub param: String,
     #[command(flatten)]
     pub certify: CertifyFlags,
+    /// dpa: units of e: poisoning (nncert's, a modification counts 1) or insdel (DPA's
+    /// insertions + deletions, a modification counts 2).
+    #[arg(long, default_value = "poisoning", value_parser = ["poisoning", "insdel"])]
+    pub units: String,
+    /// bagging: number of base classifiers N (each row's votes sum to at most N).
+    #[arg(long, value_name = "N")]
+    pub models: Option<u64>,
+    /// bagging: subsample size ξ.
+    #[arg(long, value_name = "XI")]
+    pub subsample: Option<u32>,
+    /// bagging: training-set size n.
+    #[arg(long, value_name = "n")]
+    pub train_size: Option<u64>,
+    /// bagging: probability α that some certificate of the run is wrong.
+    #[arg(long, default_value_t = 0.001)]
+    pub alpha: f64,
     /// Output directory (created; existing files of the same names are replaced).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

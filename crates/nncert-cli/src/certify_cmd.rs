@@ -85,11 +85,12 @@ pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
     }
     let t = &exp.seconds;
     say!(
-        "time: features {:.2} s, ranks {:.2} s, neighbours {:.2} s, certificates {:.2} s",
+        "time: features {:.2} s, ranks {:.2} s, neighbours {:.2} s, certificates {:.2} s, baselines {:.2} s",
         t.votes.features,
         t.votes.ranks,
         t.votes.neighbours,
-        t.certify
+        t.certify,
+        t.baselines
     );
     say!(
         "wrote curves.csv, examples.csv, report.json and figures/ (PNG, SVG) to {}",

@@ -3,20 +3,116 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use nncert::baselines::bagging::{self, BaggingParams};
+use nncert::baselines::baseline_curve;
+use nncert::baselines::dpa::{self, Units};
 use nncert::data::votes_file::load_votes;
 use nncert::report::{self, OutputDir, curves_csv, examples_csv, sha256_file};
-use nncert::{CertifiedVotes, CurveOptions, Votes, certify_votes};
+use nncert::{CertifiedVotes, CurveOptions, Method, Votes, certify_votes};
 use serde_json::json;
 
 use crate::args::CertifyVotesArgs;
 use crate::summary;
 
 pub fn run(a: &CertifyVotesArgs) -> Result<()> {
+    if matches!(a.kind, Method::Dpa | Method::Bagging) {
+        return baseline(a);
+    }
     let options = a.certify.options(a.kind, &a.param);
     options.validate()?;
     let votes = load_votes(&a.votes, &a.labels)?;
     let inputs = [("votes", a.votes.as_path()), ("labels", a.labels.as_path())];
     certify_and_write(&votes, &options, &inputs, "certify-votes", &a.out)
+}
+
+/// `--kind dpa` and `--kind bagging`: the baselines' certificates from a user's votes.
+fn baseline(a: &CertifyVotesArgs) -> Result<()> {
+    if a.certify
+        .joint
+        .as_ref()
+        .is_some_and(|j| j.iter().flatten().next().is_some())
+    {
+        anyhow::bail!(
+            "--joint: joint certification is only defined for rNN, not for --kind {}",
+            a.kind
+        );
+    }
+    let mut settings = serde_json::Map::new();
+    settings.insert("method".into(), json!(a.kind));
+    settings.insert("max_e_requested".into(), json!(a.certify.max_e));
+    let (certs, param) = if a.kind == Method::Dpa {
+        let units = if a.units == "insdel" {
+            Units::Insdel
+        } else {
+            Units::Poisoning
+        };
+        let votes = load_votes(&a.votes, &a.labels)?;
+        settings.insert("units".into(), json!(units));
+        settings.insert("tie_rule".into(), json!("smaller"));
+        (dpa::certificates(&votes, units), a.param.clone())
+    } else {
+        let need = |v: Option<u64>, flag: &str| {
+            v.ok_or_else(|| anyhow::anyhow!("--kind bagging needs {flag}"))
+        };
+        let params = BaggingParams {
+            n_models: need(a.models, "--models N")?,
+            xi: need(a.subsample.map(u64::from), "--subsample XI")? as u32,
+            train_size: need(a.train_size, "--train-size n")?,
+            alpha: a.alpha,
+        };
+        params.validate()?;
+        let votes = load_votes(&a.votes, &a.labels)?;
+        settings.insert("bagging".into(), json!(params));
+        settings.insert("tie_rule".into(), json!("smaller"));
+        let param = if a.param.is_empty() {
+            params.xi.to_string()
+        } else {
+            a.param.clone()
+        };
+        (bagging::certificates(&votes, &params)?, param)
+    };
+    let curve = baseline_curve(a.kind, param.clone(), &certs, a.certify.max_e)?;
+    let mut inputs = serde_json::Map::new();
+    for (name, path) in [("votes", &a.votes), ("labels", &a.labels)] {
+        inputs.insert(
+            name.into(),
+            json!({ "path": path.display().to_string(), "sha256": sha256_file(path)? }),
+        );
+    }
+    let max_e = curve.certified.len() as u64 - 1;
+    settings.insert("max_e".into(), json!(max_e));
+    let correct = certs
+        .iter()
+        .filter(|c| c.prediction.predicted == c.label)
+        .count();
+    let report = json!({
+        "nncert_version": report::VERSION,
+        "command": "certify-votes",
+        "inputs": inputs,
+        "settings": settings,
+        "n_test": certs.len(),
+        "clean_accuracy": nncert::curve::format_fraction_floor(correct as u64, certs.len() as u64, 6),
+        "notes": "certified_accuracy values are proven lower bounds, rounded down; e_star = -1 means not certified even at e = 0",
+    });
+    let curves = [curve];
+    let mut staged = OutputDir::new(&a.out);
+    staged.stage("curves.csv", curves_csv(&curves));
+    staged.stage(
+        "examples.csv",
+        examples_csv(&[(
+            a.kind,
+            param.as_str(),
+            certs.iter().map(Into::into).collect(),
+        )]),
+    );
+    staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
+    staged.commit()?;
+    crate::write_stdout(&summary::table(&curves, max_e));
+    say!(
+        "wrote curves.csv, examples.csv, report.json to {}",
+        a.out.display()
+    );
+    Ok(())
 }
 
 /// Certifies `votes`, writes curves.csv, examples.csv and report.json into `out` (all or
@@ -42,7 +138,11 @@ pub fn certify_and_write(
     staged.stage("curves.csv", curves_csv(&result.curves));
     staged.stage(
         "examples.csv",
-        examples_csv(&[(options.method, options.param.as_str(), &result.points)]),
+        examples_csv(&[(
+            options.method,
+            options.param.as_str(),
+            result.points.iter().map(Into::into).collect(),
+        )]),
     );
     staged.stage(
         "report.json",

@@ -70,6 +70,8 @@ fn label(c: &Curve) -> String {
     let setting = match c.method {
         Method::Knn => format!("kNN, k = {}", c.param),
         Method::Rnn => format!("rNN, r = {}", c.param),
+        Method::Dpa => format!("DPA, ζ = {}", c.param),
+        Method::Bagging => format!("bagging, ξ = {}", c.param),
     };
     match c.certification {
         Certification::Individual => format!("{setting}, individual"),
@@ -155,7 +157,7 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
     let overview: Vec<&Curve> = curves
         .iter()
         .filter(|c| match c.method {
-            Method::Knn => true,
+            Method::Knn | Method::Dpa | Method::Bagging => true,
             Method::Rnn => {
                 let order = [
                     Certification::Best,
@@ -174,7 +176,7 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
         .collect();
     figures.push(Figure {
         name: "overview".into(),
-        title: format!("{dataset}: certified accuracy of kNN and rNN"),
+        title: format!("{dataset}: certified accuracy, best bound of every setting"),
         series: series_of(overview),
         x_max: x_max as f64,
     });

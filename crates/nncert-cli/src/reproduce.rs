@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use nncert::data::DatasetSpec;
-use nncert::experiment::ExperimentConfig;
+use nncert::experiment::{BaselineConfig, ExperimentConfig};
 use nncert::features::{FeatureKind, HogParams};
 use nncert::neighbours::{Kernel, Metric, SearchConfig};
 use nncert::report::OutputDir;
@@ -33,6 +33,12 @@ pub fn paper_config(dataset: &str, kernel: Kernel) -> ExperimentConfig {
         seed: 0,
         max_e: Some(max_e),
         tie: TieRule::Larger,
+        // The paper's baselines at a CA(0) similar to rNN's (SPEC §7).
+        baselines: BaselineConfig {
+            dpa: vec![if dataset == "mnist" { 5500 } else { 900 }],
+            bagging: vec![if dataset == "mnist" { 27 } else { 400 }],
+            ..BaselineConfig::default()
+        },
     }
 }
 

@@ -57,7 +57,8 @@ fn tree(dir: &Path) -> HashMap<String, Vec<u8>> {
     out
 }
 
-/// CA(0) of every curve equals the clean accuracy of its classifier in examples.csv.
+/// CA(0) of every curve equals the clean accuracy of its classifier in examples.csv (for
+/// bagging: the correct inputs whose confidence bounds separate, e_star ≠ −1).
 fn check_consistency(out: &Path) -> usize {
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
     let examples = std::fs::read_to_string(out.join("examples.csv")).unwrap();
@@ -68,7 +69,7 @@ fn check_consistency(out: &Path) -> usize {
             .entry((f[0].to_string(), f[1].to_string()))
             .or_default();
         entry.1 += 1;
-        if f[3] == f[4] {
+        if f[3] == f[4] && f[8] != "-1" {
             entry.0 += 1;
         }
     }
@@ -190,15 +191,22 @@ fn reproduce_mnist_on_real_data_is_consistent() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mnist = out.join("mnist");
-    // 3 k × individual + 3 r × (individual, ISLAND, RD) = 12 curves, each e = 0..=3000.
+    // 3 k × individual + 3 r × (individual, ISLAND, RD) + DPA + bagging = 14 curves, each
+    // e = 0..=3000.
     let curves = std::fs::read_to_string(mnist.join("curves.csv")).unwrap();
-    assert_eq!(curves.lines().count(), 1 + 12 * 3001);
-    assert_eq!(check_consistency(&mnist), 12);
+    assert_eq!(curves.lines().count(), 1 + 14 * 3001);
+    assert_eq!(check_consistency(&mnist), 14);
     let md = std::fs::read_to_string(out.join("REPRODUCTION.md")).unwrap();
     assert!(
         md.contains("joint certification improves rNN (r = 4) by 15.1 points"),
         "{md}"
     );
+    assert!(
+        md.contains("40.8 and 33.5 points above DPA and bagging"),
+        "{md}"
+    );
+    assert!(curves.contains("dpa,5500,individual,0,"));
+    assert!(curves.contains("bagging,27,individual,0,"));
     // rNN r = 4 ISLAND on full MNIST: CA(0) = 86.8 %, CA(1000) = 41.1 % (see docs/REPRODUCTION.md).
     assert!(curves.contains("rnn,4,island,0,0.868400\n"));
     assert!(curves.contains("rnn,4,island,1000,0.411000\n"));

@@ -198,3 +198,130 @@ fn outputs_are_byte_identical_across_runs() {
     };
     assert_eq!(run("a"), run("b"));
 }
+
+#[test]
+fn dpa_and_bagging_from_votes() {
+    let dir = scratch("baselines_from_votes");
+    // DPA votes over ζ = 11 partitions (see the library test for the hand computation):
+    // ρ = 3, 0, 0 → e* = 1, 0, 0 in poisoning units.
+    let votes = write(
+        &dir,
+        "dpa.npy",
+        encode(&[3, 3], &[8i32, 2, 1, 3, 3, 5, 0, 6, 5]),
+    );
+    let labels = write(&dir, "y.npy", encode(&[3], &[0i64, 2, 1]));
+    for (units, expected) in [
+        ("poisoning", "dpa,11,0,0,0,1,8,2,1\n"),
+        ("insdel", "dpa,11,0,0,0,1,8,2,3\n"),
+    ] {
+        let out = dir.join(format!("dpa-{units}"));
+        let o = nncert(
+            &[
+                "certify-votes",
+                "--votes",
+                &votes,
+                "--labels",
+                &labels,
+                "--kind",
+                "dpa",
+                "--param",
+                "11",
+                "--units",
+                units,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &dir,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let examples = std::fs::read_to_string(out.join("examples.csv")).unwrap();
+        assert!(examples.contains(expected), "{examples}");
+        let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+        assert!(
+            curves.starts_with(
+                "method,param,certification,e,certified_accuracy\ndpa,11,individual,0,1.000000\n"
+            ),
+            "{curves}"
+        );
+    }
+    // Bagging: 1,000 models; row 1 is too close to call, so it is not certified (e* = −1).
+    let votes = write(
+        &dir,
+        "bag.npy",
+        encode(&[2, 3], &[990u16, 10, 0, 3, 497, 500]),
+    );
+    let labels = write(&dir, "by.npy", encode(&[2], &[0u8, 2]));
+    let out = dir.join("bagging");
+    let o = nncert(
+        &[
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            "bagging",
+            "--models",
+            "1000",
+            "--subsample",
+            "27",
+            "--train-size",
+            "60000",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let examples = std::fs::read_to_string(out.join("examples.csv")).unwrap();
+    assert!(
+        examples.contains("bagging,27,1,2,2,1,500,497,-1\n"),
+        "{examples}"
+    );
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    assert!(
+        curves.contains("bagging,27,individual,0,0.500000\n"),
+        "{curves}"
+    );
+    // Missing bagging parameters are named.
+    let o = nncert(
+        &[
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            "bagging",
+            "--out",
+            dir.join("x").to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--kind bagging needs --models N"));
+    let o = nncert(
+        &[
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            "bagging",
+            "--models",
+            "100",
+            "--subsample",
+            "2",
+            "--train-size",
+            "10",
+            "--out",
+            dir.join("y").to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("row 0 has more votes than the 100 models")
+    );
+}

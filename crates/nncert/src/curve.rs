@@ -40,8 +40,8 @@ impl CurveOptions {
             method,
             param: param.into(),
             joint: match method {
-                Method::Knn => Vec::new(),
                 Method::Rnn => vec![Certification::Island],
+                Method::Knn | Method::Dpa | Method::Bagging => Vec::new(),
             },
             seed: 0,
             max_e: None,
@@ -51,11 +51,12 @@ impl CurveOptions {
 
     /// Checks the combination once, at the edge.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.method == Method::Knn && !self.joint.is_empty() {
+        if self.method != Method::Rnn && !self.joint.is_empty() {
             return Err(Error::invalid(
                 "joint certification is only defined for rNN (SPEC §4): removing one of a kNN \
                  input's neighbours pulls the (k+1)-th one in, so a removal can change the votes \
-                 of several labels at once; use --kind rnn or drop --joint",
+                 of several labels at once (and DPA/bagging voters depend on many examples); \
+                 use --kind rnn or drop --joint",
             ));
         }
         if let Some(c) = self.joint.iter().find(|c| **c == Certification::Individual) {

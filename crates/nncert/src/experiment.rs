@@ -6,14 +6,18 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::baselines::bagging::{self, BaggingParams};
+use crate::baselines::dpa::{self, Units};
+use crate::baselines::ensemble::{BaseLearner, Ensemble};
+use crate::baselines::{BaselineCertificate, baseline_curve};
 use crate::certify::{Certification, Method};
-use crate::curve::{CertifiedVotes, CurveOptions, certify_votes, format_fraction_floor};
+use crate::curve::{Curve, CurveOptions, certify_votes, format_fraction_floor};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::FeatureKind;
 use crate::neighbours::SearchConfig;
 use crate::pipeline::{self, Progress, StageSeconds};
-use crate::report::{self, summary_rows};
+use crate::report::{self, ExampleRow, summary_rows};
 use crate::votes::{TieRule, Votes};
 
 /// Everything that defines an experiment besides the dataset.
@@ -31,21 +35,82 @@ pub struct ExperimentConfig {
     pub max_e: Option<u64>,
     /// Label tie rule.
     pub tie: TieRule,
+    /// DPA and bagging to compare with (none by default).
+    pub baselines: BaselineConfig,
 }
 
-/// One classifier setting (a k or an r) and its certificates.
+/// The baselines of an experiment (SPEC §5), trained on the same features.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineConfig {
+    /// DPA partition counts ζ.
+    pub dpa: Vec<usize>,
+    /// Bagging subsample sizes ξ.
+    pub bagging: Vec<u32>,
+    /// Bagging's number of models N.
+    pub bagging_models: u64,
+    /// Bagging's failure probability α.
+    pub alpha: f64,
+    /// Base classifier of both.
+    pub learner: BaseLearner,
+    /// Seed of bagging's subsamples.
+    pub seed: u64,
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        BaselineConfig {
+            dpa: Vec::new(),
+            bagging: Vec::new(),
+            bagging_models: 1000,
+            alpha: 0.001,
+            learner: BaseLearner::Centroid,
+            seed: 0,
+        }
+    }
+}
+
+/// One classifier setting (a k, an r, a ζ or a ξ) and its certificates.
 #[derive(Debug, Clone)]
 pub struct Setting {
-    /// kNN or rNN.
+    /// kNN, rNN, DPA or bagging.
     pub method: Method,
-    /// The k or r as text.
+    /// The k, r, ζ or ξ as text.
     pub param: String,
     /// Its votes.
     pub votes: Votes,
-    /// Certificates and curves.
-    pub certified: CertifiedVotes,
+    /// Its curves (individual first).
+    pub curves: Vec<Curve>,
+    /// Per test input: prediction and certified size.
+    pub rows: Vec<ExampleRow>,
+    /// Last e of the curves.
+    pub max_e: u64,
     /// rNN: test inputs with no neighbour within r.
     pub empty_neighbourhoods: Option<usize>,
+}
+
+impl Setting {
+    fn clean_correct(&self) -> usize {
+        self.rows.iter().filter(|r| r.predicted == r.label).count()
+    }
+
+    fn from_baseline(
+        method: Method,
+        param: String,
+        votes: Votes,
+        certs: &[BaselineCertificate],
+        max_e: Option<u64>,
+    ) -> Result<Setting, Error> {
+        let curve = baseline_curve(method, param.clone(), certs, max_e)?;
+        Ok(Setting {
+            method,
+            param,
+            votes,
+            max_e: curve.certified.len() as u64 - 1,
+            curves: vec![curve],
+            rows: certs.iter().map(Into::into).collect(),
+            empty_neighbourhoods: None,
+        })
+    }
 }
 
 /// Seconds per stage.
@@ -56,12 +121,14 @@ pub struct ExperimentSeconds {
     pub votes: StageSeconds,
     /// Certificates and curves of every setting.
     pub certify: f64,
+    /// Training and running the baselines' ensembles.
+    pub baselines: f64,
 }
 
 /// The result of [`run`].
 #[derive(Debug, Clone)]
 pub struct Experiment {
-    /// kNN settings (k ascending as asked), then rNN settings.
+    /// kNN settings (k as asked), then rNN, DPA and bagging settings.
     pub settings: Vec<Setting>,
     /// Stage timings.
     pub seconds: ExperimentSeconds,
@@ -80,8 +147,15 @@ pub fn run(
     config: &ExperimentConfig,
     progress: &Progress<'_>,
 ) -> Result<Experiment, Error> {
-    if config.search.ks.is_empty() && config.search.radii.is_empty() {
-        return Err(Error::invalid("experiment: expected at least one k or r"));
+    let b = &config.baselines;
+    if config.search.ks.is_empty()
+        && config.search.radii.is_empty()
+        && b.dpa.is_empty()
+        && b.bagging.is_empty()
+    {
+        return Err(Error::invalid(
+            "experiment: expected at least one k, r, ζ or ξ",
+        ));
     }
     let votes_run = pipeline::votes(dataset, config.features, &config.search, progress)?;
     let t = Instant::now();
@@ -90,10 +164,13 @@ pub fn run(
         let mut options = CurveOptions::new(Method::Knn, kv.k.to_string());
         options.max_e = config.max_e;
         options.tie = config.tie;
+        let certified = certify_votes(&kv.votes, &options)?;
         settings.push(Setting {
             method: Method::Knn,
             param: kv.k.to_string(),
-            certified: certify_votes(&kv.votes, &options)?,
+            rows: certified.points.iter().map(Into::into).collect(),
+            max_e: certified.max_e,
+            curves: certified.curves,
             votes: kv.votes.clone(),
             empty_neighbourhoods: None,
         });
@@ -105,22 +182,101 @@ pub fn run(
         options.seed = config.seed;
         options.max_e = config.max_e;
         options.tie = config.tie;
+        let certified = certify_votes(&rv.votes, &options)?;
         settings.push(Setting {
             method: Method::Rnn,
             param,
-            certified: certify_votes(&rv.votes, &options)?,
+            rows: certified.points.iter().map(Into::into).collect(),
+            max_e: certified.max_e,
+            curves: certified.curves,
             votes: rv.votes.clone(),
             empty_neighbourhoods: Some(rv.empty),
         });
     }
+    let certify_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    settings.extend(run_baselines(
+        dataset,
+        config,
+        &votes_run.train_features,
+        &votes_run.test_features,
+    )?);
     Ok(Experiment {
         settings,
         seconds: ExperimentSeconds {
             votes: votes_run.seconds,
-            certify: t.elapsed().as_secs_f64(),
+            certify: certify_seconds,
+            baselines: t.elapsed().as_secs_f64(),
         },
         threshold_fallbacks: votes_run.result.threshold_fallbacks,
     })
+}
+
+/// DPA and bagging on the experiment's features.
+fn run_baselines(
+    dataset: &Dataset,
+    config: &ExperimentConfig,
+    train: &crate::features::FeatureMatrix,
+    test: &crate::features::FeatureMatrix,
+) -> Result<Vec<Setting>, Error> {
+    let b = &config.baselines;
+    let c = dataset.n_classes;
+    let mut settings = Vec::new();
+    for &zeta in &b.dpa {
+        if zeta == 0 {
+            return Err(Error::invalid("DPA: expected ζ ≥ 1 partitions, found 0"));
+        }
+        let members = dpa::partitions(
+            &dataset.train.labels,
+            &dataset.train.records,
+            dataset.train.record_len,
+            zeta,
+        );
+        let ensemble = Ensemble::train(b.learner, train, &dataset.train.labels, c, &members);
+        let votes = Votes::new(
+            ensemble.votes(test, c, config.search.metric, config.search.kernel),
+            c,
+            dataset.test.labels.clone(),
+        )?;
+        let certs = dpa::certificates(&votes, Units::Poisoning);
+        settings.push(Setting::from_baseline(
+            Method::Dpa,
+            zeta.to_string(),
+            votes,
+            &certs,
+            config.max_e,
+        )?);
+    }
+    for &xi in &b.bagging {
+        let params = BaggingParams {
+            n_models: b.bagging_models,
+            xi,
+            train_size: dataset.train.len() as u64,
+            alpha: b.alpha,
+        };
+        params.validate()?;
+        let members = bagging::subsamples(
+            dataset.train.len(),
+            b.bagging_models as usize,
+            xi as usize,
+            b.seed,
+        );
+        let ensemble = Ensemble::train(b.learner, train, &dataset.train.labels, c, &members);
+        let votes = Votes::new(
+            ensemble.votes(test, c, config.search.metric, config.search.kernel),
+            c,
+            dataset.test.labels.clone(),
+        )?;
+        let certs = bagging::certificates(&votes, &params)?;
+        settings.push(Setting::from_baseline(
+            Method::Bagging,
+            xi.to_string(),
+            votes,
+            &certs,
+            config.max_e,
+        )?);
+    }
+    Ok(settings)
 }
 
 impl Experiment {
@@ -128,7 +284,7 @@ impl Experiment {
     pub fn curves(&self) -> Vec<crate::Curve> {
         self.settings
             .iter()
-            .flat_map(|s| s.certified.curves.iter().cloned())
+            .flat_map(|s| s.curves.iter().cloned())
             .collect()
     }
 
@@ -142,18 +298,14 @@ impl Experiment {
         let settings: Vec<_> = self
             .settings
             .iter()
-            .map(|s| (s.method, s.param.as_str(), s.certified.points.as_slice()))
+            .map(|s| (s.method, s.param.as_str(), s.rows.clone()))
             .collect();
         report::examples_csv(&settings)
     }
 
     /// The largest last e over every curve.
     pub fn max_e(&self) -> u64 {
-        self.settings
-            .iter()
-            .map(|s| s.certified.max_e)
-            .max()
-            .unwrap_or(0)
+        self.settings.iter().map(|s| s.max_e).max().unwrap_or(0)
     }
 
     /// `report.json`: every setting, the tie rule, the kernel, the version, the dataset's
@@ -180,13 +332,12 @@ impl Experiment {
             .settings
             .iter()
             .map(|s| {
-                let correct = s.certified.points.iter().filter(|p| p.correct()).count();
                 json!({
                     "method": s.method,
                     "param": s.param,
-                    "clean_accuracy": format_fraction_floor(correct as u64, s.votes.n_test() as u64, 6),
-                    "certifications": s.certified.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
-                    "max_e": s.certified.max_e,
+                    "clean_accuracy": format_fraction_floor(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
+                    "certifications": s.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
+                    "max_e": s.max_e,
                     "empty_neighbourhoods": s.empty_neighbourhoods,
                 })
             })
@@ -208,6 +359,7 @@ impl Experiment {
             "tie_rule": config.tie,
             "rd_seed": config.seed,
             "max_e_requested": config.max_e,
+            "baselines": config.baselines,
             "settings": settings,
             "seconds": self.seconds,
             "threshold_fallbacks": self.threshold_fallbacks,

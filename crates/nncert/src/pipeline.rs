@@ -80,13 +80,22 @@ pub fn votes(
         positions: &positions,
         n_classes: dataset.n_classes,
     };
-    let result = search(
-        reference,
-        &test_features,
-        &dataset.test.labels,
-        config,
-        progress.neighbours,
-    )?;
+    let result = if config.ks.is_empty() && config.radii.is_empty() {
+        // Nothing to search for (e.g. baselines only): skip the all-pairs pass.
+        SearchResult {
+            knn: Vec::new(),
+            rnn: Vec::new(),
+            threshold_fallbacks: 0,
+        }
+    } else {
+        search(
+            reference,
+            &test_features,
+            &dataset.test.labels,
+            config,
+            progress.neighbours,
+        )?
+    };
     seconds.neighbours = t.elapsed().as_secs_f64();
     Ok(VotesRun {
         result,

@@ -29,6 +29,10 @@ pub enum Method {
     Knn,
     /// Neighbours within radius r: individual and joint certificates.
     Rnn,
+    /// Deep partition aggregation (baseline, SPEC §5).
+    Dpa,
+    /// Bagging (baseline, SPEC §5).
+    Bagging,
 }
 
 impl fmt::Display for Method {
@@ -36,6 +40,8 @@ impl fmt::Display for Method {
         f.write_str(match self {
             Method::Knn => "knn",
             Method::Rnn => "rnn",
+            Method::Dpa => "dpa",
+            Method::Bagging => "bagging",
         })
     }
 }
@@ -46,8 +52,10 @@ impl FromStr for Method {
         match s {
             "knn" => Ok(Method::Knn),
             "rnn" => Ok(Method::Rnn),
+            "dpa" => Ok(Method::Dpa),
+            "bagging" => Ok(Method::Bagging),
             other => Err(Error::invalid(format!(
-                "method: expected `knn` or `rnn`, found `{other}`"
+                "method: expected `knn`, `rnn`, `dpa` or `bagging`, found `{other}`"
             ))),
         }
     }

@@ -574,6 +574,8 @@ macro_rules! npy_element {
 npy_element!(i32, "<i4");
 npy_element!(i64, "<i8");
 npy_element!(u8, "|u1");
+npy_element!(u16, "<u2");
+npy_element!(u32, "<u4");
 npy_element!(f32, "<f4");
 npy_element!(f64, "<f8");
 

@@ -7,7 +7,8 @@ mod tables;
 
 pub use output_dir::OutputDir;
 pub use tables::{
-    CURVES_HEADER, EXAMPLES_HEADER, curves_csv, examples_csv, summary_points, summary_rows,
+    CURVES_HEADER, EXAMPLES_HEADER, ExampleRow, curves_csv, examples_csv, summary_points,
+    summary_rows,
 };
 
 use std::io::Read;

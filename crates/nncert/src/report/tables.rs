@@ -1,5 +1,6 @@
 //! `curves.csv` and `examples.csv`: the formats the README documents.
 
+use crate::baselines::BaselineCertificate;
 use crate::certify::{Method, PointCertificate};
 use crate::curve::Curve;
 
@@ -55,23 +56,66 @@ pub fn curves_csv(curves: &[Curve]) -> String {
     })
 }
 
-/// `examples.csv` for one or more settings, each a (method, param, certificates) triple.
-pub fn examples_csv(settings: &[(Method, &str, &[PointCertificate])]) -> String {
+/// One row of `examples.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExampleRow {
+    /// True label.
+    pub label: u32,
+    /// Predicted label.
+    pub predicted: u32,
+    /// Runner-up.
+    pub runner_up: u32,
+    /// Votes of the prediction.
+    pub votes_predicted: u32,
+    /// Votes of the runner-up.
+    pub votes_runner_up: u32,
+    /// Certified size of the prediction; `None` (written −1) when not certified even at 0.
+    pub e_star: Option<u64>,
+}
+
+impl From<&PointCertificate> for ExampleRow {
+    fn from(p: &PointCertificate) -> Self {
+        ExampleRow {
+            label: p.label,
+            predicted: p.prediction.predicted,
+            runner_up: p.prediction.runner_up,
+            votes_predicted: p.prediction.votes_predicted,
+            votes_runner_up: p.prediction.votes_runner_up,
+            e_star: Some(p.e_star),
+        }
+    }
+}
+
+impl From<&BaselineCertificate> for ExampleRow {
+    fn from(p: &BaselineCertificate) -> Self {
+        ExampleRow {
+            label: p.label,
+            predicted: p.prediction.predicted,
+            runner_up: p.prediction.runner_up,
+            votes_predicted: p.prediction.votes_predicted,
+            votes_runner_up: p.prediction.votes_runner_up,
+            e_star: p.e_star,
+        }
+    }
+}
+
+/// `examples.csv` for one or more settings, each a (method, param, rows) triple.
+pub fn examples_csv(settings: &[(Method, &str, Vec<ExampleRow>)]) -> String {
     csv_to_string(|w| {
         w.write_record(EXAMPLES_HEADER)?;
-        for (method, param, points) in settings {
+        for (method, param, rows) in settings {
             let method = method.to_string();
-            for (i, p) in points.iter().enumerate() {
+            for (i, p) in rows.iter().enumerate() {
                 w.write_record([
                     method.clone(),
                     param.to_string(),
                     i.to_string(),
                     p.label.to_string(),
-                    p.prediction.predicted.to_string(),
-                    p.prediction.runner_up.to_string(),
-                    p.prediction.votes_predicted.to_string(),
-                    p.prediction.votes_runner_up.to_string(),
-                    p.e_star.to_string(),
+                    p.predicted.to_string(),
+                    p.runner_up.to_string(),
+                    p.votes_predicted.to_string(),
+                    p.votes_runner_up.to_string(),
+                    p.e_star.map_or("-1".to_string(), |e| e.to_string()),
                 ])?;
             }
         }
