@@ -183,6 +183,17 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
     figures
 }
 
+/// The top of the y axis: the highest CA rounded up to a tenth (at most 1), so that curves
+/// of a hard dataset (CIFAR-10 stays below 50 %) are not squeezed into the bottom.
+fn y_max(fig: &Figure) -> f64 {
+    let top = fig
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0f64, f64::max);
+    ((top * 10.0 + 0.5).ceil() / 10.0).clamp(0.1, 1.0)
+}
+
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -194,7 +205,7 @@ where
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(0f64..fig.x_max, 0f64..1.0)
+        .build_cartesian_2d(0f64..fig.x_max, 0f64..y_max(fig))
         .map_err(err)?;
     chart
         .configure_mesh()
