@@ -20,6 +20,7 @@
 //! assert_eq!(out.curves[0].certified[..3], [2, 1, 1]);
 //! ```
 
+pub mod attack;
 pub mod baselines;
 pub mod certify;
 pub mod curve;

@@ -1,0 +1,528 @@
+//! Real poisoning attacks against kNN and rNN, to show the certificates from above.
+//!
+//! Every attack builds concrete poisoned training sets in *input space*: removals are
+//! training examples, insertions are copies of test images with a chosen label, and the
+//! poisoned set goes through the same feature extraction and the same classifier. So the
+//! accuracy an attack leaves is achievable, and must never fall below the certified
+//! accuracy (a proven lower bound).
+//!
+//! Strategies:
+//! - `individual`: for each correctly classified test input `x` with `e* < e`, its own
+//!   poisoned set: remove `e* + 1` training examples voting for the prediction `a` (as many
+//!   as there are) and insert `e* + 1` copies of `x` labelled with the runner-up `b`. This is
+//!   the worst case behind the individual certificate, and it must flip exactly the inputs
+//!   the certificate does not protect (tightness). The accuracy it leaves is the fraction
+//!   of inputs not flipped by the set aimed at them.
+//! - `budget`: one poisoned set of size ≤ e for the whole test set: the cheapest individual
+//!   attacks are merged while the union of removals and of insertions each stay within e;
+//!   the classifier is then re-run on the merged set for every test input. Its accuracy is
+//!   an upper bound on CA(e) itself (the certified bound is ISLAND's for rNN).
+
+use std::cmp::Reverse;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::certify::{Certification, Method, PointCertificate, certify_points};
+use crate::curve::{CurveOptions, certify_votes};
+use crate::data::{Dataset, Split};
+use crate::error::Error;
+use crate::features::{FeatureKind, extract};
+use crate::neighbours::kernel::{LANES, Metric, scalar};
+use crate::neighbours::{Kernel, SearchConfig};
+use crate::pipeline::{self, Progress};
+use crate::rank::{Rank, rank};
+use crate::votes::{Prediction, TieRule, Votes};
+
+/// The classifier under attack.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// kNN with this k.
+    Knn(usize),
+    /// rNN with this radius.
+    Rnn(f64),
+}
+
+impl Target {
+    fn method(self) -> Method {
+        match self {
+            Target::Knn(_) => Method::Knn,
+            Target::Rnn(_) => Method::Rnn,
+        }
+    }
+
+    fn param(self) -> String {
+        match self {
+            Target::Knn(k) => k.to_string(),
+            Target::Rnn(r) => crate::experiment::radius_text(r),
+        }
+    }
+}
+
+/// One row of `attack.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttackRow {
+    /// knn or rnn.
+    pub method: Method,
+    /// k or r.
+    pub param: String,
+    /// `individual` or `budget`.
+    pub strategy: &'static str,
+    /// Poisoning size budget.
+    pub e: u64,
+    /// Test inputs still correct under the attack.
+    pub attacked_correct: u64,
+    /// Test inputs certified correct at e (individual bound for `individual` and kNN,
+    /// the best joint bound for rNN `budget`).
+    pub certified_correct: u64,
+    /// Test inputs.
+    pub n_test: u64,
+}
+
+/// One concrete poisoned set, as SPEC §1 measures it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoisonedSet {
+    /// `individual` or `budget`.
+    pub strategy: &'static str,
+    /// Budget e.
+    pub e: u64,
+    /// Test input aimed at (`individual`), or `None` for the whole test set.
+    pub target: Option<usize>,
+    /// Training examples removed.
+    pub removed: usize,
+    /// Examples inserted.
+    pub inserted: usize,
+    /// `max(|D'|, |D|) − |D ∩ D'|` = max(removed, inserted).
+    pub poisoning_size: usize,
+}
+
+/// Everything an attack run produced.
+#[derive(Debug, Clone)]
+pub struct AttackReport {
+    /// `attack.csv` rows.
+    pub rows: Vec<AttackRow>,
+    /// The poisoned sets built (individual: one per attacked input).
+    pub sets: Vec<PoisonedSet>,
+    /// Individual attacks that failed to flip their target (must be 0: tightness).
+    pub individual_failures: usize,
+    /// Correct inputs whose e* < max e and that the individual attack flipped.
+    pub individual_flips: usize,
+}
+
+/// One input's targeted poisoning: which training examples to remove and which label to
+/// give the `m` inserted copies of the test image.
+struct Plan {
+    target: usize,
+    removed: Vec<usize>,
+    inserted_label: u32,
+    copies: usize,
+}
+
+fn padded(row: &[f32]) -> Vec<f32> {
+    let mut r = row.to_vec();
+    r.resize(row.len().div_ceil(LANES).max(1) * LANES, 0.0);
+    r
+}
+
+/// Labels of the neighbours of `query` in the clean training set, in the SPEC §2 order,
+/// with their indices (kNN: the k nearest; rNN: all within r).
+fn neighbours(
+    target: Target,
+    metric: Metric,
+    train: &[Vec<f32>],
+    ranks: &[Rank],
+    query: &[f32],
+) -> Vec<(f32, usize)> {
+    let mut all: Vec<(f32, usize)> = train
+        .iter()
+        .enumerate()
+        .map(|(j, row)| (scalar::distance(metric, query, row), j))
+        .collect();
+    match target {
+        Target::Rnn(r) => {
+            all.retain(|&(d, _)| f64::from(d) <= r);
+            all
+        }
+        Target::Knn(k) => {
+            let key = |&(d, j): &(f32, usize)| (d.to_bits(), Reverse(ranks[j]), j);
+            let k = k.min(all.len());
+            if k < all.len() {
+                all.select_nth_unstable_by_key(k, key);
+                all.truncate(k);
+            }
+            all.sort_unstable_by_key(key);
+            all
+        }
+    }
+}
+
+/// Votes of one query on `D − removed + copies × (query image, label)`: the classifier
+/// re-run on the poisoned set, with the inserted copies at distance 0 from the query and
+/// their own SHA-1 rank.
+#[allow(clippy::too_many_arguments)]
+fn poisoned_votes(
+    target: Target,
+    metric: Metric,
+    train: &[Vec<f32>],
+    labels: &[u32],
+    ranks: &[Rank],
+    query: &[f32],
+    removed: &[usize],
+    copies: usize,
+    inserted: (u32, Rank),
+    n_classes: usize,
+) -> Vec<u32> {
+    let mut is_removed = vec![false; train.len()];
+    for &j in removed {
+        is_removed[j] = true;
+    }
+    let inserted_distance = scalar::distance(metric, query, query); // 0
+    let mut votes = vec![0u32; n_classes];
+    match target {
+        Target::Rnn(r) => {
+            for (j, row) in train.iter().enumerate() {
+                if !is_removed[j] && f64::from(scalar::distance(metric, query, row)) <= r {
+                    votes[labels[j] as usize] += 1;
+                }
+            }
+            if f64::from(inserted_distance) <= r {
+                votes[inserted.0 as usize] += copies as u32;
+            }
+        }
+        Target::Knn(k) => {
+            // (distance bits, rank, index): inserted copies get indices after the training set.
+            let mut all: Vec<(u32, Reverse<Rank>, usize, u32)> = train
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| !is_removed[*j])
+                .map(|(j, row)| {
+                    (
+                        scalar::distance(metric, query, row).to_bits(),
+                        Reverse(ranks[j]),
+                        j,
+                        labels[j],
+                    )
+                })
+                .collect();
+            for c in 0..copies {
+                all.push((
+                    inserted_distance.to_bits(),
+                    Reverse(inserted.1),
+                    train.len() + c,
+                    inserted.0,
+                ));
+            }
+            let k = k.min(all.len());
+            if k < all.len() {
+                all.select_nth_unstable(k);
+                all.truncate(k);
+            }
+            for &(_, _, _, l) in &all {
+                votes[l as usize] += 1;
+            }
+        }
+    }
+    votes
+}
+
+fn target_search(target: Target, metric: Metric, kernel: Kernel) -> SearchConfig {
+    SearchConfig {
+        metric,
+        ks: match target {
+            Target::Knn(k) => vec![k],
+            Target::Rnn(_) => Vec::new(),
+        },
+        radii: match target {
+            Target::Rnn(r) => vec![r],
+            Target::Knn(_) => Vec::new(),
+        },
+        kernel,
+    }
+}
+
+fn votes_of(
+    dataset: &Dataset,
+    features: FeatureKind,
+    target: Target,
+    metric: Metric,
+    kernel: Kernel,
+) -> Result<Votes, Error> {
+    let run = pipeline::votes(
+        dataset,
+        features,
+        &target_search(target, metric, kernel),
+        &Progress::default(),
+    )?;
+    Ok(match target {
+        Target::Knn(_) => run.result.knn[0].votes.clone(),
+        Target::Rnn(_) => run.result.rnn[0].votes.clone(),
+    })
+}
+
+/// Runs both strategies for every `e` in `budgets` against the classifier `target`.
+pub fn attack(
+    dataset: &Dataset,
+    features: FeatureKind,
+    target: Target,
+    metric: Metric,
+    kernel: Kernel,
+    budgets: &[u64],
+    tie: TieRule,
+) -> Result<AttackReport, Error> {
+    if budgets.is_empty() {
+        return Err(Error::invalid(
+            "attack: expected at least one poisoning size e",
+        ));
+    }
+    let c = dataset.n_classes;
+    let n_test = dataset.test.len();
+    let train_f = extract(dataset, &dataset.train, features)?;
+    let test_f = extract(dataset, &dataset.test, features)?;
+    let train_rows: Vec<Vec<f32>> = (0..train_f.n).map(|j| padded(train_f.row(j))).collect();
+    let ranks: Vec<Rank> = (0..dataset.train.len())
+        .map(|j| rank(dataset.train.labels[j], dataset.train.record(j)))
+        .collect();
+    let clean = votes_of(dataset, features, target, metric, kernel)?;
+    let points = certify_points(&clean, tie);
+    let max_e = *budgets.iter().max().unwrap_or(&0);
+
+    // Individual attacks on every correct input with e* < max e.
+    let plans: Vec<Plan> = points
+        .par_iter()
+        .enumerate()
+        .filter(|(_, p)| p.correct() && p.e_star < max_e)
+        .map(|(i, p)| {
+            let q = padded(test_f.row(i));
+            let neigh = neighbours(target, metric, &train_rows, &ranks, &q);
+            let m = (p.e_star + 1) as usize;
+            let removed: Vec<usize> = neigh
+                .iter()
+                .filter(|&&(_, j)| dataset.train.labels[j] == p.prediction.predicted)
+                .map(|&(_, j)| j)
+                .take(m)
+                .collect();
+            Plan {
+                target: i,
+                removed,
+                inserted_label: p.prediction.runner_up,
+                copies: m,
+            }
+        })
+        .collect();
+    let flipped: Vec<bool> = plans
+        .par_iter()
+        .map(|plan| {
+            let i = plan.target;
+            let q = padded(test_f.row(i));
+            let inserted_rank = rank(plan.inserted_label, dataset.test.record(i));
+            let votes = poisoned_votes(
+                target,
+                metric,
+                &train_rows,
+                &dataset.train.labels,
+                &ranks,
+                &q,
+                &plan.removed,
+                plan.copies,
+                (plan.inserted_label, inserted_rank),
+                c,
+            );
+            Prediction::from_counts(&votes, tie).predicted != dataset.test.labels[i]
+        })
+        .collect();
+    let individual_failures = flipped.iter().filter(|&&f| !f).count();
+    let mut sets = Vec::new();
+    let mut rows = Vec::new();
+    let correct_total = points.iter().filter(|p| p.correct()).count() as u64;
+    for &e in budgets {
+        let flips_at_e = plans
+            .iter()
+            .zip(&flipped)
+            .filter(|(plan, f)| **f && plan.copies as u64 <= e)
+            .count() as u64;
+        rows.push(AttackRow {
+            method: target.method(),
+            param: target.param(),
+            strategy: "individual",
+            e,
+            attacked_correct: correct_total - flips_at_e,
+            certified_correct: points.iter().filter(|p| p.certified_at(e)).count() as u64,
+            n_test: n_test as u64,
+        });
+    }
+    for plan in &plans {
+        sets.push(PoisonedSet {
+            strategy: "individual",
+            e: plan.copies as u64,
+            target: Some(plan.target),
+            removed: plan.removed.len(),
+            inserted: plan.copies,
+            poisoning_size: plan.removed.len().max(plan.copies),
+        });
+    }
+
+    // Budget: merge the cheapest plans, then re-run the whole pipeline on the poisoned set.
+    let mut order: Vec<&Plan> = plans.iter().collect();
+    order.sort_by_key(|p| (p.copies, p.target));
+    let certified = certified_counts(&clean, target, tie, max_e)?;
+    for &e in budgets {
+        let mut removed: Vec<usize> = Vec::new();
+        let mut inserted: Vec<(usize, u32)> = Vec::new();
+        for plan in &order {
+            let mut r2 = removed.clone();
+            r2.extend(plan.removed.iter().copied());
+            r2.sort_unstable();
+            r2.dedup();
+            if r2.len() as u64 > e || (inserted.len() + plan.copies) as u64 > e {
+                continue;
+            }
+            removed = r2;
+            inserted.extend(std::iter::repeat_n(
+                (plan.target, plan.inserted_label),
+                plan.copies,
+            ));
+        }
+        let poisoned = poisoned_dataset(dataset, &removed, &inserted);
+        let votes = votes_of(&poisoned, features, target, metric, kernel)?;
+        let attacked_correct = (0..n_test)
+            .filter(|&i| {
+                Prediction::from_counts(votes.row(i), tie).predicted == dataset.test.labels[i]
+            })
+            .count() as u64;
+        rows.push(AttackRow {
+            method: target.method(),
+            param: target.param(),
+            strategy: "budget",
+            e,
+            attacked_correct,
+            certified_correct: certified[e as usize],
+            n_test: n_test as u64,
+        });
+        sets.push(PoisonedSet {
+            strategy: "budget",
+            e,
+            target: None,
+            removed: removed.len(),
+            inserted: inserted.len(),
+            poisoning_size: removed.len().max(inserted.len()),
+        });
+    }
+    Ok(AttackReport {
+        rows,
+        sets,
+        individual_failures,
+        individual_flips: flipped.iter().filter(|&&f| f).count(),
+    })
+}
+
+/// The best certified count at every e ≤ max_e (ISLAND for rNN, individual for kNN).
+fn certified_counts(
+    votes: &Votes,
+    target: Target,
+    tie: TieRule,
+    max_e: u64,
+) -> Result<Vec<u64>, Error> {
+    let mut options = CurveOptions::new(target.method(), target.param());
+    options.tie = tie;
+    options.max_e = Some(max_e);
+    if target.method() == Method::Rnn {
+        options.joint = vec![Certification::Island, Certification::Best];
+    }
+    let out = certify_votes(votes, &options)?;
+    Ok(out
+        .curves
+        .last()
+        .map(|c| c.certified.clone())
+        .unwrap_or_default())
+}
+
+/// `D − removed + inserted`, where each insertion is a copy of a test image with a label.
+pub fn poisoned_dataset(
+    dataset: &Dataset,
+    removed: &[usize],
+    inserted: &[(usize, u32)],
+) -> Dataset {
+    let len = dataset.train.record_len;
+    let mut is_removed = vec![false; dataset.train.len()];
+    for &j in removed {
+        is_removed[j] = true;
+    }
+    let mut records = Vec::with_capacity(dataset.train.records.len() + inserted.len() * len);
+    let mut labels = Vec::with_capacity(dataset.train.len() + inserted.len());
+    for j in (0..dataset.train.len()).filter(|&j| !is_removed[j]) {
+        records.extend_from_slice(dataset.train.record(j));
+        labels.push(dataset.train.labels[j]);
+    }
+    for &(i, label) in inserted {
+        records.extend_from_slice(dataset.test.record(i));
+        labels.push(label);
+    }
+    let features = dataset.train.features.as_ref().map(|_| {
+        // Feature datasets: the features of the kept rows, then the test rows inserted.
+        let dim = match dataset.content {
+            crate::data::Content::Features { dim, .. } => dim,
+            crate::data::Content::Images(s) => s.len(),
+        };
+        let tr = dataset.train.features.as_ref().expect("checked");
+        let te = dataset
+            .test
+            .features
+            .as_ref()
+            .expect("feature datasets have both");
+        let mut f = Vec::with_capacity(labels.len() * dim);
+        for j in (0..dataset.train.len()).filter(|&j| !is_removed[j]) {
+            f.extend_from_slice(&tr[j * dim..(j + 1) * dim]);
+        }
+        for &(i, _) in inserted {
+            f.extend_from_slice(&te[i * dim..(i + 1) * dim]);
+        }
+        f
+    });
+    let mut d = dataset.clone();
+    d.train = Split {
+        records,
+        labels,
+        record_len: len,
+        features,
+    };
+    d
+}
+
+/// Checks the attack against the certificates: attacked ≥ certified for every row, and the
+/// individual attack flipped every input it aimed at. Returns the violations.
+pub fn soundness_violations(report: &AttackReport) -> Vec<String> {
+    let mut out: Vec<String> = report
+        .rows
+        .iter()
+        .filter(|r| r.attacked_correct < r.certified_correct)
+        .map(|r| {
+            format!(
+                "{} {} {} e = {}: attack leaves {} correct, certificate claims {}",
+                r.method, r.param, r.strategy, r.e, r.attacked_correct, r.certified_correct
+            )
+        })
+        .collect();
+    if report.individual_failures > 0 {
+        out.push(format!(
+            "{} individual attacks did not flip their target (e* not tight)",
+            report.individual_failures
+        ));
+    }
+    out
+}
+
+/// Convenience for tests: the clean per-point certificates of `target`.
+pub fn clean_certificates(
+    dataset: &Dataset,
+    features: FeatureKind,
+    target: Target,
+    metric: Metric,
+    kernel: Kernel,
+    tie: TieRule,
+) -> Result<Vec<PointCertificate>, Error> {
+    Ok(certify_points(
+        &votes_of(dataset, features, target, metric, kernel)?,
+        tie,
+    ))
+}
