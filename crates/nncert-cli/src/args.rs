@@ -21,6 +21,8 @@ pub enum Command {
     /// The paper's experiment on a dataset: features, kNN/rNN votes, certificates, curves,
     /// report and figures.
     Certify(CertifyArgs),
+    /// Attack kNN/rNN with real poisoned training sets and compare with the certificates.
+    Attack(AttackArgs),
     /// Reproduce the paper's experiments on MNIST and CIFAR-10 and write REPRODUCTION.md.
     Reproduce(ReproduceArgs),
     /// Certify a votes matrix that came from anywhere (n_test × c counts + labels).
@@ -233,6 +235,28 @@ impl CertifyArgs {
             _ => unreachable!("`nncert certify` parses"),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Poisoning sizes to attack with, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "E,…")]
+    pub e: Vec<u64>,
+    /// Attack only the first N test inputs.
+    #[arg(long, value_name = "N")]
+    pub n_test: Option<usize>,
+    /// Which label wins equal votes: larger (paper) or smaller.
+    #[arg(long, default_value = "larger", value_parser = parse_tie)]
+    pub tie_rule: TieRule,
+    /// Output directory: attack.csv, attack_sets.csv, report.json, figures/.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -194,6 +194,57 @@ fn y_max(fig: &Figure) -> f64 {
     ((top * 10.0 + 0.5).ceil() / 10.0).clamp(0.1, 1.0)
 }
 
+/// Certified curves (lines) and the accuracy real attacks leave (points joined by lines)
+/// for one attacked classifier.
+pub fn attack_figure(
+    dataset: &str,
+    certified: &[Curve],
+    report: &nncert::attack::AttackReport,
+) -> Figure {
+    let x_max = report.rows.iter().map(|r| r.e).max().unwrap_or(1).max(1);
+    let mut series: Vec<Series> = certified
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Series {
+            label: format!("certified (lower bound): {}", label(c)),
+            points: step_points(c, x_max),
+            color: PALETTE[i % PALETTE.len()],
+            dashed: false,
+        })
+        .collect();
+    for (j, strategy) in ["individual", "budget"].into_iter().enumerate() {
+        let mut pts: Vec<(f64, f64)> = report
+            .rows
+            .iter()
+            .filter(|r| r.strategy == strategy)
+            .map(|r| (r.e as f64, r.attacked_correct as f64 / r.n_test as f64))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let what = if strategy == "individual" {
+            "attacked, one poisoned set per input"
+        } else {
+            "attacked, one poisoned set for all (upper bound)"
+        };
+        series.push(Series {
+            label: what.to_string(),
+            points: pts,
+            color: PALETTE[(certified.len() + j) % PALETTE.len()],
+            dashed: true,
+        });
+    }
+    let first = &report.rows[0];
+    let setting = match first.method {
+        Method::Knn => format!("kNN, k = {}", first.param),
+        _ => format!("rNN, r = {}", first.param),
+    };
+    Figure {
+        name: format!("attack_{}{}", first.method, first.param),
+        title: format!("{dataset}: {setting}: certified vs attacked accuracy"),
+        series,
+        x_max: x_max as f64,
+    }
+}
+
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -219,6 +270,16 @@ where
         .map_err(err)?;
     for s in &fig.series {
         let style = ShapeStyle::from(&s.color).stroke_width(2);
+        // Markers first, so that the legend entry belongs to the line drawn last.
+        if s.dashed && s.points.len() <= 64 {
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&p| Circle::new(p, 4, s.color.filled())),
+                )
+                .map_err(err)?;
+        }
         let anno = if s.dashed {
             chart
                 .draw_series(DashedLineSeries::new(s.points.iter().copied(), 8, 5, style))

@@ -12,6 +12,7 @@ macro_rules! say {
 }
 
 mod args;
+mod attack_cmd;
 mod certify_cmd;
 mod certify_votes;
 mod data_info;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         None => certify_cmd::run(&args::CertifyArgs::default_job()),
         Some(Command::Certify(a)) => certify_cmd::run(&a),
         Some(Command::Reproduce(a)) => reproduce::run(&a),
+        Some(Command::Attack(a)) => attack_cmd::run(&a),
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
         Some(Command::Features(a)) => features_cmd::run(&a),

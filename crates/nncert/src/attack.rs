@@ -108,6 +108,8 @@ pub struct AttackReport {
     pub individual_failures: usize,
     /// Correct inputs whose e* < max e and that the individual attack flipped.
     pub individual_flips: usize,
+    /// The clean votes of the attacked classifier (for the certified curves).
+    pub clean: Votes,
 }
 
 /// One input's targeted poisoning: which training examples to remove and which label to
@@ -413,6 +415,7 @@ pub fn attack(
         sets,
         individual_failures,
         individual_flips: flipped.iter().filter(|&&f| f).count(),
+        clean,
     })
 }
 

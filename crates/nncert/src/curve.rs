@@ -119,6 +119,20 @@ pub fn format_fraction_floor(num: u64, den: u64, decimals: u32) -> String {
     }
 }
 
+/// `num / den` with `decimals` digits after the point, rounded up (for upper bounds).
+pub fn format_fraction_ceil(num: u64, den: u64, decimals: u32) -> String {
+    assert!(den > 0 && num <= den);
+    let scale = 10u128.pow(decimals);
+    let scaled = (u128::from(num) * scale).div_ceil(u128::from(den));
+    let whole = scaled / scale;
+    let frac = scaled % scale;
+    if decimals == 0 {
+        format!("{whole}")
+    } else {
+        format!("{whole}.{frac:0width$}", width = decimals as usize)
+    }
+}
+
 /// Per-point certificates and every requested curve of one votes matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertifiedVotes {
