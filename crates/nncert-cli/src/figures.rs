@@ -33,7 +33,12 @@ pub struct Figure {
     pub title: String,
     pub series: Vec<Series>,
     pub x_max: f64,
+    pub y_label: &'static str,
+    /// Legend in the lower left instead of the upper right.
+    pub legend_low: bool,
 }
+
+const CA_LABEL: &str = "certified accuracy CA(e)";
 
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -106,6 +111,8 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
             title: format!("{dataset}: kNN, impact of k (individual certification)"),
             series: series_of(knn),
             x_max: x_max as f64,
+            y_label: CA_LABEL,
+            legend_low: false,
         });
     }
     let rnn_params: Vec<String> = {
@@ -129,6 +136,8 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
             title: format!("{dataset}: rNN, r = {r}: individual vs joint certification"),
             series: series_of(selected),
             x_max: x_max as f64,
+            y_label: CA_LABEL,
+            legend_low: false,
         });
     }
     if !rnn_params.is_empty() {
@@ -151,6 +160,8 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
             title: format!("{dataset}: rNN, impact of r"),
             series: series_of(curves.iter().filter(preferred).collect()),
             x_max: x_max as f64,
+            y_label: CA_LABEL,
+            legend_low: false,
         });
     }
     // Overview: kNN (individual) and rNN (its best joint bound) together.
@@ -179,6 +190,8 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
         title: format!("{dataset}: certified accuracy, best bound of every setting"),
         series: series_of(overview),
         x_max: x_max as f64,
+        y_label: CA_LABEL,
+        legend_low: false,
     });
     figures
 }
@@ -212,7 +225,7 @@ pub fn attack_figure(
             dashed: false,
         })
         .collect();
-    for (j, strategy) in ["individual", "budget"].into_iter().enumerate() {
+    for (j, strategy) in ["individual", "budget", "greedy"].into_iter().enumerate() {
         let mut pts: Vec<(f64, f64)> = report
             .rows
             .iter()
@@ -220,10 +233,10 @@ pub fn attack_figure(
             .map(|r| (r.e as f64, r.attacked_correct as f64 / r.n_test as f64))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let what = if strategy == "individual" {
-            "attacked, one poisoned set per input"
-        } else {
-            "attacked, one poisoned set for all (upper bound)"
+        let what = match strategy {
+            "individual" => "attacked, one poisoned set per input",
+            "budget" => "attacked, merged individual sets (upper bound)",
+            _ => "attacked, greedy shared set (upper bound)",
         };
         series.push(Series {
             label: what.to_string(),
@@ -242,6 +255,8 @@ pub fn attack_figure(
         title: format!("{dataset}: {setting}: certified vs attacked accuracy"),
         series,
         x_max: x_max as f64,
+        y_label: "accuracy under poisoning of size e",
+        legend_low: true,
     }
 }
 
@@ -262,7 +277,7 @@ where
         .configure_mesh()
         .x_desc("poisoning size e")
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc("certified accuracy CA(e)")
+        .y_desc(fig.y_label)
         .axis_desc_style(("sans-serif", 16))
         .label_style(("sans-serif", 14))
         .light_line_style(RGBColor(235, 235, 235))
@@ -296,7 +311,11 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(if fig.legend_low {
+            SeriesLabelPosition::LowerLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))

@@ -17,6 +17,13 @@
 //!   attacks are merged while the union of removals and of insertions each stay within e;
 //!   the classifier is then re-run on the merged set for every test input. Its accuracy is
 //!   an upper bound on CA(e) itself (the certified bound is ISLAND's for rNN).
+//! - `greedy`: one poisoned set for the whole test set that shares its budget: removals of
+//!   training examples that vote for the prediction of many attackable inputs at once, and
+//!   insertions of test images (with a chosen label) that fall inside many inputs'
+//!   neighbourhoods — rNN balls overlap, which is exactly what the joint certificate accounts
+//!   for. Actions are chosen in rounds by their weighted gain (an input `n` votes from
+//!   flipping counts `1/n`), the sequence is cut at each budget, and the classifier is re-run
+//!   on the real poisoned set. Also an upper bound on CA(e).
 
 use std::cmp::Reverse;
 
@@ -410,6 +417,48 @@ pub fn attack(
             poisoning_size: removed.len().max(inserted.len()),
         });
     }
+    // Greedy: one shared action sequence, cut at every budget, re-run for real.
+    let test_rows: Vec<Vec<f32>> = (0..test_f.n).map(|i| padded(test_f.row(i))).collect();
+    let (removals, insertions) = greedy_sequence(
+        target,
+        metric,
+        dataset,
+        &train_rows,
+        &test_rows,
+        &ranks,
+        &points,
+        &clean,
+        max_e,
+        tie,
+    );
+    for &e in budgets {
+        let removed = &removals[..removals.len().min(e as usize)];
+        let inserted = &insertions[..insertions.len().min(e as usize)];
+        let poisoned = poisoned_dataset(dataset, removed, inserted);
+        let votes = votes_of(&poisoned, features, target, metric, kernel)?;
+        let attacked_correct = (0..n_test)
+            .filter(|&i| {
+                Prediction::from_counts(votes.row(i), tie).predicted == dataset.test.labels[i]
+            })
+            .count() as u64;
+        rows.push(AttackRow {
+            method: target.method(),
+            param: target.param(),
+            strategy: "greedy",
+            e,
+            attacked_correct,
+            certified_correct: certified[e as usize],
+            n_test: n_test as u64,
+        });
+        sets.push(PoisonedSet {
+            strategy: "greedy",
+            e,
+            target: None,
+            removed: removed.len(),
+            inserted: inserted.len(),
+            poisoning_size: removed.len().max(inserted.len()),
+        });
+    }
     Ok(AttackReport {
         rows,
         sets,
@@ -417,6 +466,182 @@ pub fn attack(
         individual_flips: flipped.iter().filter(|&&f| f).count(),
         clean,
     })
+}
+
+/// The action sequence of the `greedy` strategy, up to `max_e` removals and `max_e`
+/// insertions: training indices to remove, and (test image, label) pairs to insert, each
+/// in the order chosen (a budget e takes the first e of each).
+#[allow(clippy::too_many_arguments)]
+fn greedy_sequence(
+    target: Target,
+    metric: Metric,
+    dataset: &Dataset,
+    train_rows: &[Vec<f32>],
+    test_rows: &[Vec<f32>],
+    ranks: &[Rank],
+    points: &[PointCertificate],
+    clean: &Votes,
+    max_e: u64,
+    tie: TieRule,
+) -> (Vec<usize>, Vec<(usize, u32)>) {
+    let c = dataset.n_classes;
+    let targets: Vec<usize> = (0..points.len()).filter(|&i| points[i].correct()).collect();
+    // Each target's neighbourhood and the distance that bounds it.
+    let balls: Vec<(Vec<usize>, f32)> = targets
+        .par_iter()
+        .map(|&i| {
+            let n = neighbours(target, metric, train_rows, ranks, &test_rows[i]);
+            let bound = match target {
+                Target::Rnn(r) => f32::from_bits(r.to_bits() as u32).max(r as f32),
+                Target::Knn(_) => n.iter().map(|x| x.0).fold(0.0, f32::max),
+            };
+            (n.into_iter().map(|(_, j)| j).collect(), bound)
+        })
+        .collect();
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); train_rows.len()];
+    for (ti, (ball, _)) in balls.iter().enumerate() {
+        for &j in ball {
+            members[j].push(ti as u32);
+        }
+    }
+    // Which targets an inserted copy of test image j would reach.
+    let reach: Vec<Vec<u32>> = (0..test_rows.len())
+        .into_par_iter()
+        .map(|j| {
+            targets
+                .iter()
+                .enumerate()
+                .filter(|&(ti, &i)| {
+                    let d = scalar::distance(metric, &test_rows[i], &test_rows[j]);
+                    match target {
+                        Target::Rnn(r) => f64::from(d) <= r,
+                        Target::Knn(_) => d < balls[ti].1,
+                    }
+                })
+                .map(|(ti, _)| ti as u32)
+                .collect()
+        })
+        .collect();
+    let mut votes: Vec<Vec<i64>> = targets
+        .iter()
+        .map(|&i| clean.row(i).iter().map(|&v| i64::from(v)).collect())
+        .collect();
+    let predicted: Vec<u32> = targets
+        .iter()
+        .map(|&i| points[i].prediction.predicted)
+        .collect();
+    // (votes still needed to flip, the label that flips it most cheaply)
+    let need = |v: &[i64], a: u32| -> (i64, u32) {
+        let mut best = (i64::MAX, 0u32);
+        for l in 0..c as u32 {
+            if l != a {
+                let n = v[a as usize] - v[l as usize] + i64::from(tie.wins_tie(a, l));
+                if n < best.0 {
+                    best = (n, l);
+                }
+            }
+        }
+        best
+    };
+    let mut removed_flag = vec![false; train_rows.len()];
+    let (mut removals, mut insertions) = (Vec::new(), Vec::new());
+    let chunk = (max_e / 50).max(1) as usize;
+    while (removals.len() as u64) < max_e || (insertions.len() as u64) < max_e {
+        let state: Vec<(i64, u32)> = votes
+            .iter()
+            .zip(&predicted)
+            .map(|(v, &a)| need(v, a))
+            .collect();
+        let weight = |ti: usize| {
+            if state[ti].0 > 0 {
+                1.0 / state[ti].0 as f64
+            } else {
+                0.0
+            }
+        };
+        let mut progressed = false;
+        if (removals.len() as u64) < max_e {
+            let mut scored: Vec<(f64, usize)> = (0..train_rows.len())
+                .filter(|&t| !removed_flag[t] && !members[t].is_empty())
+                .map(|t| {
+                    let y = dataset.train.labels[t];
+                    let v: f64 = members[t]
+                        .iter()
+                        .map(|&ti| {
+                            let ti = ti as usize;
+                            if predicted[ti] == y {
+                                weight(ti)
+                            } else if state[ti].1 == y {
+                                -weight(ti)
+                            } else {
+                                0.0
+                            }
+                        })
+                        .sum();
+                    (v, t)
+                })
+                .filter(|&(v, _)| v > 0.0)
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let room = (max_e as usize - removals.len()).min(chunk);
+            for &(_, t) in scored.iter().take(room) {
+                removed_flag[t] = true;
+                removals.push(t);
+                for &ti in &members[t] {
+                    votes[ti as usize][dataset.train.labels[t] as usize] -= 1;
+                }
+                progressed = true;
+            }
+        }
+        if (insertions.len() as u64) < max_e {
+            let state: Vec<(i64, u32)> = votes
+                .iter()
+                .zip(&predicted)
+                .map(|(v, &a)| need(v, a))
+                .collect();
+            let weight = |ti: usize| {
+                if state[ti].0 > 0 {
+                    1.0 / state[ti].0 as f64
+                } else {
+                    0.0
+                }
+            };
+            let mut scored: Vec<(f64, usize, u32)> = reach
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !r.is_empty())
+                .filter_map(|(j, r)| {
+                    let mut by_label = vec![0f64; c];
+                    for &ti in r {
+                        let ti = ti as usize;
+                        by_label[state[ti].1 as usize] += weight(ti);
+                    }
+                    let (l, v) =
+                        by_label
+                            .iter()
+                            .enumerate()
+                            .fold(
+                                (0usize, 0f64),
+                                |best, (l, &v)| if v > best.1 { (l, v) } else { best },
+                            );
+                    (v > 0.0).then_some((v, j, l as u32))
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let room = (max_e as usize - insertions.len()).min(chunk);
+            for &(_, j, l) in scored.iter().take(room) {
+                insertions.push((j, l));
+                for &ti in &reach[j] {
+                    votes[ti as usize][l as usize] += 1;
+                }
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    (removals, insertions)
 }
 
 /// The best certified count at every e ≤ max_e (ISLAND for rNN, individual for kNN).
