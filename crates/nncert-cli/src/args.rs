@@ -114,6 +114,10 @@ pub struct CertifyArgs {
     pub certify: CertifyFlags,
     #[command(flatten)]
     pub baselines: BaselineArgs,
+    /// Stamp a backdoor trigger on every test image first (patch:SIZE@ROW,COL=VALUE or
+    /// blend:ALPHA): the curves are then backdoor certified accuracy (SPEC §1).
+    #[arg(long, value_name = "SPEC")]
+    pub trigger: Option<String>,
     /// Output directory.
     #[arg(long, value_name = "DIR", default_value = "nncert-out")]
     pub out: PathBuf,
@@ -251,6 +255,13 @@ pub struct AttackArgs {
     /// Attack only the first N test inputs.
     #[arg(long, value_name = "N")]
     pub n_test: Option<usize>,
+    /// Backdoor: stamp this trigger on the test images (patch:SIZE@ROW,COL=VALUE or
+    /// blend:ALPHA) and also mount the backdoor attack (needs --target-label).
+    #[arg(long, value_name = "SPEC")]
+    pub trigger: Option<String>,
+    /// Backdoor: the label the poisoned, triggered training examples carry.
+    #[arg(long, value_name = "L")]
+    pub target_label: Option<u32>,
     /// Which label wins equal votes: larger (paper) or smaller.
     #[arg(long, default_value = "larger", value_parser = parse_tie)]
     pub tie_rule: TieRule,

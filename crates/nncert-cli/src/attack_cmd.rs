@@ -3,6 +3,7 @@
 use anyhow::Result;
 use nncert::attack::{self, AttackReport, Target, soundness_violations};
 use nncert::curve::{format_fraction_ceil, format_fraction_floor};
+use nncert::data::trigger::Trigger;
 use nncert::report::OutputDir;
 use nncert::{Certification, CurveOptions, Method, certify_votes};
 use serde_json::json;
@@ -24,12 +25,24 @@ pub fn run(a: &AttackArgs) -> Result<()> {
     );
     let features = a.features.kind()?;
     let full = nncert::data::load(&a.dataset.spec()?)?;
-    let dataset = full.subset(None, a.n_test);
+    let mut dataset = full.subset(None, a.n_test);
+    let trigger = match (&a.trigger, a.target_label) {
+        (Some(t), Some(l)) => {
+            let t: Trigger = t.parse()?;
+            crate::certify_cmd::stamp_test_set(&mut dataset, t)?;
+            Some((t, l))
+        }
+        (Some(_), None) => anyhow::bail!("--trigger: the backdoor attack needs --target-label L"),
+        (None, Some(_)) => anyhow::bail!("--target-label: needs --trigger SPEC"),
+        (None, None) => None,
+    };
     let tie = a.tie_rule;
     let mut csv = String::from("method,param,strategy,e,attacked_accuracy,certified_accuracy\n");
     let mut sets_csv =
         String::from("method,param,strategy,e,target,removed,inserted,poisoning_size\n");
     let mut staged = OutputDir::new(&a.out);
+    let mut backdoor_csv =
+        String::from("method,param,e,attacked_accuracy,certified_accuracy,attack_success_rate\n");
     let mut summaries = Vec::new();
     let mut violations = Vec::new();
     for &target in &targets {
@@ -99,9 +112,54 @@ pub fn run(a: &AttackArgs) -> Result<()> {
                 format_fraction_floor(r.certified_correct, r.n_test, 4)
             );
         }
+        let backdoor = match trigger {
+            Some((t, label)) => {
+                let rows = attack::backdoor(
+                    &dataset,
+                    t,
+                    label,
+                    features,
+                    target,
+                    search.metric,
+                    search.kernel,
+                    &a.e,
+                    tie,
+                )?;
+                for r in &rows {
+                    backdoor_csv.push_str(&format!(
+                        "{method},{param},{},{},{},{}\n",
+                        r.e,
+                        format_fraction_ceil(r.attacked_correct, r.n_test, 6),
+                        format_fraction_floor(r.certified_correct, r.n_test, 6),
+                        if r.eligible == 0 {
+                            "0.000000".to_string()
+                        } else {
+                            format_fraction_floor(r.successes, r.eligible, 6)
+                        }
+                    ));
+                    say!(
+                        "  backdoor   e = {:>5}: attacked {} ≥ certified {}; attack success rate {}",
+                        r.e,
+                        format_fraction_ceil(r.attacked_correct, r.n_test, 4),
+                        format_fraction_floor(r.certified_correct, r.n_test, 4),
+                        if r.eligible == 0 {
+                            "n/a".to_string()
+                        } else {
+                            format_fraction_floor(r.successes, r.eligible, 4)
+                        }
+                    );
+                    if r.attacked_correct < r.certified_correct {
+                        violations.push(format!("{method} {param} backdoor e = {}: attack leaves {} correct, certificate claims {}", r.e, r.attacked_correct, r.certified_correct));
+                    }
+                }
+                Some(rows)
+            }
+            None => None,
+        };
         summaries.push(json!({
             "method": method,
             "param": param,
+            "backdoor": backdoor,
             "individual_attacks": report.individual_flips + report.individual_failures,
             "individual_failures": report.individual_failures,
             "rows": report.rows,
@@ -116,12 +174,16 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         "kernel": search.kernel,
         "tie_rule": tie,
         "budgets": a.e,
+        "trigger": trigger.map(|(t, l)| json!({ "trigger": t.to_string(), "target_label": l })),
         "results": summaries,
         "soundness_violations": violations,
         "notes": "attacked_accuracy is achieved by a concrete poisoned training set (rounded up); certified_accuracy is a proven lower bound (rounded down)",
     });
     staged.stage("attack.csv", csv);
     staged.stage("attack_sets.csv", sets_csv);
+    if trigger.is_some() {
+        staged.stage("backdoor.csv", backdoor_csv);
+    }
     staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
     staged.commit()?;
     say!(

@@ -211,3 +211,81 @@ fn reproduce_mnist_on_real_data_is_consistent() {
     assert!(curves.contains("rnn,4,island,0,0.868400\n"));
     assert!(curves.contains("rnn,4,island,1000,0.411000\n"));
 }
+
+#[test]
+fn attack_writes_csvs_figures_and_never_beats_a_certificate() {
+    let dir = scratch("attack_cli");
+    let out = dir.join("att");
+    let o = nncert(
+        &[
+            "attack",
+            "--knn",
+            "500",
+            "--rnn",
+            "4",
+            "--e",
+            "1,10,50",
+            "--n-test",
+            "120",
+            "--trigger",
+            "patch:3@24,24=255",
+            "--target-label",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("attack.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("method,param,strategy,e,attacked_accuracy,certified_accuracy")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // 2 classifiers × 3 strategies × 3 budgets.
+    assert_eq!(rows.len(), 18);
+    for r in &rows {
+        let attacked: f64 = r[4].parse().unwrap();
+        let certified: f64 = r[5].parse().unwrap();
+        assert!(attacked >= certified, "{r:?}");
+    }
+    let backdoor = std::fs::read_to_string(out.join("backdoor.csv")).unwrap();
+    assert!(
+        backdoor.starts_with(
+            "method,param,e,attacked_accuracy,certified_accuracy,attack_success_rate\n"
+        )
+    );
+    assert_eq!(backdoor.lines().count(), 1 + 6);
+    for f in [
+        "attack_knn500.png",
+        "attack_knn500.svg",
+        "attack_rnn4.png",
+        "attack_rnn4.svg",
+    ] {
+        assert!(out.join("figures").join(f).is_file(), "{f}");
+    }
+    let sets = std::fs::read_to_string(out.join("attack_sets.csv")).unwrap();
+    for line in sets.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (e, size): (u64, u64) = (f[3].parse().unwrap(), f[7].parse().unwrap());
+        assert!(size <= e, "{line}");
+    }
+    let o = nncert(
+        &[
+            "attack",
+            "--rnn",
+            "4",
+            "--e",
+            "1",
+            "--trigger",
+            "patch:3@1,1=9",
+            "--out",
+            dir.join("x").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --target-label L"));
+}

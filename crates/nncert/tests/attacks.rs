@@ -118,3 +118,50 @@ fn attacks_on_real_mnist_respect_the_certificates() {
         &[10, 100, 500, 1000],
     );
 }
+
+/// Backdoor: triggered test inputs, poisoned training examples carrying the trigger and the
+/// target label. The accuracy left on triggered inputs never falls below the backdoor
+/// certified accuracy.
+#[test]
+fn backdoor_attack_respects_the_backdoor_certificate() {
+    use nncert::attack::backdoor;
+    use nncert::data::trigger::Trigger;
+    let mut d = load(&DatasetSpec::Embedded)
+        .unwrap()
+        .subset(None, Some(200));
+    let trigger: Trigger = "patch:4@23,23=255".parse().unwrap();
+    trigger.apply_split(d.content, &mut d.test).unwrap();
+    let hog = FeatureKind::Hog(HogParams::default());
+    let kernel = Kernel::detect().unwrap();
+    for t in [Target::Knn(500), Target::Rnn(4.0)] {
+        let rows = backdoor(
+            &d,
+            trigger,
+            0,
+            hog,
+            t,
+            Metric::L1,
+            kernel,
+            &[1, 10, 100, 300],
+            TieRule::Larger,
+        )
+        .unwrap();
+        for r in &rows {
+            assert!(r.attacked_correct >= r.certified_correct, "{t:?} {r:?}");
+            assert!(r.successes <= r.eligible);
+        }
+        // Certified accuracy decreases with the budget.
+        assert!(
+            rows.windows(2)
+                .all(|w| w[0].certified_correct >= w[1].certified_correct)
+        );
+        eprintln!("{t:?}: {rows:?}");
+    }
+    // A trigger that does not fit is refused with a reason.
+    let bad: Trigger = "patch:8@25,25=255".parse().unwrap();
+    let e = bad
+        .apply_split(d.content, &mut d.test)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("inside the 28×28 image"), "{e}");
+}

@@ -12,6 +12,7 @@ pub mod idx;
 pub mod npy;
 pub mod npy_features;
 pub mod source;
+pub mod trigger;
 pub mod votes_file;
 
 pub use dataset::{Content, Dataset, FileRecord, ImageShape, Split};
