@@ -166,18 +166,7 @@ fn run_record(
     inputs: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Value {
     let correct = result.points.iter().filter(|p| p.correct()).count();
-    let summary: Vec<_> = report::summary_rows(&result.curves, result.max_e)
-        .into_iter()
-        .map(|(label, cells)| {
-            json!({
-                "curve": label,
-                "certified_accuracy": cells
-                    .into_iter()
-                    .map(|(e, text)| json!({ "e": e, "value": text }))
-                    .collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let summary = report::summary_json(&result.curves, result.max_e);
     json!({
         "nncert_version": report::VERSION,
         "command": command,

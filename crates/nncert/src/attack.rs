@@ -543,22 +543,27 @@ fn greedy_sequence(
         }
         best
     };
+    let states = |votes: &[Vec<i64>]| -> Vec<(i64, u32)> {
+        votes
+            .iter()
+            .zip(&predicted)
+            .map(|(v, &a)| need(v, a))
+            .collect()
+    };
+    // An input `n` votes from flipping is worth 1/n; a flipped one nothing.
+    let weight_of = |state: &[(i64, u32)], ti: usize| {
+        if state[ti].0 > 0 {
+            1.0 / state[ti].0 as f64
+        } else {
+            0.0
+        }
+    };
     let mut removed_flag = vec![false; train_rows.len()];
     let (mut removals, mut insertions) = (Vec::new(), Vec::new());
     let chunk = (max_e / 50).max(1) as usize;
     while (removals.len() as u64) < max_e || (insertions.len() as u64) < max_e {
-        let state: Vec<(i64, u32)> = votes
-            .iter()
-            .zip(&predicted)
-            .map(|(v, &a)| need(v, a))
-            .collect();
-        let weight = |ti: usize| {
-            if state[ti].0 > 0 {
-                1.0 / state[ti].0 as f64
-            } else {
-                0.0
-            }
-        };
+        let state = states(&votes);
+        let weight = |ti: usize| weight_of(&state, ti);
         let mut progressed = false;
         if (removals.len() as u64) < max_e {
             let mut scored: Vec<(f64, usize)> = (0..train_rows.len())
@@ -594,18 +599,8 @@ fn greedy_sequence(
             }
         }
         if (insertions.len() as u64) < max_e {
-            let state: Vec<(i64, u32)> = votes
-                .iter()
-                .zip(&predicted)
-                .map(|(v, &a)| need(v, a))
-                .collect();
-            let weight = |ti: usize| {
-                if state[ti].0 > 0 {
-                    1.0 / state[ti].0 as f64
-                } else {
-                    0.0
-                }
-            };
+            let state = states(&votes);
+            let weight = |ti: usize| weight_of(&state, ti);
             let mut scored: Vec<(f64, usize, u32)> = reach
                 .iter()
                 .enumerate()

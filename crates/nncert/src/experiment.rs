@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::features::FeatureKind;
 use crate::neighbours::SearchConfig;
 use crate::pipeline::{self, Progress, StageSeconds};
-use crate::report::{self, ExampleRow, summary_rows};
+use crate::report::{self, ExampleRow};
 use crate::votes::{TieRule, Votes};
 
 /// Everything that defines an experiment besides the dataset.
@@ -316,18 +316,7 @@ impl Experiment {
         config: &ExperimentConfig,
         threads: usize,
     ) -> Value {
-        let summary: Vec<Value> = summary_rows(&self.curves(), self.max_e())
-            .into_iter()
-            .map(|(label, cells)| {
-                json!({
-                    "curve": label,
-                    "certified_accuracy": cells
-                        .into_iter()
-                        .map(|(e, v)| json!({ "e": e, "value": v }))
-                        .collect::<Vec<_>>(),
-                })
-            })
-            .collect();
+        let summary = report::summary_json(&self.curves(), self.max_e());
         let settings: Vec<Value> = self
             .settings
             .iter()

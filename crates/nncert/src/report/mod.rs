@@ -42,3 +42,20 @@ pub fn sha256_file(path: &Path) -> Result<String, Error> {
 pub fn sha256_bytes(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
+
+/// The summary table (CA at e = 0, 100, 500, 1,000, 1,500, …) as JSON, for `report.json`.
+pub fn summary_json(curves: &[crate::Curve], max_e: u64) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = summary_rows(curves, max_e)
+        .into_iter()
+        .map(|(label, cells)| {
+            serde_json::json!({
+                "curve": label,
+                "certified_accuracy": cells
+                    .into_iter()
+                    .map(|(e, v)| serde_json::json!({ "e": e, "value": v }))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
