@@ -6,8 +6,10 @@
 //! certified-accuracy curves CA(e), each a proven lower bound (see `SPEC.md` of the
 //! project and the README).
 //!
-//! The modules follow the data flow: load → features → neighbours → votes →
-//! certificates → curves → reports.
+//! The modules follow the data flow: load ([`data`]) → [`features`] (HOG) → [`neighbours`]
+//! (exact kNN/rNN search, with the [`rank`] tie-break) → [`votes`] → certificates
+//! ([`certify`]) → [`curve`]s → [`report`]s; [`baselines`] (DPA, bagging) and [`attack`]s
+//! sit beside them, and [`pipeline`] / [`experiment`] compose the whole flow.
 //!
 //! ```
 //! use nncert::{CurveOptions, Method, Votes, certify_votes};
@@ -20,19 +22,20 @@
 //! assert_eq!(out.curves[0].certified[..3], [2, 1, 1]);
 //! ```
 
-pub mod attack;
-pub mod baselines;
+// In the order of the data flow.
+pub mod data;
+pub mod features;
+pub mod rank;
+pub mod neighbours;
+pub mod votes;
 pub mod certify;
 pub mod curve;
-pub mod data;
-mod error;
-pub mod experiment;
-pub mod features;
-pub mod neighbours;
+pub mod baselines;
 pub mod pipeline;
-pub mod rank;
+pub mod experiment;
+pub mod attack;
 pub mod report;
-pub mod votes;
+mod error;
 
 pub use certify::{Certification, Method, PointCertificate};
 pub use curve::{CertifiedVotes, Curve, CurveOptions, certify_votes};
