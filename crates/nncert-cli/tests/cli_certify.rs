@@ -7,7 +7,11 @@ use std::process::{Command, Output};
 
 fn nncert(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nncert"));
-    cmd.args(args);
+    // A scratch working directory, so that a default `--out nncert-out` never lands in
+    // the source tree.
+    let cwd = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_certify_cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    cmd.args(args).current_dir(&cwd);
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -8,8 +8,11 @@ use std::process::{Command, Output};
 use nncert::data::npy::encode;
 
 fn nncert(args: &[&str]) -> Output {
+    let cwd = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_data_cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
     Command::new(env!("CARGO_BIN_EXE_nncert"))
         .args(args)
+        .current_dir(&cwd)
         .output()
         .expect("the nncert binary runs")
 }
