@@ -294,6 +294,11 @@ pub struct VotesArgs {
     pub features: FeatureArgs,
     #[command(flatten)]
     pub search: SearchArgs,
+    /// Also write the neighbours: the largest k's indices (knn_k<K>_neighbours.npy, int32,
+    /// n_test × k, nearest first) and every training example within the largest radius
+    /// (rnn_r<R>_neighbours.npy, int32, flat, with rnn_r<R>_offsets.npy, int64, n_test + 1).
+    #[arg(long)]
+    pub neighbours: bool,
     /// Output directory: knn_k<K>.npy, rnn_r<R>.npy (int32, n_test × c), test_labels.npy,
     /// report.json.
     #[arg(long, value_name = "DIR")]
@@ -337,6 +342,7 @@ impl SearchArgs {
             ks: self.knn.clone(),
             radii: self.rnn.clone(),
             kernel: nncert::neighbours::Kernel::detect()?,
+            keep_neighbours: false,
         })
     }
 }

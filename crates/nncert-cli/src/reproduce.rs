@@ -28,6 +28,7 @@ pub fn paper_config(dataset: &str, kernel: Kernel) -> ExperimentConfig {
             ks: vec![1000, 3000, 5000],
             radii,
             kernel,
+            keep_neighbours: false,
         },
         joint: vec![Certification::Island, Certification::Rd],
         seed: 0,

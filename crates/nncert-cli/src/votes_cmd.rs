@@ -21,7 +21,8 @@ pub fn rnn_file(r: f64) -> String {
 }
 
 pub fn run(a: &VotesArgs) -> Result<()> {
-    let config = a.search.config()?;
+    let mut config = a.search.config()?;
+    config.keep_neighbours = a.neighbours;
     anyhow::ensure!(
         !config.ks.is_empty() || !config.radii.is_empty(),
         "nothing to do: give --knn K,… and/or --rnn R,…"
@@ -59,6 +60,36 @@ pub fn run(a: &VotesArgs) -> Result<()> {
     }
     let labels: Vec<i64> = dataset.test.labels.iter().map(|&y| i64::from(y)).collect();
     out.stage("test_labels.npy", npy::encode(&[n], &labels));
+    if let Some(lists) = &run.result.neighbours {
+        if let Some(&k) = config.ks.iter().max() {
+            let width = lists.knn.first().map_or(0, Vec::len);
+            let flat: Vec<i32> = lists
+                .knn
+                .iter()
+                .flat_map(|l| l.iter().map(|x| x.index as i32))
+                .collect();
+            out.stage(
+                format!("knn_k{k}_neighbours.npy"),
+                npy::encode(&[n, width], &flat),
+            );
+        }
+        if let Some(r) = config.radii.iter().cloned().reduce(f64::max) {
+            let mut offsets = vec![0i64];
+            let mut flat: Vec<i32> = Vec::new();
+            for l in &lists.rnn {
+                flat.extend(l.iter().map(|x| x.index as i32));
+                offsets.push(flat.len() as i64);
+            }
+            out.stage(
+                format!("rnn_r{r}_neighbours.npy"),
+                npy::encode(&[flat.len()], &flat),
+            );
+            out.stage(
+                format!("rnn_r{r}_offsets.npy"),
+                npy::encode(&[offsets.len()], &offsets),
+            );
+        }
+    }
     let report = json!({
         "nncert_version": nncert::report::VERSION,
         "command": "votes",

@@ -293,3 +293,39 @@ fn attack_writes_csvs_figures_and_never_beats_a_certificate() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs --target-label L"));
 }
+
+#[test]
+fn votes_with_neighbours_writes_consistent_lists() {
+    use nncert::data::npy::NpyArray;
+    let dir = scratch("votes_neighbours");
+    let out = dir.join("v");
+    let o = nncert(
+        &[
+            "votes",
+            "--knn",
+            "20,7",
+            "--rnn",
+            "3,3.5",
+            "--neighbours",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |f: &str| NpyArray::read(&out.join(f)).unwrap();
+    let knn = read("knn_k20_neighbours.npy");
+    assert_eq!(knn.shape, vec![1000, 20]);
+    let offsets = read("rnn_r3.5_offsets.npy")
+        .to_u32_checked(u32::MAX, "offset")
+        .unwrap();
+    let flat = read("rnn_r3.5_neighbours.npy");
+    assert_eq!(*offsets.last().unwrap() as usize, flat.len());
+    let votes = read("rnn_r3.5.npy")
+        .to_u32_checked(u32::MAX, "count")
+        .unwrap();
+    for i in 0..1000 {
+        let ball: u32 = votes[i * 10..(i + 1) * 10].iter().sum();
+        assert_eq!(offsets[i + 1] - offsets[i], ball, "input {i}");
+    }
+}

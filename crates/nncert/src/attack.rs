@@ -134,36 +134,36 @@ fn padded(row: &[f32]) -> Vec<f32> {
     r
 }
 
-/// Labels of the neighbours of `query` in the clean training set, in the SPEC §2 order,
-/// with their indices (kNN: the k nearest; rNN: all within r).
-fn neighbours(
+/// A test input's neighbours as (distance, training index), nearest first.
+type Neighbourhood = Vec<(f32, usize)>;
+
+/// The clean votes and every test input's neighbourhood (kNN: the k nearest; rNN: all
+/// within r), in the order of SPEC §2, as (distance, training index) — from the normal
+/// search engine with neighbour lists switched on.
+fn clean_neighbourhoods(
+    dataset: &Dataset,
+    features: FeatureKind,
     target: Target,
     metric: Metric,
-    train: &[Vec<f32>],
-    ranks: &[Rank],
-    query: &[f32],
-) -> Vec<(f32, usize)> {
-    let mut all: Vec<(f32, usize)> = train
-        .iter()
-        .enumerate()
-        .map(|(j, row)| (scalar::distance(metric, query, row), j))
+    kernel: Kernel,
+) -> Result<(Votes, Vec<Neighbourhood>), Error> {
+    let mut config = target_search(target, metric, kernel);
+    config.keep_neighbours = true;
+    let run = pipeline::votes(dataset, features, &config, &Progress::default())?;
+    let lists = run.result.neighbours.unwrap_or_default();
+    let (votes, lists) = match target {
+        Target::Knn(_) => (run.result.knn[0].votes.clone(), lists.knn),
+        Target::Rnn(_) => (run.result.rnn[0].votes.clone(), lists.rnn),
+    };
+    let lists = lists
+        .into_iter()
+        .map(|l| {
+            l.into_iter()
+                .map(|n| (n.distance, n.index as usize))
+                .collect()
+        })
         .collect();
-    match target {
-        Target::Rnn(r) => {
-            all.retain(|&(d, _)| f64::from(d) <= r);
-            all
-        }
-        Target::Knn(k) => {
-            let key = |&(d, j): &(f32, usize)| (d.to_bits(), Reverse(ranks[j]), j);
-            let k = k.min(all.len());
-            if k < all.len() {
-                all.select_nth_unstable_by_key(k, key);
-                all.truncate(k);
-            }
-            all.sort_unstable_by_key(key);
-            all
-        }
-    }
+    Ok((votes, lists))
 }
 
 /// Votes of one query on `D − removed + copies × (query image, label)`: the classifier
@@ -247,6 +247,7 @@ fn target_search(target: Target, metric: Metric, kernel: Kernel) -> SearchConfig
             Target::Knn(_) => Vec::new(),
         },
         kernel,
+        keep_neighbours: false,
     }
 }
 
@@ -292,7 +293,7 @@ pub fn attack(
     let ranks: Vec<Rank> = (0..dataset.train.len())
         .map(|j| rank(dataset.train.labels[j], dataset.train.record(j)))
         .collect();
-    let clean = votes_of(dataset, features, target, metric, kernel)?;
+    let (clean, neighbourhoods) = clean_neighbourhoods(dataset, features, target, metric, kernel)?;
     let points = certify_points(&clean, tie);
     let max_e = *budgets.iter().max().unwrap_or(&0);
 
@@ -302,10 +303,8 @@ pub fn attack(
         .enumerate()
         .filter(|(_, p)| p.correct() && p.e_star < max_e)
         .map(|(i, p)| {
-            let q = padded(test_f.row(i));
-            let neigh = neighbours(target, metric, &train_rows, &ranks, &q);
             let m = (p.e_star + 1) as usize;
-            let removed: Vec<usize> = neigh
+            let removed: Vec<usize> = neighbourhoods[i]
                 .iter()
                 .filter(|&&(_, j)| dataset.train.labels[j] == p.prediction.predicted)
                 .map(|&(_, j)| j)
@@ -423,9 +422,8 @@ pub fn attack(
         target,
         metric,
         dataset,
-        &train_rows,
         &test_rows,
-        &ranks,
+        &neighbourhoods,
         &points,
         &clean,
         max_e,
@@ -476,29 +474,27 @@ fn greedy_sequence(
     target: Target,
     metric: Metric,
     dataset: &Dataset,
-    train_rows: &[Vec<f32>],
     test_rows: &[Vec<f32>],
-    ranks: &[Rank],
+    neighbourhoods: &[Neighbourhood],
     points: &[PointCertificate],
     clean: &Votes,
     max_e: u64,
     tie: TieRule,
 ) -> (Vec<usize>, Vec<(usize, u32)>) {
+    let n_train = dataset.train.len();
     let c = dataset.n_classes;
     let targets: Vec<usize> = (0..points.len()).filter(|&i| points[i].correct()).collect();
     // Each target's neighbourhood and the distance that bounds it.
+    // (kNN: the k-th distance; an inserted example nearer than it enters the k nearest.)
     let balls: Vec<(Vec<usize>, f32)> = targets
-        .par_iter()
+        .iter()
         .map(|&i| {
-            let n = neighbours(target, metric, train_rows, ranks, &test_rows[i]);
-            let bound = match target {
-                Target::Rnn(r) => f32::from_bits(r.to_bits() as u32).max(r as f32),
-                Target::Knn(_) => n.iter().map(|x| x.0).fold(0.0, f32::max),
-            };
-            (n.into_iter().map(|(_, j)| j).collect(), bound)
+            let n = &neighbourhoods[i];
+            let bound = n.iter().map(|x| x.0).fold(0.0, f32::max);
+            (n.iter().map(|&(_, j)| j).collect(), bound)
         })
         .collect();
-    let mut members: Vec<Vec<u32>> = vec![Vec::new(); train_rows.len()];
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); n_train];
     for (ti, (ball, _)) in balls.iter().enumerate() {
         for &j in ball {
             members[j].push(ti as u32);
@@ -558,7 +554,7 @@ fn greedy_sequence(
             0.0
         }
     };
-    let mut removed_flag = vec![false; train_rows.len()];
+    let mut removed_flag = vec![false; n_train];
     let (mut removals, mut insertions) = (Vec::new(), Vec::new());
     let chunk = (max_e / 50).max(1) as usize;
     while (removals.len() as u64) < max_e || (insertions.len() as u64) < max_e {
@@ -566,7 +562,7 @@ fn greedy_sequence(
         let weight = |ti: usize| weight_of(&state, ti);
         let mut progressed = false;
         if (removals.len() as u64) < max_e {
-            let mut scored: Vec<(f64, usize)> = (0..train_rows.len())
+            let mut scored: Vec<(f64, usize)> = (0..n_train)
                 .filter(|&t| !removed_flag[t] && !members[t].is_empty())
                 .map(|t| {
                     let y = dataset.train.labels[t];

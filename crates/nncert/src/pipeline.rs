@@ -86,6 +86,7 @@ pub fn votes(
             knn: Vec::new(),
             rnn: Vec::new(),
             threshold_fallbacks: 0,
+            neighbours: None,
         }
     } else {
         search(

@@ -60,6 +60,32 @@ fn every_kernel_matches_the_scalar_reference_bit_for_bit() {
     assert!(compared > 0);
 }
 
+/// Every training example in the order of SPEC §2 for query `q`: (distance, position, index).
+fn naive_order(
+    reference: Reference<'_>,
+    test: &FeatureMatrix,
+    metric: Metric,
+    q: usize,
+) -> Vec<(f32, u32, usize)> {
+    let pad = |m: &FeatureMatrix, i: usize| {
+        let mut r = m.row(i).to_vec();
+        r.resize(m.dim.div_ceil(16) * 16, 0.0);
+        r
+    };
+    let a = pad(test, q);
+    let mut order: Vec<(f32, u32, usize)> = (0..reference.features.n)
+        .map(|j| {
+            (
+                scalar::distance(metric, &a, &pad(reference.features, j)),
+                reference.positions[j],
+                j,
+            )
+        })
+        .collect();
+    order.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    order
+}
+
 /// Naive reference: all distances with the scalar kernel, one full sort per query.
 fn naive(
     reference: Reference<'_>,
@@ -173,14 +199,38 @@ fn search_matches_a_naive_full_sort_with_ties_and_radius_boundaries() {
                     ks: ks.clone(),
                     radii: radii.clone(),
                     kernel,
-                };
-                let reference = Reference {
-                    features: &train_m,
-                    labels: &labels,
-                    positions: &positions,
-                    n_classes: c,
+                    keep_neighbours: true,
                 };
                 let got = search(reference, &test_m, &test_labels, &config, &|_| {}).unwrap();
+                let lists = got
+                    .neighbours
+                    .as_ref()
+                    .expect("neighbour lists were asked for");
+                let k_max = (*ks.iter().max().unwrap()).min(n_train);
+                for q in 0..n_test {
+                    let order = naive_order(reference, &test_m, metric, q);
+                    let want: Vec<u32> = order
+                        .iter()
+                        .take(k_max)
+                        .map(|&(_, _, j)| j as u32)
+                        .collect();
+                    let have: Vec<u32> = lists.knn[q].iter().map(|n| n.index).collect();
+                    assert_eq!(
+                        have, want,
+                        "case {case} {metric} {kernel} query {q}: kNN list"
+                    );
+                    let r_max = radii.iter().cloned().fold(0.0, f64::max);
+                    let want: Vec<u32> = order
+                        .iter()
+                        .filter(|x| f64::from(x.0) <= r_max)
+                        .map(|&(_, _, j)| j as u32)
+                        .collect();
+                    let have: Vec<u32> = lists.rnn[q].iter().map(|n| n.index).collect();
+                    assert_eq!(
+                        have, want,
+                        "case {case} {metric} {kernel} query {q}: rNN list"
+                    );
+                }
                 for (ki, kv) in got.knn.iter().enumerate() {
                     assert_eq!(
                         kv.votes.counts(),
@@ -232,6 +282,7 @@ fn search_is_identical_for_every_thread_count() {
         ks: vec![5, 50, 300],
         radii: vec![10.0, 13.0],
         kernel: Kernel::detect().unwrap(),
+        keep_neighbours: false,
     };
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()

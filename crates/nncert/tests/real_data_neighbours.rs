@@ -32,6 +32,7 @@ fn mnist_votes_agree_with_a_float64_reference() {
         ks: ks.to_vec(),
         radii: radii.to_vec(),
         kernel: Kernel::detect().unwrap(),
+        keep_neighbours: false,
     };
     let reference = Reference {
         features: &train,

@@ -9,4 +9,6 @@ pub mod search;
 pub mod select;
 
 pub use kernel::{Kernel, Metric};
-pub use search::{KnnVotes, Reference, RnnVotes, SearchConfig, SearchResult, search};
+pub use search::{
+    KnnVotes, Neighbour, NeighbourLists, Reference, RnnVotes, SearchConfig, SearchResult, search,
+};

@@ -46,6 +46,28 @@ pub struct SearchConfig {
     pub radii: Vec<f64>,
     /// Kernel.
     pub kernel: Kernel,
+    /// Also return every query's neighbours (indices and distances): the k_max nearest in
+    /// the order of SPEC §2, and every example within the largest radius in the same order.
+    /// Off by default: it costs memory (k_max or ball size per query).
+    pub keep_neighbours: bool,
+}
+
+/// One neighbour of a query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbour {
+    /// Index in the training set.
+    pub index: u32,
+    /// Distance to the query.
+    pub distance: f32,
+}
+
+/// Per-query neighbour lists (when [`SearchConfig::keep_neighbours`] is set).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NeighbourLists {
+    /// The k_max nearest of each query, nearest first (empty without k).
+    pub knn: Vec<Vec<Neighbour>>,
+    /// Every training example within the largest radius, nearest first (empty without r).
+    pub rnn: Vec<Vec<Neighbour>>,
 }
 
 /// The training side of a search.
@@ -91,6 +113,8 @@ pub struct SearchResult {
     /// Queries whose sampled threshold kept fewer than k_max keys and were searched again
     /// (a speed statistic; results are exact either way).
     pub threshold_fallbacks: usize,
+    /// Neighbour lists, if asked for.
+    pub neighbours: Option<NeighbourLists>,
 }
 
 /// Rows padded to a multiple of [`LANES`] values.
@@ -160,6 +184,9 @@ struct Plan {
     kernel: Kernel,
     /// (factor, extra) of [`Plan::sample_rank`].
     margin: (f64, usize),
+    /// Training index of each tie-break position (for neighbour lists).
+    index_by_position: Vec<u32>,
+    keep_neighbours: bool,
 }
 
 /// The sample margin: 25 % more than proportional, plus 32.
@@ -281,8 +308,10 @@ fn search_with_margin(
         }
     }
     let mut label_by_position = vec![0u32; n_train];
+    let mut index_by_position = vec![0u32; n_train];
     for (j, &p) in reference.positions.iter().enumerate() {
         label_by_position[p as usize] = reference.labels[j];
+        index_by_position[p as usize] = j as u32;
     }
     let mut ks: Vec<usize> = config.ks.iter().map(|&k| k.min(n_train)).collect();
     ks.sort_unstable();
@@ -310,10 +339,12 @@ fn search_with_margin(
         metric: config.metric,
         kernel: config.kernel,
         margin,
+        index_by_position,
+        keep_neighbours: config.keep_neighbours,
     };
 
     let n_blocks = test.n.div_ceil(QUERY_BLOCK);
-    let blocks: Vec<(Vec<u32>, usize)> = (0..n_blocks)
+    let blocks: Vec<BlockResult> = (0..n_blocks)
         .into_par_iter()
         .map(|b| {
             let q0 = b * QUERY_BLOCK;
@@ -323,9 +354,17 @@ fn search_with_margin(
             out
         })
         .collect();
-    let threshold_fallbacks = blocks.iter().map(|b| b.1).sum();
+    let threshold_fallbacks = blocks.iter().map(|b| b.fallbacks).sum();
     let row_len = plan.row_len();
-    let all: Vec<u32> = blocks.into_iter().flat_map(|b| b.0).collect();
+    let mut neighbours = plan.keep_neighbours.then(NeighbourLists::default);
+    let mut all: Vec<u32> = Vec::with_capacity(test.n * row_len);
+    for b in blocks {
+        all.extend(b.counts);
+        if let Some(n) = neighbours.as_mut() {
+            n.knn.extend(b.knn);
+            n.rnn.extend(b.rnn);
+        }
+    }
     let column = |slot: usize| -> Vec<u32> {
         (0..test.n)
             .flat_map(|q| all[q * row_len + slot * c..q * row_len + (slot + 1) * c].to_vec())
@@ -372,12 +411,33 @@ fn search_with_margin(
         knn,
         rnn,
         threshold_fallbacks,
+        neighbours,
     })
 }
 
-/// Counts of queries `q0..q0+nq`: per query, `ks.len() × c` kNN counts then
-/// `radii.len() × c` rNN counts; and the number of threshold fallbacks.
-fn search_block(plan: &Plan, q0: usize, nq: usize) -> (Vec<u32>, usize) {
+/// What one block of queries produced.
+struct BlockResult {
+    /// Per query, `ks.len() × c` kNN counts then `radii.len() × c` rNN counts.
+    counts: Vec<u32>,
+    fallbacks: usize,
+    /// Neighbour lists (empty unless kept).
+    knn: Vec<Vec<Neighbour>>,
+    rnn: Vec<Vec<Neighbour>>,
+}
+
+/// Neighbours from order keys, nearest first.
+fn to_neighbours(plan: &Plan, mut keys: Vec<u64>) -> Vec<Neighbour> {
+    keys.sort_unstable();
+    keys.into_iter()
+        .map(|k| Neighbour {
+            index: plan.index_by_position[(k & 0xffff_ffff) as usize],
+            distance: f32::from_bits((k >> 32) as u32),
+        })
+        .collect()
+}
+
+/// Counts (and neighbour lists, if kept) of queries `q0..q0+nq`.
+fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
     let c = plan.n_classes;
     let nk = plan.ks.len();
     let row_len = plan.row_len();
@@ -389,6 +449,9 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> (Vec<u32>, usize) {
             tau_bits: u32::MAX,
         })
         .collect();
+    let keep_rnn = plan.keep_neighbours && !plan.radius_f32.is_empty();
+    let radius_max = plan.radius_f32.last().copied().unwrap_or(-1.0);
+    let mut ball_keys: Vec<Vec<u64>> = vec![Vec::new(); if keep_rnn { nq } else { 0 }];
     let max_rows = plan
         .phases
         .iter()
@@ -417,6 +480,13 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> (Vec<u32>, usize) {
                         let state = &mut states[q];
                         state.candidates.extend_below(dq, positions, state.tau_bits);
                     }
+                    if keep_rnn {
+                        for (&d, &p) in dq.iter().zip(positions) {
+                            if d <= radius_max {
+                                ball_keys[q].push(order_key(d, p));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -427,6 +497,7 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> (Vec<u32>, usize) {
         }
     }
     let mut fallbacks = 0;
+    let mut knn_lists = Vec::new();
     if want_knn {
         for (q, state) in states.into_iter().enumerate() {
             let keys = if state.tau_bits == u32::MAX || state.candidates.len() >= plan.k_max {
@@ -445,9 +516,26 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> (Vec<u32>, usize) {
                 from = to;
                 counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
             }
+            if plan.keep_neighbours {
+                let k = plan.k_max.min(keys.len());
+                let mut nearest = keys;
+                if k < nearest.len() {
+                    nearest.select_nth_unstable(k);
+                    nearest.truncate(k);
+                }
+                knn_lists.push(to_neighbours(plan, nearest));
+            }
         }
     }
-    (counts, fallbacks)
+    BlockResult {
+        counts,
+        fallbacks,
+        knn: knn_lists,
+        rnn: ball_keys
+            .into_iter()
+            .map(|k| to_neighbours(plan, k))
+            .collect(),
+    }
 }
 
 /// The k_max smallest keys of one query without any threshold (the rare fallback).
@@ -496,6 +584,7 @@ mod tests {
             ks: vec![10, 200, 900],
             radii: vec![20.0],
             kernel: Kernel::detect().unwrap(),
+            keep_neighbours: false,
         };
         let y = vec![0u32; n_test];
         let normal = search(reference, &test, &y, &config, &|_| {}).unwrap();
