@@ -98,11 +98,21 @@ pub struct CertifyArgs {
     pub features: FeatureArgs,
     /// kNN sizes, comma-separated, or `none` (default: 5000; 500 on the embedded subset,
     /// the same fraction of its 6,000 training images).
-    #[arg(long, value_delimiter = ',', value_name = "K,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "K,…",
+        allow_negative_numbers = true
+    )]
     pub knn: Option<Vec<String>>,
     /// rNN radii, comma-separated, or `none` (default: 4 for MNIST, 20 for CIFAR-10; none
     /// for npy).
-    #[arg(long, value_delimiter = ',', value_name = "R,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "R,…",
+        allow_negative_numbers = true
+    )]
     pub rnn: Option<Vec<String>>,
     /// Distance: l1 (paper), l2 or linf.
     #[arg(long, default_value = "l1")]
@@ -312,7 +322,12 @@ pub struct SearchArgs {
     #[arg(long, value_delimiter = ',', value_name = "K,…")]
     pub knn: Vec<usize>,
     /// rNN radii, comma-separated (e.g. 3,4,5): neighbours at distance ≤ r.
-    #[arg(long, value_delimiter = ',', value_name = "R,…")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "R,…",
+        allow_negative_numbers = true
+    )]
     pub rnn: Vec<f64>,
     /// Distance: l1 (paper), l2 or linf.
     #[arg(long, default_value = "l1")]
