@@ -1,9 +1,12 @@
 //! The individual certificate (SPEC §3, paper Theorems 1–2).
 //!
-//! Why it holds: a poisoning of size `e` is at most `e` removals and `e` insertions, and
-//! each of them changes at most one voter of a test input (a kNN removal lets the
-//! `(k+1)`-th neighbour in, an insertion pushes the `k`-th out), so the margin
-//! `g = s_a − s_b + [a wins a tie against b]` drops by at most `2e`. The runner-up `b` is
+//! Why it holds: a poisoning of size `e` is at most `e` removals and `e` insertions. For
+//! rNN each of them adds or removes at most one voter. For kNN the poisoned `k` nearest
+//! differ from the clean ones in at most `e` members: a removal lets the `(k+1)`-th
+//! neighbour in, an insertion pushes the `k`-th out (the one a removal pulled in, if any),
+//! so at most `max(removals, insertions) = e` members are swapped. Each swap moves the
+//! margin `g = s_a − s_b + [a wins a tie against b]` by at most 2, so it drops by at most
+//! `2e`. The runner-up `b` is
 //! the cheapest label to promote, so the prediction survives while `2e < g`.
 //! Why it is tight: `e` modifications that each delete an `a` voter and insert a `b`
 //! example at the test input's own features lower the margin by exactly `2e`.
