@@ -374,6 +374,40 @@ pub fn attack(
     let mut order: Vec<&Plan> = plans.iter().collect();
     order.sort_by_key(|p| (p.copies, p.target));
     let certified = certified_counts(&clean, target, tie, max_e)?;
+    // One poisoned set for the whole test set, re-run through the real pipeline.
+    let shared = |strategy: &'static str,
+                  e: u64,
+                  removed: &[usize],
+                  inserted: &[(usize, u32)],
+                  certified_correct: u64|
+     -> Result<(AttackRow, PoisonedSet), Error> {
+        let poisoned = poisoned_dataset(dataset, removed, inserted);
+        let votes = votes_of(&poisoned, features, target, metric, kernel)?;
+        let attacked_correct = (0..n_test)
+            .filter(|&i| {
+                Prediction::from_counts(votes.row(i), tie).predicted == dataset.test.labels[i]
+            })
+            .count() as u64;
+        Ok((
+            AttackRow {
+                method: target.method(),
+                param: target.param(),
+                strategy,
+                e,
+                attacked_correct,
+                certified_correct,
+                n_test: n_test as u64,
+            },
+            PoisonedSet {
+                strategy,
+                e,
+                target: None,
+                removed: removed.len(),
+                inserted: inserted.len(),
+                poisoning_size: removed.len().max(inserted.len()),
+            },
+        ))
+    };
     for &e in budgets {
         let mut removed: Vec<usize> = Vec::new();
         let mut inserted: Vec<(usize, u32)> = Vec::new();
@@ -391,30 +425,9 @@ pub fn attack(
                 plan.copies,
             ));
         }
-        let poisoned = poisoned_dataset(dataset, &removed, &inserted);
-        let votes = votes_of(&poisoned, features, target, metric, kernel)?;
-        let attacked_correct = (0..n_test)
-            .filter(|&i| {
-                Prediction::from_counts(votes.row(i), tie).predicted == dataset.test.labels[i]
-            })
-            .count() as u64;
-        rows.push(AttackRow {
-            method: target.method(),
-            param: target.param(),
-            strategy: "budget",
-            e,
-            attacked_correct,
-            certified_correct: certified[e as usize],
-            n_test: n_test as u64,
-        });
-        sets.push(PoisonedSet {
-            strategy: "budget",
-            e,
-            target: None,
-            removed: removed.len(),
-            inserted: inserted.len(),
-            poisoning_size: removed.len().max(inserted.len()),
-        });
+        let (row, set) = shared("budget", e, &removed, &inserted, certified[e as usize])?;
+        rows.push(row);
+        sets.push(set);
     }
     // Greedy: one shared action sequence, cut at every budget, re-run for real.
     let test_rows: Vec<Vec<f32>> = (0..test_f.n).map(|i| padded(test_f.row(i))).collect();
@@ -432,30 +445,9 @@ pub fn attack(
     for &e in budgets {
         let removed = &removals[..removals.len().min(e as usize)];
         let inserted = &insertions[..insertions.len().min(e as usize)];
-        let poisoned = poisoned_dataset(dataset, removed, inserted);
-        let votes = votes_of(&poisoned, features, target, metric, kernel)?;
-        let attacked_correct = (0..n_test)
-            .filter(|&i| {
-                Prediction::from_counts(votes.row(i), tie).predicted == dataset.test.labels[i]
-            })
-            .count() as u64;
-        rows.push(AttackRow {
-            method: target.method(),
-            param: target.param(),
-            strategy: "greedy",
-            e,
-            attacked_correct,
-            certified_correct: certified[e as usize],
-            n_test: n_test as u64,
-        });
-        sets.push(PoisonedSet {
-            strategy: "greedy",
-            e,
-            target: None,
-            removed: removed.len(),
-            inserted: inserted.len(),
-            poisoning_size: removed.len().max(inserted.len()),
-        });
+        let (row, set) = shared("greedy", e, removed, inserted, certified[e as usize])?;
+        rows.push(row);
+        sets.push(set);
     }
     Ok(AttackReport {
         rows,
