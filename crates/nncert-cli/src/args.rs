@@ -7,10 +7,11 @@ use nncert::{Certification, Method, TieRule};
 
 /// Certified robustness of kNN and rNN classifiers against data poisoning.
 ///
-/// With no command, runs the demonstration on data nncert generates itself and writes the
-/// results to ./nncert-out/.
+/// With no command, runs `nncert certify` with every default: the MNIST subset built into
+/// nncert, HOG features, ℓ1, kNN (k = 500) and rNN (r = 4, ISLAND), results and figures in
+/// ./nncert-out/.
 #[derive(Debug, Parser)]
-#[command(name = "nncert", version, about, long_about = None)]
+#[command(name = "nncert", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -27,7 +28,7 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Certify a votes matrix that came from anywhere (n_test × c counts + labels).
     CertifyVotes(CertifyVotesArgs),
-    /// The default job: certify a generated rNN-like votes matrix and show the results.
+    /// Certify a synthetic rNN-like votes matrix that nncert generates (writes the inputs too).
     Demo(DemoArgs),
     /// Download MNIST or CIFAR-10 from well-known mirrors, verifying the canonical MD5s.
     Fetch(FetchArgs),

@@ -1,5 +1,5 @@
-//! The default job (`nncert` with no arguments): a self-contained demonstration on a votes
-//! matrix nncert generates itself, so it runs offline on a fresh machine.
+//! `nncert demo`: a self-contained demonstration of `certify-votes` on a votes matrix
+//! nncert generates itself (the generated `.npy` inputs are written too).
 
 use anyhow::Result;
 use nncert::certify::grouping::SplitMix64;
