@@ -1,6 +1,8 @@
 //! `nncert certify` and `nncert reproduce` end to end: real data, consistency of the
 //! outputs, and byte-identical results across runs, thread counts and kernels.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -23,24 +25,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn data_dir() -> Option<PathBuf> {
-    match std::env::var_os("NNCERT_DATA_DIR") {
-        Some(d) => {
-            let d = PathBuf::from(d);
-            assert!(
-                d.join("mnist").is_dir(),
-                "NNCERT_DATA_DIR={} holds no mnist/",
-                d.display()
-            );
-            Some(d)
-        }
-        None => {
-            let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-            d.join("mnist").is_dir().then_some(d)
-        }
-    }
 }
 
 /// Every file under `dir` with its bytes, by relative path.
@@ -179,7 +163,9 @@ fn certify_rejects_bad_arguments_with_one_line() {
 
 #[test]
 fn reproduce_mnist_on_real_data_is_consistent() {
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::data_dir() else {
+        return;
+    };
     let out = scratch("reproduce_mnist");
     let o = nncert(
         &[

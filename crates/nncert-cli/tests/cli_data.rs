@@ -1,6 +1,8 @@
 //! `nncert data info` end to end: real data (through NNCERT_DATA_DIR) and every malformed
 //! input the loaders must reject with a one-line message, exit code 2 and no panic.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -360,7 +362,9 @@ fn malformed_npy_datasets_are_rejected_with_their_name() {
 
 #[test]
 fn real_mnist_matches_the_canonical_checksums() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let o = nncert(&[
         "data",
         "info",
@@ -381,30 +385,14 @@ fn real_mnist_matches_the_canonical_checksums() {
     assert!(stdout.contains("f68b3c2dcbeaaa9fbdd348bbdeb94873"));
 }
 
-fn data_dir() -> Option<PathBuf> {
-    match std::env::var_os("NNCERT_DATA_DIR") {
-        Some(d) => {
-            let d = PathBuf::from(d);
-            assert!(
-                d.join("mnist").is_dir(),
-                "NNCERT_DATA_DIR={} holds no mnist/",
-                d.display()
-            );
-            Some(d)
-        }
-        None => {
-            let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-            d.join("mnist").is_dir().then_some(d)
-        }
-    }
-}
-
 /// `nncert fetch` against a local mirror on 127.0.0.1 serving the real MNIST files: the
 /// files are verified against the canonical MD5s and `data info` then agrees.
 #[test]
 fn fetch_from_a_local_mirror_verifies_the_canonical_files() {
     use std::io::BufRead;
-    let Some(data) = data_dir() else { return };
+    let Some(data) = common::data_dir() else {
+        return;
+    };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}/", listener.local_addr().unwrap());
     let src = data.join("mnist");
