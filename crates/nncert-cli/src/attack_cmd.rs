@@ -131,27 +131,21 @@ pub fn run(a: &AttackArgs) -> Result<()> {
                         r.e,
                         format_fraction_ceil(r.attacked_correct, r.n_test, 6),
                         format_fraction_floor(r.certified_correct, r.n_test, 6),
-                        if r.eligible == 0 {
-                            "0.000000".to_string()
-                        } else {
-                            format_fraction_floor(r.successes, r.eligible, 6)
-                        }
+                        r.success_rate_text(6).unwrap_or_else(|| "0.000000".into())
                     ));
                     say!(
                         "  backdoor   e = {:>5}: attacked {} ≥ certified {}; attack success rate {}",
                         r.e,
                         format_fraction_ceil(r.attacked_correct, r.n_test, 4),
                         format_fraction_floor(r.certified_correct, r.n_test, 4),
-                        if r.eligible == 0 {
-                            "n/a".to_string()
-                        } else {
-                            format_fraction_floor(r.successes, r.eligible, 4)
-                        }
+                        r.success_rate_text(4).unwrap_or_else(|| "n/a".into())
                     );
-                    if r.attacked_correct < r.certified_correct {
-                        violations.push(format!("{method} {param} backdoor e = {}: attack leaves {} correct, certificate claims {}", r.e, r.attacked_correct, r.certified_correct));
-                    }
                 }
+                violations.extend(
+                    attack::backdoor_violations(&rows)
+                        .into_iter()
+                        .map(|v| format!("{method} {param} {v}")),
+                );
                 Some(rows)
             }
             None => None,

@@ -31,10 +31,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
-use crate::curve::{CurveOptions, certify_votes};
+use crate::curve::{CurveOptions, certify_votes, format_fraction_floor};
 use crate::data::{Dataset, Split};
 use crate::error::Error;
-use crate::features::{FeatureKind, extract};
+use crate::features::{FeatureKind, FeatureMatrix};
 use crate::neighbours::kernel::{LANES, Metric, scalar};
 use crate::neighbours::{Kernel, SearchConfig};
 use crate::pipeline::{self, Progress};
@@ -137,16 +137,24 @@ fn padded(row: &[f32]) -> Vec<f32> {
 /// A test input's neighbours as (distance, training index), nearest first.
 type Neighbourhood = Vec<(f32, usize)>;
 
-/// The clean votes and every test input's neighbourhood (kNN: the k nearest; rNN: all
-/// within r), in the order of SPEC §2, as (distance, training index) — from the normal
-/// search engine with neighbour lists switched on.
-fn clean_neighbourhoods(
+/// The clean run of the attacked classifier: its votes, every test input's neighbourhood
+/// (kNN: the k nearest; rNN: all within r) in the order of SPEC §2 as (distance, training
+/// index), and the feature matrices it searched — from the normal search engine with
+/// neighbour lists switched on.
+struct CleanRun {
+    votes: Votes,
+    neighbourhoods: Vec<Neighbourhood>,
+    train_features: FeatureMatrix,
+    test_features: FeatureMatrix,
+}
+
+fn clean_run(
     dataset: &Dataset,
     features: FeatureKind,
     target: Target,
     metric: Metric,
     kernel: Kernel,
-) -> Result<(Votes, Vec<Neighbourhood>), Error> {
+) -> Result<CleanRun, Error> {
     let mut config = target_search(target, metric, kernel);
     config.keep_neighbours = true;
     let run = pipeline::votes(dataset, features, &config, &Progress::default())?;
@@ -155,7 +163,7 @@ fn clean_neighbourhoods(
         Target::Knn(_) => (run.result.knn[0].votes.clone(), lists.knn),
         Target::Rnn(_) => (run.result.rnn[0].votes.clone(), lists.rnn),
     };
-    let lists = lists
+    let neighbourhoods = lists
         .into_iter()
         .map(|l| {
             l.into_iter()
@@ -163,7 +171,12 @@ fn clean_neighbourhoods(
                 .collect()
         })
         .collect();
-    Ok((votes, lists))
+    Ok(CleanRun {
+        votes,
+        neighbourhoods,
+        train_features: run.train_features,
+        test_features: run.test_features,
+    })
 }
 
 /// Votes of one query on `D − removed + copies × (query image, label)`: the classifier
@@ -287,13 +300,16 @@ pub fn attack(
     }
     let c = dataset.n_classes;
     let n_test = dataset.test.len();
-    let train_f = extract(dataset, &dataset.train, features)?;
-    let test_f = extract(dataset, &dataset.test, features)?;
+    let CleanRun {
+        votes: clean,
+        neighbourhoods,
+        train_features: train_f,
+        test_features: test_f,
+    } = clean_run(dataset, features, target, metric, kernel)?;
     let train_rows: Vec<Vec<f32>> = (0..train_f.n).map(|j| padded(train_f.row(j))).collect();
     let ranks: Vec<Rank> = (0..dataset.train.len())
         .map(|j| rank(dataset.train.labels[j], dataset.train.record(j)))
         .collect();
-    let (clean, neighbourhoods) = clean_neighbourhoods(dataset, features, target, metric, kernel)?;
     let points = certify_points(&clean, tie);
     let max_e = *budgets.iter().max().unwrap_or(&0);
 
@@ -753,6 +769,27 @@ pub struct BackdoorRow {
     pub eligible: u64,
     /// Test inputs.
     pub n_test: u64,
+}
+
+impl BackdoorRow {
+    /// The attack success rate with `decimals` digits (rounded down), `None` when every
+    /// test input already carries the target label.
+    pub fn success_rate_text(&self, decimals: u32) -> Option<String> {
+        (self.eligible > 0).then(|| format_fraction_floor(self.successes, self.eligible, decimals))
+    }
+}
+
+/// The backdoor rows where the attack beat the certificate (must be none).
+pub fn backdoor_violations(rows: &[BackdoorRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.attacked_correct < r.certified_correct)
+        .map(|r| {
+            format!(
+                "backdoor e = {}: attack leaves {} correct, certificate claims {}",
+                r.e, r.attacked_correct, r.certified_correct
+            )
+        })
+        .collect()
 }
 
 /// BadNets-style backdoor: for each budget e, insert e training images (a fixed seeded
