@@ -9,6 +9,7 @@ use super::{LANES, Metric, reduce_lanes};
 
 const L1: u8 = 0;
 const L2: u8 = 1;
+const LINF: u8 = 2;
 
 #[target_feature(enable = "avx2")]
 unsafe fn tile_impl<const M: u8>(queries: [&[f32]; 4], rows: &[f32], dim: usize, out: &mut [f32]) {
@@ -17,7 +18,8 @@ unsafe fn tile_impl<const M: u8>(queries: [&[f32]; 4], rows: &[f32], dim: usize,
     let metric = match M {
         L1 => Metric::L1,
         L2 => Metric::L2,
-        _ => Metric::Linf,
+        LINF => Metric::Linf,
+        _ => unreachable!("metric constant"),
     };
     for t in (0..n_rows).step_by(4) {
         for qp in 0..2 {
@@ -77,16 +79,13 @@ pub unsafe fn tile(
     dim: usize,
     out: &mut [f32],
 ) {
-    assert!(dim.is_multiple_of(LANES) && dim > 0);
-    assert!(queries.iter().all(|s| s.len() == dim));
-    assert!(rows.len().is_multiple_of(4 * dim));
-    assert_eq!(out.len(), 4 * (rows.len() / dim));
+    super::check_tile(&queries, rows, dim, out);
     // SAFETY: shapes checked above; AVX2 by the caller's contract.
     unsafe {
         match metric {
             Metric::L1 => tile_impl::<L1>(queries, rows, dim, out),
             Metric::L2 => tile_impl::<L2>(queries, rows, dim, out),
-            Metric::Linf => tile_impl::<2>(queries, rows, dim, out),
+            Metric::Linf => tile_impl::<LINF>(queries, rows, dim, out),
         }
     }
 }

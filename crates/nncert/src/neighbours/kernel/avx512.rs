@@ -138,10 +138,7 @@ pub unsafe fn tile(
     dim: usize,
     out: &mut [f32],
 ) {
-    assert!(dim.is_multiple_of(LANES) && dim > 0);
-    assert!(queries.iter().all(|s| s.len() == dim));
-    assert!(rows.len().is_multiple_of(4 * dim));
-    assert_eq!(out.len(), 4 * (rows.len() / dim));
+    super::check_tile(&queries, rows, dim, out);
     // SAFETY: shapes checked above; AVX-512F by the caller's contract.
     unsafe {
         match metric {

@@ -167,6 +167,16 @@ impl Kernel {
     }
 }
 
+/// Panics unless the shapes of a tile call are consistent: `dim` a positive multiple of
+/// [`LANES`], every query `dim` long, `rows` whole groups of 4 rows, `out` 4 × rows long.
+/// The SIMD kernels rely on it for the bounds of their unchecked loads.
+pub(crate) fn check_tile(queries: &[&[f32]; 4], rows: &[f32], dim: usize, out: &[f32]) {
+    assert!(dim.is_multiple_of(LANES) && dim > 0);
+    assert!(queries.iter().all(|s| s.len() == dim));
+    assert!(rows.len().is_multiple_of(4 * dim));
+    assert_eq!(out.len(), 4 * (rows.len() / dim));
+}
+
 /// The lane tree of the module documentation, for one pair's 16 lanes.
 #[inline]
 pub fn reduce_lanes(metric: Metric, lanes: &[f32; LANES]) -> f32 {
