@@ -107,25 +107,20 @@ impl Curve {
 
 /// `num / den` with `decimals` digits after the point, rounded toward zero.
 pub fn format_fraction_floor(num: u64, den: u64, decimals: u32) -> String {
-    assert!(den > 0 && num <= den);
-    let scale = 10u128.pow(decimals);
-    let scaled = u128::from(num) * scale / u128::from(den);
-    let whole = scaled / scale;
-    let frac = scaled % scale;
-    if decimals == 0 {
-        format!("{whole}")
-    } else {
-        format!("{whole}.{frac:0width$}", width = decimals as usize)
-    }
+    format_fraction(num, den, decimals, false)
 }
 
 /// `num / den` with `decimals` digits after the point, rounded up (for upper bounds).
 pub fn format_fraction_ceil(num: u64, den: u64, decimals: u32) -> String {
+    format_fraction(num, den, decimals, true)
+}
+
+fn format_fraction(num: u64, den: u64, decimals: u32, up: bool) -> String {
     assert!(den > 0 && num <= den);
     let scale = 10u128.pow(decimals);
-    let scaled = (u128::from(num) * scale).div_ceil(u128::from(den));
-    let whole = scaled / scale;
-    let frac = scaled % scale;
+    let (n, d) = (u128::from(num) * scale, u128::from(den));
+    let scaled = if up { n.div_ceil(d) } else { n / d };
+    let (whole, frac) = (scaled / scale, scaled % scale);
     if decimals == 0 {
         format!("{whole}")
     } else {
