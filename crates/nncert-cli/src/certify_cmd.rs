@@ -7,7 +7,6 @@ use anyhow::Result;
 use nncert::data::Dataset;
 use nncert::data::trigger::Trigger;
 use nncert::experiment::{self, Experiment, ExperimentConfig};
-use nncert::pipeline::Progress;
 use nncert::report::OutputDir;
 
 use crate::args::CertifyArgs;
@@ -47,21 +46,7 @@ pub fn run_and_write(
     config: &ExperimentConfig,
     out: &Path,
 ) -> Result<Experiment> {
-    let fbar = progress::bar(
-        (dataset.train.len() + dataset.test.len()) as u64,
-        "features",
-    );
-    let nbar = progress::bar(dataset.test.len() as u64, "neighbours");
-    let exp = experiment::run(
-        dataset,
-        config,
-        &Progress {
-            features: &|n| fbar.inc(n as u64),
-            neighbours: &|n| nbar.inc(n as u64),
-        },
-    )?;
-    fbar.finish_and_clear();
-    nbar.finish_and_clear();
+    let exp = progress::PipelineBars::new(dataset).run(|p| experiment::run(dataset, config, p))?;
     let mut staged = OutputDir::new(out);
     staged.stage("curves.csv", exp.curves_csv());
     staged.stage("examples.csv", exp.examples_csv());

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use nncert::data::npy;
-use nncert::pipeline::{self, Progress};
+use nncert::pipeline;
 use nncert::report::OutputDir;
 use serde_json::json;
 
@@ -29,22 +29,8 @@ pub fn run(a: &VotesArgs) -> Result<()> {
     );
     let kind = a.features.kind()?;
     let dataset = nncert::data::load(&a.dataset.spec()?)?;
-    let fbar = progress::bar(
-        (dataset.train.len() + dataset.test.len()) as u64,
-        "features",
-    );
-    let nbar = progress::bar(dataset.test.len() as u64, "neighbours");
-    let run = pipeline::votes(
-        &dataset,
-        kind,
-        &config,
-        &Progress {
-            features: &|n| fbar.inc(n as u64),
-            neighbours: &|n| nbar.inc(n as u64),
-        },
-    )?;
-    fbar.finish_and_clear();
-    nbar.finish_and_clear();
+    let run = progress::PipelineBars::new(&dataset)
+        .run(|p| pipeline::votes(&dataset, kind, &config, p))?;
     let mut out = OutputDir::new(&a.out);
     let n = dataset.test.len();
     let c = dataset.n_classes;
