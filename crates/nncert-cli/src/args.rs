@@ -207,12 +207,7 @@ impl CertifyArgs {
         &self,
         dataset: &nncert::data::Dataset,
     ) -> anyhow::Result<nncert::experiment::ExperimentConfig> {
-        let (k_default, r_default): (Vec<usize>, Vec<f64>) = match dataset.name.as_str() {
-            "mnist" => (vec![5000], vec![4.0]),
-            "mnist-embedded" => (vec![500], vec![4.0]),
-            "cifar10" => (vec![5000], vec![20.0]),
-            _ => (vec![5000], vec![]),
-        };
+        let (k_default, r_default) = nncert::paper::default_classifiers(&dataset.name);
         let search = SearchArgs {
             knn: parse_list(&self.knn, "--knn", k_default)?,
             rnn: parse_list(&self.rnn, "--rnn", r_default)?,

@@ -4,44 +4,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 use nncert::data::DatasetSpec;
-use nncert::experiment::{BaselineConfig, ExperimentConfig};
-use nncert::features::{FeatureKind, HogParams};
-use nncert::neighbours::{Kernel, Metric, SearchConfig};
+use nncert::neighbours::Kernel;
+use nncert::paper::PaperDataset;
 use nncert::report::OutputDir;
 use nncert::report::reproduction::{self, Run};
-use nncert::{Certification, TieRule};
 
 use crate::args::ReproduceArgs;
 use crate::certify_cmd;
-
-/// The paper's settings (SPEC §7) for one dataset.
-pub fn paper_config(dataset: &str, kernel: Kernel) -> ExperimentConfig {
-    let (radii, max_e) = if dataset == "mnist" {
-        (vec![3.0, 4.0, 5.0], 3000)
-    } else {
-        (vec![19.0, 20.0, 21.0], 1000)
-    };
-    ExperimentConfig {
-        features: FeatureKind::Hog(HogParams::default()),
-        search: SearchConfig {
-            metric: Metric::L1,
-            ks: vec![1000, 3000, 5000],
-            radii,
-            kernel,
-            keep_neighbours: false,
-        },
-        joint: vec![Certification::Island, Certification::Rd],
-        seed: 0,
-        max_e: Some(max_e),
-        tie: TieRule::Larger,
-        // The paper's baselines at a CA(0) similar to rNN's (SPEC §7).
-        baselines: BaselineConfig {
-            dpa: vec![if dataset == "mnist" { 5500 } else { 900 }],
-            bagging: vec![if dataset == "mnist" { 27 } else { 400 }],
-            ..BaselineConfig::default()
-        },
-    }
-}
 
 pub fn run(a: &ReproduceArgs) -> Result<()> {
     if let Some(t) = a.threads {
@@ -60,7 +29,12 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
             DatasetSpec::Cifar10(a.data_dir.clone())
         };
         let dataset = nncert::data::load(&spec)?;
-        let config = paper_config(name, kernel);
+        let paper = if name == "mnist" {
+            PaperDataset::Mnist
+        } else {
+            PaperDataset::Cifar10
+        };
+        let config = paper.experiment_config(kernel);
         let out = a.out.join(&dataset.name);
         let exp = certify_cmd::run_and_write(&dataset, &config, &out)?;
         let wall = start.elapsed().as_secs_f64();

@@ -33,6 +33,7 @@ pub mod curve;
 pub mod baselines;
 pub mod pipeline;
 pub mod experiment;
+pub mod paper;
 pub mod attack;
 pub mod report;
 mod error;
