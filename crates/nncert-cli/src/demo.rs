@@ -2,9 +2,9 @@
 //! nncert generates itself (the generated `.npy` inputs are written too).
 
 use anyhow::Result;
-use nncert::certify::grouping::SplitMix64;
 use nncert::data::npy;
 use nncert::report::OutputDir;
+use nncert::rng::SplitMix64;
 use nncert::{Certification, CurveOptions, Method, Votes};
 
 use crate::args::DemoArgs;

@@ -4,7 +4,7 @@
 //! Run: `cargo bench -p nncert --bench certify`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nncert::certify::grouping::SplitMix64;
+use nncert::rng::SplitMix64;
 use nncert::{Certification, CurveOptions, Method, Votes, certify_votes};
 
 /// rNN-like votes whose margins reach several thousand, so that D2 is large for every e.

@@ -36,6 +36,8 @@ pub mod experiment;
 pub mod paper;
 pub mod attack;
 pub mod report;
+// Beside the flow.
+pub mod rng;
 mod error;
 
 pub use certify::{Certification, Method, PointCertificate};

@@ -8,7 +8,7 @@ use nncert::baselines::bagging::{self, BaggingParams};
 use nncert::baselines::beta::beta_inv;
 use nncert::baselines::dpa::{self, Units};
 use nncert::baselines::{BaselineCertificate, baseline_curve};
-use nncert::certify::grouping::SplitMix64;
+use nncert::rng::SplitMix64;
 use nncert::{Method, Prediction, TieRule, Votes};
 
 #[test]

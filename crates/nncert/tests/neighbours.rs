@@ -2,11 +2,11 @@
 //! reference bit for bit, and the whole search against a naive full sort, on seeded random
 //! data with constructed distance ties and radius-boundary cases.
 
-use nncert::certify::grouping::SplitMix64;
 use nncert::features::FeatureMatrix;
 use nncert::neighbours::kernel::scalar;
 use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig, search};
 use nncert::rank::tie_break_positions;
+use nncert::rng::SplitMix64;
 
 const METRICS: [Metric; 3] = [Metric::L1, Metric::L2, Metric::Linf];
 

@@ -83,7 +83,7 @@ pub fn backdoor(
     let mut sources: Vec<usize> = (0..triggered.train.len())
         .filter(|&j| triggered.train.labels[j] != target_label)
         .collect();
-    let mut rng = crate::certify::grouping::SplitMix64::new(0xbadd_0042);
+    let mut rng = crate::rng::SplitMix64::new(0xbadd_0042);
     for i in (1..sources.len()).rev() {
         sources.swap(i, rng.below(i as u64 + 1) as usize);
     }

@@ -30,8 +30,8 @@
 
 use super::BaselineCertificate;
 use super::beta::{clopper_pearson_lower, clopper_pearson_upper};
-use crate::certify::grouping::SplitMix64;
 use crate::error::Error;
+use crate::rng::SplitMix64;
 use crate::votes::{Prediction, TieRule, Votes};
 
 /// Bagging settings.

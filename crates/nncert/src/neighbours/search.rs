@@ -23,9 +23,9 @@ use serde::Serialize;
 
 use super::kernel::{Kernel, LANES, Metric, scalar};
 use super::select::{TopK, order_key};
-use crate::certify::grouping::SplitMix64;
 use crate::error::Error;
 use crate::features::FeatureMatrix;
+use crate::rng::SplitMix64;
 use crate::votes::Votes;
 
 /// Queries per rayon task.

@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn streaming_top_k_equals_a_full_sort() {
-        let mut rng = crate::certify::grouping::SplitMix64::new(3);
+        let mut rng = crate::rng::SplitMix64::new(3);
         for n in [1usize, 5, 100, 5000] {
             let keys: Vec<u64> = (0..n).map(|_| rng.next_u64() >> 8).collect();
             let ks = [1, 3, 40, 700];
