@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::certify::grouping::{Partition, island_counts};
 use crate::certify::individual::individual_counts;
+use crate::certify::threat::{self, Threat};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
 use crate::error::Error;
 use crate::votes::{TieRule, Votes};
@@ -31,6 +32,8 @@ pub struct CurveOptions {
     pub max_e: Option<u64>,
     /// Tie rule for predictions.
     pub tie: TieRule,
+    /// What the attacker may do (METHOD §8); [`Threat::General`] by default.
+    pub threat: Threat,
 }
 
 impl CurveOptions {
@@ -46,6 +49,7 @@ impl CurveOptions {
             seed: 0,
             max_e: None,
             tie: TieRule::default(),
+            threat: Threat::General,
         }
     }
 
@@ -58,6 +62,13 @@ impl CurveOptions {
                  of several labels at once (and DPA/bagging voters depend on many examples); \
                  use --kind rnn or drop --joint",
             ));
+        }
+        if matches!(self.method, Method::Dpa | Method::Bagging) && self.threat != Threat::General {
+            return Err(Error::invalid(format!(
+                "threat: `{}` is not implemented for {} (the general certificate holds for \
+                 every threat; use --threat general)",
+                self.threat, self.method
+            )));
         }
         if let Some(c) = self.joint.iter().find(|c| **c == Certification::Individual) {
             return Err(Error::invalid(format!(
@@ -165,15 +176,24 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
             "votes: expected at least one test input, found none",
         ));
     }
-    let points = certify_points(votes, options.tie);
+    let mut points = certify_points(votes, options.tie);
+    if options.method == Method::Rnn {
+        // kNN from votes alone keeps the general certificate (sound for every threat).
+        points = threat::rnn_points(&points, options.threat);
+    }
     let wants_joint = !options.joint.is_empty();
-    // Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g).
-    let horizon = points
-        .iter()
-        .filter(|p| p.correct())
-        .map(|p| if wants_joint { p.margin } else { p.e_star + 1 })
-        .max()
-        .unwrap_or(0);
+    // Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g;
+    // under `delete`, once every group's costs fit in e).
+    let horizon = if wants_joint && options.threat == Threat::Delete {
+        threat::delete_horizon(&points, votes.n_classes())
+    } else {
+        points
+            .iter()
+            .filter(|p| p.correct())
+            .map(|p| if wants_joint { p.margin } else { p.e_star + 1 })
+            .max()
+            .unwrap_or(0)
+    };
     // Curves are computed to the horizon even when a smaller max_e is asked, because they
     // are made non-increasing from the right (see `monotone_from_right`).
     let compute_to = options.max_e.unwrap_or(horizon).max(horizon);
@@ -183,15 +203,16 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
         individual_counts(&points, compute_to),
     )];
     for &certification in &options.joint {
-        let c = match certification {
-            Certification::Island => island_counts(&points, votes.n_classes(), compute_to),
-            Certification::Rd => {
-                Partition::random_division(&points, votes.n_classes(), options.seed)
-                    .counts(&points, compute_to)
-            }
-            Certification::Best => continue,
-            Certification::Individual => unreachable!("rejected by validate"),
-        };
+        if certification == Certification::Best {
+            continue;
+        }
+        let c = joint_counts(
+            certification,
+            &points,
+            votes.n_classes(),
+            options,
+            compute_to,
+        );
         counts.push((certification, c));
     }
     if options.joint.contains(&Certification::Best) {
@@ -227,6 +248,27 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
         curves,
         max_e,
     })
+}
+
+/// One joint curve (raw, before it is made monotone) under the options' threat.
+fn joint_counts(
+    certification: Certification,
+    points: &[PointCertificate],
+    n_classes: usize,
+    options: &CurveOptions,
+    max_e: u64,
+) -> Vec<u64> {
+    let rd = || Partition::random_division(points, n_classes, options.seed);
+    match (options.threat, certification) {
+        // No removals: a member falls exactly when its own insertions suffice (METHOD §8).
+        (Threat::Insert, _) => individual_counts(points, max_e),
+        (Threat::Delete, Certification::Rd) => {
+            threat::partition_counts_delete(&rd(), points, max_e)
+        }
+        (Threat::Delete, _) => threat::island_counts_delete(points, n_classes, max_e),
+        (Threat::General | Threat::Flip, Certification::Rd) => rd().counts(points, max_e),
+        (Threat::General | Threat::Flip, _) => island_counts(points, n_classes, max_e),
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 pub mod grouping;
 pub mod individual;
 pub mod joint;
+pub mod threat;
 
 use std::fmt;
 use std::str::FromStr;
