@@ -15,7 +15,7 @@ use crate::curve::{Curve, CurveOptions, certify_votes, format_fraction_floor};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::FeatureKind;
-use crate::neighbours::SearchConfig;
+use crate::neighbours::{SearchConfig, SearchResult};
 use crate::pipeline::{self, Progress, StageSeconds};
 use crate::report::{self, ExampleRow};
 use crate::votes::{TieRule, Votes};
@@ -89,11 +89,13 @@ pub struct Setting {
 }
 
 impl Setting {
-    fn clean_correct(&self) -> usize {
+    /// Test inputs whose clean prediction is their label.
+    pub fn clean_correct(&self) -> usize {
         self.rows.iter().filter(|r| r.predicted == r.label).count()
     }
 
-    fn from_baseline(
+    /// A baseline setting (DPA, bagging) from its per-input certificates.
+    pub fn from_baseline(
         method: Method,
         param: String,
         votes: Votes,
@@ -141,6 +143,75 @@ pub fn radius_text(r: f64) -> String {
     format!("{r}")
 }
 
+/// How the votes of every kNN and rNN setting are certified (the part of an
+/// [`ExperimentConfig`] that does not concern the search).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertifyOptions {
+    /// Joint certifications for every rNN setting (kNN has none, see `docs/`).
+    pub joint: Vec<Certification>,
+    /// RD seed.
+    pub seed: u64,
+    /// Last e of every curve (None: until each reaches 0).
+    pub max_e: Option<u64>,
+    /// Label tie rule.
+    pub tie: TieRule,
+}
+
+impl Default for CertifyOptions {
+    /// The paper's: ISLAND for rNN, seed 0, every e until 0, the larger label wins ties.
+    fn default() -> Self {
+        CertifyOptions {
+            joint: vec![Certification::Island],
+            seed: 0,
+            max_e: None,
+            tie: TieRule::default(),
+        }
+    }
+}
+
+/// One [`Setting`] per k and per r of a search, in the order asked: kNN with the
+/// individual certificate, rNN with the individual and the joint ones of `options`.
+pub fn neighbour_settings(
+    result: &SearchResult,
+    options: &CertifyOptions,
+) -> Result<Vec<Setting>, Error> {
+    let mut settings = Vec::with_capacity(result.knn.len() + result.rnn.len());
+    for kv in &result.knn {
+        let mut curve = CurveOptions::new(Method::Knn, kv.k.to_string());
+        curve.max_e = options.max_e;
+        curve.tie = options.tie;
+        let certified = certify_votes(&kv.votes, &curve)?;
+        settings.push(Setting {
+            method: Method::Knn,
+            param: kv.k.to_string(),
+            rows: certified.points.iter().map(Into::into).collect(),
+            max_e: certified.max_e,
+            curves: certified.curves,
+            votes: kv.votes.clone(),
+            empty_neighbourhoods: None,
+        });
+    }
+    for rv in &result.rnn {
+        let param = radius_text(rv.radius);
+        let mut curve = CurveOptions::new(Method::Rnn, param.clone());
+        curve.joint = options.joint.clone();
+        curve.seed = options.seed;
+        curve.max_e = options.max_e;
+        curve.tie = options.tie;
+        let certified = certify_votes(&rv.votes, &curve)?;
+        settings.push(Setting {
+            method: Method::Rnn,
+            param,
+            rows: certified.points.iter().map(Into::into).collect(),
+            max_e: certified.max_e,
+            curves: certified.curves,
+            votes: rv.votes.clone(),
+            empty_neighbourhoods: Some(rv.empty),
+        });
+    }
+    Ok(settings)
+}
+
 /// Runs features → neighbours → votes → certificates for every k and r.
 pub fn run(
     dataset: &Dataset,
@@ -159,40 +230,13 @@ pub fn run(
     }
     let votes_run = pipeline::votes(dataset, config.features, &config.search, progress)?;
     let t = Instant::now();
-    let mut settings = Vec::new();
-    for kv in &votes_run.result.knn {
-        let mut options = CurveOptions::new(Method::Knn, kv.k.to_string());
-        options.max_e = config.max_e;
-        options.tie = config.tie;
-        let certified = certify_votes(&kv.votes, &options)?;
-        settings.push(Setting {
-            method: Method::Knn,
-            param: kv.k.to_string(),
-            rows: certified.points.iter().map(Into::into).collect(),
-            max_e: certified.max_e,
-            curves: certified.curves,
-            votes: kv.votes.clone(),
-            empty_neighbourhoods: None,
-        });
-    }
-    for rv in &votes_run.result.rnn {
-        let param = radius_text(rv.radius);
-        let mut options = CurveOptions::new(Method::Rnn, param.clone());
-        options.joint = config.joint.clone();
-        options.seed = config.seed;
-        options.max_e = config.max_e;
-        options.tie = config.tie;
-        let certified = certify_votes(&rv.votes, &options)?;
-        settings.push(Setting {
-            method: Method::Rnn,
-            param,
-            rows: certified.points.iter().map(Into::into).collect(),
-            max_e: certified.max_e,
-            curves: certified.curves,
-            votes: rv.votes.clone(),
-            empty_neighbourhoods: Some(rv.empty),
-        });
-    }
+    let certify = CertifyOptions {
+        joint: config.joint.clone(),
+        seed: config.seed,
+        max_e: config.max_e,
+        tie: config.tie,
+    };
+    let mut settings = neighbour_settings(&votes_run.result, &certify)?;
     let certify_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     settings.extend(run_baselines(
@@ -308,16 +352,10 @@ impl Experiment {
         self.settings.iter().map(|s| s.max_e).max().unwrap_or(0)
     }
 
-    /// `report.json`: every setting, the tie rule, the kernel, the version, the dataset's
-    /// files and checksums, timings per stage, empty rNN neighbourhoods, and a summary.
-    pub fn report_json(
-        &self,
-        dataset: &Dataset,
-        config: &ExperimentConfig,
-        threads: usize,
-    ) -> Value {
-        let summary = report::summary_json(&self.curves(), self.max_e());
-        let settings: Vec<Value> = self
+    /// Per setting: method, param, clean accuracy, certifications, `max_e` and empty rNN
+    /// neighbourhoods (the `settings` of `report.json`).
+    pub fn settings_json(&self) -> Vec<Value> {
+        self
             .settings
             .iter()
             .map(|s| {
@@ -330,7 +368,19 @@ impl Experiment {
                     "empty_neighbourhoods": s.empty_neighbourhoods,
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    /// `report.json`: every setting, the tie rule, the kernel, the version, the dataset's
+    /// files and checksums, timings per stage, empty rNN neighbourhoods, and a summary.
+    pub fn report_json(
+        &self,
+        dataset: &Dataset,
+        config: &ExperimentConfig,
+        threads: usize,
+    ) -> Value {
+        let summary = report::summary_json(&self.curves(), self.max_e());
+        let settings = self.settings_json();
         json!({
             "nncert_version": report::VERSION,
             "dataset": {

@@ -9,7 +9,8 @@
 //! The modules follow the data flow: load ([`data`]) → [`features`] (HOG) → [`neighbours`]
 //! (exact kNN/rNN search, with the [`rank`] tie-break) → [`votes`] → certificates
 //! ([`certify`]) → [`curve`]s → [`report`]s; [`baselines`] (DPA, bagging) and [`attack`]s
-//! sit beside them, and [`pipeline`] / [`experiment`] compose the whole flow.
+//! sit beside them, and [`pipeline`] / [`experiment`] compose the whole flow. [`index`]
+//! is the in-memory entry point: a training matrix indexed once, queried many times.
 //!
 //! ```
 //! use nncert::{CurveOptions, Method, Votes, certify_votes};
@@ -20,6 +21,37 @@
 //! // Input 0: a = 1, b = 2, margin 7 − 2 = 5, so e* = 2; input 1: margin 4 − 3 = 1, e* = 0.
 //! assert_eq!(out.points[0].e_star, 2);
 //! assert_eq!(out.curves[0].certified[..3], [2, 1, 1]);
+//! ```
+//!
+//! From arrays in memory, no files: index a training set once, then certify test sets.
+//!
+//! ```
+//! use nncert::{CertifyOptions, Index, Kernel, MatrixRef, Metric, SearchConfig, Values};
+//!
+//! // Five training points in 2-D (float64, row-major) with labels 0/1, two test points.
+//! let train = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 5.0, 5.0, 5.0, 6.0];
+//! let index = Index::new(
+//!     MatrixRef::new("X", Values::F64(&train), 5, 2).unwrap(),
+//!     vec![0, 0, 0, 1, 1],
+//!     None,
+//! )
+//! .unwrap();
+//! let test = [0.5f32, 0.5, 5.0, 5.5];
+//! let config = SearchConfig {
+//!     metric: Metric::L1,
+//!     ks: vec![3],
+//!     radii: vec![2.0],
+//!     kernel: Kernel::detect().unwrap(),
+//!     keep_neighbours: false,
+//! };
+//! let test = MatrixRef::new("X_test", Values::F32(&test), 2, 2).unwrap();
+//! let exp = index.certify(test, &[0, 1], &config, &CertifyOptions::default()).unwrap();
+//! // kNN, k = 3: the first point's three nearest all have label 0 (margin 3 + 0, e* = 1).
+//! assert_eq!(exp.settings[0].votes.row(0), [3, 0]);
+//! assert_eq!(exp.settings[0].rows[0].e_star, Some(1));
+//! // rNN, r = 2: the second point has both label-1 points within 2 and none of label 0.
+//! assert_eq!(exp.settings[1].votes.row(1), [0, 2]);
+//! assert_eq!(exp.settings[1].curves[0].certified[..2], [2, 1]);
 //! ```
 
 // In the order of the data flow.
@@ -34,6 +66,7 @@ pub mod baselines;
 pub mod pipeline;
 pub mod experiment;
 pub mod paper;
+pub mod index;
 pub mod attack;
 pub mod report;
 // Beside the flow.
@@ -43,4 +76,8 @@ mod error;
 pub use certify::{Certification, Method, PointCertificate};
 pub use curve::{CertifiedVotes, Curve, CurveOptions, certify_votes};
 pub use error::{Error, Result};
+pub use experiment::{CertifyOptions, Experiment, Setting};
+pub use features::FeatureMatrix;
+pub use index::{Index, MatrixRef, Values};
+pub use neighbours::{Kernel, Metric, NeighbourLists, SearchConfig, SearchResult};
 pub use votes::{Prediction, TieRule, Votes};

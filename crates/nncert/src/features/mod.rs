@@ -5,7 +5,7 @@ pub mod hog;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::data::{Content, Dataset, Split};
+use crate::data::{Content, Dataset, ImageShape, Split};
 use crate::error::Error;
 pub use hog::{BlockNorm, Hog, HogParams};
 
@@ -57,24 +57,7 @@ pub fn extract_with_progress(
 ) -> Result<FeatureMatrix, Error> {
     match (kind, dataset.content) {
         (FeatureKind::Hog(params), Content::Images(shape)) => {
-            let hog = Hog::new(params, shape)?;
-            let dim = hog.dim();
-            let mut data = vec![0f32; split.len() * dim];
-            const CHUNK: usize = 512;
-            data.par_chunks_mut(dim * CHUNK).enumerate().for_each_init(
-                hog::Scratch::default,
-                |scratch, (chunk, out)| {
-                    for (j, row) in out.chunks_mut(dim).enumerate() {
-                        hog.compute_with(split.record(chunk * CHUNK + j), row, scratch);
-                    }
-                    progress(out.len() / dim);
-                },
-            );
-            Ok(FeatureMatrix {
-                n: split.len(),
-                dim,
-                data,
-            })
+            hog_images(&split.records, shape, params, progress)
         }
         (FeatureKind::Hog(_), Content::Features { .. }) => Err(Error::invalid(
             "HOG features need images; this dataset holds feature vectors (use --features raw)",
@@ -93,4 +76,36 @@ pub fn extract_with_progress(
                 .expect("feature datasets carry their values"),
         }),
     }
+}
+
+/// HOG descriptors of `records.len() / shape.len()` uint8 images stored one after the other,
+/// each channel-planar. Work is split over rayon's threads by image (deterministic).
+pub fn hog_images(
+    records: &[u8],
+    shape: ImageShape,
+    params: HogParams,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<FeatureMatrix, Error> {
+    let hog = Hog::new(params, shape)?;
+    let (dim, len) = (hog.dim(), shape.len());
+    if len == 0 || records.len() % len != 0 {
+        return Err(Error::invalid(format!(
+            "images: expected a whole number of {len}-byte images, found {} bytes",
+            records.len()
+        )));
+    }
+    let n = records.len() / len;
+    let mut data = vec![0f32; n * dim];
+    const CHUNK: usize = 512;
+    data.par_chunks_mut(dim * CHUNK).enumerate().for_each_init(
+        hog::Scratch::default,
+        |scratch, (chunk, out)| {
+            for (j, row) in out.chunks_mut(dim).enumerate() {
+                let i = chunk * CHUNK + j;
+                hog.compute_with(&records[i * len..(i + 1) * len], row, scratch);
+            }
+            progress(out.len() / dim);
+        },
+    );
+    Ok(FeatureMatrix { n, dim, data })
 }

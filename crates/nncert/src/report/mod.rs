@@ -8,7 +8,7 @@ mod tables;
 pub use output_dir::OutputDir;
 pub use tables::{
     CURVES_HEADER, EXAMPLES_HEADER, ExampleRow, curves_csv, examples_csv, summary_points,
-    summary_rows,
+    summary_rows, summary_table,
 };
 
 use std::io::Read;
