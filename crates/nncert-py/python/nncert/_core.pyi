@@ -1,0 +1,88 @@
+# Type stub of the compiled module nncert._core (crates/nncert-py/src/lib.rs).
+# The public API is the pure-Python package around it; see docs/python.md.
+
+from typing import Any, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class NeighbourIndex:
+    def __init__(
+        self,
+        x: npt.NDArray[Any],
+        y: npt.NDArray[np.int64],
+        n_classes: Optional[int] = None,
+        rank_by: Optional[npt.NDArray[Any]] = None,
+        n_jobs: Optional[int] = None,
+    ) -> None: ...
+    @property
+    def n_train(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+    @property
+    def n_classes(self) -> int: ...
+    def positions(self) -> npt.NDArray[np.int64]: ...
+    def search(
+        self,
+        x: npt.NDArray[Any],
+        ks: list[int],
+        radii: list[float],
+        metric: str = "l1",
+        neighbours: bool = False,
+        n_jobs: Optional[int] = None,
+    ) -> dict[str, Any]: ...
+    def certify(
+        self,
+        x: npt.NDArray[Any],
+        y: npt.NDArray[np.int64],
+        ks: list[int],
+        radii: list[float],
+        metric: str = "l1",
+        joint: Optional[list[str]] = None,
+        seed: int = 0,
+        max_e: Optional[int] = None,
+        tie_rule: str = "larger",
+        n_jobs: Optional[int] = None,
+    ) -> Certified: ...
+
+class Certified:
+    def settings(self) -> list[dict[str, Any]]: ...
+    def curves_csv(self) -> str: ...
+    def examples_csv(self) -> str: ...
+    def report_json(self) -> str: ...
+    def summary_table(self) -> str: ...
+    def write(self, out: str) -> list[str]: ...
+
+def certify_votes(
+    votes: npt.NDArray[np.int64],
+    labels: npt.NDArray[np.int64],
+    kind: str,
+    param: str = "",
+    joint: Optional[list[str]] = None,
+    seed: int = 0,
+    max_e: Optional[int] = None,
+    tie_rule: str = "larger",
+    units: str = "poisoning",
+    models: Optional[int] = None,
+    subsample: Optional[int] = None,
+    train_size: Optional[int] = None,
+    alpha: float = 0.001,
+) -> Certified: ...
+def hog(
+    images: npt.NDArray[np.uint8],
+    orientations: int = 9,
+    pixels_per_cell: tuple[int, int] = (8, 8),
+    cells_per_block: tuple[int, int] = (3, 3),
+    block_norm: str = "L2-Hys",
+    transform_sqrt: bool = False,
+    n_jobs: Optional[int] = None,
+) -> npt.NDArray[np.float32]: ...
+def load_dataset(
+    kind: str,
+    data_dir: Optional[str] = None,
+    npy_paths: Optional[tuple[str, str, str, str]] = None,
+    n_classes: Optional[int] = None,
+) -> dict[str, Any]: ...
+def distance_kernel() -> str: ...

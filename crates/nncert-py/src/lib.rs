@@ -1,0 +1,770 @@
+//! `nncert._core`: the compiled half of the `nncert` Python package.
+//!
+//! Thin by design: it converts NumPy arrays into borrowed slices (no copy for C-contiguous
+//! arrays of a supported dtype), calls the library with the GIL released, and converts the
+//! results back. Every check that can name a Python argument better is done in the pure
+//! Python half (`python/nncert/`); the library repeats every check that matters for
+//! soundness, and its one-line errors become `ValueError` (`OSError` for files).
+
+use std::path::PathBuf;
+
+use nncert::baselines::bagging::{self, BaggingParams};
+use nncert::baselines::dpa::{self, Units};
+use nncert::curve::format_fraction_floor;
+use nncert::data::{Content, DatasetSpec, npy_features::NpyPaths};
+use nncert::experiment::{CertifyOptions, Experiment, ExperimentSeconds, Setting};
+use nncert::features::{HogParams, hog_images};
+use nncert::report::{self, OutputDir};
+use nncert::{
+    Certification, CurveOptions, Index, Kernel, MatrixRef, Method, Metric, SearchConfig, TieRule,
+    Values, Votes, certify_votes as certify_votes_lib,
+};
+use numpy::ndarray::{Array1, Array2};
+use numpy::{
+    IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde_json::{Value, json};
+
+/// The library's errors as Python exceptions: files → `OSError`, the rest → `ValueError`.
+fn py_err(e: nncert::Error) -> PyErr {
+    match e {
+        nncert::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> PyErr {
+    PyValueError::new_err(message.into())
+}
+
+/// Runs `f` without the GIL, on `n_jobs` threads (None: rayon's global pool, all cores or
+/// `RAYON_NUM_THREADS`).
+fn compute<T: Send>(
+    py: Python<'_>,
+    n_jobs: Option<usize>,
+    f: impl FnOnce() -> Result<T, nncert::Error> + Send,
+) -> PyResult<T> {
+    py.detach(|| match n_jobs {
+        None => f().map_err(py_err),
+        Some(0) => Err(invalid("n_jobs: expected at least 1 thread, found 0")),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| PyOSError::new_err(format!("n_jobs: cannot start threads: {e}")))?;
+            pool.install(f).map_err(py_err)
+        }
+    })
+}
+
+/// A 2-D NumPy array of one of the dtypes nncert reads, borrowed read-only.
+enum Held<'py> {
+    F32(PyReadonlyArray2<'py, f32>),
+    F64(PyReadonlyArray2<'py, f64>),
+    U8(PyReadonlyArray2<'py, u8>),
+}
+
+impl<'py> Held<'py> {
+    fn extract(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Held<'py>> {
+        if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, f32>>() {
+            return Ok(Held::F32(a));
+        }
+        if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, f64>>() {
+            return Ok(Held::F64(a));
+        }
+        if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, u8>>() {
+            return Ok(Held::U8(a));
+        }
+        Err(PyTypeError::new_err(format!(
+            "{name}: expected a 2-D float32, float64 or uint8 NumPy array"
+        )))
+    }
+
+    fn view<'a>(&'a self, name: &'a str) -> PyResult<MatrixRef<'a>> {
+        let not_contiguous = |_| invalid(format!("{name}: expected a C-contiguous array"));
+        let (values, shape) = match self {
+            Held::F32(a) => (
+                Values::F32(a.as_slice().map_err(not_contiguous)?),
+                a.shape(),
+            ),
+            Held::F64(a) => (
+                Values::F64(a.as_slice().map_err(not_contiguous)?),
+                a.shape(),
+            ),
+            Held::U8(a) => (Values::U8(a.as_slice().map_err(not_contiguous)?), a.shape()),
+        };
+        MatrixRef::new(name, values, shape[0], shape[1]).map_err(py_err)
+    }
+}
+
+fn labels_u32(y: &PyReadonlyArray1<'_, i64>, name: &str) -> PyResult<Vec<u32>> {
+    y.as_array()
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            u32::try_from(v)
+                .ok()
+                .filter(|&v| v < u32::MAX)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "{name}: expected integer labels in 0..4294967295, found {v} at index {i}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn parse<T: std::str::FromStr<Err = nncert::Error>>(text: &str) -> PyResult<T> {
+    text.parse().map_err(py_err)
+}
+
+fn joint_list(joint: Option<Vec<String>>) -> PyResult<Option<Vec<Certification>>> {
+    joint
+        .map(|names| names.iter().map(|n| parse::<Certification>(n)).collect())
+        .transpose()
+}
+
+fn kernel() -> PyResult<Kernel> {
+    Kernel::detect().map_err(py_err)
+}
+
+fn array2<T: numpy::Element>(
+    py: Python<'_>,
+    data: Vec<T>,
+    rows: usize,
+    cols: usize,
+) -> PyResult<Py<PyAny>> {
+    let a = Array2::from_shape_vec((rows, cols), data)
+        .map_err(|e| invalid(format!("internal shape error: {e}")))?;
+    Ok(a.into_pyarray(py).into_any().unbind())
+}
+
+fn array1<T: numpy::Element>(py: Python<'_>, data: Vec<T>) -> Py<PyAny> {
+    Array1::from_vec(data).into_pyarray(py).into_any().unbind()
+}
+
+/// A training set indexed once (see `nncert::Index`).
+#[pyclass(frozen, module = "nncert._core")]
+struct NeighbourIndex {
+    index: Index,
+}
+
+#[pymethods]
+impl NeighbourIndex {
+    #[new]
+    #[pyo3(signature = (x, y, n_classes=None, rank_by=None, n_jobs=None))]
+    fn new(
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: PyReadonlyArray1<'_, i64>,
+        n_classes: Option<usize>,
+        rank_by: Option<&Bound<'_, PyAny>>,
+        n_jobs: Option<usize>,
+    ) -> PyResult<Self> {
+        let held = Held::extract(x, "X")?;
+        let train = held.view("X")?;
+        let labels = labels_u32(&y, "y")?;
+        let rank_held = rank_by.map(|r| Held::extract(r, "rank_by")).transpose()?;
+        let rank_rows = rank_held.as_ref().map(|h| h.view("rank_by")).transpose()?;
+        let index = compute(py, n_jobs, move || match rank_rows {
+            Some(r) => Index::ranked_by(train, labels, n_classes, r),
+            None => Index::new(train, labels, n_classes),
+        })?;
+        Ok(NeighbourIndex { index })
+    }
+
+    #[getter]
+    fn n_train(&self) -> usize {
+        self.index.n_train()
+    }
+
+    #[getter]
+    fn n_features(&self) -> usize {
+        self.index.dim()
+    }
+
+    #[getter]
+    fn n_classes(&self) -> usize {
+        self.index.n_classes()
+    }
+
+    /// Tie-break position of every training example (0 wins every distance tie).
+    fn positions(&self, py: Python<'_>) -> Py<PyAny> {
+        array1(
+            py,
+            self.index
+                .positions()
+                .iter()
+                .map(|&p| i64::from(p))
+                .collect(),
+        )
+    }
+
+    /// Votes of every k and r, and the neighbour lists if asked.
+    #[pyo3(signature = (x, ks, radii, metric="l1", neighbours=false, n_jobs=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        ks: Vec<usize>,
+        radii: Vec<f64>,
+        metric: &str,
+        neighbours: bool,
+        n_jobs: Option<usize>,
+    ) -> PyResult<Py<PyDict>> {
+        let held = Held::extract(x, "X")?;
+        let test = held.view("X")?;
+        let config = SearchConfig {
+            metric: parse::<Metric>(metric)?,
+            ks,
+            radii,
+            kernel: kernel()?,
+            keep_neighbours: neighbours,
+        };
+        let index = &self.index;
+        let result = compute(py, n_jobs, || index.search(test, None, &config))?;
+        let c = index.n_classes();
+        let n = test.n();
+        let out = PyDict::new(py);
+        let knn = PyList::empty(py);
+        for kv in &result.knn {
+            let votes = kv.votes.counts().iter().map(|&v| i64::from(v)).collect();
+            knn.append((kv.k, array2(py, votes, n, c)?))?;
+        }
+        let rnn = PyList::empty(py);
+        for rv in &result.rnn {
+            let votes = rv.votes.counts().iter().map(|&v| i64::from(v)).collect();
+            rnn.append((rv.radius, array2(py, votes, n, c)?, rv.empty))?;
+        }
+        out.set_item("knn", knn)?;
+        out.set_item("rnn", rnn)?;
+        if let Some(lists) = result.neighbours {
+            for (key, per_query) in [
+                ("knn_neighbours", &lists.knn),
+                ("rnn_neighbours", &lists.rnn),
+            ] {
+                let mut offsets = Vec::with_capacity(per_query.len() + 1);
+                offsets.push(0i64);
+                let (mut index_flat, mut dist_flat) = (Vec::new(), Vec::new());
+                for q in per_query {
+                    index_flat.extend(q.iter().map(|nb| i64::from(nb.index)));
+                    dist_flat.extend(q.iter().map(|nb| nb.distance));
+                    offsets.push(index_flat.len() as i64);
+                }
+                out.set_item(
+                    key,
+                    (
+                        array1(py, index_flat),
+                        array1(py, dist_flat),
+                        array1(py, offsets),
+                    ),
+                )?;
+            }
+        }
+        Ok(out.unbind())
+    }
+
+    /// Votes, certificates and curves of every k and r.
+    #[pyo3(signature = (x, y, ks, radii, metric="l1", joint=None, seed=0, max_e=None, tie_rule="larger", n_jobs=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn certify(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: PyReadonlyArray1<'_, i64>,
+        ks: Vec<usize>,
+        radii: Vec<f64>,
+        metric: &str,
+        joint: Option<Vec<String>>,
+        seed: u64,
+        max_e: Option<u64>,
+        tie_rule: &str,
+        n_jobs: Option<usize>,
+    ) -> PyResult<Certified> {
+        let held = Held::extract(x, "X")?;
+        let test = held.view("X")?;
+        let labels = labels_u32(&y, "y")?;
+        let metric = parse::<Metric>(metric)?;
+        let config = SearchConfig {
+            metric,
+            ks,
+            radii,
+            kernel: kernel()?,
+            keep_neighbours: false,
+        };
+        let mut options = CertifyOptions {
+            seed,
+            max_e,
+            tie: parse::<TieRule>(tie_rule)?,
+            ..CertifyOptions::default()
+        };
+        if let Some(j) = joint_list(joint)? {
+            options.joint = j;
+        }
+        let index = &self.index;
+        let threads = n_jobs.unwrap_or_else(rayon::current_num_threads);
+        let exp = compute(py, n_jobs, || {
+            // Curve options are checked before the (long) search.
+            CurveOptions {
+                joint: options.joint.clone(),
+                max_e: options.max_e,
+                ..CurveOptions::new(Method::Rnn, "")
+            }
+            .validate()?;
+            index.certify(test, &labels, &config, &options)
+        })?;
+        let context = json!({
+            "command": "python: NeighbourIndex.certify",
+            "dataset": {
+                "n_train": index.n_train(),
+                "n_test": test.n(),
+                "n_classes": index.n_classes(),
+                "n_features": index.dim(),
+            },
+            "metric": metric,
+            "kernel": config.kernel,
+            "threads": threads,
+            "tie_rule": options.tie,
+            "rd_seed": options.seed,
+            "max_e_requested": options.max_e,
+            "seconds": exp.seconds,
+            "threshold_fallbacks": exp.threshold_fallbacks,
+        });
+        Ok(Certified { exp, context })
+    }
+}
+
+/// Certificates and curves of one or more settings, with the CLI's writers.
+#[pyclass(frozen, module = "nncert._core")]
+struct Certified {
+    exp: Experiment,
+    /// What `report.json` records besides the settings and the summary.
+    context: Value,
+}
+
+impl Certified {
+    fn report(&self) -> Value {
+        let mut report = json!({ "nncert_version": report::VERSION });
+        if let (Some(r), Some(c)) = (report.as_object_mut(), self.context.as_object()) {
+            r.extend(c.clone());
+            r.insert("settings".into(), Value::Array(self.exp.settings_json()));
+            r.insert(
+                "summary".into(),
+                report::summary_json(&self.exp.curves(), self.exp.max_e()),
+            );
+            r.insert(
+                "notes".into(),
+                json!("certified_accuracy values are proven lower bounds, rounded down; e_star = -1 means not certified even at e = 0"),
+            );
+        }
+        report
+    }
+}
+
+#[pymethods]
+impl Certified {
+    /// Every setting as a dict of plain values and NumPy arrays.
+    fn settings(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let list = PyList::empty(py);
+        for s in &self.exp.settings {
+            list.append(setting_dict(py, s)?)?;
+        }
+        Ok(list.unbind())
+    }
+
+    fn curves_csv(&self) -> String {
+        self.exp.curves_csv()
+    }
+
+    fn examples_csv(&self) -> String {
+        self.exp.examples_csv()
+    }
+
+    fn report_json(&self) -> PyResult<String> {
+        serde_json::to_string_pretty(&self.report())
+            .map(|s| s + "\n")
+            .map_err(|e| invalid(format!("report.json: {e}")))
+    }
+
+    fn summary_table(&self) -> String {
+        report::summary_table(&self.exp.curves(), self.exp.max_e())
+    }
+
+    /// Writes curves.csv, examples.csv and report.json into `out` (all or nothing, each
+    /// through a temporary name); returns the paths written.
+    fn write(&self, py: Python<'_>, out: PathBuf) -> PyResult<Vec<PathBuf>> {
+        let mut staged = OutputDir::new(out);
+        staged.stage("curves.csv", self.curves_csv());
+        staged.stage("examples.csv", self.examples_csv());
+        staged.stage("report.json", self.report_json()?);
+        py.detach(|| staged.commit()).map_err(py_err)
+    }
+}
+
+fn setting_dict<'py>(py: Python<'py>, s: &Setting) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let n = s.votes.n_test();
+    let col = |f: &dyn Fn(&nncert::report::ExampleRow) -> i64| -> Vec<i64> {
+        s.rows.iter().map(f).collect()
+    };
+    d.set_item("method", s.method.to_string())?;
+    d.set_item("param", &s.param)?;
+    d.set_item("n_test", n)?;
+    d.set_item("n_classes", s.votes.n_classes())?;
+    d.set_item("max_e", s.max_e)?;
+    d.set_item("empty_neighbourhoods", s.empty_neighbourhoods)?;
+    d.set_item(
+        "clean_accuracy",
+        format_fraction_floor(s.clean_correct() as u64, n as u64, 6),
+    )?;
+    let votes = s.votes.counts().iter().map(|&v| i64::from(v)).collect();
+    d.set_item("votes", array2(py, votes, n, s.votes.n_classes())?)?;
+    d.set_item("labels", array1(py, col(&|r| i64::from(r.label))))?;
+    d.set_item("predicted", array1(py, col(&|r| i64::from(r.predicted))))?;
+    d.set_item("runner_up", array1(py, col(&|r| i64::from(r.runner_up))))?;
+    d.set_item(
+        "votes_predicted",
+        array1(py, col(&|r| i64::from(r.votes_predicted))),
+    )?;
+    d.set_item(
+        "votes_runner_up",
+        array1(py, col(&|r| i64::from(r.votes_runner_up))),
+    )?;
+    d.set_item(
+        "e_star",
+        array1(
+            py,
+            col(&|r| r.e_star.map_or(-1, |e| e.min(i64::MAX as u64) as i64)),
+        ),
+    )?;
+    d.set_item(
+        "certifications",
+        s.curves
+            .iter()
+            .map(|c| c.certification.to_string())
+            .collect::<Vec<_>>(),
+    )?;
+    let width = s.max_e as usize + 1;
+    let mut certified = Vec::with_capacity(s.curves.len() * width);
+    for c in &s.curves {
+        certified.extend((0..width).map(|e| c.certified.get(e).copied().unwrap_or(0) as i64));
+    }
+    d.set_item("certified", array2(py, certified, s.curves.len(), width)?)?;
+    Ok(d)
+}
+
+/// Checked vote counts (≥ 0, < 2^32) and labels.
+fn votes_from(
+    votes: &PyReadonlyArray2<'_, i64>,
+    labels: &PyReadonlyArray1<'_, i64>,
+) -> PyResult<Votes> {
+    let shape = votes.shape();
+    let (n, c) = (shape[0], shape[1]);
+    if c < 2 {
+        return Err(invalid(format!(
+            "votes: expected at least 2 columns (classes), found {c}"
+        )));
+    }
+    if n == 0 {
+        return Err(invalid(
+            "votes: expected at least one row (test input), found none",
+        ));
+    }
+    let view = votes.as_array();
+    let mut counts = Vec::with_capacity(n * c);
+    for ((i, j), &v) in view.indexed_iter() {
+        counts.push(u32::try_from(v).map_err(|_| {
+            invalid(format!(
+                "votes: expected counts in 0..=4294967295, found {v} at row {i}, column {j}"
+            ))
+        })?);
+    }
+    if labels.len() != n {
+        return Err(invalid(format!(
+            "labels: expected {n} (one per row of votes), found {}",
+            labels.len()
+        )));
+    }
+    let labels = labels_u32(labels, "labels")?;
+    Votes::new(counts, c, labels).map_err(py_err)
+}
+
+/// Certifies votes that came from anywhere (the CLI's `certify-votes`).
+#[pyfunction]
+#[pyo3(signature = (votes, labels, kind, param="", joint=None, seed=0, max_e=None, tie_rule="larger", units="poisoning", models=None, subsample=None, train_size=None, alpha=0.001))]
+#[allow(clippy::too_many_arguments)]
+fn certify_votes(
+    py: Python<'_>,
+    votes: PyReadonlyArray2<'_, i64>,
+    labels: PyReadonlyArray1<'_, i64>,
+    kind: &str,
+    param: &str,
+    joint: Option<Vec<String>>,
+    seed: u64,
+    max_e: Option<u64>,
+    tie_rule: &str,
+    units: &str,
+    models: Option<u64>,
+    subsample: Option<u32>,
+    train_size: Option<u64>,
+    alpha: f64,
+) -> PyResult<Certified> {
+    let method = parse::<Method>(kind)?;
+    let votes = votes_from(&votes, &labels)?;
+    let joint = joint_list(joint)?;
+    let mut context = json!({
+        "command": "python: certify_votes",
+        "n_test": votes.n_test(),
+        "n_classes": votes.n_classes(),
+        "max_e_requested": max_e,
+    });
+    let setting = match method {
+        Method::Knn | Method::Rnn => {
+            let mut options = CurveOptions::new(method, param);
+            if let Some(j) = joint {
+                options.joint = j;
+            }
+            options.seed = seed;
+            options.max_e = max_e;
+            options.tie = parse::<TieRule>(tie_rule)?;
+            let certified = py
+                .detach(|| certify_votes_lib(&votes, &options))
+                .map_err(py_err)?;
+            context["tie_rule"] = json!(options.tie);
+            context["rd_seed"] = json!(options.seed);
+            Setting {
+                method,
+                param: param.to_string(),
+                rows: certified.points.iter().map(Into::into).collect(),
+                max_e: certified.max_e,
+                curves: certified.curves,
+                votes,
+                empty_neighbourhoods: None,
+            }
+        }
+        Method::Dpa | Method::Bagging => {
+            if joint.is_some_and(|j| !j.is_empty()) {
+                return Err(invalid(format!(
+                    "joint: joint certification is only defined for rNN, not for kind={kind}"
+                )));
+            }
+            if tie_rule != "smaller" && tie_rule != "larger" {
+                parse::<TieRule>(tie_rule)?;
+            }
+            context["tie_rule"] = json!("smaller");
+            let (certs, param) = if method == Method::Dpa {
+                let units = match units {
+                    "poisoning" => Units::Poisoning,
+                    "insdel" => Units::Insdel,
+                    other => {
+                        return Err(invalid(format!(
+                            "units: expected `poisoning` or `insdel`, found `{other}`"
+                        )));
+                    }
+                };
+                context["units"] = json!(units);
+                (
+                    py.detach(|| dpa::certificates(&votes, units)),
+                    param.to_string(),
+                )
+            } else {
+                let need = |v: Option<u64>, name: &str| {
+                    v.ok_or_else(|| invalid(format!("kind=\"bagging\" needs {name}")))
+                };
+                let params = BaggingParams {
+                    n_models: need(models, "models")?,
+                    xi: need(subsample.map(u64::from), "subsample")? as u32,
+                    train_size: need(train_size, "train_size")?,
+                    alpha,
+                };
+                params.validate().map_err(py_err)?;
+                context["bagging"] = json!(params);
+                let certs = py
+                    .detach(|| bagging::certificates(&votes, &params))
+                    .map_err(py_err)?;
+                let param = if param.is_empty() {
+                    params.xi.to_string()
+                } else {
+                    param.to_string()
+                };
+                (certs, param)
+            };
+            Setting::from_baseline(method, param, votes, &certs, max_e).map_err(py_err)?
+        }
+    };
+    let exp = Experiment {
+        settings: vec![setting],
+        seconds: ExperimentSeconds::default(),
+        threshold_fallbacks: 0,
+    };
+    Ok(Certified { exp, context })
+}
+
+/// HOG descriptors of uint8 images `(n, h, w)` or channel-first `(n, c, h, w)`.
+#[pyfunction]
+#[pyo3(signature = (images, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3), block_norm="L2-Hys", transform_sqrt=false, n_jobs=None))]
+fn hog(
+    py: Python<'_>,
+    images: &Bound<'_, PyAny>,
+    orientations: usize,
+    pixels_per_cell: (usize, usize),
+    cells_per_block: (usize, usize),
+    block_norm: &str,
+    transform_sqrt: bool,
+    n_jobs: Option<usize>,
+) -> PyResult<Py<PyAny>> {
+    let array = images
+        .cast::<numpy::PyArrayDyn<u8>>()
+        .map_err(|_| PyTypeError::new_err("images: expected a uint8 NumPy array"))?
+        .readonly();
+    let shape = array.shape().to_vec();
+    let image_shape = match shape.as_slice() {
+        [_, h, w] => nncert::data::ImageShape {
+            height: *h,
+            width: *w,
+            channels: 1,
+        },
+        [_, c, h, w] => nncert::data::ImageShape {
+            height: *h,
+            width: *w,
+            channels: *c,
+        },
+        other => {
+            return Err(invalid(format!(
+                "images: expected shape (n, height, width) or (n, channels, height, width), found {other:?}"
+            )));
+        }
+    };
+    let records = array
+        .as_slice()
+        .map_err(|_| invalid("images: expected a C-contiguous array"))?;
+    let params = HogParams {
+        orientations,
+        pixels_per_cell,
+        cells_per_block,
+        block_norm: parse(block_norm)?,
+        transform_sqrt,
+    };
+    let m = compute(py, n_jobs, || {
+        hog_images(records, image_shape, params, &|_| {})
+    })?;
+    array2(py, m.data, m.n, m.dim)
+}
+
+/// A dataset as arrays: `kind` is `embedded`, `mnist`, `cifar10` or `npy`.
+#[pyfunction]
+#[pyo3(signature = (kind, data_dir=None, npy_paths=None, n_classes=None))]
+fn load_dataset(
+    py: Python<'_>,
+    kind: &str,
+    data_dir: Option<PathBuf>,
+    npy_paths: Option<(PathBuf, PathBuf, PathBuf, PathBuf)>,
+    n_classes: Option<usize>,
+) -> PyResult<Py<PyDict>> {
+    let need_dir = || {
+        data_dir
+            .clone()
+            .ok_or_else(|| invalid(format!("data_dir: needed for {kind}")))
+    };
+    let spec = match kind {
+        "embedded" => DatasetSpec::Embedded,
+        "mnist" => DatasetSpec::Mnist(need_dir()?),
+        "cifar10" => DatasetSpec::Cifar10(need_dir()?),
+        "npy" => {
+            let (train_features, train_labels, test_features, test_labels) =
+                npy_paths.ok_or_else(|| invalid("npy_paths: needed for npy"))?;
+            DatasetSpec::Npy(
+                NpyPaths {
+                    train_features,
+                    train_labels,
+                    test_features,
+                    test_labels,
+                },
+                n_classes,
+            )
+        }
+        other => {
+            return Err(invalid(format!(
+                "dataset: expected embedded, mnist, cifar10 or npy, found `{other}`"
+            )));
+        }
+    };
+    let dataset = py.detach(|| nncert::data::load(&spec)).map_err(py_err)?;
+    let out = PyDict::new(py);
+    out.set_item("name", &dataset.name)?;
+    out.set_item("n_classes", dataset.n_classes)?;
+    out.set_item("caveat", &dataset.caveat)?;
+    for (prefix, split) in [("train", &dataset.train), ("test", &dataset.test)] {
+        let n = split.len();
+        let x: Py<PyAny> = match dataset.content {
+            Content::Images(s) => {
+                let a = Array1::from_vec(split.records.clone()).into_pyarray(py);
+                let shape: Vec<usize> = if s.channels == 1 {
+                    vec![n, s.height, s.width]
+                } else {
+                    vec![n, s.channels, s.height, s.width]
+                };
+                a.reshape(shape)?.into_any().unbind()
+            }
+            Content::Features {
+                dim,
+                bytes_per_value,
+            } => {
+                // The values as stored (little-endian, original dtype): the bytes the rank
+                // hashes, so an index of them ranks exactly as the CLI does.
+                let dtype = match bytes_per_value {
+                    1 => "u1",
+                    4 => "<f4",
+                    _ => "<f8",
+                };
+                let bytes = pyo3::types::PyBytes::new(py, &split.records);
+                let np = py.import("numpy")?;
+                np.call_method1("frombuffer", (bytes, dtype))?
+                    .call_method1("reshape", ((n, dim),))?
+                    .call_method0("copy")?
+                    .unbind()
+            }
+        };
+        out.set_item(format!("{prefix}_x"), x)?;
+        out.set_item(
+            format!("{prefix}_y"),
+            array1(py, split.labels.iter().map(|&y| i64::from(y)).collect()),
+        )?;
+    }
+    let files: Vec<Py<PyDict>> = dataset
+        .files
+        .iter()
+        .map(|f| {
+            let d = PyDict::new(py);
+            d.set_item("role", &f.role)?;
+            d.set_item("path", &f.path)?;
+            d.set_item("sha256", &f.sha256)?;
+            d.set_item("canonical", f.canonical)?;
+            Ok(d.unbind())
+        })
+        .collect::<PyResult<_>>()?;
+    out.set_item("files", files)?;
+    Ok(out.unbind())
+}
+
+/// The distance kernel this machine uses (`NNCERT_KERNEL` forces one).
+#[pyfunction]
+fn distance_kernel() -> PyResult<String> {
+    Ok(kernel()?.to_string())
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", report::VERSION)?;
+    m.add_class::<NeighbourIndex>()?;
+    m.add_class::<Certified>()?;
+    m.add_function(wrap_pyfunction!(certify_votes, m)?)?;
+    m.add_function(wrap_pyfunction!(hog, m)?)?;
+    m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
+    m.add_function(wrap_pyfunction!(distance_kernel, m)?)?;
+    Ok(())
+}

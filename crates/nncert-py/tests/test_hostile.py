@@ -1,0 +1,168 @@
+"""Hostile inputs raise ValueError or TypeError naming the argument, never a Rust panic
+(pyo3's PanicException derives from BaseException, so pytest.raises would not catch it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import nncert
+import numpy as np
+import pytest
+
+X = np.arange(12, dtype=np.float32).reshape(6, 2)
+Y = np.array([0, 1, 0, 1, 2, 2])
+
+
+def fitted_knn() -> nncert.KNNCertifier:
+    return nncert.KNNCertifier(3).fit(X, Y)
+
+
+CASES: list[tuple[str, Callable[[], Any], str]] = [
+    ("1-D X", lambda: nncert.KNNCertifier().fit(np.arange(6.0), Y), "X"),
+    ("3-D X", lambda: nncert.KNNCertifier().fit(np.zeros((6, 2, 2)), Y), "X"),
+    ("empty X", lambda: nncert.KNNCertifier().fit(np.zeros((0, 2)), []), "X"),
+    ("no columns", lambda: nncert.KNNCertifier().fit(np.zeros((6, 0)), Y), "X"),
+    ("NaN", lambda: nncert.KNNCertifier().fit(np.where(X == 3, np.nan, X), Y), "X"),
+    ("inf", lambda: nncert.KNNCertifier().fit(np.where(X == 3, np.inf, X), Y), "X"),
+    (
+        "float64 beyond float32",
+        lambda: nncert.KNNCertifier().fit(X.astype(np.float64) * 1e300, Y),
+        "X",
+    ),
+    ("strings", lambda: nncert.KNNCertifier().fit(np.array([["a", "b"]] * 6), Y), "X"),
+    ("objects", lambda: nncert.KNNCertifier().fit(np.array([[None, 1]] * 6), Y), "X"),
+    ("ragged", lambda: nncert.KNNCertifier().fit([[1.0], [1.0, 2.0]], [0, 1]), "X"),
+    ("complex", lambda: nncert.KNNCertifier().fit(X.astype(np.complex64), Y), "X"),
+    ("label count", lambda: nncert.KNNCertifier().fit(X, Y[:5]), "y"),
+    ("negative label", lambda: nncert.KNNCertifier().fit(X, -Y), "y"),
+    ("float labels", lambda: nncert.KNNCertifier().fit(X, Y.astype(float)), "y"),
+    ("2-D labels", lambda: nncert.KNNCertifier().fit(X, Y[:, None]), "y"),
+    ("huge label", lambda: nncert.KNNCertifier().fit(X, Y.astype(np.uint64) * 2**40), "y"),
+    ("label ≥ n_classes", lambda: nncert.KNNCertifier(n_classes=2).fit(X, Y), "n_classes"),
+    ("n_classes 1", lambda: nncert.KNNCertifier(n_classes=1).fit(X, Y), "n_classes"),
+    ("huge n_classes", lambda: nncert.KNNCertifier(n_classes=10**12).fit(X, Y), "n_classes"),
+    ("k = 0", lambda: nncert.KNNCertifier(0).fit(X, Y), "n_neighbors"),
+    ("k negative", lambda: nncert.KNNCertifier(-1).fit(X, Y), "n_neighbors"),
+    ("k float", lambda: nncert.KNNCertifier(2.5).fit(X, Y), "n_neighbors"),  # type: ignore[arg-type]
+    ("k bool", lambda: nncert.KNNCertifier(True).fit(X, Y), "n_neighbors"),
+    ("k huge", lambda: fitted_knn().kneighbors(X, n_neighbors=2**70), "n_neighbors"),
+    ("metric", lambda: nncert.KNNCertifier(metric="cosine").fit(X, Y), "metric"),
+    ("tie rule", lambda: nncert.KNNCertifier(tie_rule="random").fit(X, Y), "tie_rule"),
+    ("n_jobs 0", lambda: nncert.KNNCertifier(n_jobs=0).fit(X, Y), "n_jobs"),
+    ("radius NaN", lambda: nncert.RNNCertifier(float("nan")).fit(X, Y), "radius"),
+    ("radius negative", lambda: nncert.RNNCertifier(-1.0).fit(X, Y), "radius"),
+    ("radius inf", lambda: nncert.RNNCertifier(float("inf")).fit(X, Y), "radius"),
+    ("radius text", lambda: nncert.RNNCertifier("4").fit(X, Y), "radius"),  # type: ignore[arg-type]
+    (
+        "joint unknown",
+        lambda: nncert.RNNCertifier(joint=("nope",)).fit(X, Y).certified_accuracy(X, Y),
+        "certification",
+    ),
+    (
+        "joint individual",
+        lambda: nncert.RNNCertifier(joint=("individual",)).fit(X, Y).certified_accuracy(X, Y),
+        "individual",
+    ),
+    ("joint not strings", lambda: nncert.RNNCertifier(joint=(1,)).fit(X, Y), "joint"),  # type: ignore[arg-type]
+    ("seed negative", lambda: nncert.RNNCertifier(seed=-1).fit(X, Y), "seed"),
+    ("seed huge", lambda: nncert.RNNCertifier(seed=2**64).fit(X, Y), "seed"),
+    ("unfitted", lambda: nncert.KNNCertifier().predict(X), "fit"),
+    ("test width", lambda: fitted_knn().predict(np.zeros((2, 3))), "X"),
+    ("test NaN", lambda: fitted_knn().predict(np.array([[np.nan, 1.0]])), "X"),
+    ("test labels ≥ c", lambda: fitted_knn().certified_accuracy(X, Y + 5), "y"),
+    ("test label count", lambda: fitted_knn().certified_accuracy(X, Y[:2]), "y"),
+    ("e negative", lambda: fitted_knn().certified_accuracy(X, Y, e=-1), "e"),
+    ("e too large", lambda: fitted_knn().certified_accuracy(X, Y, e=10**9), "max-e"),
+    ("rank_by rows", lambda: nncert.KNNCertifier().fit(X, Y, rank_by=np.zeros((5, 2))), "rank_by"),
+    ("votes negative", lambda: nncert.certify_votes(np.array([[1, -1]]), [0]), "votes"),
+    ("votes too large", lambda: nncert.certify_votes(np.array([[1, 2**33]]), [0]), "votes"),
+    (
+        "votes uint64",
+        lambda: nncert.certify_votes(np.array([[1, 2**64 - 1]], dtype=np.uint64), [0]),
+        "votes",
+    ),
+    ("votes float", lambda: nncert.certify_votes(np.array([[1.0, 2.0]]), [0]), "votes"),
+    ("votes one class", lambda: nncert.certify_votes(np.array([[1]]), [0]), "votes"),
+    ("votes empty", lambda: nncert.certify_votes(np.zeros((0, 2), dtype=int), []), "votes"),
+    ("votes 1-D", lambda: nncert.certify_votes(np.array([1, 2]), [0]), "votes"),
+    ("votes label ≥ c", lambda: nncert.certify_votes(np.array([[1, 2]]), [2]), "labels"),
+    ("votes label count", lambda: nncert.certify_votes(np.array([[1, 2]]), [0, 1]), "labels"),
+    ("votes kind", lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "svm"), "kind"),
+    (
+        "knn joint",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "knn", joint="island"),
+        "joint",
+    ),
+    (
+        "dpa joint",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "dpa", joint="island"),
+        "joint",
+    ),
+    (
+        "bagging without models",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "bagging"),
+        "models",
+    ),
+    (
+        "bagging alpha",
+        lambda: nncert.certify_votes(
+            np.array([[1, 2]]), [0], "bagging", models=3, subsample=2, train_size=10, alpha=2.0
+        ),
+        "alpha",
+    ),
+    ("param newline", lambda: nncert.certify_votes(np.array([[1, 2]]), [0], param="a\nb"), "param"),
+    ("max_e huge", lambda: nncert.certify_votes(np.array([[1, 2]]), [0], max_e=10**12), "max-e"),
+    ("units", lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "dpa", units="x"), "units"),
+    ("hog dtype", lambda: nncert.hog(np.zeros((2, 28, 28))), "images"),
+    ("hog ndim", lambda: nncert.hog(np.zeros((28, 28), dtype=np.uint8)), "images"),
+    ("hog too small", lambda: nncert.hog(np.zeros((2, 8, 8), dtype=np.uint8)), "HOG"),
+    (
+        "hog orientations",
+        lambda: nncert.hog(np.zeros((1, 28, 28), dtype=np.uint8), orientations=0),
+        "orientations",
+    ),
+    (
+        "hog cells",
+        lambda: nncert.hog(np.zeros((1, 28, 28), dtype=np.uint8), pixels_per_cell=(0, 8)),
+        "pixels_per_cell",
+    ),
+    (
+        "hog norm",
+        lambda: nncert.hog(np.zeros((1, 28, 28), dtype=np.uint8), block_norm="L3"),
+        "block_norm",
+    ),
+    ("hog no images", lambda: nncert.hog(np.zeros((0, 28, 28), dtype=np.uint8)), "images"),
+    ("no data dir", lambda: nncert.datasets.load_mnist("/nonexistent/nncert"), "nonexistent"),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "mentions"), CASES, ids=[c[0] for c in CASES])
+def test_hostile_input_raises_a_named_error(
+    name: str, call: Callable[[], Any], mentions: str
+) -> None:
+    with pytest.raises((ValueError, TypeError, AttributeError, OSError)) as info:
+        call()
+    assert mentions in str(info.value), f"{name}: {info.value}"
+
+
+def test_unsupported_layouts_and_dtypes_are_converted_not_refused() -> None:
+    base = nncert.KNNCertifier(3).fit(X, Y).votes(X)
+    for variant in (
+        np.asfortranarray(X),
+        X.astype(">f4"),
+        X.astype(np.int16),
+        X.astype(np.float16),
+        X[::1, :],
+        np.repeat(X, 2, axis=1)[:, ::2],
+        X.tolist(),
+    ):
+        np.testing.assert_array_equal(nncert.KNNCertifier(3).fit(variant, Y).votes(X), base)
+
+
+def test_corrupt_npy_file_raises_value_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"\x93NUMPY\x01\x00garbage")
+    np.save(tmp_path / "l.npy", Y)
+    with pytest.raises(ValueError, match=r"bad\.npy"):
+        nncert.datasets.load_npy(bad, tmp_path / "l.npy", bad, tmp_path / "l.npy")
