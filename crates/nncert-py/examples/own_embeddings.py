@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import nncert
 import numpy as np
+
+import nncert
 
 rng = np.random.default_rng(0)
 y_train = rng.integers(0, 3, size=2000)

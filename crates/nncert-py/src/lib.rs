@@ -606,6 +606,7 @@ fn certify_votes(
 
 /// HOG descriptors of uint8 images `(n, h, w)` or channel-first `(n, c, h, w)`.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (images, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3), block_norm="L2-Hys", transform_sqrt=false, n_jobs=None))]
 fn hog(
     py: Python<'_>,

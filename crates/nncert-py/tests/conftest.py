@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 from typing import Any, Optional
 
-import nncert
 import numpy as np
 import pytest
+
+import nncert
 
 REPO = Path(__file__).resolve().parents[3]
 

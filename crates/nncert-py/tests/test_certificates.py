@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import nncert
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import nncert
 
 
 def reference_prediction(row: np.ndarray[Any, Any], tie: str) -> tuple[int, int]:

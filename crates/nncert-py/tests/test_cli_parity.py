@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import nncert
 import numpy as np
 import pytest
 from conftest import data_dir, run_cli
+
+import nncert
 
 
 def assert_same_files(cli_dir: Path, py_dir: Path) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import nncert
 import numpy as np
 import pytest
+
+import nncert
 
 
 def distances(

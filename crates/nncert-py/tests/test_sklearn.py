@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import nncert
 import numpy as np
 import pytest
+
+import nncert
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.base import clone  # noqa: E402

@@ -147,7 +147,8 @@ pub fn radius_text(r: f64) -> String {
 /// [`ExperimentConfig`] that does not concern the search).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertifyOptions {
-    /// Joint certifications for every rNN setting (kNN has none, see `docs/`).
+    /// Joint certifications for every rNN setting (kNN has none: one kNN removal can change
+    /// the votes of two labels).
     pub joint: Vec<Certification>,
     /// RD seed.
     pub seed: u64,

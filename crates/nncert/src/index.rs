@@ -21,8 +21,8 @@ use crate::pipeline::StageSeconds;
 use crate::rank::tie_break_positions;
 
 /// The most classes an index accepts: votes take `n_test × c` counts, so `c` must stay
-/// reasonable whatever number a caller passes.
-pub const MAX_CLASSES: usize = 1 << 20;
+/// reasonable whatever number (or label) a caller passes.
+pub const MAX_CLASSES: usize = 1 << 16;
 
 /// Borrowed row-major values in one of the dtypes nncert reads.
 #[derive(Debug, Clone, Copy)]
@@ -279,7 +279,7 @@ impl Index {
         &self.positions
     }
 
-    /// The training side of [`crate::neighbours::search`].
+    /// The training side of [`crate::neighbours::search()`].
     pub fn reference(&self) -> Reference<'_> {
         Reference {
             features: &self.features,

@@ -20,6 +20,8 @@ NATIVE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
 METRICS = ("l1", "l2", "linf")
 TIE_RULES = ("larger", "smaller")
 MAX_LABEL = 2**32 - 2
+#: The library's limit on the number of classes (nncert::index::MAX_CLASSES).
+MAX_CLASSES = 2**16
 #: More threads than this is a mistake (each costs a stack), not a request.
 MAX_THREADS = 1024
 

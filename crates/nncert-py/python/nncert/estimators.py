@@ -42,6 +42,11 @@ class NeighbourIndex:
     ) -> None:
         x = v.as_matrix(X, "X")
         labels = v.as_labels(y, "y", x.shape[0])
+        if n_classes is None and labels.size and int(labels.max()) >= v.MAX_CLASSES:
+            raise ValueError(
+                f"y: expected labels below {v.MAX_CLASSES} (nncert's limit on classes), "
+                f"found {int(labels.max())}"
+            )
         rank = None if rank_by is None else v.as_rows(rank_by, "rank_by", x.shape[0])
         self._core = _core.NeighbourIndex(
             x,

@@ -88,7 +88,7 @@ pub fn hog_images(
 ) -> Result<FeatureMatrix, Error> {
     let hog = Hog::new(params, shape)?;
     let (dim, len) = (hog.dim(), shape.len());
-    if len == 0 || records.len() % len != 0 {
+    if len == 0 || !records.len().is_multiple_of(len) {
         return Err(Error::invalid(format!(
             "images: expected a whole number of {len}-byte images, found {} bytes",
             records.len()
