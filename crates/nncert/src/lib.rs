@@ -49,9 +49,10 @@
 //! // kNN, k = 3: the first point's three nearest all have label 0 (margin 3 + 0, e* = 1).
 //! assert_eq!(exp.settings[0].votes.row(0), [3, 0]);
 //! assert_eq!(exp.settings[0].rows[0].e_star, Some(1));
-//! // rNN, r = 2: the second point has both label-1 points within 2 and none of label 0.
+//! // rNN, r = 2: the second point has both label-1 points within 2 and none of label 0
+//! // (margin 2 + 1, as label 1 wins ties against 0: e* = 1); both are certified up to e = 1.
 //! assert_eq!(exp.settings[1].votes.row(1), [0, 2]);
-//! assert_eq!(exp.settings[1].curves[0].certified[..2], [2, 1]);
+//! assert_eq!(exp.settings[1].curves[0].certified, [2, 2, 0]);
 //! ```
 
 // In the order of the data flow.
