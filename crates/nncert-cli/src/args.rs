@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use nncert::certify::threat::Threat;
 use nncert::{Certification, Method, TieRule};
 
 /// Certified robustness of kNN and rNN classifiers against data poisoning.
@@ -231,6 +232,7 @@ impl CertifyArgs {
             seed: options.seed,
             max_e: options.max_e,
             tie: options.tie,
+            threat: options.threat,
             baselines: self.baselines.config()?,
         })
     }
@@ -501,6 +503,10 @@ pub struct CertifyFlags {
     /// Which label wins equal votes: larger (paper) or smaller (DPA convention).
     #[arg(long, default_value = "larger", value_parser = parse_tie)]
     pub tie_rule: TieRule,
+    /// What the attacker may do: general (insertions, deletions, modifications), insert,
+    /// delete or flip (labels only). See docs/METHOD.md §8.
+    #[arg(long, default_value = "general", value_parser = parse_threat)]
+    pub threat: Threat,
 }
 
 impl CertifyFlags {
@@ -513,6 +519,7 @@ impl CertifyFlags {
         o.seed = self.seed;
         o.max_e = self.max_e;
         o.tie = self.tie_rule;
+        o.threat = self.threat;
         o
     }
 }
@@ -541,6 +548,10 @@ impl Default for DemoArgs {
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: nncert::Error| e.to_string())
+}
+
+fn parse_threat(s: &str) -> Result<Threat, String> {
     s.parse().map_err(|e: nncert::Error| e.to_string())
 }
 

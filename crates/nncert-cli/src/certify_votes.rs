@@ -37,9 +37,12 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
             a.kind
         );
     }
+    // Refuses --threat other than general for DPA and bagging, with the reason.
+    a.certify.options(a.kind, &a.param).validate()?;
     let mut settings = serde_json::Map::new();
     settings.insert("method".into(), json!(a.kind));
     settings.insert("max_e_requested".into(), json!(a.certify.max_e));
+    settings.insert("threat".into(), json!(a.certify.threat));
     let (certs, param) = if a.kind == Method::Dpa {
         let units = if a.units == "insdel" {
             Units::Insdel
@@ -179,6 +182,7 @@ fn run_record(
             "max_e_requested": options.max_e,
             "max_e": result.max_e,
             "tie_rule": options.tie,
+            "threat": options.threat,
         },
         "n_test": votes.n_test(),
         "n_classes": votes.n_classes(),

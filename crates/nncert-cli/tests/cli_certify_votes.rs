@@ -325,3 +325,81 @@ fn dpa_and_bagging_from_votes() {
         String::from_utf8_lossy(&o.stderr).contains("row 0 has more votes than the 100 models")
     );
 }
+
+#[test]
+fn threat_models_change_the_certificate_and_are_recorded() {
+    let dir = scratch("threats");
+    // One rNN row: a = 1 with 7 votes, b = 2 with 2 (larger label wins ties, 1 < 2):
+    // g = 5, so e* = 2 in general and under flip, 4 under insert or delete.
+    let votes = write(&dir, "v.npy", encode(&[1, 3], &[1i64, 7, 2]));
+    let labels = write(&dir, "y.npy", encode(&[1], &[1u8]));
+    for (threat, e_star) in [("general", 2), ("flip", 2), ("insert", 4), ("delete", 4)] {
+        let out = dir.join(threat);
+        let o = nncert(
+            &[
+                "certify-votes",
+                "--votes",
+                &votes,
+                "--labels",
+                &labels,
+                "--kind",
+                "rnn",
+                "--threat",
+                threat,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &dir,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let examples = std::fs::read_to_string(out.join("examples.csv")).unwrap();
+        let last = examples.lines().nth(1).unwrap();
+        assert!(last.ends_with(&format!(",{e_star}")), "{threat}: {last}");
+        let report = std::fs::read_to_string(out.join("report.json")).unwrap();
+        assert!(
+            report.contains(&format!("\"threat\": \"{threat}\"")),
+            "{report}"
+        );
+    }
+    // DPA has no tighter certificate per threat yet: refused with the reason, nothing written.
+    let out = dir.join("dpa");
+    let o = nncert(
+        &[
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            "dpa",
+            "--threat",
+            "insert",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("threat") && err.lines().count() == 1, "{err}");
+    assert!(!out.exists());
+    // An unknown threat names the flag.
+    let o = nncert(
+        &[
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            "rnn",
+            "--threat",
+            "poison",
+            "--out",
+            "x",
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--threat"));
+}

@@ -181,11 +181,29 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
         // kNN from votes alone keeps the general certificate (sound for every threat).
         points = threat::rnn_points(&points, options.threat);
     }
+    curves_from_points(points, votes.n_classes(), options)
+}
+
+/// The curves of `options` from per-point certificates that the caller computed (e.g. the
+/// exact kNN certificates of METHOD §8 from neighbour lists); `certify_votes` is this after
+/// [`certify_points`].
+pub fn curves_from_points(
+    points: Vec<PointCertificate>,
+    n_classes: usize,
+    options: &CurveOptions,
+) -> Result<CertifiedVotes, Error> {
+    options.validate()?;
+    let n_test = points.len();
+    if n_test == 0 {
+        return Err(Error::invalid(
+            "votes: expected at least one test input, found none",
+        ));
+    }
     let wants_joint = !options.joint.is_empty();
     // Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g;
     // under `delete`, once every group's costs fit in e).
     let horizon = if wants_joint && options.threat == Threat::Delete {
-        threat::delete_horizon(&points, votes.n_classes())
+        threat::delete_horizon(&points, n_classes)
     } else {
         points
             .iter()
@@ -206,13 +224,7 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
         if certification == Certification::Best {
             continue;
         }
-        let c = joint_counts(
-            certification,
-            &points,
-            votes.n_classes(),
-            options,
-            compute_to,
-        );
+        let c = joint_counts(certification, &points, n_classes, options, compute_to);
         counts.push((certification, c));
     }
     if options.joint.contains(&Certification::Best) {
@@ -239,7 +251,7 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
                 param: options.param.clone(),
                 certification,
                 certified,
-                n_test: votes.n_test() as u64,
+                n_test: n_test as u64,
             }
         })
         .collect();

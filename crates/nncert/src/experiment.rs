@@ -10,12 +10,13 @@ use crate::baselines::bagging::{self, BaggingParams};
 use crate::baselines::dpa::{self, Units};
 use crate::baselines::ensemble::{BaseLearner, Ensemble};
 use crate::baselines::{BaselineCertificate, baseline_curve};
-use crate::certify::{Certification, Method};
-use crate::curve::{Curve, CurveOptions, certify_votes, format_fraction_floor};
+use crate::certify::threat::{Threat, knn_delete_e_star, knn_insert_e_star};
+use crate::certify::{Certification, Method, PointCertificate, certify_points};
+use crate::curve::{Curve, CurveOptions, certify_votes, curves_from_points, format_fraction_floor};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::FeatureKind;
-use crate::neighbours::{SearchConfig, SearchResult};
+use crate::neighbours::{Neighbour, SearchConfig, SearchResult};
 use crate::pipeline::{self, Progress, StageSeconds};
 use crate::report::{self, ExampleRow};
 use crate::votes::{TieRule, Votes};
@@ -35,6 +36,8 @@ pub struct ExperimentConfig {
     pub max_e: Option<u64>,
     /// Label tie rule.
     pub tie: TieRule,
+    /// What the attacker may do (METHOD §8).
+    pub threat: Threat,
     /// DPA and bagging to compare with (none by default).
     pub baselines: BaselineConfig,
 }
@@ -156,18 +159,96 @@ pub struct CertifyOptions {
     pub max_e: Option<u64>,
     /// Label tie rule.
     pub tie: TieRule,
+    /// What the attacker may do (METHOD §8).
+    pub threat: Threat,
 }
 
 impl Default for CertifyOptions {
-    /// The paper's: ISLAND for rNN, seed 0, every e until 0, the larger label wins ties.
+    /// The paper's: ISLAND for rNN, seed 0, every e until 0, the larger label wins ties,
+    /// the general threat model.
     fn default() -> Self {
         CertifyOptions {
             joint: vec![Certification::Island],
             seed: 0,
             max_e: None,
             tie: TieRule::default(),
+            threat: Threat::General,
         }
     }
+}
+
+impl CertifyOptions {
+    /// How far the exact kNN certificate under `delete` looks (METHOD §8): up to `max_e`
+    /// deletions, or `k` when no `max_e` is given (`e*` is then reported capped at it).
+    pub fn delete_cap(&self, k: usize) -> u64 {
+        self.max_e.unwrap_or(k as u64)
+    }
+
+    /// The search that certifying `config`'s settings under these options needs: `config`
+    /// itself, with neighbour lists long enough for the exact kNN certificates under
+    /// `insert` (the first k) and `delete` (the first k + cap). Returns the k whose votes
+    /// were added only to lengthen the lists (drop it with [`drop_list_only_k`]).
+    pub fn search_config(&self, config: &SearchConfig) -> (SearchConfig, Option<usize>) {
+        let mut config = config.clone();
+        let Some(&k_max) = config.ks.iter().max() else {
+            return (config, None);
+        };
+        if !matches!(self.threat, Threat::Insert | Threat::Delete) {
+            return (config, None);
+        }
+        config.keep_neighbours = true;
+        if self.threat == Threat::Delete {
+            let longest = k_max.saturating_add(self.delete_cap(k_max) as usize);
+            if !config.ks.contains(&longest) {
+                config.ks.push(longest);
+                return (config, Some(longest));
+            }
+        }
+        (config, None)
+    }
+}
+
+/// Removes the votes of the k that [`CertifyOptions::search_config`] added.
+pub fn drop_list_only_k(result: &mut SearchResult, added: Option<usize>) {
+    if let Some(k) = added {
+        result.knn.retain(|kv| kv.k != k);
+    }
+}
+
+/// The exact kNN certificates under `insert` or `delete` (METHOD §8) from each test
+/// input's ordered neighbours; the general certificate for every other threat.
+fn knn_points(
+    votes: &Votes,
+    k: usize,
+    lists: Option<&[Vec<Neighbour>]>,
+    train_labels: &[u32],
+    options: &CertifyOptions,
+) -> Result<Vec<PointCertificate>, Error> {
+    let mut points = certify_points(votes, options.tie);
+    if !matches!(options.threat, Threat::Insert | Threat::Delete) {
+        return Ok(points);
+    }
+    let Some(lists) = lists.filter(|l| l.len() == points.len()) else {
+        return Err(Error::invalid(format!(
+            "threat {}: the exact kNN certificate needs every test input's neighbour list \
+             (search with keep_neighbours; see CertifyOptions::search_config)",
+            options.threat
+        )));
+    };
+    let (c, n) = (votes.n_classes(), train_labels.len());
+    let cap = options.delete_cap(k);
+    for (p, list) in points.iter_mut().zip(lists) {
+        let labels: Vec<u32> = list
+            .iter()
+            .map(|nb| train_labels[nb.index as usize])
+            .collect();
+        p.e_star = if options.threat == Threat::Insert {
+            knn_insert_e_star(&labels[..k.min(labels.len())], k, c, options.tie)
+        } else {
+            knn_delete_e_star(&labels, k, n, c, options.tie, cap)
+        };
+    }
+    Ok(points)
 }
 
 /// One [`Setting`] per k and per r of a search, in the order asked: kNN with the
@@ -175,13 +256,17 @@ impl Default for CertifyOptions {
 pub fn neighbour_settings(
     result: &SearchResult,
     options: &CertifyOptions,
+    train_labels: &[u32],
 ) -> Result<Vec<Setting>, Error> {
     let mut settings = Vec::with_capacity(result.knn.len() + result.rnn.len());
+    let lists = result.neighbours.as_ref().map(|l| l.knn.as_slice());
     for kv in &result.knn {
         let mut curve = CurveOptions::new(Method::Knn, kv.k.to_string());
         curve.max_e = options.max_e;
         curve.tie = options.tie;
-        let certified = certify_votes(&kv.votes, &curve)?;
+        curve.threat = options.threat;
+        let points = knn_points(&kv.votes, kv.k, lists, train_labels, options)?;
+        let certified = curves_from_points(points, kv.votes.n_classes(), &curve)?;
         settings.push(Setting {
             method: Method::Knn,
             param: kv.k.to_string(),
@@ -199,6 +284,7 @@ pub fn neighbour_settings(
         curve.seed = options.seed;
         curve.max_e = options.max_e;
         curve.tie = options.tie;
+        curve.threat = options.threat;
         let certified = certify_votes(&rv.votes, &curve)?;
         settings.push(Setting {
             method: Method::Rnn,
@@ -229,15 +315,18 @@ pub fn run(
             "experiment: expected at least one k, r, ζ or ξ",
         ));
     }
-    let votes_run = pipeline::votes(dataset, config.features, &config.search, progress)?;
-    let t = Instant::now();
     let certify = CertifyOptions {
         joint: config.joint.clone(),
         seed: config.seed,
         max_e: config.max_e,
         tie: config.tie,
+        threat: config.threat,
     };
-    let mut settings = neighbour_settings(&votes_run.result, &certify)?;
+    let (search, list_only_k) = certify.search_config(&config.search);
+    let mut votes_run = pipeline::votes(dataset, config.features, &search, progress)?;
+    drop_list_only_k(&mut votes_run.result, list_only_k);
+    let t = Instant::now();
+    let mut settings = neighbour_settings(&votes_run.result, &certify, &dataset.train.labels)?;
     let certify_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     settings.extend(run_baselines(
@@ -397,6 +486,7 @@ impl Experiment {
             "kernel": config.search.kernel,
             "threads": threads,
             "tie_rule": config.tie,
+            "threat": config.threat,
             "rd_seed": config.seed,
             "max_e_requested": config.max_e,
             "baselines": config.baselines,

@@ -14,7 +14,9 @@
 use std::time::Instant;
 
 use crate::error::Error;
-use crate::experiment::{CertifyOptions, Experiment, ExperimentSeconds, neighbour_settings};
+use crate::experiment::{
+    CertifyOptions, Experiment, ExperimentSeconds, drop_list_only_k, neighbour_settings,
+};
 use crate::features::FeatureMatrix;
 use crate::neighbours::{Reference, SearchConfig, SearchResult, search};
 use crate::pipeline::StageSeconds;
@@ -359,10 +361,12 @@ impl Index {
         }
         let (features, labels) = self.test_side(test, Some(labels))?;
         let t = Instant::now();
-        let result = search(self.reference(), &features, &labels, config, &|_| {})?;
+        let (config, list_only_k) = options.search_config(config);
+        let mut result = search(self.reference(), &features, &labels, &config, &|_| {})?;
+        drop_list_only_k(&mut result, list_only_k);
         let neighbours = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let settings = neighbour_settings(&result, options)?;
+        let settings = neighbour_settings(&result, options, &self.labels)?;
         Ok(Experiment {
             settings,
             seconds: ExperimentSeconds {

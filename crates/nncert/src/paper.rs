@@ -3,6 +3,7 @@
 //! the numbers REPRODUCTION.md checks ours against.
 
 use crate::certify::Certification;
+use crate::certify::threat::Threat;
 use crate::experiment::{BaselineConfig, ExperimentConfig};
 use crate::features::{FeatureKind, HogParams};
 use crate::neighbours::{Kernel, Metric, SearchConfig};
@@ -121,6 +122,7 @@ impl PaperDataset {
             seed: 0,
             max_e: Some(self.max_e()),
             tie: TieRule::Larger,
+            threat: Threat::General,
             baselines: BaselineConfig {
                 dpa: vec![self.dpa_zeta()],
                 bagging: vec![self.bagging_xi()],
