@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -26,12 +27,22 @@ import nncert
 REPO = Path(__file__).resolve().parents[3]
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its finished children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def median_seconds(run: object, repeat: int) -> tuple[float, list[float]]:
-    times = []
+    """Median wall time; also prints the median CPU time (robust on a shared machine)."""
+    times, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         run()  # type: ignore[operator]
         times.append(time.perf_counter() - t)
+        cpu.append(cpu_seconds() - c)
+    print(f"    (CPU seconds, median {statistics.median(cpu):.2f}: {[round(x, 2) for x in cpu]})")
     return statistics.median(times), times
 
 
