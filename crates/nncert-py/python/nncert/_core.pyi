@@ -1,22 +1,33 @@
 # Type stub of the compiled module nncert._core (crates/nncert-py/src/lib.rs).
 # The public API is the pure-Python package around it; see docs/python.md.
 
-from typing import Any, Optional
+from typing import Any, Optional, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "Certified",
+    "NeighbourIndex",
+    "__version__",
+    "certify_votes",
+    "distance_kernel",
+    "hog",
+    "load_dataset",
+]
+
 __version__: str
 
+@final
 class NeighbourIndex:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         x: npt.NDArray[Any],
         y: npt.NDArray[np.int64],
         n_classes: Optional[int] = None,
         rank_by: Optional[npt.NDArray[Any]] = None,
         n_jobs: Optional[int] = None,
-    ) -> None: ...
+    ) -> NeighbourIndex: ...
     @property
     def n_train(self) -> int: ...
     @property
@@ -47,6 +58,7 @@ class NeighbourIndex:
         n_jobs: Optional[int] = None,
     ) -> Certified: ...
 
+@final
 class Certified:
     def settings(self) -> list[dict[str, Any]]: ...
     def curves_csv(self) -> str: ...
@@ -73,8 +85,8 @@ def certify_votes(
 def hog(
     images: npt.NDArray[np.uint8],
     orientations: int = 9,
-    pixels_per_cell: tuple[int, int] = (8, 8),
-    cells_per_block: tuple[int, int] = (3, 3),
+    pixels_per_cell: tuple[int, int] = ...,  # (8, 8)
+    cells_per_block: tuple[int, int] = ...,  # (3, 3)
     block_norm: str = "L2-Hys",
     transform_sqrt: bool = False,
     n_jobs: Optional[int] = None,
