@@ -13,6 +13,16 @@ import numpy.typing as npt
 from . import _core
 
 
+def _same_param(text: str, param: Union[str, float]) -> bool:
+    """A setting's parameter text against a number (k or r) or a text."""
+    if isinstance(param, str):
+        return text == param
+    try:
+        return float(text) == float(param)
+    except ValueError:
+        return False
+
+
 class Setting:
     """The certificates of one classifier setting (one k, one r, one DPA ζ, …).
 
@@ -129,13 +139,11 @@ class Certificates:
 
     def setting(self, method: str, param: Union[str, float]) -> Setting:
         """The setting of ``method`` (``"knn"``, ``"rnn"``, …) with parameter ``param``."""
-        text = param if isinstance(param, str) else f"{param:g}"
         for s in self.settings:
-            if s.method == method and s.param == text:
+            if s.method == method and _same_param(s.param, param):
                 return s
-        raise KeyError(
-            f"no setting {method} {text}; have {[(s.method, s.param) for s in self.settings]}"
-        )
+        have = [(s.method, s.param) for s in self.settings]
+        raise KeyError(f"no setting {method} {param}; have {have}")
 
     # Single-setting shortcuts.
     @property
