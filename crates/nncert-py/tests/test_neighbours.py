@@ -96,3 +96,18 @@ def test_rank_by_changes_only_the_tie_break() -> None:
         knn = nncert.KNNCertifier(1).fit(train, labels, rank_by=rank_by)
         picks.add(int(knn.predict(q)[0]))
     assert picks == {0, 1}
+
+
+def test_results_do_not_depend_on_the_thread_count() -> None:
+    rng = np.random.default_rng(9)
+    train = rng.integers(0, 4, size=(500, 6)).astype(np.float32)
+    labels = rng.integers(0, 5, size=500)
+    test = rng.integers(0, 4, size=(300, 6)).astype(np.float32)
+    index = nncert.NeighbourIndex(train, labels, n_jobs=1)
+    runs = [
+        index.certify(test, labels[:300], k=[3, 50], r=[2, 4], joint="island,rd", n_jobs=n)
+        for n in (None, 1, 2, -1)
+    ]
+    for other in runs[1:]:
+        assert other.curves_csv() == runs[0].curves_csv()
+        assert other.examples_csv() == runs[0].examples_csv()
