@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use nncert::baselines::bagging::{self, BaggingParams};
 use nncert::baselines::dpa::{self, Units};
+use nncert::certify::threat::Threat;
 use nncert::curve::format_fraction_floor;
 use nncert::data::{Content, DatasetSpec, npy_features::NpyPaths};
 use nncert::experiment::{CertifyOptions, Experiment, ExperimentSeconds, Setting};
@@ -269,7 +270,7 @@ impl NeighbourIndex {
     }
 
     /// Votes, certificates and curves of every k and r.
-    #[pyo3(signature = (x, y, ks, radii, metric="l1", joint=None, seed=0, max_e=None, tie_rule="larger", n_jobs=None))]
+    #[pyo3(signature = (x, y, ks, radii, metric="l1", joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", n_jobs=None))]
     #[allow(clippy::too_many_arguments)]
     fn certify(
         &self,
@@ -283,6 +284,7 @@ impl NeighbourIndex {
         seed: u64,
         max_e: Option<u64>,
         tie_rule: &str,
+        threat: &str,
         n_jobs: Option<usize>,
     ) -> PyResult<Certified> {
         let held = Held::extract(x, "X")?;
@@ -300,6 +302,7 @@ impl NeighbourIndex {
             seed,
             max_e,
             tie: parse::<TieRule>(tie_rule)?,
+            threat: parse::<Threat>(threat)?,
             ..CertifyOptions::default()
         };
         if let Some(j) = joint_list(joint)? {
@@ -329,6 +332,7 @@ impl NeighbourIndex {
             "kernel": config.kernel,
             "threads": threads,
             "tie_rule": options.tie,
+            "threat": options.threat,
             "rd_seed": options.seed,
             "max_e_requested": options.max_e,
             "seconds": exp.seconds,
@@ -495,7 +499,7 @@ fn votes_from(
 
 /// Certifies votes that came from anywhere (the CLI's `certify-votes`).
 #[pyfunction]
-#[pyo3(signature = (votes, labels, kind, param="", joint=None, seed=0, max_e=None, tie_rule="larger", units="poisoning", models=None, subsample=None, train_size=None, alpha=0.001))]
+#[pyo3(signature = (votes, labels, kind, param="", joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", units="poisoning", models=None, subsample=None, train_size=None, alpha=0.001))]
 #[allow(clippy::too_many_arguments)]
 fn certify_votes(
     py: Python<'_>,
@@ -507,6 +511,7 @@ fn certify_votes(
     seed: u64,
     max_e: Option<u64>,
     tie_rule: &str,
+    threat: &str,
     units: &str,
     models: Option<u64>,
     subsample: Option<u32>,
@@ -514,6 +519,7 @@ fn certify_votes(
     alpha: f64,
 ) -> PyResult<Certified> {
     let method = parse::<Method>(kind)?;
+    let threat = parse::<Threat>(threat)?;
     let votes = votes_from(&votes, &labels)?;
     let joint = joint_list(joint)?;
     let mut context = json!({
@@ -521,6 +527,7 @@ fn certify_votes(
         "n_test": votes.n_test(),
         "n_classes": votes.n_classes(),
         "max_e_requested": max_e,
+        "threat": threat,
     });
     let setting = match method {
         Method::Knn | Method::Rnn => {
@@ -531,6 +538,7 @@ fn certify_votes(
             options.seed = seed;
             options.max_e = max_e;
             options.tie = parse::<TieRule>(tie_rule)?;
+            options.threat = threat;
             let certified = py
                 .detach(|| certify_votes_lib(&votes, &options))
                 .map_err(py_err)?;
@@ -552,9 +560,14 @@ fn certify_votes(
                     "joint: joint certification is only defined for rNN, not for kind={kind}"
                 )));
             }
-            if tie_rule != "smaller" && tie_rule != "larger" {
-                parse::<TieRule>(tie_rule)?;
+            parse::<TieRule>(tie_rule)?;
+            // Refuses a threat other than general for DPA and bagging, with the reason.
+            CurveOptions {
+                threat,
+                ..CurveOptions::new(method, param)
             }
+            .validate()
+            .map_err(py_err)?;
             context["tie_rule"] = json!("smaller");
             let (certs, param) = if method == Method::Dpa {
                 let units = match units {

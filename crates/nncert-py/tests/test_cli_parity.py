@@ -90,6 +90,14 @@ def test_same_arrays_as_npy_give_the_same_results(tmp_path: Path, dtype: Any) ->
             ["--joint", "island,rd,best", "--seed", "3"],
             {"joint": ("island", "rd", "best"), "seed": 3},
         ),
+        (
+            "rnn",
+            ["--threat", "delete", "--joint", "island,rd"],
+            {"threat": "delete", "joint": "island,rd"},
+        ),
+        ("rnn", ["--threat", "insert"], {"threat": "insert"}),
+        ("rnn", ["--threat", "flip"], {"threat": "flip"}),
+        ("knn", ["--threat", "insert"], {"threat": "insert"}),
         ("dpa", [], {}),
         ("dpa", ["--units", "insdel"], {"units": "insdel"}),
         (
@@ -116,6 +124,28 @@ def test_certify_votes_matches_the_cli(
     res = nncert.certify_votes(votes, labels, kind, param="p", **extra_py)
     res.write(tmp_path / "py")
     assert_same_files(tmp_path / "cli", tmp_path / "py")
+
+
+@pytest.mark.parametrize("threat", ["insert", "delete", "flip"])
+def test_threat_models_match_the_cli(tmp_path: Path, threat: str) -> None:
+    # Exact kNN certificates under insert/delete come from the ordered neighbour lists.
+    rng = np.random.default_rng(5)
+    train = rng.integers(0, 4, size=(400, 4)).astype(np.float32)
+    test = rng.integers(0, 4, size=(50, 4)).astype(np.float32)
+    ytr, yte = rng.integers(0, 3, size=400), rng.integers(0, 3, size=50)
+    for name, a in [("trf", train), ("trl", ytr), ("tef", test), ("tel", yte)]:
+        np.save(tmp_path / f"{name}.npy", a)
+    run_cli(
+        "certify", "--dataset", "npy", "--features", "raw",
+        "--train-features", str(tmp_path / "trf.npy"), "--train-labels", str(tmp_path / "trl.npy"),
+        "--test-features", str(tmp_path / "tef.npy"), "--test-labels", str(tmp_path / "tel.npy"),
+        "--knn", "5,25", "--rnn", "3", "--threat", threat, "--out", str(tmp_path / "cli"),
+    )  # fmt: skip
+    res = nncert.NeighbourIndex(train, ytr).certify(test, yte, k=[5, 25], r=3, threat=threat)
+    res.write(tmp_path / "py")
+    assert_same_files(tmp_path / "cli", tmp_path / "py")
+    knn = nncert.KNNCertifier(25, threat=threat).fit(train, ytr)
+    np.testing.assert_array_equal(knn.certify(test)[1], res.setting("knn", 25).e_star)
 
 
 def test_full_mnist_with_the_paper_settings(tmp_path: Path) -> None:

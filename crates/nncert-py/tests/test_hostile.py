@@ -66,6 +66,13 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         "individual",
     ),
     ("joint not strings", lambda: nncert.RNNCertifier(joint=(1,)).fit(X, Y), "joint"),  # type: ignore[arg-type]
+    ("threat unknown", lambda: nncert.KNNCertifier(threat="poison").fit(X, Y).predict(X), "threat"),
+    ("threat type", lambda: nncert.RNNCertifier(threat=1).fit(X, Y), "threat"),  # type: ignore[arg-type]
+    (
+        "dpa threat",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "dpa", threat="insert"),
+        "threat",
+    ),
     ("seed negative", lambda: nncert.RNNCertifier(seed=-1).fit(X, Y), "seed"),
     ("seed huge", lambda: nncert.RNNCertifier(seed=2**64).fit(X, Y), "seed"),
     ("unfitted", lambda: nncert.KNNCertifier().predict(X), "fit"),

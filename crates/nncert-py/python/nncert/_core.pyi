@@ -55,6 +55,7 @@ class NeighbourIndex:
         seed: int = 0,
         max_e: Optional[int] = None,
         tie_rule: str = "larger",
+        threat: str = "general",
         n_jobs: Optional[int] = None,
     ) -> Certified: ...
 
@@ -76,6 +77,7 @@ def certify_votes(
     seed: int = 0,
     max_e: Optional[int] = None,
     tie_rule: str = "larger",
+    threat: str = "general",
     units: str = "poisoning",
     models: Optional[int] = None,
     subsample: Optional[int] = None,

@@ -149,6 +149,13 @@ def check_joint(value: Any, name: str = "joint") -> list[str]:
     return list(value)
 
 
+def check_threat(value: Any, name: str = "threat") -> str:
+    """A threat model name; the compiled module knows which exist (general, insert, …)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a name such as 'general', found {type(value).__name__}")
+    return value
+
+
 def check_seed(value: Any, name: str = "seed") -> int:
     return check_int(value, name, 0, 2**64 - 1)
 

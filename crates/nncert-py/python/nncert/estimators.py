@@ -115,10 +115,13 @@ class NeighbourIndex:
         seed: int = 0,
         max_e: Optional[int] = None,
         tie_rule: str = "larger",
+        threat: str = "general",
         n_jobs: Optional[int] = None,
     ) -> Certificates:
         """Certificates and CA(e) curves of every k and r in one pass over the data
-        (kNN: individual; rNN: individual and the ``joint`` ones)."""
+        (kNN: individual; rNN: individual and the ``joint`` ones), against the ``threat``
+        model: ``"general"`` (insertions, deletions, modifications; the paper's),
+        ``"insert"``, ``"delete"`` or ``"flip"`` (labels only)."""
         ks = [] if k is None else v.check_ks(k, "k")
         radii = [] if r is None else v.check_radii(r, "r")
         if not ks and not radii:
@@ -139,6 +142,7 @@ class NeighbourIndex:
             seed=v.check_seed(seed),
             max_e=v.check_max_e(max_e, "max_e"),
             tie_rule=v.check_choice(tie_rule, "tie_rule", v.TIE_RULES),
+            threat=v.check_threat(threat),
             n_jobs=v.threads(n_jobs),
         )
         return Certificates(core)
@@ -243,6 +247,7 @@ class _Certifier:
             seed=int(getattr(self, "seed", 0)),
             max_e=max_e,
             tie_rule=str(getattr(self, "tie_rule", "larger")),
+            threat=str(getattr(self, "threat", "general")),
             n_jobs=getattr(self, "n_jobs", None),
         )
 
@@ -263,7 +268,8 @@ class _Certifier:
     def certify(self, X: ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """``(predicted, e_star)``: each prediction provably stays the same under every
         poisoning of size ≤ ``e_star`` (the individual certificate; it needs no label)."""
-        s = self._certify(X, None, [], 0).settings[0]
+        # max_e stays None: under "delete" it also caps how far the exact kNN e* looks.
+        s = self._certify(X, None, [], None).settings[0]
         return s.predicted, s.e_star
 
     def predict(self, X: ArrayLike) -> npt.NDArray[np.int64]:
@@ -288,7 +294,9 @@ class KNNCertifier(_Certifier):
 
     Parameters: ``n_neighbors`` (k), ``metric`` (``"l1"``, ``"l2"``, ``"linf"``),
     ``tie_rule`` (``"larger"``: the larger label wins equal votes, the paper's rule;
-    ``"smaller"``), ``n_classes`` (default ``max(y) + 1``), ``n_jobs`` (threads; ``None``:
+    ``"smaller"``), ``threat`` (``"general"``, the paper's model; ``"insert"`` and
+    ``"delete"`` give exact kNN certificates from the ordered neighbours; ``"flip"``),
+    ``n_classes`` (default ``max(y) + 1``), ``n_jobs`` (threads; ``None``:
     all cores or ``RAYON_NUM_THREADS``, ``-1``: all cores).
     """
 
@@ -300,12 +308,14 @@ class KNNCertifier(_Certifier):
         *,
         metric: str = "l1",
         tie_rule: str = "larger",
+        threat: str = "general",
         n_classes: Optional[int] = None,
         n_jobs: Optional[int] = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.tie_rule = tie_rule
+        self.threat = threat
         self.n_classes = n_classes
         self.n_jobs = n_jobs
 
@@ -313,6 +323,7 @@ class KNNCertifier(_Certifier):
         v.check_int(self.n_neighbors, "n_neighbors", 1)
         v.check_choice(self.metric, "metric", v.METRICS)
         v.check_choice(self.tie_rule, "tie_rule", v.TIE_RULES)
+        v.check_threat(self.threat)
         v.check_n_classes(self.n_classes)
         v.threads(self.n_jobs)
 
@@ -345,7 +356,8 @@ class RNNCertifier(_Certifier):
 
     Parameters: ``radius`` (r; distance ≤ r), ``metric``, ``joint`` (joint certifications
     besides the individual one: any of ``"island"``, ``"rd"``, ``"best"``; ``()`` for none),
-    ``seed`` (of the RD division), ``tie_rule``, ``n_classes``, ``n_jobs``.
+    ``seed`` (of the RD division), ``tie_rule``, ``threat`` (``"general"``, ``"insert"``,
+    ``"delete"``, ``"flip"``), ``n_classes``, ``n_jobs``.
     A test input with no training example within ``radius`` gets zero votes everywhere
     and is predicted by the tie rule alone (the largest label with ``"larger"``).
     """
@@ -360,6 +372,7 @@ class RNNCertifier(_Certifier):
         joint: Sequence[str] = ("island",),
         seed: int = 0,
         tie_rule: str = "larger",
+        threat: str = "general",
         n_classes: Optional[int] = None,
         n_jobs: Optional[int] = None,
     ) -> None:
@@ -368,6 +381,7 @@ class RNNCertifier(_Certifier):
         self.joint = joint
         self.seed = seed
         self.tie_rule = tie_rule
+        self.threat = threat
         self.n_classes = n_classes
         self.n_jobs = n_jobs
 
@@ -377,6 +391,7 @@ class RNNCertifier(_Certifier):
         v.check_joint(self.joint)
         v.check_seed(self.seed)
         v.check_choice(self.tie_rule, "tie_rule", v.TIE_RULES)
+        v.check_threat(self.threat)
         v.check_n_classes(self.n_classes)
         v.threads(self.n_jobs)
 

@@ -22,6 +22,7 @@ def certify_votes(
     seed: int = 0,
     max_e: Optional[int] = None,
     tie_rule: str = "larger",
+    threat: str = "general",
     units: str = "poisoning",
     models: Optional[int] = None,
     subsample: Optional[int] = None,
@@ -35,7 +36,10 @@ def certify_votes(
     default ``("island",)``), ``"dpa"`` (votes of ζ partition classifiers; ``units``
     ``"poisoning"`` or ``"insdel"``) or ``"bagging"`` (votes of ``models`` classifiers
     trained on ``subsample`` of ``train_size`` examples, confidence ``alpha``). DPA and
-    bagging use their own tie rule (the smaller label wins). The options are the CLI's.
+    bagging use their own tie rule (the smaller label wins). ``threat``: ``"general"`` (the
+    paper's model), ``"insert"``, ``"delete"`` or ``"flip"`` (kNN from votes alone keeps the
+    general certificate, sound for every threat; DPA and bagging accept only ``"general"``).
+    The options are the CLI's.
     """
     kind = v.check_choice(kind, "kind", KINDS)
     counts = v.as_votes(votes, "votes")
@@ -63,6 +67,7 @@ def certify_votes(
         seed=v.check_seed(seed),
         max_e=v.check_max_e(max_e, "max_e"),
         tie_rule=v.check_choice(tie_rule, "tie_rule", v.TIE_RULES),
+        threat=v.check_threat(threat),
         units=v.check_choice(units, "units", ("poisoning", "insdel")),
         models=models,
         subsample=subsample,
