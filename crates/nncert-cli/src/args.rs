@@ -42,6 +42,19 @@ pub enum Command {
     Data(DataCommand),
 }
 
+impl Command {
+    /// The `--threads` flag of the commands that have one (the pool is built once, in main).
+    pub fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Certify(a) => a.threads,
+            Command::Attack(a) => a.search.threads,
+            Command::Reproduce(a) => a.threads,
+            Command::Votes(a) => a.search.threads,
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct FeaturesArgs {
     #[command(flatten)]
@@ -337,13 +350,6 @@ pub struct SearchArgs {
 
 impl SearchArgs {
     pub fn config(&self) -> anyhow::Result<nncert::neighbours::SearchConfig> {
-        if let Some(t) = self.threads {
-            anyhow::ensure!(t >= 1, "--threads: expected at least 1, found 0");
-            // Only the first call configures the global pool; later calls are no-ops.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build_global();
-        }
         if let Some(k) = self.knn.iter().find(|&&k| k == 0) {
             anyhow::bail!("--knn: expected k ≥ 1, found {k}");
         }

@@ -13,6 +13,7 @@ use crate::args::CertifyArgs;
 use crate::{figures, progress, summary};
 
 pub fn run(a: &CertifyArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     let spec = a.dataset.spec()?;
     let mut dataset = nncert::data::load(&spec)?;
     if let Some(t) = &a.trigger {
@@ -46,23 +47,38 @@ pub fn run_and_write(
     config: &ExperimentConfig,
     out: &Path,
 ) -> Result<Experiment> {
-    let exp = progress::PipelineBars::new(dataset).run(|p| experiment::run(dataset, config, p))?;
     let mut staged = OutputDir::new(out);
-    staged.stage("curves.csv", exp.curves_csv());
-    staged.stage("examples.csv", exp.examples_csv());
+    let exp = run_and_stage(dataset, config, &mut staged, Path::new(""))?;
+    staged.commit()?;
+    Ok(exp)
+}
+
+/// Runs the experiment and stages curves.csv, examples.csv, report.json and figures/ under
+/// `prefix` in `staged`.
+pub fn run_and_stage(
+    dataset: &Dataset,
+    config: &ExperimentConfig,
+    staged: &mut OutputDir,
+    prefix: &Path,
+) -> Result<Experiment> {
+    let exp = progress::PipelineBars::new(dataset).run(|p| experiment::run(dataset, config, p))?;
+    staged.stage(prefix.join("curves.csv"), exp.curves_csv());
+    staged.stage(prefix.join("examples.csv"), exp.examples_csv());
     let report = exp.report_json(dataset, config, rayon::current_num_threads());
-    staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
+    staged.stage(
+        prefix.join("report.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    );
     for fig in figures::experiment_figures(&exp, &dataset.name) {
         staged.stage(
-            format!("figures/{}.png", fig.name),
+            prefix.join(format!("figures/{}.png", fig.name)),
             figures::render_png(&fig)?,
         );
         staged.stage(
-            format!("figures/{}.svg", fig.name),
+            prefix.join(format!("figures/{}.svg", fig.name)),
             figures::render_svg(&fig)?,
         );
     }
-    staged.commit()?;
     Ok(exp)
 }
 

@@ -15,14 +15,29 @@ use crate::args::CertifyVotesArgs;
 use crate::summary;
 
 pub fn run(a: &CertifyVotesArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     if matches!(a.kind, Method::Dpa | Method::Bagging) {
         return baseline(a);
     }
     let options = a.certify.options(a.kind, &a.param);
     options.validate()?;
     let votes = load_votes(&a.votes, &a.labels)?;
-    let inputs = [("votes", a.votes.as_path()), ("labels", a.labels.as_path())];
-    certify_and_write(&votes, &options, &inputs, "certify-votes", &a.out)
+    let mut inputs = serde_json::Map::new();
+    for (name, path) in [("votes", &a.votes), ("labels", &a.labels)] {
+        inputs.insert(name.into(), input_record(path, sha256_file(path)?));
+    }
+    certify_and_write(
+        &votes,
+        &options,
+        inputs,
+        "certify-votes",
+        OutputDir::new(&a.out),
+    )
+}
+
+/// The report's record of one input file.
+pub fn input_record(path: &Path, sha256: String) -> serde_json::Value {
+    json!({ "path": path.display().to_string(), "sha256": sha256 })
 }
 
 /// `--kind dpa` and `--kind bagging`: the baselines' certificates from a user's votes.
@@ -118,26 +133,19 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
     Ok(())
 }
 
-/// Certifies `votes`, writes curves.csv, examples.csv and report.json into `out` (all or
-/// nothing), and prints the summary table.
+/// Certifies `votes`, adds curves.csv, examples.csv and report.json to `staged`, writes it
+/// (all or nothing), and prints the summary table.
 pub fn certify_and_write(
     votes: &Votes,
     options: &CurveOptions,
-    inputs: &[(&str, &Path)],
+    input_records: serde_json::Map<String, serde_json::Value>,
     command: &str,
-    out: &Path,
+    mut staged: OutputDir,
 ) -> Result<()> {
     let result = certify_votes(votes, options)?;
-    let mut input_records = serde_json::Map::new();
-    for (name, path) in inputs {
-        input_records.insert(
-            name.to_string(),
-            json!({ "path": path.display().to_string(), "sha256": sha256_file(path)? }),
-        );
-    }
     let report = run_record(votes, options, &result, command, input_records);
+    let out = staged.dir().to_path_buf();
 
-    let mut staged = OutputDir::new(out);
     staged.stage("curves.csv", curves_csv(&result.curves));
     staged.stage(
         "examples.csv",

@@ -13,6 +13,7 @@ use crate::args::FeaturesArgs;
 use crate::progress;
 
 pub fn run(a: &FeaturesArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     let kind = a.features.kind()?;
     let start = Instant::now();
     let dataset = nncert::data::load(&a.dataset.spec()?)?;

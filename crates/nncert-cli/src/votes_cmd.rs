@@ -21,6 +21,7 @@ pub fn rnn_file(r: f64) -> String {
 }
 
 pub fn run(a: &VotesArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     let mut config = a.search.config()?;
     config.keep_neighbours = a.neighbours;
     anyhow::ensure!(

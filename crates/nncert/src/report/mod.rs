@@ -5,7 +5,7 @@ mod output_dir;
 pub mod reproduction;
 mod tables;
 
-pub use output_dir::OutputDir;
+pub use output_dir::{OUTPUT_MARKERS, OutputDir, PendingPath, remove_pending};
 pub use tables::{
     CURVES_HEADER, EXAMPLES_HEADER, ExampleRow, curves_csv, examples_csv, summary_points,
     summary_rows, summary_table,
