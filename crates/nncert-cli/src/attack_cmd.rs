@@ -28,7 +28,7 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         a.n_test != Some(0),
         "--n-test: expected at least 1 test input, found 0"
     );
-    let features = a.features.kind()?;
+    let features = a.features.kind(a.dataset.name()? == "npy")?;
     let full = nncert::data::load(&a.dataset.spec()?)?;
     if let Some(l) = a.target_label {
         anyhow::ensure!(

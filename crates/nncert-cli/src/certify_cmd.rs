@@ -21,6 +21,13 @@ pub fn run(a: &CertifyArgs) -> Result<()> {
         stamp_test_set(&mut dataset, trigger)?;
     }
     let config = a.config(&dataset)?;
+    let n_train = dataset.train.len();
+    for k in config.search.ks.iter().filter(|&&k| k >= n_train) {
+        eprintln!(
+            "nncert: warning: --knn {k}: k ≥ the {n_train} training examples, so every \
+             training example votes and kNN predicts the majority class"
+        );
+    }
     let exp = run_and_write(&dataset, &config, &a.out)?;
     print_summary(&dataset, &exp, &a.out);
     Ok(())
@@ -98,8 +105,10 @@ pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
     for s in &exp.settings {
         if let Some(empty) = s.empty_neighbourhoods.filter(|&e| e > 0) {
             say!(
-                "rNN r = {}: {empty} test inputs have no training example within r",
-                s.param
+                "rNN r = {}: {}",
+                s.param,
+                plural(empty, "test input has", "test inputs have")
+                    + " no training example within r"
             );
         }
     }
@@ -116,4 +125,9 @@ pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
         "wrote curves.csv, examples.csv, report.json and figures/ (PNG, SVG) to {}",
         out.display()
     );
+}
+
+/// `"1 test input has"`, `"3 test inputs have"`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

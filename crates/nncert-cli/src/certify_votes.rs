@@ -15,6 +15,7 @@ use crate::args::CertifyVotesArgs;
 use crate::summary;
 
 pub fn run(a: &CertifyVotesArgs) -> Result<()> {
+    a.check_flags_apply()?;
     OutputDir::preflight(&a.out)?;
     if matches!(a.kind, Method::Dpa | Method::Bagging) {
         return baseline(a);
@@ -22,6 +23,9 @@ pub fn run(a: &CertifyVotesArgs) -> Result<()> {
     let options = a.certify.options(a.kind, &a.param);
     options.validate()?;
     let votes = load_votes(&a.votes, &a.labels)?;
+    if a.kind == Method::Knn {
+        check_knn_rows(&votes, &a.votes)?;
+    }
     let mut inputs = serde_json::Map::new();
     for (name, path) in [("votes", &a.votes), ("labels", &a.labels)] {
         inputs.insert(name.into(), input_record(path, sha256_file(path)?));
@@ -33,6 +37,21 @@ pub fn run(a: &CertifyVotesArgs) -> Result<()> {
         "certify-votes",
         OutputDir::new(&a.out),
     )
+}
+
+/// kNN votes count the k nearest neighbours: every row sums to the same k ≥ 1.
+fn check_knn_rows(votes: &Votes, path: &Path) -> Result<()> {
+    let sum = |i: usize| votes.row(i).iter().map(|&v| u64::from(v)).sum::<u64>();
+    let k = sum(0);
+    if let Some(i) = (0..votes.n_test()).find(|&i| sum(i) != k || k == 0) {
+        anyhow::bail!(
+            "{}: row {i} has {} votes and row 0 has {k}: kNN votes sum to the same k ≥ 1 in \
+             every row (use --kind rnn for neighbourhoods of varying size)",
+            path.display(),
+            sum(i)
+        );
+    }
+    Ok(())
 }
 
 /// The report's record of one input file.
@@ -59,7 +78,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
     settings.insert("max_e_requested".into(), json!(a.certify.max_e));
     settings.insert("threat".into(), json!(a.certify.threat));
     let (certs, param) = if a.kind == Method::Dpa {
-        let units = if a.units == "insdel" {
+        let units = if a.units.as_deref() == Some("insdel") {
             Units::Insdel
         } else {
             Units::Poisoning
@@ -76,7 +95,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
             n_models: need(a.models, "--models N")?,
             xi: need(a.subsample.map(u64::from), "--subsample XI")? as u32,
             train_size: need(a.train_size, "--train-size n")?,
-            alpha: a.alpha,
+            alpha: a.alpha.unwrap_or(0.001),
         };
         params.validate()?;
         let votes = load_votes(&a.votes, &a.labels)?;

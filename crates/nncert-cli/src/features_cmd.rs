@@ -14,7 +14,7 @@ use crate::progress;
 
 pub fn run(a: &FeaturesArgs) -> Result<()> {
     OutputDir::preflight(&a.out)?;
-    let kind = a.features.kind()?;
+    let kind = a.features.kind(a.dataset.name()? == "npy")?;
     let start = Instant::now();
     let dataset = nncert::data::load(&a.dataset.spec()?)?;
     let loaded = start.elapsed();

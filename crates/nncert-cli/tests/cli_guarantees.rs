@@ -143,7 +143,11 @@ fn class_count_follows_the_data_not_the_largest_label() {
 #[test]
 fn votes_curves_stop_at_max_e_and_the_default_is_bounded() {
     let dir = scratch("vote_counts");
-    let votes = write(&dir, "v.npy", encode(&[2, 2], &[0u32, u32::MAX, 5, 1]));
+    let votes = write(
+        &dir,
+        "v.npy",
+        encode(&[2, 2], &[0u32, u32::MAX, u32::MAX - 1, 1]),
+    );
     let labels = write(&dir, "y.npy", encode(&[2], &[1u8, 0]));
     for kind in ["rnn", "knn"] {
         let out = dir.join(format!("out_{kind}"));
@@ -440,4 +444,104 @@ fn reproduce_checks_every_dataset_before_computing_and_writes_nothing_on_failure
     );
     assert_refused(&o, &["missing"]);
     assert!(!dir.join("repro").exists());
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// Issue 12 (12): npy flags without `--dataset npy` silently certified the embedded MNIST
+/// subset; HOG was the default on feature vectors.
+#[test]
+fn npy_flags_imply_the_npy_dataset_and_raw_features() {
+    let dir = scratch("infer");
+    let mut data = npy_dataset(&dir, None);
+    data.drain(0..2); // no --dataset
+    data.truncate(data.len() - 2); // no --features
+    let o = certify(&dir, &data, &["--knn", "3", "--out", "out"]);
+    ok(&o);
+    let r = report(&dir.join("out"));
+    let text = r.to_string();
+    assert!(text.contains("\"npy\""), "{text}");
+    assert!(text.contains("raw") && !text.contains("hog"), "{text}");
+    let mut mixed = vec!["--dataset".to_string(), "mnist".to_string()];
+    mixed.extend(data.iter().cloned());
+    let o = certify(&dir, &mixed, &["--out", "out2"]);
+    assert_refused(&o, &["--train-features: applies to --dataset npy only"]);
+}
+
+/// Issue 12 (11): the default k = 5000 on 40 training points predicted the majority class.
+#[test]
+fn the_default_k_scales_to_the_training_set_and_k_over_n_warns() {
+    let dir = scratch("default_k");
+    let data = npy_dataset(&dir, None);
+    let o = certify(&dir, &data, &["--out", "out"]);
+    ok(&o);
+    let curves = std::fs::read_to_string(dir.join("out/curves.csv")).unwrap();
+    assert!(curves.contains("\nknn,3,individual,0,"), "{curves}");
+    assert!(o.stderr.is_empty());
+    let o = certify(&dir, &data, &["--knn", "40", "--out", "out"]);
+    ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: --knn 40") && stderr.contains("majority class"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+}
+
+/// Issue 12 (15): options that do not apply were ignored; duplicate settings were written
+/// twice; rows that cannot be kNN votes were accepted.
+#[test]
+fn inapplicable_flags_duplicates_and_impossible_knn_votes_are_refused() {
+    let dir = scratch("inapplicable");
+    let votes = write(&dir, "v.npy", encode(&[2, 2], &[3u32, 2, 1, 4]));
+    let labels = write(&dir, "y.npy", encode(&[2], &[0u8, 1]));
+    let cv = |extra: &[&str]| {
+        let mut args = vec!["certify-votes", "--votes", &votes, "--labels", &labels];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", "out"]);
+        nncert(&args, &dir)
+    };
+    assert_refused(
+        &cv(&["--kind", "rnn", "--units", "insdel"]),
+        &["--units: applies to --kind dpa only"],
+    );
+    assert_refused(
+        &cv(&["--kind", "rnn", "--alpha", "0.1"]),
+        &["--alpha: applies to --kind bagging only"],
+    );
+    assert_refused(
+        &cv(&["--kind", "dpa", "--models", "5"]),
+        &["--models: applies to --kind bagging only"],
+    );
+    ok(&cv(&["--kind", "knn"]));
+    for bad in [vec![0u32, 0, 0, 0], vec![3, 2, 1, 1]] {
+        let v = write(&dir, "bad.npy", encode(&[2, 2], &bad));
+        let o = nncert(
+            &[
+                "certify-votes",
+                "--votes",
+                &v,
+                "--labels",
+                &labels,
+                "--kind",
+                "knn",
+                "--out",
+                "out2",
+            ],
+            &dir,
+        );
+        assert_refused(&o, &["bad.npy", "kNN votes sum to the same k"]);
+    }
+    let data = npy_dataset(&dir, None);
+    let o = certify(&dir, &data, &["--knn", "5,5", "--out", "out3"]);
+    assert_refused(&o, &["--knn: `5` is given twice"]);
+    let o = certify(
+        &dir,
+        &data,
+        &["--knn", "3", "--joint", "island", "--out", "out3"],
+    );
+    assert_refused(&o, &["--joint: joint certification applies to rNN only"]);
+    assert!(!dir.join("out2").exists() && !dir.join("out3").exists());
 }
