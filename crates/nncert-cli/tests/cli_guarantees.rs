@@ -545,3 +545,79 @@ fn inapplicable_flags_duplicates_and_impossible_knn_votes_are_refused() {
     assert_refused(&o, &["--joint: joint certification applies to rNN only"]);
     assert!(!dir.join("out2").exists() && !dir.join("out3").exists());
 }
+
+/// `copies` gzip members of 64 MiB of zeros each, after `head` (its own member): a
+/// decompression bomb of `64 MiB × copies` in about `64 KiB × copies`.
+fn gzip_bomb(head: &[u8], copies: usize) -> Vec<u8> {
+    use std::io::Write;
+    let gz = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let zeros = gz(&vec![0u8; 64 << 20]);
+    let mut out = gz(head);
+    for _ in 0..copies {
+        out.extend_from_slice(&zeros);
+    }
+    out
+}
+
+/// Issue 12 (5): a gzip bomb was decompressed whole (up to 4 GB, 12 GB RSS for the CIFAR
+/// archive) before being refused. Each member is now capped by what its format allows,
+/// while streaming: these runs stay far below the 2 GiB address-space limit.
+#[test]
+fn decompression_bombs_are_refused_at_the_size_the_format_allows() {
+    let dir = scratch("bombs");
+    // MNIST: a valid header for 5 images of 4 × 4, followed by 2.5 GiB of zeros.
+    let mnist = dir.join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    let mut header = vec![0, 0, 8, 3];
+    for d in [5u32, 4, 4] {
+        header.extend_from_slice(&d.to_be_bytes());
+    }
+    std::fs::write(mnist.join("train-images-idx3-ubyte.gz"), gzip_bomb(&header, 40)).unwrap();
+    let mut labels = vec![0, 0, 8, 1, 0, 0, 0, 5];
+    labels.extend_from_slice(&[0, 1, 2, 3, 4]);
+    std::fs::write(mnist.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    std::fs::write(mnist.join("t10k-images-idx3-ubyte"), {
+        let mut b = header.clone();
+        b.extend(vec![1u8; 80]);
+        b
+    })
+    .unwrap();
+    std::fs::write(mnist.join("t10k-labels-idx1-ubyte"), &labels).unwrap();
+    let o = nncert(
+        &["data", "info", "--dataset", "mnist", "--data-dir", dir.to_str().unwrap()],
+        &dir,
+    );
+    assert_refused(&o, &["train-images-idx3-ubyte.gz", "expected at most 96 bytes once decompressed"]);
+
+    // CIFAR-10: a batch member whose header announces 4 GiB, then 2.5 GiB of zeros.
+    let cifar = dir.join("cifar");
+    std::fs::create_dir_all(&cifar).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_path("cifar-10-batches-bin/data_batch_1.bin").unwrap();
+    h.set_size(4 << 30);
+    h.set_mode(0o644);
+    h.set_cksum();
+    std::fs::write(cifar.join("cifar-10-binary.tar.gz"), gzip_bomb(h.as_bytes(), 40)).unwrap();
+    let o = nncert(
+        &["data", "info", "--dataset", "cifar10", "--data-dir", cifar.to_str().unwrap()],
+        &dir,
+    );
+    assert_refused(&o, &["cifar-10-binary.tar.gz", "data_batch_1.bin", "expected at most 30730000"]);
+
+    // CIFAR-10: an unrelated member of 2.5 GiB: the tar stream is capped.
+    let mut h = tar::Header::new_gnu();
+    h.set_path("cifar-10-batches-bin/readme.html").unwrap();
+    h.set_size(40 * (64 << 20));
+    h.set_mode(0o644);
+    h.set_cksum();
+    std::fs::write(cifar.join("cifar-10-binary.tar.gz"), gzip_bomb(h.as_bytes(), 40)).unwrap();
+    let o = nncert(
+        &["data", "info", "--dataset", "cifar10", "--data-dir", cifar.to_str().unwrap()],
+        &dir,
+    );
+    assert_refused(&o, &["cifar-10-binary.tar.gz", "expected at most 268435456 bytes"]);
+}
