@@ -418,6 +418,12 @@ pub struct FetchArgs {
     /// Seconds to wait for a connection before trying the next mirror.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub connect_timeout: u64,
+    /// Seconds to wait for the server's reply once connected.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Seconds one file's whole download may take.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub max_time: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -576,7 +576,11 @@ fn decompression_bombs_are_refused_at_the_size_the_format_allows() {
     for d in [5u32, 4, 4] {
         header.extend_from_slice(&d.to_be_bytes());
     }
-    std::fs::write(mnist.join("train-images-idx3-ubyte.gz"), gzip_bomb(&header, 40)).unwrap();
+    std::fs::write(
+        mnist.join("train-images-idx3-ubyte.gz"),
+        gzip_bomb(&header, 40),
+    )
+    .unwrap();
     let mut labels = vec![0, 0, 8, 1, 0, 0, 0, 5];
     labels.extend_from_slice(&[0, 1, 2, 3, 4]);
     std::fs::write(mnist.join("train-labels-idx1-ubyte"), &labels).unwrap();
@@ -588,10 +592,23 @@ fn decompression_bombs_are_refused_at_the_size_the_format_allows() {
     .unwrap();
     std::fs::write(mnist.join("t10k-labels-idx1-ubyte"), &labels).unwrap();
     let o = nncert(
-        &["data", "info", "--dataset", "mnist", "--data-dir", dir.to_str().unwrap()],
+        &[
+            "data",
+            "info",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
         &dir,
     );
-    assert_refused(&o, &["train-images-idx3-ubyte.gz", "expected at most 96 bytes once decompressed"]);
+    assert_refused(
+        &o,
+        &[
+            "train-images-idx3-ubyte.gz",
+            "expected at most 96 bytes once decompressed",
+        ],
+    );
 
     // CIFAR-10: a batch member whose header announces 4 GiB, then 2.5 GiB of zeros.
     let cifar = dir.join("cifar");
@@ -601,12 +618,30 @@ fn decompression_bombs_are_refused_at_the_size_the_format_allows() {
     h.set_size(4 << 30);
     h.set_mode(0o644);
     h.set_cksum();
-    std::fs::write(cifar.join("cifar-10-binary.tar.gz"), gzip_bomb(h.as_bytes(), 40)).unwrap();
+    std::fs::write(
+        cifar.join("cifar-10-binary.tar.gz"),
+        gzip_bomb(h.as_bytes(), 40),
+    )
+    .unwrap();
     let o = nncert(
-        &["data", "info", "--dataset", "cifar10", "--data-dir", cifar.to_str().unwrap()],
+        &[
+            "data",
+            "info",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            cifar.to_str().unwrap(),
+        ],
         &dir,
     );
-    assert_refused(&o, &["cifar-10-binary.tar.gz", "data_batch_1.bin", "expected at most 30730000"]);
+    assert_refused(
+        &o,
+        &[
+            "cifar-10-binary.tar.gz",
+            "data_batch_1.bin",
+            "expected at most 30730000",
+        ],
+    );
 
     // CIFAR-10: an unrelated member of 2.5 GiB: the tar stream is capped.
     let mut h = tar::Header::new_gnu();
@@ -614,10 +649,24 @@ fn decompression_bombs_are_refused_at_the_size_the_format_allows() {
     h.set_size(40 * (64 << 20));
     h.set_mode(0o644);
     h.set_cksum();
-    std::fs::write(cifar.join("cifar-10-binary.tar.gz"), gzip_bomb(h.as_bytes(), 40)).unwrap();
+    std::fs::write(
+        cifar.join("cifar-10-binary.tar.gz"),
+        gzip_bomb(h.as_bytes(), 40),
+    )
+    .unwrap();
     let o = nncert(
-        &["data", "info", "--dataset", "cifar10", "--data-dir", cifar.to_str().unwrap()],
+        &[
+            "data",
+            "info",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            cifar.to_str().unwrap(),
+        ],
         &dir,
     );
-    assert_refused(&o, &["cifar-10-binary.tar.gz", "expected at most 268435456 bytes"]);
+    assert_refused(
+        &o,
+        &["cifar-10-binary.tar.gz", "expected at most 268435456 bytes"],
+    );
 }
