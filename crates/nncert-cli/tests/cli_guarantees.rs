@@ -670,3 +670,21 @@ fn decompression_bombs_are_refused_at_the_size_the_format_allows() {
         &["cifar-10-binary.tar.gz", "expected at most 268435456 bytes"],
     );
 }
+
+/// Issue 12 (16): the MNIST "missing" message did not say how to get the files.
+#[test]
+fn missing_mnist_suggests_fetch() {
+    let dir = scratch("missing_mnist");
+    let o = nncert(
+        &[
+            "data",
+            "info",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_refused(&o, &["missing", "run `nncert fetch mnist --data-dir"]);
+}

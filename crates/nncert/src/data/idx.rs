@@ -195,10 +195,22 @@ pub fn load_mnist(dir: &Path) -> Result<Dataset, Error> {
     let dirs = mnist_dirs(dir);
     let mut sources = Vec::with_capacity(4);
     for (_, names) in MNIST_NAMES {
-        sources.push(read_source_capped(
-            &find_file(&dirs, &names)?,
-            &announced_len,
-        )?);
+        let path = find_file(&dirs, &names).map_err(|e| match e {
+            Error::Data {
+                path,
+                problem: DataError::Missing { looked_for },
+            } => Error::Data {
+                path,
+                problem: DataError::Missing {
+                    looked_for: format!(
+                        "{looked_for} — run `nncert fetch mnist --data-dir {}`",
+                        dir.display()
+                    ),
+                },
+            },
+            other => other,
+        })?;
+        sources.push(read_source_capped(&path, &announced_len)?);
     }
     mnist_from_sources("mnist", &sources)
 }

@@ -8,7 +8,7 @@ mod tables;
 pub use output_dir::{OUTPUT_MARKERS, OutputDir, PendingPath, remove_pending};
 pub use tables::{
     CURVES_HEADER, EXAMPLES_HEADER, ExampleRow, curves_csv, examples_csv, summary_points,
-    summary_rows, summary_table,
+    summary_rows, summary_rows_at, summary_table, table_points,
 };
 
 use std::io::Read;
