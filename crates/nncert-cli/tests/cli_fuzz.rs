@@ -408,7 +408,7 @@ fn certify_npy_keeps_its_promises_on_random_input() {
         let trf: Vec<f32> = (0..n * d).map(|_| feature(&mut rng)).collect();
         let tef: Vec<f32> = (0..m * d).map(|_| feature(&mut rng)).collect();
         let c = 1 + rng.below(4) as i64;
-        let mut label = |rng: &mut Rng| {
+        let label = |rng: &mut Rng| {
             if hostile && rng.chance(20) {
                 random_value(rng)
             } else {
