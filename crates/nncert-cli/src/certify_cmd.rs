@@ -30,6 +30,7 @@ pub fn run(a: &CertifyArgs) -> Result<()> {
     }
     let exp = run_and_write(&dataset, &config, &a.out)?;
     print_summary(&dataset, &exp, &a.out);
+    print_radius_guidance(&dataset, &config, &exp);
     Ok(())
 }
 
@@ -130,4 +131,44 @@ pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
 /// `"1 test input has"`, `"3 test inputs have"`.
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// When a radius leaves most test inputs without any training example within it, says how
+/// far the training examples actually are, so that a user can choose r: quantiles of the
+/// distance to the 1st, 10th and 100th nearest training example (on at most 1,000 test
+/// inputs, with the run's features and metric).
+fn print_radius_guidance(dataset: &Dataset, config: &ExperimentConfig, exp: &Experiment) {
+    let n_test = dataset.test.len();
+    let sparse: Vec<&str> = exp
+        .settings
+        .iter()
+        .filter(|s| s.empty_neighbourhoods.is_some_and(|e| 2 * e > n_test))
+        .map(|s| s.param.as_str())
+        .collect();
+    if sparse.is_empty() {
+        return;
+    }
+    let Ok(stats) = nncert::pipeline::neighbour_distance_quantiles(
+        dataset,
+        config.features,
+        &config.search,
+        &[1, 10, 100],
+        1000,
+    ) else {
+        return;
+    };
+    let cells: Vec<String> = stats
+        .iter()
+        .map(|s| {
+            let [q10, q50, q90] = s.quantiles;
+            format!("k = {}: {q10:.3} / {q50:.3} / {q90:.3}", s.k)
+        })
+        .collect();
+    say!(
+        "rNN r = {}: most balls are empty; {} distance to the k-th nearest training example \
+         (10 % / 50 % / 90 % of test inputs): {} — choose r around these",
+        sparse.join(", "),
+        config.search.metric,
+        cells.join("; ")
+    );
 }

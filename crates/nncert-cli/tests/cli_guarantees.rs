@@ -688,3 +688,41 @@ fn missing_mnist_suggests_fetch() {
     );
     assert_refused(&o, &["missing", "run `nncert fetch mnist --data-dir"]);
 }
+
+/// Issue 12 (13): a radius that leaves every ball empty came with no guidance.
+#[test]
+fn empty_rnn_balls_come_with_distance_quantiles() {
+    let dir = scratch("radius_guidance");
+    let data = npy_dataset(&dir, None);
+    // Test points off the training grid: no training example within 0.001 of any.
+    let tef: Vec<f32> = (0..20).map(|i| 0.05 + (i % 3) as f32).collect();
+    write(&dir, "tef.npy", encode(&[10, 2], &tef));
+    let o = certify(
+        &dir,
+        &data,
+        &["--knn", "none", "--rnn", "0.001", "--out", "out"],
+    );
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("most balls are empty"))
+        .unwrap_or_else(|| panic!("no guidance in {stdout}"));
+    assert!(
+        line.contains("l1 distance to the k-th nearest training example"),
+        "{line}"
+    );
+    assert!(
+        line.contains("k = 1: ") && line.contains("k = 10: "),
+        "{line}"
+    );
+    assert!(!line.contains("k = 100"), "only k ≤ n_train: {line}");
+    // A radius that reaches the neighbours prints no guidance.
+    let o = certify(
+        &dir,
+        &data,
+        &["--knn", "none", "--rnn", "40", "--out", "out"],
+    );
+    ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("most balls are empty"));
+}
