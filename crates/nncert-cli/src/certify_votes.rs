@@ -128,7 +128,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
         "inputs": inputs,
         "settings": settings,
         "n_test": certs.len(),
-        "clean_accuracy": nncert::curve::format_fraction_floor(correct as u64, certs.len() as u64, 6),
+        "clean_accuracy": report::fraction_json(correct as u64, certs.len() as u64, 6),
         "notes": "certified_accuracy values are proven lower bounds, rounded down; e_star = -1 means not certified even at e = 0",
     });
     let curves = [curve];
@@ -213,7 +213,7 @@ fn run_record(
         },
         "n_test": votes.n_test(),
         "n_classes": votes.n_classes(),
-        "clean_accuracy": nncert::curve::format_fraction_floor(correct as u64, votes.n_test() as u64, 6),
+        "clean_accuracy": report::fraction_json(correct as u64, votes.n_test() as u64, 6),
         "summary": summary,
         "notes": "certified_accuracy values are proven lower bounds, rounded down",
     })

@@ -12,7 +12,7 @@ use crate::baselines::ensemble::{BaseLearner, Ensemble};
 use crate::baselines::{BaselineCertificate, baseline_curve};
 use crate::certify::threat::{Threat, knn_delete_e_star, knn_insert_e_star};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
-use crate::curve::{Curve, CurveOptions, certify_votes, curves_from_points, format_fraction_floor};
+use crate::curve::{Curve, CurveOptions, certify_votes, curves_from_points};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::FeatureKind;
@@ -481,7 +481,7 @@ impl Experiment {
                 json!({
                     "method": s.method,
                     "param": s.param,
-                    "clean_accuracy": format_fraction_floor(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
+                    "clean_accuracy": crate::report::fraction_json(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
                     "certifications": s.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
                     "max_e": s.max_e,
                     "empty_neighbourhoods": s.empty_neighbourhoods,
