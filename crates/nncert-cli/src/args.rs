@@ -42,6 +42,19 @@ pub enum Command {
     Data(DataCommand),
 }
 
+impl Command {
+    /// The `--threads` flag of the commands that have one (the pool is built once, in main).
+    pub fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Certify(a) => a.threads,
+            Command::Attack(a) => a.search.threads,
+            Command::Reproduce(a) => a.threads,
+            Command::Votes(a) => a.search.threads,
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct FeaturesArgs {
     #[command(flatten)]
@@ -58,8 +71,9 @@ pub struct FeaturesArgs {
 #[derive(Debug, Args, Clone)]
 pub struct FeatureArgs {
     /// hog (scikit-image semantics, SPEC §6) or raw (pixels / your features as they are).
-    #[arg(long, default_value = "hog", value_parser = ["hog", "raw"])]
-    pub features: String,
+    /// Default: hog for images, raw for --dataset npy.
+    #[arg(long, value_parser = ["hog", "raw"])]
+    pub features: Option<String>,
     /// HOG orientation bins.
     #[arg(long, default_value_t = 9)]
     pub hog_orientations: usize,
@@ -75,11 +89,14 @@ pub struct FeatureArgs {
 }
 
 impl FeatureArgs {
-    pub fn kind(&self) -> anyhow::Result<nncert::features::FeatureKind> {
+    /// The features to compute; without `--features`, HOG for images and raw for feature
+    /// vectors (`npy`), which HOG cannot read.
+    pub fn kind(&self, npy: bool) -> anyhow::Result<nncert::features::FeatureKind> {
         use nncert::features::{FeatureKind, HogParams};
         // HOG flags are checked even with --features raw, so a typo never passes silently.
         let block_norm = self.hog_norm.parse()?;
-        Ok(match self.features.as_str() {
+        let default = if npy { "raw" } else { "hog" };
+        Ok(match self.features.as_deref().unwrap_or(default) {
             "raw" => FeatureKind::Raw,
             _ => FeatureKind::Hog(HogParams {
                 orientations: self.hog_orientations,
@@ -183,6 +200,19 @@ impl BaselineArgs {
     }
 }
 
+/// The default k: the paper's 5,000 (500 on the embedded subset) while it is below the
+/// training-set size; on npy input, or when the training set is smaller (the 4,000-image
+/// CIFAR-10 subset), one twelfth of the training set (MNIST's 5,000 of 60,000), at most
+/// 5,000. With k ≥ n_train every training example votes and kNN predicts the majority class.
+fn default_k(paper: usize, dataset: &nncert::data::Dataset) -> usize {
+    let n = dataset.train.len();
+    if dataset.name != "npy" && paper < n {
+        paper
+    } else {
+        (n / 12).clamp(1, 5000)
+    }
+}
+
 fn parse_list<T: std::str::FromStr>(
     values: &Option<Vec<String>>,
     flag: &str,
@@ -191,14 +221,20 @@ fn parse_list<T: std::str::FromStr>(
     match values {
         None => Ok(default),
         Some(v) if v.len() == 1 && v[0] == "none" => Ok(Vec::new()),
-        Some(v) => v
-            .iter()
-            .map(|x| {
-                x.trim().parse::<T>().map_err(|_| {
-                    anyhow::anyhow!("{flag}: expected a number or `none`, found `{x}`")
+        Some(v) => {
+            for (i, x) in v.iter().enumerate() {
+                if v[..i].iter().any(|y| y.trim() == x.trim()) {
+                    anyhow::bail!("{flag}: `{x}` is given twice; expected distinct values");
+                }
+            }
+            v.iter()
+                .map(|x| {
+                    x.trim().parse::<T>().map_err(|_| {
+                        anyhow::anyhow!("{flag}: expected a number or `none`, found `{x}`")
+                    })
                 })
-            })
-            .collect(),
+                .collect()
+        }
     }
 }
 
@@ -209,6 +245,10 @@ impl CertifyArgs {
         dataset: &nncert::data::Dataset,
     ) -> anyhow::Result<nncert::experiment::ExperimentConfig> {
         let (k_default, r_default) = nncert::paper::default_classifiers(&dataset.name);
+        let k_default = k_default
+            .into_iter()
+            .map(|k| default_k(k, dataset))
+            .collect();
         let search = SearchArgs {
             knn: parse_list(&self.knn, "--knn", k_default)?,
             rnn: parse_list(&self.rnn, "--rnn", r_default)?,
@@ -223,10 +263,21 @@ impl CertifyArgs {
                 || !self.baselines.bagging.is_empty(),
             "nothing to certify: give --knn K,…, --rnn R,…, --dpa ZETA or --bagging XI"
         );
+        if search.radii.is_empty()
+            && self
+                .certify
+                .joint
+                .as_ref()
+                .is_some_and(|j| j.iter().flatten().next().is_some())
+        {
+            anyhow::bail!(
+                "--joint: joint certification applies to rNN only; give --rnn R,… or drop --joint"
+            );
+        }
         let options = self.certify.options(nncert::Method::Rnn, "");
         options.validate()?;
         Ok(nncert::experiment::ExperimentConfig {
-            features: self.features.kind()?,
+            features: self.features.kind(dataset.name == "npy")?,
             search,
             joint: options.joint,
             seed: options.seed,
@@ -337,13 +388,6 @@ pub struct SearchArgs {
 
 impl SearchArgs {
     pub fn config(&self) -> anyhow::Result<nncert::neighbours::SearchConfig> {
-        if let Some(t) = self.threads {
-            anyhow::ensure!(t >= 1, "--threads: expected at least 1, found 0");
-            // Only the first call configures the global pool; later calls are no-ops.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build_global();
-        }
         if let Some(k) = self.knn.iter().find(|&&k| k == 0) {
             anyhow::bail!("--knn: expected k ≥ 1, found {k}");
         }
@@ -374,6 +418,12 @@ pub struct FetchArgs {
     /// Seconds to wait for a connection before trying the next mirror.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub connect_timeout: u64,
+    /// Seconds to wait for the server's reply once connected.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Seconds one file's whole download may take.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub max_time: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -393,8 +443,9 @@ pub struct DataInfoArgs {
 #[derive(Debug, Args, Clone)]
 pub struct DatasetArgs {
     /// mnist, cifar10, npy (your own features), or embedded (the MNIST subset built in).
-    #[arg(long, default_value = "embedded", value_parser = ["embedded", "mnist", "cifar10", "npy"])]
-    pub dataset: String,
+    /// Default: npy when --train-features and friends are given, else embedded.
+    #[arg(long, value_parser = ["embedded", "mnist", "cifar10", "npy"])]
+    pub dataset: Option<String>,
     /// Directory holding the dataset files (for mnist: the four IDX files, plain or .gz, in
     /// DIR or DIR/mnist; for cifar10: cifar-10-binary.tar.gz, or the batches, see README).
     #[arg(long, value_name = "DIR")]
@@ -417,15 +468,43 @@ pub struct DatasetArgs {
 }
 
 impl DatasetArgs {
+    /// The dataset asked for: `--dataset`, or npy when only npy flags are given. Flags that
+    /// do not apply to the dataset are refused rather than ignored.
+    pub fn name(&self) -> anyhow::Result<&str> {
+        let npy_flags = [
+            ("--train-features", self.train_features.is_some()),
+            ("--train-labels", self.train_labels.is_some()),
+            ("--test-features", self.test_features.is_some()),
+            ("--test-labels", self.test_labels.is_some()),
+            ("--classes", self.classes.is_some()),
+        ];
+        let given = npy_flags.iter().find(|(_, g)| *g).map(|(f, _)| *f);
+        let name = match (self.dataset.as_deref(), given) {
+            (Some(d), _) => d,
+            (None, Some(_)) => "npy",
+            (None, None) => "embedded",
+        };
+        if let Some(flag) = given.filter(|_| name != "npy") {
+            anyhow::bail!("{flag}: applies to --dataset npy only, not --dataset {name}");
+        }
+        if self.data_dir.is_some() && matches!(name, "npy" | "embedded") {
+            anyhow::bail!(
+                "--data-dir: applies to --dataset mnist or cifar10, not --dataset {name}"
+            );
+        }
+        Ok(name)
+    }
+
     /// Checks the combination and names the missing flag.
     pub fn spec(&self) -> anyhow::Result<nncert::data::DatasetSpec> {
         use nncert::data::DatasetSpec;
+        let name = self.name()?;
         let dir = || {
             self.data_dir
                 .clone()
-                .ok_or_else(|| anyhow::anyhow!("--dataset {} needs --data-dir DIR", self.dataset))
+                .ok_or_else(|| anyhow::anyhow!("--dataset {name} needs --data-dir DIR"))
         };
-        Ok(match self.dataset.as_str() {
+        Ok(match name {
             "embedded" => DatasetSpec::Embedded,
             "mnist" => DatasetSpec::Mnist(dir()?),
             "cifar10" => DatasetSpec::Cifar10(dir()?),
@@ -468,8 +547,9 @@ pub struct CertifyVotesArgs {
     pub certify: CertifyFlags,
     /// dpa: units of e: poisoning (nncert's, a modification counts 1) or insdel (DPA's
     /// insertions + deletions, a modification counts 2).
-    #[arg(long, default_value = "poisoning", value_parser = ["poisoning", "insdel"])]
-    pub units: String,
+    /// Default: poisoning.
+    #[arg(long, value_parser = ["poisoning", "insdel"])]
+    pub units: Option<String>,
     /// bagging: number of base classifiers N (each row's votes sum to at most N).
     #[arg(long, value_name = "N")]
     pub models: Option<u64>,
@@ -479,10 +559,10 @@ pub struct CertifyVotesArgs {
     /// bagging: training-set size n.
     #[arg(long, value_name = "n")]
     pub train_size: Option<u64>,
-    /// bagging: probability α that some certificate of the run is wrong.
-    #[arg(long, default_value_t = 0.001)]
-    pub alpha: f64,
-    /// Output directory (created; existing files of the same names are replaced).
+    /// bagging: probability α that some certificate of the run is wrong (default: 0.001).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Output directory (created, or replaced whole if it holds an earlier nncert output).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
@@ -507,6 +587,30 @@ pub struct CertifyFlags {
     /// delete or flip (labels only). See docs/METHOD.md §8.
     #[arg(long, default_value = "general", value_parser = parse_threat)]
     pub threat: Threat,
+}
+
+impl CertifyVotesArgs {
+    /// Refuses flags that do not apply to `--kind` instead of ignoring them.
+    pub fn check_flags_apply(&self) -> anyhow::Result<()> {
+        let kind = self.kind;
+        let only = |flag: &str, given: bool, applies: bool, to: &str| {
+            if given && !applies {
+                anyhow::bail!("{flag}: applies to --kind {to} only, not --kind {kind}");
+            }
+            Ok(())
+        };
+        only("--units", self.units.is_some(), kind == Method::Dpa, "dpa")?;
+        let bagging = kind == Method::Bagging;
+        only("--models", self.models.is_some(), bagging, "bagging")?;
+        only("--subsample", self.subsample.is_some(), bagging, "bagging")?;
+        only(
+            "--train-size",
+            self.train_size.is_some(),
+            bagging,
+            "bagging",
+        )?;
+        only("--alpha", self.alpha.is_some(), bagging, "bagging")
+    }
 }
 
 impl CertifyFlags {

@@ -12,6 +12,7 @@ use crate::args::AttackArgs;
 use crate::figures;
 
 pub fn run(a: &AttackArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     let search = a.search.config()?;
     anyhow::ensure!(
         !a.e.is_empty(),
@@ -23,8 +24,21 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         !targets.is_empty(),
         "nothing to attack: give --knn K and/or --rnn R"
     );
-    let features = a.features.kind()?;
+    anyhow::ensure!(
+        a.n_test != Some(0),
+        "--n-test: expected at least 1 test input, found 0"
+    );
+    let features = a.features.kind(a.dataset.name()? == "npy")?;
     let full = nncert::data::load(&a.dataset.spec()?)?;
+    if let Some(l) = a.target_label {
+        anyhow::ensure!(
+            (l as usize) < full.n_classes,
+            "--target-label: expected a label in 0..={} ({} has {} classes), found {l}",
+            full.n_classes - 1,
+            full.name,
+            full.n_classes
+        );
+    }
     let mut dataset = full.subset(None, a.n_test);
     let trigger = match (&a.trigger, a.target_label) {
         (Some(t), Some(l)) => {

@@ -13,6 +13,7 @@ use crate::args::CertifyArgs;
 use crate::{figures, progress, summary};
 
 pub fn run(a: &CertifyArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     let spec = a.dataset.spec()?;
     let mut dataset = nncert::data::load(&spec)?;
     if let Some(t) = &a.trigger {
@@ -20,8 +21,16 @@ pub fn run(a: &CertifyArgs) -> Result<()> {
         stamp_test_set(&mut dataset, trigger)?;
     }
     let config = a.config(&dataset)?;
+    let n_train = dataset.train.len();
+    for k in config.search.ks.iter().filter(|&&k| k >= n_train) {
+        eprintln!(
+            "nncert: warning: --knn {k}: k ≥ the {n_train} training examples, so every \
+             training example votes and kNN predicts the majority class"
+        );
+    }
     let exp = run_and_write(&dataset, &config, &a.out)?;
     print_summary(&dataset, &exp, &a.out);
+    print_radius_guidance(&dataset, &config, &exp);
     Ok(())
 }
 
@@ -46,23 +55,38 @@ pub fn run_and_write(
     config: &ExperimentConfig,
     out: &Path,
 ) -> Result<Experiment> {
-    let exp = progress::PipelineBars::new(dataset).run(|p| experiment::run(dataset, config, p))?;
     let mut staged = OutputDir::new(out);
-    staged.stage("curves.csv", exp.curves_csv());
-    staged.stage("examples.csv", exp.examples_csv());
+    let exp = run_and_stage(dataset, config, &mut staged, Path::new(""))?;
+    staged.commit()?;
+    Ok(exp)
+}
+
+/// Runs the experiment and stages curves.csv, examples.csv, report.json and figures/ under
+/// `prefix` in `staged`.
+pub fn run_and_stage(
+    dataset: &Dataset,
+    config: &ExperimentConfig,
+    staged: &mut OutputDir,
+    prefix: &Path,
+) -> Result<Experiment> {
+    let exp = progress::PipelineBars::new(dataset).run(|p| experiment::run(dataset, config, p))?;
+    staged.stage(prefix.join("curves.csv"), exp.curves_csv());
+    staged.stage(prefix.join("examples.csv"), exp.examples_csv());
     let report = exp.report_json(dataset, config, rayon::current_num_threads());
-    staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
+    staged.stage(
+        prefix.join("report.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    );
     for fig in figures::experiment_figures(&exp, &dataset.name) {
         staged.stage(
-            format!("figures/{}.png", fig.name),
+            prefix.join(format!("figures/{}.png", fig.name)),
             figures::render_png(&fig)?,
         );
         staged.stage(
-            format!("figures/{}.svg", fig.name),
+            prefix.join(format!("figures/{}.svg", fig.name)),
             figures::render_svg(&fig)?,
         );
     }
-    staged.commit()?;
     Ok(exp)
 }
 
@@ -82,8 +106,10 @@ pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
     for s in &exp.settings {
         if let Some(empty) = s.empty_neighbourhoods.filter(|&e| e > 0) {
             say!(
-                "rNN r = {}: {empty} test inputs have no training example within r",
-                s.param
+                "rNN r = {}: {}",
+                s.param,
+                plural(empty, "test input has", "test inputs have")
+                    + " no training example within r"
             );
         }
     }
@@ -99,5 +125,50 @@ pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
     say!(
         "wrote curves.csv, examples.csv, report.json and figures/ (PNG, SVG) to {}",
         out.display()
+    );
+}
+
+/// `"1 test input has"`, `"3 test inputs have"`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// When a radius leaves most test inputs without any training example within it, says how
+/// far the training examples actually are, so that a user can choose r: quantiles of the
+/// distance to the 1st, 10th and 100th nearest training example (on at most 1,000 test
+/// inputs, with the run's features and metric).
+fn print_radius_guidance(dataset: &Dataset, config: &ExperimentConfig, exp: &Experiment) {
+    let n_test = dataset.test.len();
+    let sparse: Vec<&str> = exp
+        .settings
+        .iter()
+        .filter(|s| s.empty_neighbourhoods.is_some_and(|e| 2 * e > n_test))
+        .map(|s| s.param.as_str())
+        .collect();
+    if sparse.is_empty() {
+        return;
+    }
+    let Ok(stats) = nncert::pipeline::neighbour_distance_quantiles(
+        dataset,
+        config.features,
+        &config.search,
+        &[1, 10, 100],
+        1000,
+    ) else {
+        return;
+    };
+    let cells: Vec<String> = stats
+        .iter()
+        .map(|s| {
+            let [q10, q50, q90] = s.quantiles;
+            format!("k = {}: {q10:.3} / {q50:.3} / {q90:.3}", s.k)
+        })
+        .collect();
+    say!(
+        "rNN r = {}: most balls are empty; {} distance to the k-th nearest training example \
+         (10 % / 50 % / 90 % of test inputs): {} — choose r around these",
+        sparse.join(", "),
+        config.search.metric,
+        cells.join("; ")
     );
 }

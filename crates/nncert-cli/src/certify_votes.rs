@@ -15,14 +15,48 @@ use crate::args::CertifyVotesArgs;
 use crate::summary;
 
 pub fn run(a: &CertifyVotesArgs) -> Result<()> {
+    a.check_flags_apply()?;
+    OutputDir::preflight(&a.out)?;
     if matches!(a.kind, Method::Dpa | Method::Bagging) {
         return baseline(a);
     }
     let options = a.certify.options(a.kind, &a.param);
     options.validate()?;
     let votes = load_votes(&a.votes, &a.labels)?;
-    let inputs = [("votes", a.votes.as_path()), ("labels", a.labels.as_path())];
-    certify_and_write(&votes, &options, &inputs, "certify-votes", &a.out)
+    if a.kind == Method::Knn {
+        check_knn_rows(&votes, &a.votes)?;
+    }
+    let mut inputs = serde_json::Map::new();
+    for (name, path) in [("votes", &a.votes), ("labels", &a.labels)] {
+        inputs.insert(name.into(), input_record(path, sha256_file(path)?));
+    }
+    certify_and_write(
+        &votes,
+        &options,
+        inputs,
+        "certify-votes",
+        OutputDir::new(&a.out),
+    )
+}
+
+/// kNN votes count the k nearest neighbours: every row sums to the same k ≥ 1.
+fn check_knn_rows(votes: &Votes, path: &Path) -> Result<()> {
+    let sum = |i: usize| votes.row(i).iter().map(|&v| u64::from(v)).sum::<u64>();
+    let k = sum(0);
+    if let Some(i) = (0..votes.n_test()).find(|&i| sum(i) != k || k == 0) {
+        anyhow::bail!(
+            "{}: row {i} has {} votes and row 0 has {k}: kNN votes sum to the same k ≥ 1 in \
+             every row (use --kind rnn for neighbourhoods of varying size)",
+            path.display(),
+            sum(i)
+        );
+    }
+    Ok(())
+}
+
+/// The report's record of one input file.
+pub fn input_record(path: &Path, sha256: String) -> serde_json::Value {
+    json!({ "path": path.display().to_string(), "sha256": sha256 })
 }
 
 /// `--kind dpa` and `--kind bagging`: the baselines' certificates from a user's votes.
@@ -44,7 +78,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
     settings.insert("max_e_requested".into(), json!(a.certify.max_e));
     settings.insert("threat".into(), json!(a.certify.threat));
     let (certs, param) = if a.kind == Method::Dpa {
-        let units = if a.units == "insdel" {
+        let units = if a.units.as_deref() == Some("insdel") {
             Units::Insdel
         } else {
             Units::Poisoning
@@ -61,7 +95,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
             n_models: need(a.models, "--models N")?,
             xi: need(a.subsample.map(u64::from), "--subsample XI")? as u32,
             train_size: need(a.train_size, "--train-size n")?,
-            alpha: a.alpha,
+            alpha: a.alpha.unwrap_or(0.001),
         };
         params.validate()?;
         let votes = load_votes(&a.votes, &a.labels)?;
@@ -94,7 +128,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
         "inputs": inputs,
         "settings": settings,
         "n_test": certs.len(),
-        "clean_accuracy": nncert::curve::format_fraction_floor(correct as u64, certs.len() as u64, 6),
+        "clean_accuracy": report::fraction_json(correct as u64, certs.len() as u64, 6),
         "notes": "certified_accuracy values are proven lower bounds, rounded down; e_star = -1 means not certified even at e = 0",
     });
     let curves = [curve];
@@ -118,26 +152,19 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
     Ok(())
 }
 
-/// Certifies `votes`, writes curves.csv, examples.csv and report.json into `out` (all or
-/// nothing), and prints the summary table.
+/// Certifies `votes`, adds curves.csv, examples.csv and report.json to `staged`, writes it
+/// (all or nothing), and prints the summary table.
 pub fn certify_and_write(
     votes: &Votes,
     options: &CurveOptions,
-    inputs: &[(&str, &Path)],
+    input_records: serde_json::Map<String, serde_json::Value>,
     command: &str,
-    out: &Path,
+    mut staged: OutputDir,
 ) -> Result<()> {
     let result = certify_votes(votes, options)?;
-    let mut input_records = serde_json::Map::new();
-    for (name, path) in inputs {
-        input_records.insert(
-            name.to_string(),
-            json!({ "path": path.display().to_string(), "sha256": sha256_file(path)? }),
-        );
-    }
     let report = run_record(votes, options, &result, command, input_records);
+    let out = staged.dir().to_path_buf();
 
-    let mut staged = OutputDir::new(out);
     staged.stage("curves.csv", curves_csv(&result.curves));
     staged.stage(
         "examples.csv",
@@ -186,7 +213,7 @@ fn run_record(
         },
         "n_test": votes.n_test(),
         "n_classes": votes.n_classes(),
-        "clean_accuracy": nncert::curve::format_fraction_floor(correct as u64, votes.n_test() as u64, 6),
+        "clean_accuracy": report::fraction_json(correct as u64, votes.n_test() as u64, 6),
         "summary": summary,
         "notes": "certified_accuracy values are proven lower bounds, rounded down",
     })

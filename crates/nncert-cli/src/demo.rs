@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 use nncert::data::npy;
-use nncert::report::OutputDir;
+use nncert::report::{OutputDir, sha256_bytes};
 use nncert::rng::SplitMix64;
 use nncert::{Certification, CurveOptions, Method, Votes};
 
 use crate::args::DemoArgs;
-use crate::certify_votes::certify_and_write;
+use crate::certify_votes::{certify_and_write, input_record};
 
 /// Classes of the generated votes.
 const N_CLASSES: usize = 10;
@@ -42,6 +42,7 @@ pub fn generated_votes(n_test: usize, seed: u64) -> Votes {
 }
 
 pub fn run(a: &DemoArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     say!(
         "nncert demo: certifying a generated rNN votes matrix ({} test inputs, {N_CLASSES} classes)",
         a.n_test
@@ -51,12 +52,18 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     // Write the generated inputs first, so they can be inspected and re-run with
     // `nncert certify-votes`.
     let input_dir = a.out.join("demo-input");
-    let mut inputs = OutputDir::new(&input_dir);
+    let mut staged = OutputDir::new(&a.out);
     let labels: Vec<i64> = votes.labels().iter().map(|&y| i64::from(y)).collect();
     let counts: Vec<i32> = votes.counts().iter().map(|&s| s as i32).collect();
-    inputs.stage("votes.npy", npy::encode(&[a.n_test, N_CLASSES], &counts));
-    inputs.stage("labels.npy", npy::encode(&[a.n_test], &labels));
-    inputs.commit()?;
+    let votes_npy = npy::encode(&[a.n_test, N_CLASSES], &counts);
+    let labels_npy = npy::encode(&[a.n_test], &labels);
+    let mut inputs = serde_json::Map::new();
+    for (name, bytes) in [("votes", &votes_npy), ("labels", &labels_npy)] {
+        let path = input_dir.join(format!("{name}.npy"));
+        inputs.insert(name.into(), input_record(&path, sha256_bytes(bytes)));
+    }
+    staged.stage("demo-input/votes.npy", votes_npy);
+    staged.stage("demo-input/labels.npy", labels_npy);
 
     let mut options = CurveOptions::new(Method::Rnn, "demo");
     options.joint = vec![
@@ -64,13 +71,5 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         Certification::Rd,
         Certification::Best,
     ];
-    let votes_path = input_dir.join("votes.npy");
-    let labels_path = input_dir.join("labels.npy");
-    certify_and_write(
-        &votes,
-        &options,
-        &[("votes", &votes_path), ("labels", &labels_path)],
-        "demo",
-        &a.out,
-    )
+    certify_and_write(&votes, &options, inputs, "demo", staged)
 }

@@ -13,7 +13,8 @@ use crate::args::FeaturesArgs;
 use crate::progress;
 
 pub fn run(a: &FeaturesArgs) -> Result<()> {
-    let kind = a.features.kind()?;
+    OutputDir::preflight(&a.out)?;
+    let kind = a.features.kind(a.dataset.name()? == "npy")?;
     let start = Instant::now();
     let dataset = nncert::data::load(&a.dataset.spec()?)?;
     let loaded = start.elapsed();

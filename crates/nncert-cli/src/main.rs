@@ -20,6 +20,7 @@ mod demo;
 mod features_cmd;
 mod fetch;
 mod figures;
+mod interrupt;
 mod progress;
 mod reproduce;
 mod summary;
@@ -45,7 +46,14 @@ pub fn write_stdout(text: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return argument_error(&err),
+    };
+    if let Err(err) = configure_threads(cli.command.as_ref().and_then(Command::threads)) {
+        return report(&err);
+    }
+    interrupt::install();
     let result = match cli.command {
         None => certify_cmd::run(&args::CertifyArgs::default_job()),
         Some(Command::Certify(a)) => certify_cmd::run(&a),
@@ -60,10 +68,78 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            // `{:#}` prints the whole context chain on one line: "outer: inner: cause".
-            eprintln!("nncert: error: {err:#}");
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints `err` as one line, `nncert: error: …`, and returns exit code 2.
+///
+/// `{:#}` prints the whole context chain on one line ("outer: inner: cause"); control
+/// characters (which can come from a malformed input file) are escaped so that an error
+/// can neither span several lines nor drive the terminal.
+fn report(err: &anyhow::Error) -> ExitCode {
+    eprintln!("nncert: error: {}", one_line(&format!("{err:#}")));
+    ExitCode::from(2)
+}
+
+/// `--help` and `--version` print as clap formats them; every parse error becomes one
+/// line naming the flag, with exit code 2.
+fn argument_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
             ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = err.render().to_string();
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!(
+        "nncert: error: {} (see nncert --help)",
+        one_line(first.trim_end_matches('.'))
+    );
+    ExitCode::from(2)
+}
+
+/// `text` with every control character escaped (`\n`, `\u{1b}`, …): one line, inert on a
+/// terminal.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
+    out
+}
+
+/// The most worker threads `--threads` accepts: far above any useful count on one machine,
+/// low enough that the pool can always be created.
+pub const MAX_THREADS: usize = 256;
+
+/// Builds rayon's global pool once, before any work, with `--threads` if given.
+fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    let Some(t) = threads else { return Ok(()) };
+    anyhow::ensure!(
+        (1..=MAX_THREADS).contains(&t),
+        "--threads: expected a count in 1..={MAX_THREADS}, found {t}"
+    );
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(t)
+        .build_global()
+        .map_err(|e| anyhow::anyhow!("--threads {t}: cannot start the worker threads: {e}"))
 }

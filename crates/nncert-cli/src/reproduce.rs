@@ -13,14 +13,12 @@ use crate::args::ReproduceArgs;
 use crate::certify_cmd;
 
 pub fn run(a: &ReproduceArgs) -> Result<()> {
-    if let Some(t) = a.threads {
-        anyhow::ensure!(t >= 1, "--threads: expected at least 1, found 0");
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global();
-    }
+    OutputDir::preflight(&a.out)?;
     let kernel = Kernel::detect()?;
-    let mut loaded = Vec::new();
+    // One staged directory for everything: a failure on CIFAR-10 leaves no mnist/ behind.
+    let mut staged = OutputDir::new(&a.out);
+    // Every dataset is loaded (and checked) before any computation.
+    let mut datasets = Vec::new();
     for name in &a.datasets {
         let start = Instant::now();
         let spec = if name == "mnist" {
@@ -28,18 +26,24 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
         } else {
             DatasetSpec::Cifar10(a.data_dir.clone())
         };
-        let dataset = nncert::data::load(&spec)?;
+        datasets.push((name, nncert::data::load(&spec)?, start.elapsed()));
+    }
+    let mut loaded = Vec::new();
+    for (name, dataset, load_time) in datasets {
+        let start = Instant::now();
         let paper = if name == "mnist" {
             PaperDataset::Mnist
         } else {
             PaperDataset::Cifar10
         };
         let config = paper.experiment_config(kernel);
-        let out = a.out.join(&dataset.name);
-        let exp = certify_cmd::run_and_write(&dataset, &config, &out)?;
-        let wall = start.elapsed().as_secs_f64();
-        certify_cmd::print_summary(&dataset, &exp, &out);
-        say!("{name}: {wall:.1} s wall");
+        let exp = certify_cmd::run_and_stage(
+            &dataset,
+            &config,
+            &mut staged,
+            std::path::Path::new(&dataset.name),
+        )?;
+        let wall = (start.elapsed() + load_time).as_secs_f64();
         loaded.push((dataset, config, exp, wall));
     }
     let runs: Vec<Run<'_>> = loaded
@@ -57,9 +61,12 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
         a.out.display(),
         a.datasets.join(",")
     );
-    let mut staged = OutputDir::new(&a.out);
     staged.stage("REPRODUCTION.md", reproduction::markdown(&runs, &command));
     staged.commit()?;
+    for (dataset, _, exp, wall) in &loaded {
+        certify_cmd::print_summary(dataset, exp, &a.out.join(&dataset.name));
+        say!("{}: {wall:.1} s wall", dataset.name);
+    }
     say!("wrote {}", a.out.join("REPRODUCTION.md").display());
     Ok(())
 }

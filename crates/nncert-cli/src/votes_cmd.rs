@@ -21,13 +21,14 @@ pub fn rnn_file(r: f64) -> String {
 }
 
 pub fn run(a: &VotesArgs) -> Result<()> {
+    OutputDir::preflight(&a.out)?;
     let mut config = a.search.config()?;
     config.keep_neighbours = a.neighbours;
     anyhow::ensure!(
         !config.ks.is_empty() || !config.radii.is_empty(),
         "nothing to do: give --knn K,… and/or --rnn R,…"
     );
-    let kind = a.features.kind()?;
+    let kind = a.features.kind(a.dataset.name()? == "npy")?;
     let dataset = nncert::data::load(&a.dataset.spec()?)?;
     let run = progress::PipelineBars::new(&dataset)
         .run(|p| pipeline::votes(&dataset, kind, &config, p))?;
@@ -110,9 +111,9 @@ pub fn run(a: &VotesArgs) -> Result<()> {
     for rv in &run.result.rnn {
         if rv.empty > 0 {
             say!(
-                "rnn r={}: {} test inputs have no neighbour within r",
+                "rnn r={}: {} no neighbour within r",
                 rv.radius,
-                rv.empty
+                crate::certify_cmd::plural(rv.empty, "test input has", "test inputs have")
             );
         }
     }

@@ -76,7 +76,9 @@ fn certifies_a_small_rnn_votes_file_exactly() {
         report["inputs"]["votes"]["sha256"].as_str().unwrap().len(),
         64
     );
-    assert_eq!(report["clean_accuracy"], "0.666666");
+    // Issue 12 (15): numbers are JSON numbers (the rounded-down decimal), not strings.
+    assert_eq!(report["clean_accuracy"], serde_json::json!(0.666666));
+    assert!(report["summary"][0]["certified_accuracy"][0]["value"].is_number());
 }
 
 #[test]

@@ -318,7 +318,9 @@ fn malformed_npy_datasets_are_rejected_with_their_name() {
         (
             [&trf, &neg, &tef, &tel],
             vec![],
-            vec!["neg.npy: element 1: expected a label in 0..=4294967294, found -1"],
+            vec![
+                "neg.npy: element 1: expected a class label ≥ 0 (an integer class index), found -1",
+            ],
         ),
         (
             [&trf, &trl, &tef, &tel],

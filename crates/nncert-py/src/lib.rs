@@ -398,8 +398,9 @@ impl Certified {
         report::summary_table(&self.exp.curves(), self.exp.max_e())
     }
 
-    /// Writes curves.csv, examples.csv and report.json into `out` (all or nothing, each
-    /// through a temporary name); returns the paths written.
+    /// Writes curves.csv, examples.csv and report.json into `out` (all or nothing: staged
+    /// beside it and swapped in, replacing an earlier nncert output whole); returns the
+    /// paths written.
     fn write(&self, py: Python<'_>, out: PathBuf) -> PyResult<Vec<PathBuf>> {
         let mut staged = OutputDir::new(out);
         staged.stage("curves.csv", self.curves_csv());

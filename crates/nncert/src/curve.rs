@@ -16,6 +16,12 @@ use crate::votes::{TieRule, Votes};
 /// The largest `e` a curve may be asked for; guards against absurd allocations.
 pub const MAX_E_LIMIT: u64 = 10_000_000;
 
+/// The last `e` of a curve when `max_e` is not given and the curves do not reach 0 before
+/// it: a vote count read from a file (`4294967295`) must not decide how long the curves
+/// are. Real datasets stay far below it (a margin is at most the training-set size, and
+/// kNN's e* is below k/2), so their default range still ends where every curve is 0.
+pub const DEFAULT_MAX_E_CAP: u64 = 100_000;
+
 /// What to certify and how (validated by [`CurveOptions::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CurveOptions {
@@ -28,7 +34,8 @@ pub struct CurveOptions {
     pub joint: Vec<Certification>,
     /// Seed of the RD partition.
     pub seed: u64,
-    /// Last `e` of every curve; `None` = until every curve has reached 0.
+    /// Last `e` of every curve; `None` = until every curve has reached 0, but at most
+    /// [`DEFAULT_MAX_E_CAP`].
     pub max_e: Option<u64>,
     /// Tie rule for predictions.
     pub tie: TieRule,
@@ -168,7 +175,8 @@ pub fn monotone_from_right(counts: &mut [u64]) {
 /// Certifies `votes`: per-point `e*` and a curve per requested certification.
 ///
 /// Every curve is non-increasing in `e` (see [`monotone_from_right`]); with `max_e: None`
-/// the curves end at the first `e` where all of them are 0.
+/// the curves end at the first `e` where all of them are 0, or at [`DEFAULT_MAX_E_CAP`].
+/// Work and memory follow the last `e` of the curves, never the largest vote count.
 pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedVotes, Error> {
     options.validate()?;
     if votes.n_test() == 0 {
@@ -212,9 +220,12 @@ pub fn curves_from_points(
             .max()
             .unwrap_or(0)
     };
-    // Curves are computed to the horizon even when a smaller max_e is asked, because they
-    // are made non-increasing from the right (see `monotone_from_right`).
-    let compute_to = options.max_e.unwrap_or(horizon).max(horizon);
+    // Curves are computed only as far as they are reported. Made non-increasing from the
+    // right over that range (see `monotone_from_right`) they are still lower bounds: each
+    // value is a bound proven at the same or a larger e within the range.
+    let compute_to = options
+        .max_e
+        .unwrap_or_else(|| horizon.min(DEFAULT_MAX_E_CAP));
 
     let mut counts: Vec<(Certification, Vec<u64>)> = vec![(
         Certification::Individual,
@@ -286,6 +297,23 @@ fn joint_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 (2): a count of 2³² − 1 used to allocate curves up to e = 2³¹ (34 GB).
+    #[test]
+    fn curve_length_follows_max_e_not_the_largest_vote_count() {
+        let votes = Votes::new(vec![0, u32::MAX, 3, 1], 2, vec![1, 0]).unwrap();
+        for method in [Method::Knn, Method::Rnn] {
+            let mut o = CurveOptions::new(method, "");
+            o.max_e = Some(3);
+            let out = certify_votes(&votes, &o).unwrap();
+            assert_eq!(out.max_e, 3);
+            assert!(out.curves.iter().all(|c| c.certified == vec![2, 1, 1, 1]));
+            o.max_e = None;
+            let out = certify_votes(&votes, &o).unwrap();
+            assert_eq!(out.max_e, DEFAULT_MAX_E_CAP);
+            assert!(out.curves.iter().all(|c| c.certified.len() == 100_001));
+        }
+    }
 
     #[test]
     fn fractions_round_down() {

@@ -12,7 +12,7 @@ use crate::baselines::ensemble::{BaseLearner, Ensemble};
 use crate::baselines::{BaselineCertificate, baseline_curve};
 use crate::certify::threat::{Threat, knn_delete_e_star, knn_insert_e_star};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
-use crate::curve::{Curve, CurveOptions, certify_votes, curves_from_points, format_fraction_floor};
+use crate::curve::{Curve, CurveOptions, certify_votes, curves_from_points};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::FeatureKind;
@@ -315,6 +315,8 @@ pub fn run(
             "experiment: expected at least one k, r, ζ or ξ",
         ));
     }
+    // Every parameter is checked before the (long) neighbour search.
+    validate_baselines(b, dataset.train.len())?;
     let certify = CertifyOptions {
         joint: config.joint.clone(),
         seed: config.seed,
@@ -346,6 +348,37 @@ pub fn run(
     })
 }
 
+/// The most training examples (models × ξ) bagging may draw in one run: about 800 MB of
+/// indices; the paper's settings draw 27,000 and 400,000.
+pub const MAX_BAGGING_DRAWS: u64 = 100_000_000;
+
+/// Checks DPA's ζ and bagging's parameters against a training set of `n_train` examples.
+pub fn validate_baselines(b: &BaselineConfig, n_train: usize) -> Result<(), Error> {
+    if let Some(&zeta) = b.dpa.iter().find(|&&z| z == 0 || z > n_train) {
+        return Err(Error::invalid(format!(
+            "DPA: expected 1..={n_train} partitions (at most one per training example), found {zeta}"
+        )));
+    }
+    for &xi in &b.bagging {
+        BaggingParams {
+            n_models: b.bagging_models,
+            xi,
+            train_size: n_train as u64,
+            alpha: b.alpha,
+        }
+        .validate()?;
+        let draws = b.bagging_models.saturating_mul(u64::from(xi));
+        if draws > MAX_BAGGING_DRAWS {
+            return Err(Error::invalid(format!(
+                "bagging: {} models × ξ = {xi} = {draws} training draws, expected at most \
+                 {MAX_BAGGING_DRAWS} (each draw is kept in memory)",
+                b.bagging_models
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// DPA and bagging on the experiment's features.
 fn run_baselines(
     dataset: &Dataset,
@@ -357,9 +390,6 @@ fn run_baselines(
     let c = dataset.n_classes;
     let mut settings = Vec::new();
     for &zeta in &b.dpa {
-        if zeta == 0 {
-            return Err(Error::invalid("DPA: expected ζ ≥ 1 partitions, found 0"));
-        }
         let members = dpa::partitions(
             &dataset.train.labels,
             &dataset.train.records,
@@ -388,7 +418,6 @@ fn run_baselines(
             train_size: dataset.train.len() as u64,
             alpha: b.alpha,
         };
-        params.validate()?;
         let members = bagging::subsamples(
             dataset.train.len(),
             b.bagging_models as usize,
@@ -452,7 +481,7 @@ impl Experiment {
                 json!({
                     "method": s.method,
                     "param": s.param,
-                    "clean_accuracy": format_fraction_floor(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
+                    "clean_accuracy": crate::report::fraction_json(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
                     "certifications": s.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
                     "max_e": s.max_e,
                     "empty_neighbourhoods": s.empty_neighbourhoods,

@@ -105,3 +105,57 @@ pub fn votes(
         seconds,
     })
 }
+
+/// Quantiles of the distance from a test input to its k-th nearest training example.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DistanceQuantiles {
+    /// Which neighbour (1 = the nearest).
+    pub k: usize,
+    /// The 10 %, 50 % and 90 % quantiles over the test inputs sampled (nearest-rank).
+    pub quantiles: [f32; 3],
+}
+
+/// How far the training examples are from the test inputs, to choose an rNN radius:
+/// quantiles of the distance to the k-th nearest training example for each of `ks` (those
+/// not above the training-set size), over the first `max_test` test inputs, with the
+/// features and metric of the run.
+pub fn neighbour_distance_quantiles(
+    dataset: &Dataset,
+    features: FeatureKind,
+    search: &SearchConfig,
+    ks: &[usize],
+    max_test: usize,
+) -> Result<Vec<DistanceQuantiles>, Error> {
+    let ks: Vec<usize> = ks
+        .iter()
+        .copied()
+        .filter(|&k| k >= 1 && k <= dataset.train.len())
+        .collect();
+    let Some(&k_max) = ks.iter().max() else {
+        return Ok(Vec::new());
+    };
+    let sample = dataset.subset(None, Some(max_test.min(dataset.test.len())));
+    let config = SearchConfig {
+        ks: vec![k_max],
+        radii: Vec::new(),
+        keep_neighbours: true,
+        ..search.clone()
+    };
+    let run = votes(&sample, features, &config, &Progress::default())?;
+    let lists = run.result.neighbours.map(|n| n.knn).unwrap_or_default();
+    Ok(ks
+        .iter()
+        .map(|&k| {
+            let mut d: Vec<f32> = lists
+                .iter()
+                .filter_map(|l| l.get(k - 1).map(|n| n.distance))
+                .collect();
+            d.sort_by(f32::total_cmp);
+            let at = |q: usize| d.get((d.len() * q / 100).min(d.len().saturating_sub(1)));
+            DistanceQuantiles {
+                k,
+                quantiles: [10, 50, 90].map(|q| at(q).copied().unwrap_or(f32::NAN)),
+            }
+        })
+        .collect())
+}

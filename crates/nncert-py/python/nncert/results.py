@@ -194,7 +194,8 @@ class Certificates:
 
     def write(self, out_dir: Union[str, os.PathLike[str]]) -> list[Path]:
         """Writes ``curves.csv``, ``examples.csv`` and ``report.json`` (the CLI's formats)
-        into ``out_dir`` (created if needed; each file through a temporary name)."""
+        into ``out_dir``, which appears whole or not at all (an earlier nncert output of
+        the same name is replaced as a whole; any other non-empty directory is refused)."""
         return [Path(p) for p in self._core.write(os.fspath(out_dir))]
 
     def plot(

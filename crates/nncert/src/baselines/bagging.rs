@@ -47,13 +47,33 @@ pub struct BaggingParams {
     pub alpha: f64,
 }
 
+/// The most base classifiers `N` accepted (the paper uses 1,000); the confidence bounds
+/// are cached per vote count in `0..=N`.
+pub const MAX_MODELS: u64 = 1_000_000;
+/// The largest subsample size `ξ` accepted (the paper uses 27 and 400).
+pub const MAX_SUBSAMPLE: u32 = 1_000_000;
+/// The largest training-set size `n` accepted: far above any dataset, small enough that
+/// `n + e` cannot overflow and `n` is exact in `f64`.
+pub const MAX_TRAIN_SIZE: u64 = 1_000_000_000_000;
+
 impl BaggingParams {
-    /// Checks the ranges.
+    /// Checks the ranges (each bound is named in the message).
     pub fn validate(&self) -> Result<(), Error> {
-        if self.n_models == 0 || self.xi == 0 || self.train_size == 0 {
-            return Err(Error::invalid(
-                "bagging: expected at least one model, a subsample size ξ ≥ 1 and a training size n ≥ 1",
-            ));
+        let checks: [(&str, u64, u64); 3] = [
+            ("models N", self.n_models, MAX_MODELS),
+            (
+                "subsample size ξ",
+                u64::from(self.xi),
+                u64::from(MAX_SUBSAMPLE),
+            ),
+            ("training-set size n", self.train_size, MAX_TRAIN_SIZE),
+        ];
+        for (what, value, max) in checks {
+            if !(1..=max).contains(&value) {
+                return Err(Error::invalid(format!(
+                    "bagging {what}: expected a value in 1..={max}, found {value}"
+                )));
+            }
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return Err(Error::invalid(format!(
@@ -198,6 +218,47 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Issue 12 (3): these used to panic (index out of bounds, capacity overflow) or abort.
+    #[test]
+    fn out_of_range_parameters_are_refused_with_one_line() {
+        let ok = BaggingParams {
+            n_models: 1000,
+            xi: 27,
+            train_size: 60_000,
+            alpha: 0.001,
+        };
+        assert!(ok.validate().is_ok());
+        for bad in [
+            BaggingParams {
+                n_models: u64::MAX,
+                ..ok
+            },
+            BaggingParams {
+                n_models: 1 << 32,
+                ..ok
+            },
+            BaggingParams {
+                train_size: u64::MAX,
+                ..ok
+            },
+            BaggingParams {
+                xi: u32::MAX,
+                train_size: u64::from(u32::MAX),
+                ..ok
+            },
+            BaggingParams { n_models: 0, ..ok },
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(
+                e.starts_with("bagging ") && e.contains("expected a value in 1..="),
+                "{e}"
+            );
+            assert!(!e.contains('\n'));
+            let votes = Votes::new(vec![3, 1], 2, vec![0]).unwrap();
+            assert!(certificates(&votes, &bad).is_err());
         }
     }
 

@@ -48,7 +48,9 @@ pub fn baseline_curve(
         .filter_map(|c| c.e_star)
         .collect();
     let horizon = certified_stars.iter().map(|&s| s + 1).max().unwrap_or(0);
-    let last = max_e.unwrap_or(horizon);
+    // As for kNN/rNN: the default range is capped, so a vote count or a training-set size
+    // read from input never decides the allocation.
+    let last = max_e.unwrap_or(horizon.min(crate::curve::DEFAULT_MAX_E_CAP));
     let mut certified = vec![0u64; last as usize + 1];
     for &s in &certified_stars {
         let top = s.min(last) as usize;

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use super::DataError;
 use super::canonical::{self, CIFAR10_ARCHIVE};
 use super::dataset::{Content, Dataset, FileRecord, ImageShape, Split};
-use super::source::{SourceBytes, find_file, from_stored, gunzip, read_source};
+use super::source::{
+    SourceBytes, find_file, from_stored_capped, gunzip_capped, read_source_capped,
+};
 use crate::error::Error;
 
 /// Bytes per record: 1 label + 3 × 32 × 32 pixels.
@@ -55,6 +57,18 @@ const LOSSLESS_SUBSET_SHA256: [&str; 2] = [
     "0993cf8b8e43bc207603aef9787006995746513f5e3fa5a52e06d1b069926330",
     "8314c96d7cd65618193bab23acdd5d4c4af15bf6dd00a1781d55beedf3be1ef5",
 ];
+
+/// Records in one canonical batch file; no batch (nor the lossless subset) has more.
+pub const BATCH_RECORDS: usize = 10_000;
+/// The largest batch file accepted, decompressed: 10,000 records.
+pub const MAX_BATCH_BYTES: u64 = (BATCH_RECORDS * RECORD_LEN) as u64;
+/// The largest decompressed tar stream read from the archive: the canonical one is about
+/// 185 MB (six batches, a readme and a meta file).
+pub const MAX_ARCHIVE_TAR_BYTES: u64 = 256 << 20;
+
+fn batch_cap(_prefix: &[u8]) -> Option<u64> {
+    Some(MAX_BATCH_BYTES)
+}
 
 /// Parses one batch: `(labels, pixel records)`.
 pub fn parse_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataError> {
@@ -172,14 +186,32 @@ pub fn cifar10_from_sources(
 }
 
 /// Loads CIFAR-10 from the canonical archive, read in memory.
+///
+/// The gzip layer is decompressed while the tar stream is read, never as a whole; the tar
+/// stream is capped at [`MAX_ARCHIVE_TAR_BYTES`] and each batch member at
+/// [`MAX_BATCH_BYTES`] (checked from its header before it is read), so a decompression bomb
+/// costs no more memory than the real archive.
 pub fn load_cifar10_archive(path: &Path) -> Result<Dataset, Error> {
-    let archive = read_source(path)?;
+    let stored = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let archive = SourceBytes {
+        path: path.to_path_buf(),
+        bytes: Vec::new(),
+        stored_md5: format!("{:x}", <md5::Md5 as md5::Digest>::digest(&stored)),
+        gzipped: super::source::is_gzip(&stored),
+    };
     let archive_err = |what: String| Error::Data {
         path: path.to_path_buf(),
         problem: DataError::Archive(what),
     };
-    // read_source already decompressed the gzip layer; what is left is a tar stream.
-    let mut tar = tar::Archive::new(archive.bytes.as_slice());
+    let stream: Box<dyn Read> = if archive.gzipped {
+        Box::new(flate2::read::MultiGzDecoder::new(stored.as_slice()))
+    } else {
+        Box::new(stored.as_slice())
+    };
+    let mut tar = tar::Archive::new(CappedReader {
+        inner: stream,
+        left: MAX_ARCHIVE_TAR_BYTES,
+    });
     let mut members: Vec<(String, SourceBytes)> = Vec::new();
     let entries = tar.entries().map_err(|e| archive_err(e.to_string()))?;
     for entry in entries {
@@ -197,17 +229,19 @@ pub fn load_cifar10_archive(path: &Path) -> Result<Dataset, Error> {
             .header()
             .size()
             .map_err(|e| archive_err(e.to_string()))?;
-        if size > super::source::MAX_DECOMPRESSED {
+        if size > MAX_BATCH_BYTES {
             return Err(archive_err(format!(
-                "member {name} is {size} bytes, too large"
+                "member {name} is {size} bytes, expected at most {MAX_BATCH_BYTES} (10,000 records)"
             )));
         }
         let mut bytes = Vec::new();
         entry
+            .by_ref()
+            .take(MAX_BATCH_BYTES)
             .read_to_end(&mut bytes)
             .map_err(|e| archive_err(format!("member {name}: {e}")))?;
         let member_path = PathBuf::from(format!("{}!/{name}", path.display()));
-        members.push((base, from_stored(member_path, bytes)?));
+        members.push((base, from_stored_capped(member_path, bytes, &batch_cap)?));
     }
     let take = |want: &str| -> Result<SourceBytes, Error> {
         members
@@ -222,6 +256,24 @@ pub fn load_cifar10_archive(path: &Path) -> Result<Dataset, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let test = [take(TEST_BATCH)?];
     cifar10_from_sources(&train, &test, Some(&archive_as_stored(path, &archive)))
+}
+
+/// A reader that fails once more than `left` bytes have been read through it.
+struct CappedReader<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "expected at most {MAX_ARCHIVE_TAR_BYTES} bytes once decompressed, found more"
+            ))
+        })?;
+        Ok(n)
+    }
 }
 
 /// The archive's record: identity of the file as stored.
@@ -250,9 +302,12 @@ pub fn load_cifar10(dir: &Path) -> Result<Dataset, Error> {
         let batch_dir = [first.parent().unwrap_or(dir).to_path_buf()];
         let train = TRAIN_BATCHES
             .iter()
-            .map(|b| read_source(&find_file(&batch_dir, &[b])?))
+            .map(|b| read_source_capped(&find_file(&batch_dir, &[b])?, &batch_cap))
             .collect::<Result<Vec<_>, _>>()?;
-        let test = [read_source(&find_file(&batch_dir, &[TEST_BATCH])?)?];
+        let test = [read_source_capped(
+            &find_file(&batch_dir, &[TEST_BATCH])?,
+            &batch_cap,
+        )?];
         return cifar10_from_sources(&train, &test, None);
     }
     let subset_dirs = vec![dir.to_path_buf(), dir.join("cifar10-lossless-subset")];
@@ -273,13 +328,17 @@ pub fn load_cifar10(dir: &Path) -> Result<Dataset, Error> {
         },
     })?;
     let test = find_file(&subset_dirs, &["test_first1000.bin"])?;
-    cifar10_from_sources(&[read_source(&train)?], &[read_source(&test)?], None)
+    cifar10_from_sources(
+        &[read_source_capped(&train, &batch_cap)?],
+        &[read_source_capped(&test, &batch_cap)?],
+        None,
+    )
 }
 
 /// Decompresses if needed and parses raw batch bytes (for fuzzing and tests).
 pub fn parse_stored_batch(stored: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataError> {
     if super::source::is_gzip(stored) {
-        parse_batch(&gunzip(stored)?)
+        parse_batch(&gunzip_capped(stored, &batch_cap)?)
     } else {
         parse_batch(stored)
     }

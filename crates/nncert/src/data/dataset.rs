@@ -146,10 +146,37 @@ pub struct Dataset {
     pub caveat: Option<String>,
 }
 
+/// The largest number of classes a dataset of `n_examples` (training + test) may have:
+/// that count, but at least [`MIN_CLASS_LIMIT`].
+///
+/// Every vote matrix holds one count per class and test input, so a class count read from a
+/// label (`2³¹` in a 300-row file) must not decide how much memory a run takes. A class
+/// with no example can never win a vote, so more classes than examples only wastes memory;
+/// the floor keeps small experiments with a known class count (e.g. 1,000 ImageNet classes
+/// on a handful of examples) possible.
+pub fn max_classes(n_examples: usize) -> usize {
+    n_examples.max(MIN_CLASS_LIMIT)
+}
+
+/// The floor of [`max_classes`].
+pub const MIN_CLASS_LIMIT: usize = 1024;
+
 impl Dataset {
     /// Checks the invariants every consumer relies on: non-empty splits, record lengths,
-    /// labels below `n_classes`.
+    /// labels below `n_classes`, and a class count the data can use (see
+    /// [`max_classes`]).
     pub fn validate(&self) -> Result<(), Error> {
+        let n_examples = self.train.len() + self.test.len();
+        if self.n_classes > max_classes(n_examples) {
+            return Err(Error::Data {
+                path: self.name.clone().into(),
+                problem: DataError::TooManyClasses {
+                    n_classes: self.n_classes,
+                    n_examples,
+                    limit: max_classes(n_examples),
+                },
+            });
+        }
         for (name, split) in [("training", &self.train), ("test", &self.test)] {
             let what = if name == "training" {
                 "training example"

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::DataError;
 use super::canonical::{self, MNIST};
 use super::dataset::{Content, Dataset, FileRecord, ImageShape, Split};
-use super::source::{SourceBytes, find_file, read_source};
+use super::source::{SourceBytes, find_file, read_source_capped};
 use crate::error::Error;
 
 /// Number of MNIST classes.
@@ -168,6 +168,22 @@ const MNIST_NAMES: [(&str, [&str; 2]); 4] = [
     ),
 ];
 
+/// The size an IDX file announces in its header (magic, then one big-endian u32 per
+/// dimension), or `None` if `prefix` does not start like one: the cap of its decompression.
+pub fn announced_len(prefix: &[u8]) -> Option<u64> {
+    if prefix.len() < 4 || prefix[..3] != [0, 0, 0x08] || !(1..=3).contains(&prefix[3]) {
+        return None;
+    }
+    let ndims = usize::from(prefix[3]);
+    let header = 4 + 4 * ndims;
+    let dims = prefix.get(4..header)?;
+    let body = dims
+        .chunks(4)
+        .map(|d| u64::from(be_u32(d)))
+        .try_fold(1u64, u64::checked_mul)?;
+    body.checked_add(header as u64)
+}
+
 /// The directories searched for MNIST under `dir`: itself and `dir/mnist`.
 pub fn mnist_dirs(dir: &Path) -> Vec<PathBuf> {
     vec![dir.to_path_buf(), dir.join("mnist")]
@@ -179,7 +195,22 @@ pub fn load_mnist(dir: &Path) -> Result<Dataset, Error> {
     let dirs = mnist_dirs(dir);
     let mut sources = Vec::with_capacity(4);
     for (_, names) in MNIST_NAMES {
-        sources.push(read_source(&find_file(&dirs, &names)?)?);
+        let path = find_file(&dirs, &names).map_err(|e| match e {
+            Error::Data {
+                path,
+                problem: DataError::Missing { looked_for },
+            } => Error::Data {
+                path,
+                problem: DataError::Missing {
+                    looked_for: format!(
+                        "{looked_for} — run `nncert fetch mnist --data-dir {}`",
+                        dir.display()
+                    ),
+                },
+            },
+            other => other,
+        })?;
+        sources.push(read_source_capped(&path, &announced_len)?);
     }
     mnist_from_sources("mnist", &sources)
 }

@@ -85,6 +85,20 @@ pub enum DataError {
         /// Number of classes.
         n_classes: usize,
     },
+    /// More classes than a dataset of this size can use: votes are counted per class, so
+    /// memory would follow the largest label instead of the data.
+    #[error(
+        "{n_classes} classes for {n_examples} examples: expected at most {limit} (labels must be \
+         class indices 0..c−1, and memory grows with c; remap sparse labels to 0, 1, 2, … first)"
+    )]
+    TooManyClasses {
+        /// Number of classes asked for or implied by the largest label.
+        n_classes: usize,
+        /// Training plus test examples.
+        n_examples: usize,
+        /// The largest accepted class count.
+        limit: usize,
+    },
     /// A NaN or infinite feature.
     #[error("row {row}, column {col}: expected a finite feature value, found {value}")]
     NonFinite {

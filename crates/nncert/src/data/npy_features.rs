@@ -109,7 +109,7 @@ fn features_split(
         ));
     }
     let y = l
-        .to_u32_checked(u32::MAX - 1, "a label in 0..=4294967294")
+        .to_u32_checked(u32::MAX - 1, "a class label ≥ 0 (an integer class index)")
         .map_err(npy_err(lpath))?;
     Ok((
         Split {

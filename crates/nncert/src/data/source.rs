@@ -45,14 +45,40 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 
 /// Decompresses a (possibly multi-member) gzip stream with the size guard.
 pub fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, DataError> {
+    gunzip_capped(compressed, &|_| Some(MAX_DECOMPRESSED))
+}
+
+/// How many bytes a file may hold once decompressed, decided from its first
+/// [`HEADER_PREFIX`] decompressed bytes (fewer if the file is shorter): `Some(max)`, or
+/// `None` when the prefix is already not the expected format (the parser then reports
+/// what is wrong from the prefix alone).
+pub type SizeCap<'a> = &'a dyn Fn(&[u8]) -> Option<u64>;
+
+/// Bytes of decompressed content handed to a [`SizeCap`]: an IDX header has at most 16.
+pub const HEADER_PREFIX: usize = 16;
+
+/// Decompresses `compressed`, refusing as soon as the output passes the cap that the
+/// format allows (checked while streaming, before anything larger is buffered), so a
+/// decompression bomb costs at most the size of a legitimate file.
+pub fn gunzip_capped(compressed: &[u8], cap: SizeCap<'_>) -> Result<Vec<u8>, DataError> {
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed);
     let mut out = Vec::new();
-    let mut decoder = flate2::read::MultiGzDecoder::new(compressed).take(MAX_DECOMPRESSED + 1);
-    decoder
+    (&mut decoder)
+        .take(HEADER_PREFIX as u64)
         .read_to_end(&mut out)
         .map_err(|e| DataError::Gzip(e.to_string()))?;
-    if out.len() as u64 > MAX_DECOMPRESSED {
+    let Some(max) = cap(&out) else {
+        return Ok(out);
+    };
+    let max = max.min(MAX_DECOMPRESSED);
+    decoder
+        .take((max + 1).saturating_sub(out.len() as u64))
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::Gzip(e.to_string()))?;
+    if out.len() as u64 > max {
         return Err(DataError::Gzip(format!(
-            "expected at most {MAX_DECOMPRESSED} bytes once decompressed, found more"
+            "expected at most {max} bytes once decompressed (the most this file's format \
+             allows), found more"
         )));
     }
     Ok(out)
@@ -60,16 +86,30 @@ pub fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, DataError> {
 
 /// Reads `path`, decompressing it when it is gzip (detected by content, not by name).
 pub fn read_source(path: &Path) -> Result<SourceBytes, Error> {
+    read_source_capped(path, &|_| Some(MAX_DECOMPRESSED))
+}
+
+/// As [`read_source`], with the decompressed size capped by `cap` (see [`gunzip_capped`]).
+pub fn read_source_capped(path: &Path, cap: SizeCap<'_>) -> Result<SourceBytes, Error> {
     let stored = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
-    from_stored(path.to_path_buf(), stored)
+    from_stored_capped(path.to_path_buf(), stored, cap)
 }
 
 /// As [`read_source`], for bytes already read.
 pub fn from_stored(path: PathBuf, stored: Vec<u8>) -> Result<SourceBytes, Error> {
+    from_stored_capped(path, stored, &|_| Some(MAX_DECOMPRESSED))
+}
+
+/// As [`read_source_capped`], for bytes already read.
+pub fn from_stored_capped(
+    path: PathBuf,
+    stored: Vec<u8>,
+    cap: SizeCap<'_>,
+) -> Result<SourceBytes, Error> {
     let stored_md5 = format!("{:x}", Md5::digest(&stored));
     let gzipped = is_gzip(&stored);
     let bytes = if gzipped {
-        gunzip(&stored).map_err(|problem| Error::Data {
+        gunzip_capped(&stored, cap).map_err(|problem| Error::Data {
             path: path.clone(),
             problem,
         })?

@@ -5,10 +5,10 @@ mod output_dir;
 pub mod reproduction;
 mod tables;
 
-pub use output_dir::OutputDir;
+pub use output_dir::{OUTPUT_MARKERS, OutputDir, PendingPath, remove_pending};
 pub use tables::{
     CURVES_HEADER, EXAMPLES_HEADER, ExampleRow, curves_csv, examples_csv, summary_points,
-    summary_rows, summary_table,
+    summary_rows, summary_rows_at, summary_table, table_points,
 };
 
 use std::io::Read;
@@ -38,6 +38,21 @@ pub fn sha256_file(path: &Path) -> Result<String, Error> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
+/// `num / den` rounded down to `decimals` digits, as a JSON number: the decimal itself
+/// (`0.411` for `0.411000`, `1.0` for `1.000000`), never above the fraction, since a decimal
+/// of at most 15 significant digits round-trips exactly through the shortest `f64` text.
+pub fn fraction_json(num: u64, den: u64, decimals: u32) -> serde_json::Value {
+    decimal_json(&crate::curve::format_fraction_floor(num, den, decimals))
+}
+
+/// A decimal text written by nncert as a JSON number (see [`fraction_json`]).
+pub fn decimal_json(text: &str) -> serde_json::Value {
+    text.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or_else(|| serde_json::Value::String(text.to_string()), Into::into)
+}
+
 /// SHA-256 of bytes, as lowercase hex.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
@@ -52,7 +67,7 @@ pub fn summary_json(curves: &[crate::Curve], max_e: u64) -> serde_json::Value {
                 "curve": label,
                 "certified_accuracy": cells
                     .into_iter()
-                    .map(|(e, v)| serde_json::json!({ "e": e, "value": v }))
+                    .map(|(e, v)| serde_json::json!({ "e": e, "value": decimal_json(&v) }))
                     .collect::<Vec<_>>(),
             })
         })

@@ -131,9 +131,28 @@ pub fn summary_points(max_e: u64) -> Vec<u64> {
     points
 }
 
+/// The poisoning sizes of the printed table, chosen from the curves' range: the
+/// [`summary_points`] from `max_e` = 1,000 on; below, 0 and every multiple of the smallest
+/// step in 1, 2, 5, 10, 20, 50, 100, 200 that gives at most 8 columns (a kNN run with k = 50
+/// certified up to e = 25 shows e = 0, 5, …, 25 instead of e = 0 alone).
+pub fn table_points(max_e: u64) -> Vec<u64> {
+    if max_e >= 1000 {
+        return summary_points(max_e);
+    }
+    let step = [1u64, 2, 5, 10, 20, 50, 100, 200]
+        .into_iter()
+        .find(|&s| max_e / s <= 7)
+        .unwrap_or(200);
+    (0..=max_e).step_by(step as usize).collect()
+}
+
 /// Summary rows `(curve label, [(e, CA text)])` at [`summary_points`].
 pub fn summary_rows(curves: &[Curve], max_e: u64) -> Vec<(String, Vec<(u64, String)>)> {
-    let points = summary_points(max_e);
+    summary_rows_at(curves, &summary_points(max_e))
+}
+
+/// Summary rows `(curve label, [(e, CA text)])` at `points`.
+pub fn summary_rows_at(curves: &[Curve], points: &[u64]) -> Vec<(String, Vec<(u64, String)>)> {
     curves
         .iter()
         .map(|c| {
@@ -157,10 +176,11 @@ pub fn summary_rows(curves: &[Curve], max_e: u64) -> Vec<(String, Vec<(u64, Stri
         .collect()
 }
 
-/// The summary as an aligned text table (CA(e) at [`summary_points`]), as `nncert`
-/// prints it and as the Python results show it.
+/// The summary as an aligned text table, at columns chosen from the curves' range
+/// ([`table_points`]: 0, 100, 500, 1000, … for long curves), as `nncert` prints it and as
+/// the Python results show it.
 pub fn summary_table(curves: &[Curve], max_e: u64) -> String {
-    let rows = summary_rows(curves, max_e);
+    let rows = summary_rows_at(curves, &table_points(max_e));
     let Some((_, first)) = rows.first() else {
         return String::new();
     };
@@ -178,4 +198,26 @@ pub fn summary_table(curves: &[Curve], max_e: u64) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12 (14): a run certified up to e = 25 showed only e = 0.
+    #[test]
+    fn table_columns_follow_the_curves_range() {
+        assert_eq!(table_points(25), vec![0, 5, 10, 15, 20, 25]);
+        assert_eq!(table_points(0), vec![0]);
+        assert_eq!(table_points(3), vec![0, 1, 2, 3]);
+        assert_eq!(table_points(999), vec![0, 200, 400, 600, 800]);
+        assert_eq!(table_points(3000), summary_points(3000));
+        for m in 0..1000 {
+            let p = table_points(m);
+            assert!(
+                p.len() <= 8 && p[0] == 0 && *p.last().unwrap() <= m,
+                "{m}: {p:?}"
+            );
+        }
+    }
 }
