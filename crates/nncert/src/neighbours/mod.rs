@@ -4,6 +4,7 @@
 //! - [`select`]: the total order of SPEC §2 as a packed key, streaming top-k;
 //! - [`mod@search`]: tiling, threads, and the votes.
 
+pub mod exact;
 pub mod kernel;
 pub mod search;
 pub mod select;

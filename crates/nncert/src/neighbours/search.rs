@@ -15,12 +15,17 @@
 //! only keys with distance ≤ τ are kept. If at least `k_max` keys have distance ≤ τ, the
 //! `k_max` smallest keys are all among them (exact); otherwise the query is searched again
 //! without a threshold (rare, and exact).
-//! A query's result depends only on its own distances, which are bit-identical across
-//! kernels, so the output is the same for every thread count and kernel.
+//!
+//! Exactness: the kernels' f32 distances only shortlist. Every decision is the one exact
+//! arithmetic on the f32 inputs makes: a candidate whose proven error interval
+//! ([`Bound`]) straddles the k-th distance or a radius is recomputed exactly
+//! ([`exact_key`]), and neighbour lists are put in exact order (`docs/SEARCH.md`). The
+//! output is therefore the same for every thread count, kernel and summation order.
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::exact::{Bound, Exact, exact_key, radius_key};
 use super::kernel::{Kernel, LANES, Metric, scalar};
 use super::select::{TopK, order_key};
 use crate::error::Error;
@@ -57,7 +62,10 @@ pub struct SearchConfig {
 pub struct Neighbour {
     /// Index in the training set.
     pub index: u32,
-    /// Distance to the query.
+    /// Distance to the query as the kernels compute it in f32 (the same bits for every
+    /// kernel), within the bound of `docs/SEARCH.md` of the exact distance. Lists are in
+    /// the exact order, so two neighbours closer than that bound may appear with their f32
+    /// distances out of order.
     pub distance: f32,
 }
 
@@ -173,9 +181,12 @@ struct Plan {
     ks: Vec<usize>,
     k_max: usize,
     radii: Vec<f64>,
-    /// Per radius (ascending), the largest f32 ≤ r: for an f32 distance d,
-    /// `d ≤ r ⟺ d ≤ radius_f32[i]` exactly.
-    radius_f32: Vec<f32>,
+    /// Per radius (ascending), how kernel distances decide `D ≤ r`.
+    radius_limits: Vec<RadiusLimits>,
+    /// Error bound of the kernels' distances.
+    bound: Bound,
+    /// Padded training row of each tie-break position (for exact rechecks).
+    row_by_position: Vec<u32>,
     /// Runs of the sample (phase 0) and of the rest (phase 1), each at most a tile long.
     phases: [Vec<Run>; 2],
     /// Real rows in the sample.
@@ -206,14 +217,34 @@ impl Plan {
 
 struct QueryState {
     candidates: TopK,
-    /// Keep only keys whose distance bits are ≤ this.
+    /// The sampled threshold τ (distance bits; `u32::MAX` before the sample is done).
     tau_bits: u32,
+    /// Keep only keys whose distance bits are ≤ this (τ widened by the error bound).
+    accept_bits: u32,
 }
 
-/// The largest f32 that is ≤ `r` (for r ≥ 0 finite).
-fn f32_at_most(r: f64) -> f32 {
-    let f = r as f32;
-    if f64::from(f) > r { f.next_down() } else { f }
+/// How kernel distances `d̃` decide `D ≤ r` for one radius.
+#[derive(Debug, Clone, Copy)]
+struct RadiusLimits {
+    /// `d̃ ≤ certain` ⟹ `D ≤ r` (−1 when no `d̃` is certain).
+    certain: f32,
+    /// `d̃ > reach` ⟹ `D > r`; in between, [`exact_key`] decides.
+    reach: f32,
+    /// `D ≤ r ⟺ exact_key ≤ key`.
+    key: Exact,
+}
+
+impl RadiusLimits {
+    fn new(metric: Metric, bound: &Bound, r: f64) -> RadiusLimits {
+        RadiusLimits {
+            certain: bound.certain_bits(r, false).map_or(-1.0, f32::from_bits),
+            reach: match bound.reach_bits(r) {
+                u32::MAX => f32::INFINITY,
+                b => f32::from_bits(b),
+            },
+            key: radius_key(metric, r),
+        }
+    }
 }
 
 /// Searches every test row against the reference; `progress(n)` is called as blocks of
@@ -319,7 +350,17 @@ fn search_with_margin(
     let mut radii = config.radii.clone();
     radii.sort_by(f64::total_cmp);
     radii.dedup();
-    let radius_f32: Vec<f32> = radii.iter().map(|&r| f32_at_most(r)).collect();
+    let bound = Bound::for_kernels(config.metric, dim);
+    let radius_limits: Vec<RadiusLimits> = radii
+        .iter()
+        .map(|&r| RadiusLimits::new(config.metric, &bound, r))
+        .collect();
+    let mut row_by_position = vec![0u32; n_train];
+    for (row, j) in order.iter().enumerate() {
+        if let Some(j) = *j {
+            row_by_position[reference.positions[j] as usize] = row as u32;
+        }
+    }
     let plan = Plan {
         positions: order
             .iter()
@@ -333,7 +374,9 @@ fn search_with_margin(
         k_max: ks.last().copied().unwrap_or(0),
         ks,
         radii,
-        radius_f32,
+        radius_limits,
+        bound,
+        row_by_position,
         phases,
         sample_size,
         metric: config.metric,
@@ -415,6 +458,100 @@ fn search_with_margin(
     })
 }
 
+/// Position (tie-break order) of a key.
+#[inline]
+fn position_of(key: u64) -> usize {
+    (key & 0xffff_ffff) as usize
+}
+
+/// Kernel distance of a key.
+#[inline]
+fn distance_of(key: u64) -> f32 {
+    f32::from_bits((key >> 32) as u32)
+}
+
+impl Plan {
+    /// The exact distance key of query `q` (test row) and the training example at `key`.
+    fn exact(&self, q: usize, key: u64) -> Exact {
+        let row = self.row_by_position[position_of(key)] as usize;
+        exact_key(self.metric, self.test.row(q), self.train.row(row))
+    }
+
+    /// Sorts keys into the exact order (exact distance, then position): by kernel
+    /// distance first, then every run of keys whose error intervals chain together is
+    /// recomputed exactly and re-sorted. Keys in different runs are already in exact
+    /// order, as `lo` and `hi` are non-decreasing.
+    fn exact_order(&self, q: usize, keys: &mut [u64]) {
+        keys.sort_unstable();
+        let mut start = 0;
+        while start < keys.len() {
+            let mut end = start + 1;
+            while end < keys.len()
+                && self.bound.hi(distance_of(keys[end - 1]))
+                    >= self.bound.lo(distance_of(keys[end]))
+            {
+                end += 1;
+            }
+            if end - start > 1 {
+                let run = &mut keys[start..end];
+                let mut exact: Vec<(Exact, u64)> =
+                    run.iter().map(|&k| (self.exact(q, k), k)).collect();
+                exact.sort_unstable_by(|a, b| {
+                    a.0.cmp(&b.0).then(position_of(a.1).cmp(&position_of(b.1)))
+                });
+                for (slot, (_, k)) in run.iter_mut().zip(exact) {
+                    *slot = k;
+                }
+            }
+            start = end;
+        }
+    }
+
+    /// Of `keys` (which hold every candidate whose interval reaches the k-th), the exact
+    /// k nearest of query `q`, moved to `keys[..k]` in no particular order.
+    ///
+    /// With `t` the k-th smallest kernel distance: a key with `hi(d̃) < lo(t)` is nearer
+    /// than the k-th and every key after it, so it is in; a key with `lo(d̃) > hi(t)` has
+    /// k keys certainly nearer, so it is out; the rest (the band) is decided exactly.
+    fn exact_top(&self, q: usize, keys: &mut [u64], k: usize) {
+        let k = k.min(keys.len());
+        if k == 0 || k == keys.len() {
+            return;
+        }
+        keys.select_nth_unstable(k - 1);
+        let t = distance_of(keys[k - 1]);
+        let certain = self.bound.certain_bits(self.bound.lo(t), true);
+        let is_certain = |key: u64| certain.is_some_and(|c| ((key >> 32) as u32) <= c);
+        let reach = self.bound.widen_bits(t.to_bits());
+        // Certain keys first within keys[..k], then the band of keys[..k].
+        let mut n_certain = 0;
+        for i in 0..k {
+            if is_certain(keys[i]) {
+                keys.swap(i, n_certain);
+                n_certain += 1;
+            }
+        }
+        // Band members beyond k move right after keys[..k].
+        let mut end = k;
+        for i in k..keys.len() {
+            if ((keys[i] >> 32) as u32) <= reach {
+                keys.swap(i, end);
+                end += 1;
+            }
+        }
+        if end == k {
+            return; // the band is keys[n_certain..k] exactly: all in.
+        }
+        let band = &mut keys[n_certain..end];
+        let mut exact: Vec<(Exact, u64)> =
+            band.iter().map(|&key| (self.exact(q, key), key)).collect();
+        exact.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(position_of(a.1).cmp(&position_of(b.1))));
+        for (slot, (_, key)) in band.iter_mut().zip(exact) {
+            *slot = key;
+        }
+    }
+}
+
 /// What one block of queries produced.
 struct BlockResult {
     /// Per query, `ks.len() × c` kNN counts then `radii.len() × c` rNN counts.
@@ -425,13 +562,12 @@ struct BlockResult {
     rnn: Vec<Vec<Neighbour>>,
 }
 
-/// Neighbours from order keys, nearest first.
-fn to_neighbours(plan: &Plan, mut keys: Vec<u64>) -> Vec<Neighbour> {
-    keys.sort_unstable();
-    keys.into_iter()
-        .map(|k| Neighbour {
-            index: plan.index_by_position[(k & 0xffff_ffff) as usize],
-            distance: f32::from_bits((k >> 32) as u32),
+/// Neighbours from order keys, in the order given.
+fn to_neighbours(plan: &Plan, keys: &[u64]) -> Vec<Neighbour> {
+    keys.iter()
+        .map(|&k| Neighbour {
+            index: plan.index_by_position[position_of(k)],
+            distance: distance_of(k),
         })
         .collect()
 }
@@ -445,12 +581,13 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
     let want_knn = plan.k_max > 0;
     let mut states: Vec<QueryState> = (0..nq)
         .map(|_| QueryState {
-            candidates: TopK::new(plan.k_max.max(1)),
+            candidates: TopK::with_bound(plan.k_max.max(1), Some(plan.bound)),
             tau_bits: u32::MAX,
+            accept_bits: u32::MAX,
         })
         .collect();
-    let keep_rnn = plan.keep_neighbours && !plan.radius_f32.is_empty();
-    let radius_max = plan.radius_f32.last().copied().unwrap_or(-1.0);
+    let keep_rnn = plan.keep_neighbours && !plan.radius_limits.is_empty();
+    let ball_reach = plan.radius_limits.last().map_or(-1.0, |l| l.reach);
     let mut ball_keys: Vec<Vec<u64>> = vec![Vec::new(); if keep_rnn { nq } else { 0 }];
     let max_rows = plan
         .phases
@@ -471,18 +608,36 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
                 for qi in 0..4.min(nq - qg) {
                     let q = qg + qi;
                     let dq = &out[qi * run.rows..qi * run.rows + run.valid];
-                    // rNN: counts of d ≤ r over a run of one label.
+                    // rNN: counts of D ≤ r over a run of one label; the kernel distance
+                    // decides all but the few within the error bound of r.
                     let base = q * row_len + nk * c + run.label as usize;
-                    for (ri, &r) in plan.radius_f32.iter().enumerate() {
-                        counts[base + ri * c] += dq.iter().map(|&d| u32::from(d <= r)).sum::<u32>();
+                    for (ri, lim) in plan.radius_limits.iter().enumerate() {
+                        let certain = dq.iter().map(|&d| u32::from(d <= lim.certain)).sum::<u32>();
+                        let reach = dq.iter().map(|&d| u32::from(d <= lim.reach)).sum::<u32>();
+                        let mut n = certain;
+                        if reach > certain {
+                            let a = plan.test.row(q0 + q);
+                            for (t, &d) in dq.iter().enumerate() {
+                                if d > lim.certain
+                                    && d <= lim.reach
+                                    && exact_key(plan.metric, a, plan.train.row(run.start + t))
+                                        <= lim.key
+                                {
+                                    n += 1;
+                                }
+                            }
+                        }
+                        counts[base + ri * c] += n;
                     }
                     if want_knn {
                         let state = &mut states[q];
-                        state.candidates.extend_below(dq, positions, state.tau_bits);
+                        state
+                            .candidates
+                            .extend_below(dq, positions, state.accept_bits);
                     }
                     if keep_rnn {
                         for (&d, &p) in dq.iter().zip(positions) {
-                            if d <= radius_max {
+                            if d <= ball_reach {
                                 ball_keys[q].push(order_key(d, p));
                             }
                         }
@@ -492,7 +647,8 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
         }
         if phase == 0 && want_knn {
             for state in &mut states {
-                state.tau_bits = state.candidates.threshold_at(plan.sample_rank());
+                (state.tau_bits, state.accept_bits) =
+                    state.candidates.threshold_at(plan.sample_rank());
             }
         }
     }
@@ -500,47 +656,54 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
     let mut knn_lists = Vec::new();
     if want_knn {
         for (q, state) in states.into_iter().enumerate() {
-            let keys = if state.tau_bits == u32::MAX || state.candidates.len() >= plan.k_max {
-                state.candidates.finish(&plan.ks)
+            // Exact when at least k_max keys are ≤ τ: then the k_max-th kernel distance is
+            // ≤ τ and everything its interval reaches was accepted.
+            let mut keys = if state.tau_bits == u32::MAX
+                || state.candidates.count_at_most(state.tau_bits) >= plan.k_max
+            {
+                state.candidates.into_keys()
             } else {
                 fallbacks += 1;
                 exhaustive_keys(plan, q0 + q)
             };
-            let mut running = vec![0u32; c];
-            let mut from = 0;
-            for (ki, &k) in plan.ks.iter().enumerate() {
-                let to = k.min(keys.len());
-                for &key in &keys[from..to] {
-                    running[plan.label_by_position[(key & 0xffff_ffff) as usize] as usize] += 1;
+            for (ki, &k) in plan.ks.iter().enumerate().rev() {
+                plan.exact_top(q0 + q, &mut keys, k);
+                let mut running = vec![0u32; c];
+                for &key in &keys[..k.min(keys.len())] {
+                    running[plan.label_by_position[position_of(key)] as usize] += 1;
                 }
-                from = to;
                 counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
-            }
-            if plan.keep_neighbours {
-                let k = plan.k_max.min(keys.len());
-                let mut nearest = keys;
-                if k < nearest.len() {
-                    nearest.select_nth_unstable(k);
-                    nearest.truncate(k);
+                if plan.keep_neighbours && ki + 1 == plan.ks.len() {
+                    let mut nearest = keys[..k.min(keys.len())].to_vec();
+                    plan.exact_order(q0 + q, &mut nearest);
+                    knn_lists.push(to_neighbours(plan, &nearest));
                 }
-                knn_lists.push(to_neighbours(plan, nearest));
             }
         }
     }
+    let rnn = ball_keys
+        .into_iter()
+        .enumerate()
+        .map(|(q, mut keys)| {
+            if let Some(lim) = plan.radius_limits.last() {
+                keys.retain(|&k| distance_of(k) <= lim.certain || plan.exact(q0 + q, k) <= lim.key);
+            }
+            plan.exact_order(q0 + q, &mut keys);
+            to_neighbours(plan, &keys)
+        })
+        .collect();
     BlockResult {
         counts,
         fallbacks,
         knn: knn_lists,
-        rnn: ball_keys
-            .into_iter()
-            .map(|k| to_neighbours(plan, k))
-            .collect(),
+        rnn,
     }
 }
 
-/// The k_max smallest keys of one query without any threshold (the rare fallback).
+/// Every key whose interval reaches the k_max-th of one query, without any threshold (the
+/// rare fallback).
 fn exhaustive_keys(plan: &Plan, q: usize) -> Vec<u64> {
-    let mut top = TopK::new(plan.k_max);
+    let mut top = TopK::with_bound(plan.k_max, Some(plan.bound));
     let a = plan.test.row(q);
     debug_assert_eq!(a.len(), plan.train.dim);
     for run in plan.phases.iter().flatten() {
@@ -549,7 +712,7 @@ fn exhaustive_keys(plan: &Plan, q: usize) -> Vec<u64> {
             top.push(order_key(d, plan.positions[j]));
         }
     }
-    top.finish(&plan.ks)
+    top.into_keys()
 }
 
 #[cfg(test)]

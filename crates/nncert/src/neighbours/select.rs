@@ -6,6 +6,12 @@
 //! high 32 bits and the training example's tie-break position (0 = highest rank, see
 //! [`crate::rank::tie_break_positions`]) in the low 32. Keys are unique, so the k smallest
 //! keys are one well-defined set whatever the order distances arrive in.
+//!
+//! With an error [`Bound`], the keys are fast (rounded) distances and [`TopK`] also keeps
+//! every key whose distance interval reaches that of the k_max-th: the candidates the
+//! exact recheck (`search`, `docs/SEARCH.md`) may need beyond the k_max smallest keys.
+
+use super::exact::Bound;
 
 /// Packs a distance and a tie-break position into the order key.
 #[inline]
@@ -21,15 +27,36 @@ pub struct TopK {
     k_max: usize,
     threshold: u64,
     keys: Vec<u64>,
+    /// Compact when this many keys are held.
+    capacity: usize,
+    /// Error bound of the distances: keep the keys whose interval reaches the k_max-th's.
+    bound: Option<Bound>,
 }
 
 impl TopK {
     /// Keeps the `k_max` smallest keys (`k_max ≥ 1`).
     pub fn new(k_max: usize) -> Self {
+        TopK::with_bound(k_max, None)
+    }
+
+    /// Keeps the `k_max` smallest keys and, with a bound, every key whose distance
+    /// interval reaches that of the k_max-th smallest (see [`Bound::widen_bits`]).
+    pub fn with_bound(k_max: usize, bound: Option<Bound>) -> Self {
         TopK {
             k_max,
             threshold: u64::MAX,
             keys: Vec::with_capacity(2 * k_max + 16),
+            capacity: 2 * k_max + 16,
+            bound,
+        }
+    }
+
+    /// The largest distance bits still needed when `t_bits` is a k-th distance.
+    #[inline]
+    fn widen(&self, t_bits: u32) -> u32 {
+        match self.bound {
+            Some(b) => b.widen_bits(t_bits),
+            None => t_bits,
         }
     }
 
@@ -38,7 +65,7 @@ impl TopK {
     pub fn push(&mut self, key: u64) {
         if key < self.threshold {
             self.keys.push(key);
-            if self.keys.len() >= 2 * self.k_max + 16 {
+            if self.keys.len() >= self.capacity {
                 self.compact();
             }
         }
@@ -64,7 +91,7 @@ impl TopK {
         // SAFETY: slots 0..kept are initialised: a passing key is written at its final
         // index, and every later write goes to a larger index.
         unsafe { self.keys.set_len(len + kept) };
-        if self.keys.len() >= 2 * self.k_max + 16 {
+        if self.keys.len() >= self.capacity {
             self.compact();
         }
     }
@@ -81,9 +108,46 @@ impl TopK {
     fn compact(&mut self) {
         let k = self.k_max;
         self.keys.select_nth_unstable(k - 1);
-        self.keys.truncate(k);
-        // The largest kept key: nothing at or above it can enter the k smallest any more.
-        self.threshold = self.keys[k - 1];
+        if self.bound.is_none() {
+            self.keys.truncate(k);
+            // The largest kept key: nothing at or above it can enter the k smallest any more.
+            self.threshold = self.keys[k - 1];
+            return;
+        }
+        let w = self.widen((self.keys[k - 1] >> 32) as u32);
+        self.retain_at_most(w, k);
+        self.threshold = if w == u32::MAX {
+            u64::MAX
+        } else {
+            (u64::from(w) << 32) | 0xffff_ffff
+        };
+        // Many keys within the bound of the k-th (duplicates): grow instead of looping.
+        self.capacity = self.capacity.max(2 * self.keys.len() + 16);
+    }
+
+    /// Drops the keys at index ≥ `from` whose distance bits exceed `w`.
+    fn retain_at_most(&mut self, w: u32, from: usize) {
+        let mut write = from;
+        for i in from..self.keys.len() {
+            if (self.keys[i] >> 32) as u32 <= w {
+                self.keys[write] = self.keys[i];
+                write += 1;
+            }
+        }
+        self.keys.truncate(write);
+    }
+
+    /// Number of keys held whose distance bits are ≤ `bits`.
+    pub fn count_at_most(&self, bits: u32) -> usize {
+        self.keys
+            .iter()
+            .filter(|&&k| (k >> 32) as u32 <= bits)
+            .count()
+    }
+
+    /// Every key held, in no particular order.
+    pub fn into_keys(self) -> Vec<u64> {
+        self.keys
     }
 
     /// Number of keys held.
@@ -97,17 +161,19 @@ impl TopK {
     }
 
     /// The distance bits of the `m`-th smallest key held (1-based), or `u32::MAX` if
-    /// fewer than `m` keys are held; drops every key whose distance is larger.
+    /// fewer than `m` keys are held; drops every key whose distance is larger (with a
+    /// bound: larger than its widening, which is returned second).
     ///
     /// Used to turn a sample's order statistic into a distance threshold τ.
-    pub fn threshold_at(&mut self, m: usize) -> u32 {
+    pub fn threshold_at(&mut self, m: usize) -> (u32, u32) {
         if m == 0 || self.keys.len() < m {
-            return u32::MAX;
+            return (u32::MAX, u32::MAX);
         }
         self.keys.select_nth_unstable(m - 1);
         let tau = (self.keys[m - 1] >> 32) as u32;
-        self.keys.retain(|&k| (k >> 32) as u32 <= tau);
-        tau
+        let w = self.widen(tau);
+        self.retain_at_most(w, m);
+        (tau, w)
     }
 
     /// The `k` smallest keys seen for each `k` in `ks` (ascending, each ≤ `k_max`), as

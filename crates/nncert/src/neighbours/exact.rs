@@ -1,0 +1,423 @@
+//! Exact distances and the proven error bound of the fast kernels (see `docs/SEARCH.md`).
+//!
+//! The search ranks training examples by their *exact* distance to the query — the real
+//! number Σ|a − b|, sqrt(Σ(a − b)²) or max|a − b| of the f32 inputs — not by the f32 value
+//! a kernel happens to round it to. The kernels give a fast f32 value `d̃`; [`Bound`]
+//! turns it into an interval `[lo(d̃), hi(d̃)]` that provably holds the exact distance `D`.
+//! Only candidates whose interval straddles a decision boundary (the k-th distance, or r)
+//! are recomputed with [`Exact`], a fixed-point integer wide enough to hold every such sum
+//! without rounding.
+
+use std::cmp::Ordering;
+
+use super::kernel::{LANES, Metric};
+
+/// Limbs of [`Exact`]: 704 bits, two's complement.
+const LIMBS: usize = 11;
+/// [`Exact`] counts units of 2^-UNIT_EXP. Every f32 is a multiple of 2^-149 and every
+/// product of two f32 a multiple of 2^-298, so both sums land on the grid.
+const UNIT_EXP: i32 = 300;
+
+/// A signed fixed-point number `value · 2^-300` held in 704 bits: the exact ℓ1 distance
+/// (|values| < 2^(128 + 300 + 34)), the exact squared ℓ2 distance (< 2^(258 + 300 + 36)) or
+/// the exact |a − b| of two f32, for rows of fewer than 2^32 values. Sums never round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exact([u64; LIMBS]);
+
+impl Exact {
+    /// Zero.
+    pub const ZERO: Exact = Exact([0; LIMBS]);
+
+    /// The largest value (every exact distance of finite f32 rows is below it).
+    const MAX: Exact = {
+        let mut l = [u64::MAX; LIMBS];
+        l[LIMBS - 1] = i64::MAX as u64;
+        Exact(l)
+    };
+
+    fn is_negative(&self) -> bool {
+        (self.0[LIMBS - 1] as i64) < 0
+    }
+
+    /// Adds (or subtracts) `m · 2^shift` units, `m < 2^64`, `shift + 128 ≤ 64 · LIMBS`.
+    fn add_scaled(&mut self, m: u64, shift: u32, negative: bool) {
+        if m == 0 {
+            return;
+        }
+        let limb = (shift / 64) as usize;
+        let v = u128::from(m) << (shift % 64);
+        let (lo, hi) = (v as u64, (v >> 64) as u64);
+        let parts = [lo, hi];
+        let mut carry = false;
+        for i in limb..LIMBS {
+            let x = if i - limb < 2 { parts[i - limb] } else { 0 };
+            if i - limb >= 2 && !carry {
+                break;
+            }
+            if negative {
+                let (r1, b1) = self.0[i].overflowing_sub(x);
+                let (r2, b2) = r1.overflowing_sub(u64::from(carry));
+                self.0[i] = r2;
+                carry = b1 || b2;
+            } else {
+                let (r1, c1) = self.0[i].overflowing_add(x);
+                let (r2, c2) = r1.overflowing_add(u64::from(carry));
+                self.0[i] = r2;
+                carry = c1 || c2;
+            }
+        }
+    }
+
+    /// Adds `x` (or `-x`): a finite f64 that is a multiple of 2^-300 and below 2^258 in
+    /// magnitude (every f32, every product of two f32, twice such a product).
+    fn add_f64(&mut self, x: f64, negate: bool) {
+        if x == 0.0 {
+            return;
+        }
+        let bits = x.to_bits();
+        let negative = (bits >> 63 == 1) != negate;
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let frac = bits & ((1u64 << 52) - 1);
+        let (m, e) = if biased == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1u64 << 52), biased - 1075)
+        };
+        // x ≠ 0 on the grid: dropping the mantissa's trailing zeros brings e onto it.
+        let tz = m.trailing_zeros();
+        let (m, e) = (m >> tz, e + tz as i32);
+        let shift = e + UNIT_EXP;
+        debug_assert!(shift >= 0, "value {x} below the grid");
+        self.add_scaled(m, shift as u32, negative);
+    }
+
+    /// `floor(m · 2^exp)` in units of 2^-300, for `m · 2^exp ≥ 0`; saturates at the maximum.
+    fn floor_of(m: u128, exp: i32) -> Exact {
+        if m == 0 {
+            return Exact::ZERO;
+        }
+        let shift = exp + UNIT_EXP;
+        let mut out = Exact::ZERO;
+        if shift < 0 {
+            let s = (-shift) as u32;
+            let v = if s >= 128 { 0 } else { m >> s };
+            out.add_scaled(v as u64, 0, false);
+            out.add_scaled((v >> 64) as u64, 64, false);
+            return out;
+        }
+        let top_bit = 128 - m.leading_zeros() as i32 + shift;
+        if top_bit >= 64 * LIMBS as i32 - 1 {
+            return Exact::MAX;
+        }
+        out.add_scaled(m as u64, shift as u32, false);
+        out.add_scaled((m >> 64) as u64, shift as u32 + 64, false);
+        out
+    }
+
+    /// `floor(r)` (or `floor(r²)` when `squared`) in units of 2^-300, for finite `r ≥ 0`.
+    pub fn floor_from(r: f64, squared: bool) -> Exact {
+        debug_assert!(r >= 0.0 && r.is_finite());
+        if r == 0.0 {
+            return Exact::ZERO;
+        }
+        let bits = r.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let frac = bits & ((1u64 << 52) - 1);
+        let (m, e) = if biased == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1u64 << 52), biased - 1075)
+        };
+        if squared {
+            Exact::floor_of(u128::from(m) * u128::from(m), 2 * e)
+        } else {
+            Exact::floor_of(u128::from(m), e)
+        }
+    }
+
+    /// The value, approximately, as an f64 (for reporting and tests; comparisons use
+    /// [`Ord`]).
+    pub fn to_f64(&self) -> f64 {
+        let neg = self.is_negative();
+        let mut mag = *self;
+        if neg {
+            // Two's complement negation.
+            for l in &mut mag.0 {
+                *l = !*l;
+            }
+            mag.add_scaled(1, 0, false);
+        }
+        let mut v = 0f64;
+        for (i, &l) in mag.0.iter().enumerate().rev() {
+            v += (l as f64) * 2f64.powi(64 * i as i32 - UNIT_EXP);
+        }
+        if neg { -v } else { v }
+    }
+}
+
+impl Ord for Exact {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (self.0[LIMBS - 1] as i64, other.0[LIMBS - 1] as i64);
+        a.cmp(&b).then_with(|| {
+            for i in (0..LIMBS - 1).rev() {
+                match self.0[i].cmp(&other.0[i]) {
+                    Ordering::Equal => {}
+                    o => return o,
+                }
+            }
+            Ordering::Equal
+        })
+    }
+}
+
+impl PartialOrd for Exact {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// |a − b| of two f32, exactly.
+fn exact_abs_diff(a: f32, b: f32) -> Exact {
+    let mut e = Exact::ZERO;
+    let a_first = a >= b;
+    e.add_f64(f64::from(a), !a_first);
+    e.add_f64(f64::from(b), a_first);
+    e
+}
+
+/// The exact distance key of two rows (equal length): Σ|a − b| for ℓ1, Σ(a − b)² (the
+/// square, which orders like the distance) for ℓ2, max|a − b| for ℓ∞.
+pub fn exact_key(metric: Metric, a: &[f32], b: &[f32]) -> Exact {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = Exact::ZERO;
+    match metric {
+        Metric::L1 => {
+            for (&x, &y) in a.iter().zip(b) {
+                // |x − y| = ±x ∓ y, the sign from an exact f32 comparison.
+                let x_first = x >= y;
+                acc.add_f64(f64::from(x), !x_first);
+                acc.add_f64(f64::from(y), x_first);
+            }
+        }
+        Metric::L2 => {
+            for (&x, &y) in a.iter().zip(b) {
+                if x != y {
+                    // (x − y)² = x² + y² − 2xy; each product of two f32 is exact in f64.
+                    let (x, y) = (f64::from(x), f64::from(y));
+                    acc.add_f64(x * x, false);
+                    acc.add_f64(y * y, false);
+                    acc.add_f64(2.0 * x * y, true);
+                }
+            }
+        }
+        Metric::Linf => {
+            for (&x, &y) in a.iter().zip(b) {
+                if x != y {
+                    let d = exact_abs_diff(x, y);
+                    if d > acc {
+                        acc = d;
+                    }
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// The exact key of the radius `r` (finite, ≥ 0): `D ≤ r ⟺ exact_key(D) ≤ radius_key(r)`.
+/// Exact keys are multiples of 2^-300, so the floor of `r` (of `r²` for ℓ2) on that grid
+/// decides the comparison exactly.
+pub fn radius_key(metric: Metric, r: f64) -> Exact {
+    Exact::floor_from(r, metric == Metric::L2)
+}
+
+/// Whether the exact distance of `a` and `b` is at most `r`.
+pub fn exact_within(metric: Metric, a: &[f32], b: &[f32], r: f64) -> bool {
+    exact_key(metric, a, b) <= radius_key(metric, r)
+}
+
+/// The proven error bound of the fixed-order kernels (see `docs/SEARCH.md`): for rows
+/// padded to `padded_dim` values and a computed distance `d̃`, the exact distance `D`
+/// lies in `[lo(d̃), hi(d̃)]`, with `lo` and `hi` non-decreasing in `d̃`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bound {
+    /// Relative error `g`: `D ∈ [d̃(1 − g) − η, d̃(1 + g) + η]`.
+    relative: f64,
+    /// Absolute error η (ℓ2 only: underflow of the squares).
+    absolute: f64,
+}
+
+/// Relative slack for the f64 arithmetic of [`Bound::lo`] and [`Bound::hi`] themselves.
+const F64_SLACK: f64 = 1e-12;
+
+impl Bound {
+    /// The bound for the kernels' summation order (module docs of `kernel`) on rows of
+    /// `padded_dim` values.
+    pub fn for_kernels(metric: Metric, padded_dim: usize) -> Bound {
+        let u = f64::from(f32::EPSILON) / 2.0; // unit roundoff 2^-24
+        // Each term passes through ≤ L − 1 lane additions, 4 tree additions, and ≤ 3
+        // roundings of its own (subtract, square, sqrt); γ_n = n·u / (1 − n·u), doubled to
+        // cover 1/(1 − γ) ≤ 1 + 2γ and the square root of an interval of the square.
+        let n = (padded_dim / LANES + 8) as f64;
+        let relative = if n * u < 0.25 {
+            2.0 * n * u / (1.0 - n * u)
+        } else {
+            f64::INFINITY
+        };
+        let absolute = match metric {
+            // Each square may underflow (abs. error ≤ 2^-150): sqrt of the total, doubled.
+            Metric::L2 => 2.0 * (padded_dim as f64 * 2f64.powi(-149)).sqrt(),
+            Metric::L1 | Metric::Linf => 0.0,
+        };
+        Bound { relative, absolute }
+    }
+
+    /// Lower end of the interval holding `D` for a computed `d̃ ≥ 0` (or +∞: an overflowed
+    /// sum, whose exact value is at least `lo(f32::MAX)`).
+    pub fn lo(&self, d: f32) -> f64 {
+        let d = if d.is_finite() { d } else { f32::MAX };
+        let v = (f64::from(d) * (1.0 - self.relative) - self.absolute) * (1.0 - F64_SLACK);
+        v.max(0.0)
+    }
+
+    /// Upper end of the interval holding `D`.
+    pub fn hi(&self, d: f32) -> f64 {
+        if !d.is_finite() || !self.relative.is_finite() {
+            return f64::INFINITY;
+        }
+        (f64::from(d) * (1.0 + self.relative) + self.absolute) * (1.0 + F64_SLACK)
+    }
+
+    /// The largest f32 `d ≥ 0` (as bits, non-negative floats order like their bits) with
+    /// `pred(d)`, for a predicate that holds up to some point and then fails; `None` if it
+    /// fails at 0.
+    fn largest_with(pred: impl Fn(f32) -> bool) -> Option<u32> {
+        if !pred(0.0) {
+            return None;
+        }
+        let inf = f32::INFINITY.to_bits();
+        if pred(f32::INFINITY) {
+            return Some(inf);
+        }
+        let (mut ok, mut bad) = (0u32, inf);
+        while bad - ok > 1 {
+            let mid = ok + (bad - ok) / 2;
+            if pred(f32::from_bits(mid)) {
+                ok = mid;
+            } else {
+                bad = mid;
+            }
+        }
+        Some(ok)
+    }
+
+    /// Bits of the largest `d̃` whose interval may still reach `x`: every candidate with
+    /// `lo(d̃) ≤ x` has `d̃ ≤` this. (`u32::MAX`: no limit.)
+    pub fn reach_bits(&self, x: f64) -> u32 {
+        match Bound::largest_with(|d| self.lo(d) <= x) {
+            Some(b) if b == f32::INFINITY.to_bits() => u32::MAX,
+            Some(b) => b,
+            None => 0,
+        }
+    }
+
+    /// Bits of the largest `d̃` with `hi(d̃) ≤ x` (`< x` when `strict`): every candidate
+    /// with `d̃ ≤` this has `D ≤ x` (`D < x`). `None` if not even `d̃ = 0` qualifies.
+    pub fn certain_bits(&self, x: f64, strict: bool) -> Option<u32> {
+        Bound::largest_with(|d| {
+            if strict {
+                self.hi(d) < x
+            } else {
+                self.hi(d) <= x
+            }
+        })
+    }
+
+    /// `widen(t)`: bits of the largest `d̃` whose interval reaches that of `t` (as bits).
+    pub fn widen_bits(&self, t_bits: u32) -> u32 {
+        if t_bits >= f32::INFINITY.to_bits() {
+            return u32::MAX;
+        }
+        self.reach_bits(self.hi(f32::from_bits(t_bits)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_l1_of_large_values_with_tiny_differences() {
+        let a = [1.0e8f32, 3.0, -7.5];
+        let b = [1.0e8f32.next_up(), 3.0, -7.5];
+        let d = exact_key(Metric::L1, &a, &b);
+        assert_eq!(d.to_f64(), 8.0);
+        assert!(exact_within(Metric::L1, &a, &b, 8.0));
+        assert!(!exact_within(Metric::L1, &a, &b, 8.0f64.next_down()));
+    }
+
+    #[test]
+    fn exact_sums_do_not_round() {
+        // 2^60 + 2^-140 − 2^60 = 2^-140 exactly.
+        let a = [2f32.powi(60), 2f32.powi(-140)];
+        let b = [0.0f32, 0.0];
+        let c = [2f32.powi(60), 0.0];
+        let ab = exact_key(Metric::L1, &a, &b);
+        let cb = exact_key(Metric::L1, &c, &b);
+        assert!(ab > cb);
+        assert_eq!(
+            exact_key(Metric::L2, &a, &c).to_f64(),
+            2f64.powi(-280),
+            "square of 2^-140"
+        );
+        assert_eq!(
+            exact_key(Metric::Linf, &a, &[-f32::MAX, 0.0]).to_f64(),
+            2f64.powi(60) + f64::from(f32::MAX)
+        );
+    }
+
+    #[test]
+    fn radius_keys_decide_the_comparison_exactly() {
+        let a = [0.1f32];
+        let b = [0.0f32];
+        // D = the f32 0.1, which is above the f64 0.1.
+        assert!(!exact_within(Metric::L1, &a, &b, 0.1));
+        assert!(exact_within(Metric::L1, &a, &b, f64::from(0.1f32)));
+        assert!(exact_within(Metric::L2, &a, &b, f64::from(0.1f32)));
+        assert!(!exact_within(
+            Metric::L2,
+            &a,
+            &b,
+            f64::from(0.1f32).next_down()
+        ));
+        assert!(exact_within(Metric::L1, &a, &b, 1e300));
+        assert!(exact_within(Metric::L2, &a, &b, 1e300));
+    }
+
+    #[test]
+    fn bounds_hold_for_the_scalar_kernel() {
+        let mut rng = crate::certify::grouping::SplitMix64::new(5);
+        for metric in [Metric::L1, Metric::L2, Metric::Linf] {
+            for dim in [16usize, 96, 512] {
+                let bound = Bound::for_kernels(metric, dim);
+                for _ in 0..50 {
+                    let scale = 2f32.powi(rng.below(60) as i32 - 30);
+                    let row = |rng: &mut crate::certify::grouping::SplitMix64| -> Vec<f32> {
+                        (0..dim)
+                            .map(|_| (rng.next_u64() >> 40) as f32 * scale + 1e4 * scale)
+                            .collect()
+                    };
+                    let (a, b) = (row(&mut rng), row(&mut rng));
+                    let fast = super::super::kernel::scalar::distance(metric, &a, &b);
+                    let exact = exact_key(metric, &a, &b);
+                    let lo = bound.lo(fast);
+                    let hi = bound.hi(fast);
+                    assert!(exact >= radius_key(metric, lo) || lo == 0.0);
+                    assert!(exact <= radius_key(metric, hi));
+                    let w = bound.widen_bits(fast.to_bits());
+                    assert!(w >= fast.to_bits());
+                }
+            }
+        }
+    }
+}
