@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 
 use super::Target;
 use crate::data::{Content, Dataset, Split};
+use crate::neighbours::exact::{Bound, Exact, exact_key, select_exact, within_radius};
 use crate::neighbours::kernel::{Metric, scalar};
 use crate::rank::Rank;
 
@@ -29,11 +30,14 @@ pub(super) fn poisoned_votes(
         is_removed[j] = true;
     }
     let inserted_distance = scalar::distance(metric, query, query); // 0
+    // Decisions as exact arithmetic makes them, like the search (docs/SEARCH.md).
+    let bound = Bound::for_kernels(metric, query.len());
     let mut votes = vec![0u32; n_classes];
     match target {
         Target::Rnn(r) => {
             for (j, row) in train.iter().enumerate() {
-                if !is_removed[j] && f64::from(scalar::distance(metric, query, row)) <= r {
+                let fast = scalar::distance(metric, query, row);
+                if !is_removed[j] && within_radius(&bound, metric, query, row, fast, r) {
                     votes[labels[j] as usize] += 1;
                 }
             }
@@ -65,10 +69,18 @@ pub(super) fn poisoned_votes(
                 ));
             }
             let k = k.min(all.len());
-            if k < all.len() {
-                all.select_nth_unstable(k);
-                all.truncate(k);
-            }
+            select_exact(
+                &bound,
+                &mut all,
+                k,
+                |x| f32::from_bits(x.0),
+                |x| match train.get(x.2) {
+                    Some(row) => exact_key(metric, query, row),
+                    None => Exact::ZERO, // an inserted copy of the query
+                },
+                |x| (x.1, x.2),
+            );
+            all.truncate(k);
             for &(_, _, _, l) in &all {
                 votes[l as usize] += 1;
             }

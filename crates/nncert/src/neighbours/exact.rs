@@ -342,6 +342,79 @@ impl Bound {
     }
 }
 
+/// Moves the exact `k` nearest of `items` to `items[..k]`, in no particular order.
+///
+/// `items` must hold every candidate whose interval can reach the k-th (see
+/// [`Bound::widen_bits`]) and order by kernel distance `fast` first; `exact` is an item's
+/// exact key and `tie` its tie-break (the order among equal exact distances).
+///
+/// With `t` the k-th smallest kernel distance: an item with `hi(d̃) < lo(t)` is exactly
+/// nearer than the k-th and every item after it, so it is in; one with `lo(d̃) > hi(t)`
+/// has k items exactly nearer, so it is out; the band between is sorted by
+/// (exact key, tie) and fills the places left.
+pub fn select_exact<T: Ord + Copy, K: Ord>(
+    bound: &Bound,
+    items: &mut [T],
+    k: usize,
+    fast: impl Fn(&T) -> f32,
+    exact: impl Fn(&T) -> Exact,
+    tie: impl Fn(&T) -> K,
+) {
+    let k = k.min(items.len());
+    if k == 0 || k == items.len() {
+        return;
+    }
+    items.select_nth_unstable(k - 1);
+    let t = fast(&items[k - 1]);
+    let certain = bound.certain_bits(bound.lo(t), true);
+    let is_certain = |d: f32| certain.is_some_and(|c| d.to_bits() <= c);
+    let reach = bound.widen_bits(t.to_bits());
+    // Certain items first within items[..k]; the band of items[..k] follows.
+    let mut n_certain = 0;
+    for i in 0..k {
+        if is_certain(fast(&items[i])) {
+            items.swap(i, n_certain);
+            n_certain += 1;
+        }
+    }
+    // Band members beyond k move right after items[..k].
+    let mut end = k;
+    for i in k..items.len() {
+        if fast(&items[i]).to_bits() <= reach {
+            items.swap(i, end);
+            end += 1;
+        }
+    }
+    if end == k {
+        return; // the band is items[n_certain..k] exactly: all in.
+    }
+    let band = &mut items[n_certain..end];
+    let mut keyed: Vec<(Exact, T)> = band.iter().map(|x| (exact(x), *x)).collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| tie(&a.1).cmp(&tie(&b.1))));
+    for (slot, (_, x)) in band.iter_mut().zip(keyed) {
+        *slot = x;
+    }
+}
+
+/// Whether the exact distance of `a` and `b` is at most `r`, from the kernel distance
+/// `fast` of the pair when its interval decides, exactly otherwise.
+pub fn within_radius(
+    bound: &Bound,
+    metric: Metric,
+    a: &[f32],
+    b: &[f32],
+    fast: f32,
+    r: f64,
+) -> bool {
+    if bound.hi(fast) <= r {
+        true
+    } else if bound.lo(fast) > r {
+        false
+    } else {
+        exact_within(metric, a, b, r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

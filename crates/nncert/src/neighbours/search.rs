@@ -25,7 +25,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::exact::{Bound, Exact, exact_key, radius_key};
+use super::exact::{Bound, Exact, exact_key, radius_key, select_exact};
 use super::kernel::{Kernel, LANES, Metric, scalar};
 use super::select::{TopK, order_key};
 use crate::error::Error;
@@ -509,46 +509,15 @@ impl Plan {
 
     /// Of `keys` (which hold every candidate whose interval reaches the k-th), the exact
     /// k nearest of query `q`, moved to `keys[..k]` in no particular order.
-    ///
-    /// With `t` the k-th smallest kernel distance: a key with `hi(d̃) < lo(t)` is nearer
-    /// than the k-th and every key after it, so it is in; a key with `lo(d̃) > hi(t)` has
-    /// k keys certainly nearer, so it is out; the rest (the band) is decided exactly.
     fn exact_top(&self, q: usize, keys: &mut [u64], k: usize) {
-        let k = k.min(keys.len());
-        if k == 0 || k == keys.len() {
-            return;
-        }
-        keys.select_nth_unstable(k - 1);
-        let t = distance_of(keys[k - 1]);
-        let certain = self.bound.certain_bits(self.bound.lo(t), true);
-        let is_certain = |key: u64| certain.is_some_and(|c| ((key >> 32) as u32) <= c);
-        let reach = self.bound.widen_bits(t.to_bits());
-        // Certain keys first within keys[..k], then the band of keys[..k].
-        let mut n_certain = 0;
-        for i in 0..k {
-            if is_certain(keys[i]) {
-                keys.swap(i, n_certain);
-                n_certain += 1;
-            }
-        }
-        // Band members beyond k move right after keys[..k].
-        let mut end = k;
-        for i in k..keys.len() {
-            if ((keys[i] >> 32) as u32) <= reach {
-                keys.swap(i, end);
-                end += 1;
-            }
-        }
-        if end == k {
-            return; // the band is keys[n_certain..k] exactly: all in.
-        }
-        let band = &mut keys[n_certain..end];
-        let mut exact: Vec<(Exact, u64)> =
-            band.iter().map(|&key| (self.exact(q, key), key)).collect();
-        exact.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(position_of(a.1).cmp(&position_of(b.1))));
-        for (slot, (_, key)) in band.iter_mut().zip(exact) {
-            *slot = key;
-        }
+        select_exact(
+            &self.bound,
+            keys,
+            k,
+            |&key| distance_of(key),
+            |&key| self.exact(q, key),
+            |&key| position_of(key),
+        );
     }
 }
 
