@@ -11,6 +11,7 @@
 use std::cmp::Ordering;
 
 use super::kernel::{LANES, Metric};
+use super::select::{from_ord_bits, ord_bits};
 
 /// Limbs of [`Exact`]: 704 bits, two's complement.
 const LIMBS: usize = 11;
@@ -245,6 +246,8 @@ pub struct Bound {
     relative: f64,
     /// Absolute error η (ℓ2 only: underflow of the squares).
     absolute: f64,
+    /// The smallest value the exact quantity can take (0 for distances).
+    floor: f64,
 }
 
 /// Relative slack for the f64 arithmetic of [`Bound::lo`] and [`Bound::hi`] themselves.
@@ -269,40 +272,48 @@ impl Bound {
             Metric::L2 => 2.0 * (padded_dim as f64 * 2f64.powi(-149)).sqrt(),
             Metric::L1 | Metric::Linf => 0.0,
         };
-        Bound { relative, absolute }
+        Bound {
+            relative,
+            absolute,
+            floor: 0.0,
+        }
     }
 
-    /// Lower end of the interval holding `D` for a computed `d̃ ≥ 0` (or +∞: an overflowed
-    /// sum, whose exact value is at least `lo(f32::MAX)`).
+    /// Lower end of the interval holding `D` for a computed `d̃` (+∞: an overflowed sum,
+    /// whose exact value is at least `lo(f32::MAX)`). Non-decreasing in `d̃`.
     pub fn lo(&self, d: f32) -> f64 {
-        let d = if d.is_finite() { d } else { f32::MAX };
-        let v = (f64::from(d) * (1.0 - self.relative) - self.absolute) * (1.0 - F64_SLACK);
-        v.max(0.0)
+        if d == f32::NEG_INFINITY || !self.relative.is_finite() {
+            return self.floor;
+        }
+        let d = f64::from(d.min(f32::MAX));
+        let v = d - self.relative * d.abs() - self.absolute;
+        (v - F64_SLACK * v.abs()).max(self.floor)
     }
 
-    /// Upper end of the interval holding `D`.
+    /// Upper end of the interval holding `D`. Non-decreasing in `d̃`.
     pub fn hi(&self, d: f32) -> f64 {
-        if !d.is_finite() || !self.relative.is_finite() {
+        if d == f32::INFINITY || !self.relative.is_finite() {
             return f64::INFINITY;
         }
-        (f64::from(d) * (1.0 + self.relative) + self.absolute) * (1.0 + F64_SLACK)
+        let d = f64::from(d.max(-f32::MAX));
+        let v = d + self.relative * d.abs() + self.absolute;
+        v + F64_SLACK * v.abs()
     }
 
-    /// The largest f32 `d ≥ 0` (as bits, non-negative floats order like their bits) with
-    /// `pred(d)`, for a predicate that holds up to some point and then fails; `None` if it
-    /// fails at 0.
+    /// The largest f32 `d` (as [`ord_bits`]) with `pred(d)`, for a predicate that holds up
+    /// to some point and then fails; `None` if it fails at −∞.
     fn largest_with(pred: impl Fn(f32) -> bool) -> Option<u32> {
-        if !pred(0.0) {
+        let (lowest, highest) = (ord_bits(f32::NEG_INFINITY), ord_bits(f32::INFINITY));
+        if !pred(f32::NEG_INFINITY) {
             return None;
         }
-        let inf = f32::INFINITY.to_bits();
         if pred(f32::INFINITY) {
-            return Some(inf);
+            return Some(highest);
         }
-        let (mut ok, mut bad) = (0u32, inf);
+        let (mut ok, mut bad) = (lowest, highest);
         while bad - ok > 1 {
             let mid = ok + (bad - ok) / 2;
-            if pred(f32::from_bits(mid)) {
+            if pred(from_ord_bits(mid)) {
                 ok = mid;
             } else {
                 bad = mid;
@@ -311,18 +322,18 @@ impl Bound {
         Some(ok)
     }
 
-    /// Bits of the largest `d̃` whose interval may still reach `x`: every candidate with
-    /// `lo(d̃) ≤ x` has `d̃ ≤` this. (`u32::MAX`: no limit.)
+    /// Order bits of the largest `d̃` whose interval may still reach `x`: every candidate
+    /// with `lo(d̃) ≤ x` has `ord_bits(d̃) ≤` this (`u32::MAX`: no limit).
     pub fn reach_bits(&self, x: f64) -> u32 {
         match Bound::largest_with(|d| self.lo(d) <= x) {
-            Some(b) if b == f32::INFINITY.to_bits() => u32::MAX,
+            Some(b) if b == ord_bits(f32::INFINITY) => u32::MAX,
             Some(b) => b,
             None => 0,
         }
     }
 
-    /// Bits of the largest `d̃` with `hi(d̃) ≤ x` (`< x` when `strict`): every candidate
-    /// with `d̃ ≤` this has `D ≤ x` (`D < x`). `None` if not even `d̃ = 0` qualifies.
+    /// Order bits of the largest `d̃` with `hi(d̃) ≤ x` (`< x` when `strict`): every
+    /// candidate up to it has `D ≤ x` (`D < x`). `None` if none qualifies.
     pub fn certain_bits(&self, x: f64, strict: bool) -> Option<u32> {
         Bound::largest_with(|d| {
             if strict {
@@ -333,12 +344,13 @@ impl Bound {
         })
     }
 
-    /// `widen(t)`: bits of the largest `d̃` whose interval reaches that of `t` (as bits).
+    /// `widen(t)`: order bits of the largest `d̃` whose interval reaches that of `t` (given
+    /// as order bits).
     pub fn widen_bits(&self, t_bits: u32) -> u32 {
-        if t_bits >= f32::INFINITY.to_bits() {
+        if t_bits >= ord_bits(f32::INFINITY) {
             return u32::MAX;
         }
-        self.reach_bits(self.hi(f32::from_bits(t_bits)))
+        self.reach_bits(self.hi(from_ord_bits(t_bits)))
     }
 }
 
@@ -367,8 +379,8 @@ pub fn select_exact<T: Ord + Copy, K: Ord>(
     items.select_nth_unstable(k - 1);
     let t = fast(&items[k - 1]);
     let certain = bound.certain_bits(bound.lo(t), true);
-    let is_certain = |d: f32| certain.is_some_and(|c| d.to_bits() <= c);
-    let reach = bound.widen_bits(t.to_bits());
+    let is_certain = |d: f32| certain.is_some_and(|c| ord_bits(d) <= c);
+    let reach = bound.widen_bits(ord_bits(t));
     // Certain items first within items[..k]; the band of items[..k] follows.
     let mut n_certain = 0;
     for i in 0..k {
@@ -380,7 +392,7 @@ pub fn select_exact<T: Ord + Copy, K: Ord>(
     // Band members beyond k move right after items[..k].
     let mut end = k;
     for i in k..items.len() {
-        if fast(&items[i]).to_bits() <= reach {
+        if ord_bits(fast(&items[i])) <= reach {
             items.swap(i, end);
             end += 1;
         }
@@ -487,8 +499,8 @@ mod tests {
                     let hi = bound.hi(fast);
                     assert!(exact >= radius_key(metric, lo) || lo == 0.0);
                     assert!(exact <= radius_key(metric, hi));
-                    let w = bound.widen_bits(fast.to_bits());
-                    assert!(w >= fast.to_bits());
+                    let w = bound.widen_bits(ord_bits(fast));
+                    assert!(w >= ord_bits(fast));
                 }
             }
         }

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::exact::{Bound, Exact, exact_key, radius_key, select_exact};
 use super::kernel::{Kernel, LANES, Metric, scalar};
-use super::select::{TopK, order_key};
+use super::select::{TopK, from_ord_bits, order_key};
 use crate::error::Error;
 use crate::features::FeatureMatrix;
 use crate::rng::SplitMix64;
@@ -237,10 +237,12 @@ struct RadiusLimits {
 impl RadiusLimits {
     fn new(metric: Metric, bound: &Bound, r: f64) -> RadiusLimits {
         RadiusLimits {
-            certain: bound.certain_bits(r, false).map_or(-1.0, f32::from_bits),
+            certain: bound
+                .certain_bits(r, false)
+                .map_or(f32::NEG_INFINITY, from_ord_bits),
             reach: match bound.reach_bits(r) {
                 u32::MAX => f32::INFINITY,
-                b => f32::from_bits(b),
+                b => from_ord_bits(b),
             },
             key: radius_key(metric, r),
         }
@@ -467,7 +469,7 @@ fn position_of(key: u64) -> usize {
 /// Kernel distance of a key.
 #[inline]
 fn distance_of(key: u64) -> f32 {
-    f32::from_bits((key >> 32) as u32)
+    from_ord_bits((key >> 32) as u32)
 }
 
 impl Plan {

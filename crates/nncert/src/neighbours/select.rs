@@ -2,8 +2,8 @@
 //! within each radius, fed one distance at a time.
 //!
 //! The order (distance ascending, rank descending, index ascending) becomes one packed
-//! integer key: the distance's f32 bits (non-negative floats order like their bits) in the
-//! high 32 bits and the training example's tie-break position (0 = highest rank, see
+//! integer key: the distance's order bits ([`ord_bits`]: f32 values of any sign order like
+//! these u32) in the high 32 bits and the training example's tie-break position (0 = highest rank, see
 //! [`crate::rank::tie_break_positions`]) in the low 32. Keys are unique, so the k smallest
 //! keys are one well-defined set whatever the order distances arrive in.
 //!
@@ -13,11 +13,30 @@
 
 use super::exact::Bound;
 
+/// Order bits of an f32 (not NaN): `a < b ⟺ ord_bits(a) < ord_bits(b)`, with
+/// `ord_bits(-0.0) < ord_bits(0.0)` (the two zeros never meet in one search: distances are
+/// computed the same way for every pair). Non-negative floats get their bits with the top
+/// bit set, negative ones their bits inverted.
+#[inline]
+pub fn ord_bits(x: f32) -> u32 {
+    let b = x.to_bits();
+    b ^ (((b as i32 >> 31) as u32) | 0x8000_0000)
+}
+
+/// The f32 of [`ord_bits`].
+#[inline]
+pub fn from_ord_bits(o: u32) -> f32 {
+    f32::from_bits(if o & 0x8000_0000 != 0 {
+        o & 0x7fff_ffff
+    } else {
+        !o
+    })
+}
+
 /// Packs a distance and a tie-break position into the order key.
 #[inline]
 pub fn order_key(distance: f32, position: u32) -> u64 {
-    debug_assert!(distance >= 0.0);
-    (u64::from(distance.to_bits()) << 32) | u64::from(position)
+    (u64::from(ord_bits(distance)) << 32) | u64::from(position)
 }
 
 /// Streaming top-`k_max` of keys: keeps every key below a threshold that tightens as the
@@ -51,7 +70,7 @@ impl TopK {
         }
     }
 
-    /// The largest distance bits still needed when `t_bits` is a k-th distance.
+    /// The largest order bits still needed when `t_bits` is a k-th distance.
     #[inline]
     fn widen(&self, t_bits: u32) -> u32 {
         match self.bound {
@@ -71,7 +90,7 @@ impl TopK {
         }
     }
 
-    /// Offers the keys of a run of distances whose distance bits are ≤ `tau_bits`
+    /// Offers the keys of a run of distances whose order bits are ≤ `tau_bits`
     /// (`positions[t]` is the tie-break position of `dists[t]`).
     ///
     /// Branch-free: every key is written, and the write position advances only for keys
@@ -86,7 +105,7 @@ impl TopK {
         for (&d, &p) in dists.iter().zip(positions) {
             // kept ≤ (keys offered so far) < dists.len(): always inside `spare`.
             spare[kept].write(order_key(d, p));
-            kept += usize::from(d.to_bits() <= limit);
+            kept += usize::from(ord_bits(d) <= limit);
         }
         // SAFETY: slots 0..kept are initialised: a passing key is written at its final
         // index, and every later write goes to a larger index.
@@ -125,7 +144,7 @@ impl TopK {
         self.capacity = self.capacity.max(2 * self.keys.len() + 16);
     }
 
-    /// Drops the keys at index ≥ `from` whose distance bits exceed `w`.
+    /// Drops the keys at index ≥ `from` whose order bits exceed `w`.
     fn retain_at_most(&mut self, w: u32, from: usize) {
         let mut write = from;
         for i in from..self.keys.len() {
@@ -137,7 +156,7 @@ impl TopK {
         self.keys.truncate(write);
     }
 
-    /// Number of keys held whose distance bits are ≤ `bits`.
+    /// Number of keys held whose order bits are ≤ `bits`.
     pub fn count_at_most(&self, bits: u32) -> usize {
         self.keys
             .iter()
@@ -160,7 +179,7 @@ impl TopK {
         self.keys.is_empty()
     }
 
-    /// The distance bits of the `m`-th smallest key held (1-based), or `u32::MAX` if
+    /// The order bits of the `m`-th smallest key held (1-based), or `u32::MAX` if
     /// fewer than `m` keys are held; drops every key whose distance is larger (with a
     /// bound: larger than its widening, which is returned second).
     ///
@@ -220,6 +239,29 @@ mod tests {
                 assert_eq!(prefix, sorted[..k], "n = {n}, k = {k}");
             }
         }
+    }
+
+    #[test]
+    fn order_bits_order_like_the_floats() {
+        let xs = [
+            f32::NEG_INFINITY,
+            -f32::MAX,
+            -1.5,
+            -f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            1e-45,
+            1.0,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(ord_bits(w[0]) < ord_bits(w[1]), "{w:?}");
+        }
+        for x in xs {
+            assert_eq!(from_ord_bits(ord_bits(x)).to_bits(), x.to_bits());
+        }
+        assert!(order_key(-2.0, 9) < order_key(-1.0, 0));
     }
 
     #[test]
