@@ -15,24 +15,40 @@ use nncert::features::FeatureMatrix;
 use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig, SearchResult, search};
 use nncert::rank::tie_break_positions;
 
-const METRICS: [Metric; 3] = [Metric::L1, Metric::L2, Metric::Linf];
+const METRICS: [Metric; 4] = [Metric::L1, Metric::L2, Metric::Linf, Metric::Ip];
 
-/// Exact distance key in i128: 8·ℓ1, 64·ℓ2², 8·ℓ∞.
+/// Exact distance key in i128: 8·ℓ1, 64·ℓ2², 8·ℓ∞, −64·a·b (inner product and cosine,
+/// whose rows here already have unit length).
 fn exact(metric: Metric, a: &[f32], b: &[f32]) -> i128 {
-    let diffs = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 * 8.0) as i128 - (y as f64 * 8.0) as i128);
+    let eight = |x: f32| (x as f64 * 8.0) as i128;
+    let diffs = a.iter().zip(b).map(|(&x, &y)| eight(x) - eight(y));
     match metric {
         Metric::L1 => diffs.map(i128::abs).sum(),
         Metric::L2 => diffs.map(|d| d * d).sum(),
         Metric::Linf => diffs.map(i128::abs).max().unwrap_or(0),
+        Metric::Ip | Metric::Cosine => -a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| eight(x) * eight(y))
+            .sum::<i128>(),
     }
+}
+
+/// floor(x) of a finite f64 as an integer.
+fn floor_int(x: f64) -> i128 {
+    x.floor() as i128
 }
 
 /// Whether the exact key is within radius `r` (an f64): ℓ1/ℓ∞ compare key/8 ≤ r, ℓ2
 /// compares key/64 ≤ r², both exactly (r = m·2^e in integers).
 fn within(metric: Metric, key: i128, r: f64) -> bool {
+    match metric {
+        // a·b ≥ r  ⟺  key = −64·a·b ≤ −64 r  ⟺  key ≤ floor(−64 r).
+        Metric::Ip => return key <= floor_int(-64.0 * r),
+        // 1 − a·b ≤ r  ⟺  64 + key ≤ 64 r.
+        Metric::Cosine => return key + 64 <= floor_int(64.0 * r),
+        _ => {}
+    }
     let (m, e) = decompose(r);
     let (lhs, lhs_exp, rhs, rhs_exp) = match metric {
         Metric::L2 => (key as u128, -6, (m * m) as u128, 2 * e),
@@ -126,6 +142,8 @@ fn boundary_radii(case: &Case, metric: Metric) -> Vec<f64> {
         let key = exact(metric, q, case.train.row(j));
         let r = match metric {
             Metric::L2 => (key as f64).sqrt() / 8.0,
+            Metric::Ip => -(key as f64) / 64.0,
+            Metric::Cosine => 1.0 + key as f64 / 64.0,
             _ => key as f64 / 8.0,
         };
         radii.extend([r, r.next_down(), r.next_up()]);
@@ -150,9 +168,9 @@ fn run(case: &Case, config: &SearchConfig, threads: usize) -> SearchResult {
     })
 }
 
-fn check(case: &Case, ks: &[usize], label: &str) {
+fn check(case: &Case, ks: &[usize], label: &str, metrics: &[Metric]) {
     let mut kernel_runs = 0;
-    for metric in METRICS {
+    for &metric in metrics {
         let radii = boundary_radii(case, metric);
         let mut first: Option<SearchResult> = None;
         for kernel in Kernel::available() {
@@ -176,13 +194,62 @@ fn check(case: &Case, ks: &[usize], label: &str) {
             }
         }
         let got = first.expect("at least the scalar kernel");
+        verify(case, &case.train, ks, label, metric, &radii, &got);
+    }
+    assert!(kernel_runs >= 6);
+}
+
+/// Runs the search on `case` (one metric) and checks it against `reference_train` (the
+/// rows the exact reference should see).
+fn check_against(
+    case: &Case,
+    reference_train: &FeatureMatrix,
+    ks: &[usize],
+    label: &str,
+    metric: Metric,
+) {
+    let mut radii = vec![0.0, 0.25, 0.5, 1.0, 1.25, 2.0];
+    radii.extend(radii.clone().iter().map(|r: &f64| r.next_up()));
+    radii.push(0.5f64.next_down());
+    let mut first: Option<SearchResult> = None;
+    for kernel in Kernel::available() {
+        let config = SearchConfig {
+            metric,
+            ks: ks.to_vec(),
+            radii: radii.clone(),
+            kernel,
+            keep_neighbours: true,
+        };
+        for threads in [1, 2] {
+            let got = run(case, &config, threads);
+            match &first {
+                None => first = Some(got),
+                Some(f) => assert_eq!(f, &got, "{label}: {kernel} on {threads} threads"),
+            }
+        }
+    }
+    let got = first.expect("at least the scalar kernel");
+    verify(case, reference_train, ks, label, metric, &radii, &got);
+}
+
+/// The search result `got` against the exact reference on `train`.
+fn verify(
+    case: &Case,
+    train: &FeatureMatrix,
+    ks: &[usize],
+    label: &str,
+    metric: Metric,
+    radii: &[f64],
+    got: &SearchResult,
+) {
+    {
         let lists = got.neighbours.as_ref().expect("lists were asked for");
         let c = case.c;
         let mut boundary_hits = 0;
         for q in 0..case.test.n {
             let a = case.test.row(q);
             let mut order: Vec<(i128, u32, usize)> = (0..case.train.n)
-                .map(|j| (exact(metric, a, case.train.row(j)), case.positions[j], j))
+                .map(|j| (exact(metric, a, train.row(j)), case.positions[j], j))
                 .collect();
             order.sort();
             for (ki, &k) in ks.iter().enumerate() {
@@ -225,19 +292,63 @@ fn check(case: &Case, ks: &[usize], label: &str) {
         }
         assert!(boundary_hits > 0, "{label} {metric}: radii catch nothing");
     }
-    assert!(kernel_runs >= 6);
 }
 
 #[test]
 fn kernel_ties_are_broken_by_exact_distances() {
     let c = case(31, 1800, 24, 20, false);
-    check(&c, &[1, 5, 40, 300], "offset 2^22");
+    check(&c, &[1, 5, 40, 300], "offset 2^22", &METRICS);
 }
 
 #[test]
 fn large_norms_with_tiny_differences() {
     let c = case(32, 900, 24, 33, true);
-    check(&c, &[1, 9, 100, 2000], "norms near 2^20");
+    check(&c, &[1, 9, 100, 2000], "norms near 2^20", &METRICS);
+}
+
+/// Cosine on rows of four ±1/2 entries (unit length, so the reference needs no scaling)
+/// given to the search multiplied by powers of two, which its scaling to unit length
+/// undoes exactly: many exact ties and radii on the boundary.
+#[test]
+fn cosine_ties_and_radii() {
+    let mut rng = SplitMix64::new(33);
+    let (n_train, n_test, dim) = (1200, 20, 12);
+    let unit_row = |rng: &mut SplitMix64| {
+        let mut r = vec![0f32; dim];
+        for _ in 0..4 {
+            let mut i = rng.below(dim as u64) as usize;
+            while r[i] != 0.0 {
+                i = (i + 1) % dim;
+            }
+            r[i] = if rng.below(2) == 0 { 0.5 } else { -0.5 };
+        }
+        r
+    };
+    let mut c = case(34, n_train, n_test, dim, false);
+    let scale = |rng: &mut SplitMix64| 2f32.powi(rng.below(9) as i32 - 4);
+    for j in 0..n_train {
+        let (r, s) = (unit_row(&mut rng), scale(&mut rng));
+        for (v, x) in c.train.data[j * dim..(j + 1) * dim].iter_mut().zip(r) {
+            *v = x * s;
+        }
+    }
+    for q in 0..n_test {
+        let r = unit_row(&mut rng);
+        c.test.data[q * dim..(q + 1) * dim].copy_from_slice(&r);
+    }
+    let records: Vec<u8> = c.train.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    c.positions = tie_break_positions(&c.labels, &records, dim * 4);
+    // The reference sees the unit rows.
+    let mut unit = FeatureMatrix {
+        n: n_train,
+        dim,
+        data: c.train.data.clone(),
+    };
+    for row in unit.data.chunks_exact_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+    check_against(&c, &unit, &[1, 3, 50, 400], "cosine", Metric::Cosine);
 }
 
 /// The independent reference above must itself see the near-ties it is meant to test:

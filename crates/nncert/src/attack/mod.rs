@@ -240,6 +240,11 @@ pub fn attack(
             "attack: expected at least one poisoning size e",
         ));
     };
+    if matches!(metric, Metric::Ip | Metric::Cosine) {
+        return Err(Error::invalid(format!(
+            "attack: metric {metric} is not supported (expected l1, l2 or linf)"
+        )));
+    }
     let ctx = Context {
         dataset,
         features,

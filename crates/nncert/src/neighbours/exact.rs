@@ -136,6 +136,32 @@ impl Exact {
         }
     }
 
+    /// `floor(x)` in units of 2^-300 for any finite `x` (saturating).
+    pub fn floor_signed(x: f64) -> Exact {
+        if x >= 0.0 {
+            return Exact::floor_from(x, false);
+        }
+        // floor(x) = −ceil(−x) = −(floor(−x) + [−x off the grid]).
+        let mut f = Exact::floor_from(-x, false);
+        let frac = (-x).to_bits() & ((1u64 << 52) - 1);
+        let biased = (((-x).to_bits() >> 52) & 0x7ff) as i32;
+        let (m, e) = if biased == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1u64 << 52), biased - 1075)
+        };
+        let on_grid = e + m.trailing_zeros() as i32 + UNIT_EXP >= 0;
+        if !on_grid {
+            f.add_scaled(1, 0, false);
+        }
+        let mut out = Exact::ZERO;
+        for (o, v) in out.0.iter_mut().zip(f.0) {
+            *o = !v;
+        }
+        out.add_scaled(1, 0, false);
+        out
+    }
+
     /// The value, approximately, as an f64 (for reporting and tests; comparisons use
     /// [`Ord`]).
     pub fn to_f64(&self) -> f64 {
@@ -187,7 +213,9 @@ fn exact_abs_diff(a: f32, b: f32) -> Exact {
 }
 
 /// The exact distance key of two rows (equal length): Σ|a − b| for ℓ1, Σ(a − b)² (the
-/// square, which orders like the distance) for ℓ2, max|a − b| for ℓ∞.
+/// square, which orders like the distance) for ℓ2, max|a − b| for ℓ∞, −Σ a·b for inner
+/// product and cosine (cosine: of the unit-scaled rows the search holds, where it orders
+/// like 1 − a·b).
 pub fn exact_key(metric: Metric, a: &[f32], b: &[f32]) -> Exact {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = Exact::ZERO;
@@ -221,15 +249,31 @@ pub fn exact_key(metric: Metric, a: &[f32], b: &[f32]) -> Exact {
                 }
             }
         }
+        Metric::Ip | Metric::Cosine => {
+            for (&x, &y) in a.iter().zip(b) {
+                acc.add_f64(f64::from(x) * f64::from(y), true);
+            }
+        }
     }
     acc
 }
 
-/// The exact key of the radius `r` (finite, ≥ 0): `D ≤ r ⟺ exact_key(D) ≤ radius_key(r)`.
-/// Exact keys are multiples of 2^-300, so the floor of `r` (of `r²` for ℓ2) on that grid
+/// The exact key of the radius `r` (finite; ≥ 0 except for the inner product):
+/// `D ≤ r ⟺ exact_key ≤ radius_key(r)`, where for the inner product "within r" means
+/// `a·b ≥ r` (−a·b ≤ −r) and for cosine `1 − a·b ≤ r` (−a·b ≤ r − 1). Exact keys are
+/// multiples of 2^-300, so the floor of the threshold (of `r²` for ℓ2) on that grid
 /// decides the comparison exactly.
 pub fn radius_key(metric: Metric, r: f64) -> Exact {
-    Exact::floor_from(r, metric == Metric::L2)
+    match metric {
+        Metric::L2 => Exact::floor_from(r, true),
+        Metric::Ip => Exact::floor_signed(-r),
+        Metric::Cosine => {
+            let mut k = Exact::floor_signed(r);
+            k.add_scaled(1, UNIT_EXP as u32, true);
+            k
+        }
+        Metric::L1 | Metric::Linf => Exact::floor_from(r, false),
+    }
 }
 
 /// Whether the exact distance of `a` and `b` is at most `r`.
@@ -267,15 +311,32 @@ impl Bound {
         } else {
             f64::INFINITY
         };
-        let absolute = match metric {
+        let (relative, absolute) = match metric {
             // Each square may underflow (abs. error ≤ 2^-150): sqrt of the total, doubled.
-            Metric::L2 => 2.0 * (padded_dim as f64 * 2f64.powi(-149)).sqrt(),
-            Metric::L1 | Metric::Linf => 0.0,
+            Metric::L2 => (relative, 2.0 * (padded_dim as f64 * 2f64.powi(-149)).sqrt()),
+            Metric::L1 | Metric::Linf => (relative, 0.0),
+            // No fixed-order kernel: every comparison is left to the exact recheck.
+            Metric::Ip | Metric::Cosine => (f64::INFINITY, 0.0),
+        };
+        let floor = if matches!(metric, Metric::Ip | Metric::Cosine) {
+            f64::NEG_INFINITY
+        } else {
+            0.0
         };
         Bound {
             relative,
             absolute,
-            floor: 0.0,
+            floor,
+        }
+    }
+
+    /// The bound of a fast value computed through inner products (`gemm`): `D` lies
+    /// within `absolute` of it, and is at least `floor`.
+    pub fn absolute(absolute: f64, floor: f64) -> Bound {
+        Bound {
+            relative: 0.0,
+            absolute,
+            floor,
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`mod@search`]: tiling, threads, and the votes.
 
 pub mod exact;
+pub(crate) mod gemm;
 pub mod kernel;
 pub mod search;
 pub mod select;

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::exact::{Bound, Exact, exact_key, radius_key, select_exact};
+use super::gemm::{self, GemmNorms};
 use super::kernel::{Kernel, LANES, Metric, scalar};
 use super::select::{TopK, from_ord_bits, order_key};
 use crate::error::Error;
@@ -187,6 +188,8 @@ struct Plan {
     bound: Bound,
     /// Padded training row of each tie-break position (for exact rechecks).
     row_by_position: Vec<u32>,
+    /// Norms for the inner-product path (ℓ2, inner product, cosine), `None`: kernels.
+    gemm: Option<GemmNorms>,
     /// Runs of the sample (phase 0) and of the rest (phase 1), each at most a tile long.
     phases: [Vec<Run>; 2],
     /// Real rows in the sample.
@@ -235,6 +238,29 @@ struct RadiusLimits {
 }
 
 impl RadiusLimits {
+    /// Limits for fast values in the inner-product path: compared with r² (ℓ2, rounded
+    /// outwards), −r (inner product) or r (cosine).
+    fn for_gemm(metric: Metric, bound: &Bound, r: f64) -> RadiusLimits {
+        let (low, high) = match metric {
+            Metric::L2 => {
+                let sq = r * r;
+                (sq * (1.0 - 1e-15), sq * (1.0 + 1e-15))
+            }
+            Metric::Ip => (-r, -r),
+            _ => (r, r),
+        };
+        RadiusLimits {
+            certain: bound
+                .certain_bits(low, false)
+                .map_or(f32::NEG_INFINITY, from_ord_bits),
+            reach: match bound.reach_bits(high) {
+                u32::MAX => f32::INFINITY,
+                b => from_ord_bits(b),
+            },
+            key: radius_key(metric, r),
+        }
+    }
+
     fn new(metric: Metric, bound: &Bound, r: f64) -> RadiusLimits {
         RadiusLimits {
             certain: bound
@@ -288,7 +314,12 @@ fn search_with_margin(
     if config.ks.contains(&0) {
         return Err(Error::invalid("k: expected at least 1, found 0"));
     }
-    if let Some(r) = config.radii.iter().find(|r| !r.is_finite() || **r < 0.0) {
+    let signed_radius = config.metric == Metric::Ip;
+    if let Some(r) = config
+        .radii
+        .iter()
+        .find(|r| !r.is_finite() || (**r < 0.0 && !signed_radius))
+    {
         return Err(Error::invalid(format!(
             "radius: expected a finite r ≥ 0, found {r}"
         )));
@@ -363,13 +394,34 @@ fn search_with_margin(
             row_by_position[reference.positions[j] as usize] = row as u32;
         }
     }
+    let mut train_rows = Padded::new(train, &order);
+    let mut test_rows = Padded::new(test, &(0..test.n).map(Some).collect::<Vec<_>>());
+    if config.metric == Metric::Cosine {
+        gemm::normalize_rows(&mut train_rows.data, dim);
+        gemm::normalize_rows(&mut test_rows.data, dim);
+    }
+    let gemm = if config.metric.uses_gemm() {
+        let norms = GemmNorms::new(&train_rows.data, &test_rows.data, dim);
+        if norms.fits_f32() {
+            Some(norms)
+        } else if config.metric == Metric::Ip {
+            return Err(Error::invalid(
+                "metric ip: feature norms too large for float32 inner products (‖x‖·‖y‖ ≥ 1e18)",
+            ));
+        } else {
+            None // ℓ2 of huge values: the kernels handle overflow.
+        }
+    } else {
+        None
+    };
     let plan = Plan {
         positions: order
             .iter()
             .map(|j| j.map_or(0, |j| reference.positions[j]))
             .collect(),
-        train: Padded::new(train, &order),
-        test: Padded::new(test, &(0..test.n).map(Some).collect::<Vec<_>>()),
+        train: train_rows,
+        test: test_rows,
+        gemm,
         label_by_position,
         n_train,
         n_classes: c,
@@ -479,18 +531,52 @@ impl Plan {
         exact_key(self.metric, self.test.row(q), self.train.row(row))
     }
 
-    /// Sorts keys into the exact order (exact distance, then position): by kernel
-    /// distance first, then every run of keys whose error intervals chain together is
-    /// recomputed exactly and re-sorted. Keys in different runs are already in exact
-    /// order, as `lo` and `hi` are non-decreasing.
-    fn exact_order(&self, q: usize, keys: &mut [u64]) {
+    /// The error bound of query `q`'s fast values.
+    fn query_bound(&self, q: usize) -> Bound {
+        match &self.gemm {
+            Some(norms) => norms.bound(self.metric, q),
+            None => self.bound,
+        }
+    }
+
+    /// How query `q`'s fast values decide each radius.
+    fn query_limits(&self, q: usize) -> Vec<RadiusLimits> {
+        match &self.gemm {
+            Some(_) => {
+                let bound = self.query_bound(q);
+                self.radii
+                    .iter()
+                    .map(|&r| RadiusLimits::for_gemm(self.metric, &bound, r))
+                    .collect()
+            }
+            None => self.radius_limits.clone(),
+        }
+    }
+
+    /// The fast value of query `q` and padded training row `j`, computed on its own (the
+    /// fallback; any value within the bound will do).
+    fn fast_value(&self, q: usize, j: usize) -> f32 {
+        let (a, b) = (self.test.row(q), self.train.row(j));
+        match &self.gemm {
+            Some(norms) => {
+                let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                norms.fast(self.metric, q, j, dot)
+            }
+            None => scalar::distance(self.metric, a, b),
+        }
+    }
+
+    /// Sorts keys into the exact order (exact distance, then position): by fast value
+    /// first, then every run of keys whose error intervals chain together is recomputed
+    /// exactly and re-sorted. Keys in different runs are already in exact order, as `lo`
+    /// and `hi` are non-decreasing.
+    fn exact_order(&self, q: usize, bound: &Bound, keys: &mut [u64]) {
         keys.sort_unstable();
         let mut start = 0;
         while start < keys.len() {
             let mut end = start + 1;
             while end < keys.len()
-                && self.bound.hi(distance_of(keys[end - 1]))
-                    >= self.bound.lo(distance_of(keys[end]))
+                && bound.hi(distance_of(keys[end - 1])) >= bound.lo(distance_of(keys[end]))
             {
                 end += 1;
             }
@@ -511,15 +597,24 @@ impl Plan {
 
     /// Of `keys` (which hold every candidate whose interval reaches the k-th), the exact
     /// k nearest of query `q`, moved to `keys[..k]` in no particular order.
-    fn exact_top(&self, q: usize, keys: &mut [u64], k: usize) {
+    fn exact_top(&self, q: usize, bound: &Bound, keys: &mut [u64], k: usize) {
         select_exact(
-            &self.bound,
+            bound,
             keys,
             k,
             |&key| distance_of(key),
             |&key| self.exact(q, key),
             |&key| position_of(key),
         );
+    }
+
+    /// The distance a neighbour list reports for a fast value.
+    fn reported(&self, fast: f32) -> f32 {
+        if self.gemm.is_some() && self.metric == Metric::L2 {
+            fast.sqrt() // the fast value is the squared distance
+        } else {
+            fast
+        }
     }
 }
 
@@ -538,28 +633,88 @@ fn to_neighbours(plan: &Plan, keys: &[u64]) -> Vec<Neighbour> {
     keys.iter()
         .map(|&k| Neighbour {
             index: plan.index_by_position[position_of(k)],
-            distance: distance_of(k),
+            distance: plan.reported(distance_of(k)),
         })
         .collect()
+}
+
+/// Per-query state of a block: counts, candidates, bound and radius limits.
+struct BlockState {
+    q0: usize,
+    counts: Vec<u32>,
+    states: Vec<QueryState>,
+    bounds: Vec<Bound>,
+    limits: Vec<Vec<RadiusLimits>>,
+    ball_keys: Vec<Vec<u64>>,
+    keep_rnn: bool,
+}
+
+impl BlockState {
+    /// Takes the fast values `dq` of block query `q` against the valid rows of `run`.
+    fn take(&mut self, plan: &Plan, run: &Run, q: usize, dq: &[f32]) {
+        let c = plan.n_classes;
+        let row_len = plan.row_len();
+        let positions = &plan.positions[run.start..run.start + run.valid];
+        // rNN: counts of D ≤ r over a run of one label; the fast value decides all but
+        // the few within the error bound of r.
+        let base = q * row_len + plan.ks.len() * c + run.label as usize;
+        for (ri, lim) in self.limits[q].iter().enumerate() {
+            let certain = dq.iter().map(|&d| u32::from(d <= lim.certain)).sum::<u32>();
+            let reach = dq.iter().map(|&d| u32::from(d <= lim.reach)).sum::<u32>();
+            let mut n = certain;
+            if reach > certain {
+                let a = plan.test.row(self.q0 + q);
+                for (t, &d) in dq.iter().enumerate() {
+                    if d > lim.certain
+                        && d <= lim.reach
+                        && exact_key(plan.metric, a, plan.train.row(run.start + t)) <= lim.key
+                    {
+                        n += 1;
+                    }
+                }
+            }
+            self.counts[base + ri * c] += n;
+        }
+        if plan.k_max > 0 {
+            let state = &mut self.states[q];
+            state
+                .candidates
+                .extend_below(dq, positions, state.accept_bits);
+        }
+        if self.keep_rnn {
+            let reach = self.limits[q].last().map_or(f32::NEG_INFINITY, |l| l.reach);
+            for (&d, &p) in dq.iter().zip(positions) {
+                if d <= reach {
+                    self.ball_keys[q].push(order_key(d, p));
+                }
+            }
+        }
+    }
 }
 
 /// Counts (and neighbour lists, if kept) of queries `q0..q0+nq`.
 fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
     let c = plan.n_classes;
-    let nk = plan.ks.len();
     let row_len = plan.row_len();
-    let mut counts = vec![0u32; nq * row_len];
     let want_knn = plan.k_max > 0;
-    let mut states: Vec<QueryState> = (0..nq)
-        .map(|_| QueryState {
-            candidates: TopK::with_bound(plan.k_max.max(1), Some(plan.bound)),
-            tau_bits: u32::MAX,
-            accept_bits: u32::MAX,
-        })
-        .collect();
-    let keep_rnn = plan.keep_neighbours && !plan.radius_limits.is_empty();
-    let ball_reach = plan.radius_limits.last().map_or(-1.0, |l| l.reach);
-    let mut ball_keys: Vec<Vec<u64>> = vec![Vec::new(); if keep_rnn { nq } else { 0 }];
+    let bounds: Vec<Bound> = (0..nq).map(|q| plan.query_bound(q0 + q)).collect();
+    let keep_rnn = plan.keep_neighbours && !plan.radii.is_empty();
+    let mut block = BlockState {
+        q0,
+        counts: vec![0u32; nq * row_len],
+        states: bounds
+            .iter()
+            .map(|&b| QueryState {
+                candidates: TopK::with_bound(plan.k_max.max(1), Some(b)),
+                tau_bits: u32::MAX,
+                accept_bits: u32::MAX,
+            })
+            .collect(),
+        limits: (0..nq).map(|q| plan.query_limits(q0 + q)).collect(),
+        bounds,
+        ball_keys: vec![Vec::new(); if keep_rnn { nq } else { 0 }],
+        keep_rnn,
+    };
     let max_rows = plan
         .phases
         .iter()
@@ -567,78 +722,65 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
         .map(|r| r.rows)
         .max()
         .unwrap_or(0);
-    let mut dists = vec![0f32; 4 * max_rows];
+    let nq4 = nq.div_ceil(4) * 4;
+    let mut dists = vec![0f32; nq4 * max_rows];
+    let dim = plan.train.dim;
     for (phase, runs) in plan.phases.iter().enumerate() {
         for run in runs {
-            let out = &mut dists[..4 * run.rows];
             let rows = plan.train.rows(run.start, run.start + run.rows);
-            let positions = &plan.positions[run.start..run.start + run.valid];
+            if let Some(norms) = &plan.gemm {
+                let out = &mut dists[..nq * run.rows];
+                gemm::dots(plan.test.rows(q0, q0 + nq), rows, dim, out);
+                for q in 0..nq {
+                    let dq = &mut out[q * run.rows..q * run.rows + run.valid];
+                    for (t, v) in dq.iter_mut().enumerate() {
+                        *v = norms.fast(plan.metric, q0 + q, run.start + t, *v);
+                    }
+                    block.take(plan, run, q, dq);
+                }
+                continue;
+            }
+            let out = &mut dists[..4 * run.rows];
             for qg in (0..nq).step_by(4) {
                 let qs = [0, 1, 2, 3].map(|i| plan.test.row(q0 + qg + i));
-                plan.kernel.tile(plan.metric, qs, rows, plan.train.dim, out);
+                plan.kernel.tile(plan.metric, qs, rows, dim, out);
                 for qi in 0..4.min(nq - qg) {
-                    let q = qg + qi;
                     let dq = &out[qi * run.rows..qi * run.rows + run.valid];
-                    // rNN: counts of D ≤ r over a run of one label; the kernel distance
-                    // decides all but the few within the error bound of r.
-                    let base = q * row_len + nk * c + run.label as usize;
-                    for (ri, lim) in plan.radius_limits.iter().enumerate() {
-                        let certain = dq.iter().map(|&d| u32::from(d <= lim.certain)).sum::<u32>();
-                        let reach = dq.iter().map(|&d| u32::from(d <= lim.reach)).sum::<u32>();
-                        let mut n = certain;
-                        if reach > certain {
-                            let a = plan.test.row(q0 + q);
-                            for (t, &d) in dq.iter().enumerate() {
-                                if d > lim.certain
-                                    && d <= lim.reach
-                                    && exact_key(plan.metric, a, plan.train.row(run.start + t))
-                                        <= lim.key
-                                {
-                                    n += 1;
-                                }
-                            }
-                        }
-                        counts[base + ri * c] += n;
-                    }
-                    if want_knn {
-                        let state = &mut states[q];
-                        state
-                            .candidates
-                            .extend_below(dq, positions, state.accept_bits);
-                    }
-                    if keep_rnn {
-                        for (&d, &p) in dq.iter().zip(positions) {
-                            if d <= ball_reach {
-                                ball_keys[q].push(order_key(d, p));
-                            }
-                        }
-                    }
+                    block.take(plan, run, qg + qi, dq);
                 }
             }
         }
         if phase == 0 && want_knn {
-            for state in &mut states {
+            for state in &mut block.states {
                 (state.tau_bits, state.accept_bits) =
                     state.candidates.threshold_at(plan.sample_rank());
             }
         }
     }
+    let BlockState {
+        mut counts,
+        states,
+        bounds,
+        limits,
+        ball_keys,
+        ..
+    } = block;
     let mut fallbacks = 0;
     let mut knn_lists = Vec::new();
     if want_knn {
         for (q, state) in states.into_iter().enumerate() {
-            // Exact when at least k_max keys are ≤ τ: then the k_max-th kernel distance is
-            // ≤ τ and everything its interval reaches was accepted.
+            // Exact when at least k_max keys are ≤ τ: then the k_max-th fast value is ≤ τ
+            // and everything its interval reaches was accepted.
             let mut keys = if state.tau_bits == u32::MAX
                 || state.candidates.count_at_most(state.tau_bits) >= plan.k_max
             {
                 state.candidates.into_keys()
             } else {
                 fallbacks += 1;
-                exhaustive_keys(plan, q0 + q)
+                exhaustive_keys(plan, q0 + q, bounds[q])
             };
             for (ki, &k) in plan.ks.iter().enumerate().rev() {
-                plan.exact_top(q0 + q, &mut keys, k);
+                plan.exact_top(q0 + q, &bounds[q], &mut keys, k);
                 let mut running = vec![0u32; c];
                 for &key in &keys[..k.min(keys.len())] {
                     running[plan.label_by_position[position_of(key)] as usize] += 1;
@@ -646,7 +788,7 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
                 counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
                 if plan.keep_neighbours && ki + 1 == plan.ks.len() {
                     let mut nearest = keys[..k.min(keys.len())].to_vec();
-                    plan.exact_order(q0 + q, &mut nearest);
+                    plan.exact_order(q0 + q, &bounds[q], &mut nearest);
                     knn_lists.push(to_neighbours(plan, &nearest));
                 }
             }
@@ -656,10 +798,10 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
         .into_iter()
         .enumerate()
         .map(|(q, mut keys)| {
-            if let Some(lim) = plan.radius_limits.last() {
+            if let Some(lim) = limits[q].last() {
                 keys.retain(|&k| distance_of(k) <= lim.certain || plan.exact(q0 + q, k) <= lim.key);
             }
-            plan.exact_order(q0 + q, &mut keys);
+            plan.exact_order(q0 + q, &bounds[q], &mut keys);
             to_neighbours(plan, &keys)
         })
         .collect();
@@ -673,14 +815,11 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
 
 /// Every key whose interval reaches the k_max-th of one query, without any threshold (the
 /// rare fallback).
-fn exhaustive_keys(plan: &Plan, q: usize) -> Vec<u64> {
-    let mut top = TopK::with_bound(plan.k_max, Some(plan.bound));
-    let a = plan.test.row(q);
-    debug_assert_eq!(a.len(), plan.train.dim);
+fn exhaustive_keys(plan: &Plan, q: usize, bound: Bound) -> Vec<u64> {
+    let mut top = TopK::with_bound(plan.k_max, Some(bound));
     for run in plan.phases.iter().flatten() {
         for j in run.start..run.start + run.valid {
-            let d = scalar::distance(plan.metric, a, plan.train.row(j));
-            top.push(order_key(d, plan.positions[j]));
+            top.push(order_key(plan.fast_value(q, j), plan.positions[j]));
         }
     }
     top.into_keys()

@@ -86,6 +86,7 @@ pub unsafe fn tile(
             Metric::L1 => tile_impl::<L1>(queries, rows, dim, out),
             Metric::L2 => tile_impl::<L2>(queries, rows, dim, out),
             Metric::Linf => tile_impl::<LINF>(queries, rows, dim, out),
+            Metric::Ip | Metric::Cosine => super::scalar::tile(metric, queries, rows, dim, out),
         }
     }
 }

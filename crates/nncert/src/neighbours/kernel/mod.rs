@@ -40,6 +40,19 @@ pub enum Metric {
     L2,
     /// max|u − v|.
     Linf,
+    /// Inner product as a distance: −u·v (larger inner products are nearer). rNN keeps
+    /// the examples with u·v ≥ r (`docs/SEARCH.md`).
+    Ip,
+    /// Cosine distance 1 − û·v̂ of the rows scaled to unit length (`docs/SEARCH.md`).
+    Cosine,
+}
+
+impl Metric {
+    /// Whether the search computes this metric through matrix multiplication (inner
+    /// products) rather than the fixed-order distance kernels.
+    pub fn uses_gemm(self) -> bool {
+        matches!(self, Metric::L2 | Metric::Ip | Metric::Cosine)
+    }
 }
 
 impl fmt::Display for Metric {
@@ -48,6 +61,8 @@ impl fmt::Display for Metric {
             Metric::L1 => "l1",
             Metric::L2 => "l2",
             Metric::Linf => "linf",
+            Metric::Ip => "ip",
+            Metric::Cosine => "cosine",
         })
     }
 }
@@ -59,8 +74,10 @@ impl std::str::FromStr for Metric {
             "l1" => Ok(Metric::L1),
             "l2" => Ok(Metric::L2),
             "linf" => Ok(Metric::Linf),
+            "ip" => Ok(Metric::Ip),
+            "cosine" => Ok(Metric::Cosine),
             other => Err(Error::invalid(format!(
-                "metric: expected l1, l2 or linf, found `{other}`"
+                "metric: expected l1, l2, linf, ip or cosine, found `{other}`"
             ))),
         }
     }
@@ -152,6 +169,10 @@ impl Kernel {
             self.is_available(),
             "kernel {self} is not supported by this CPU"
         );
+        if matches!(metric, Metric::Ip | Metric::Cosine) {
+            // Inner products have no SIMD tile: the search multiplies matrices instead.
+            return scalar::tile(metric, queries, rows, dim, out);
+        }
         match self {
             Kernel::Scalar => scalar::tile(metric, queries, rows, dim, out),
             #[cfg(target_arch = "x86_64")]
