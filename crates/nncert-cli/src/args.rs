@@ -133,7 +133,8 @@ pub struct CertifyArgs {
         allow_negative_numbers = true
     )]
     pub rnn: Option<Vec<String>>,
-    /// Distance: l1 (paper), l2 or linf.
+    /// Distance: l1 (paper), l2, linf, ip (inner product: nearer = larger x·y; --rnn r
+    /// keeps x·y ≥ r) or cosine (1 − cosine similarity, in [0, 2]).
     #[arg(long, default_value = "l1")]
     pub metric: String,
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -378,7 +379,8 @@ pub struct SearchArgs {
         allow_negative_numbers = true
     )]
     pub rnn: Vec<f64>,
-    /// Distance: l1 (paper), l2 or linf.
+    /// Distance: l1 (paper), l2, linf, ip (inner product: nearer = larger x·y; --rnn r
+    /// keeps x·y ≥ r) or cosine (1 − cosine similarity, in [0, 2]).
     #[arg(long, default_value = "l1")]
     pub metric: String,
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -391,11 +393,18 @@ impl SearchArgs {
         if let Some(k) = self.knn.iter().find(|&&k| k == 0) {
             anyhow::bail!("--knn: expected k ≥ 1, found {k}");
         }
-        if let Some(r) = self.rnn.iter().find(|r| !r.is_finite() || **r < 0.0) {
+        let metric: nncert::neighbours::Metric = self.metric.parse()?;
+        // For ip, r is an inner-product threshold and may be negative.
+        let signed = metric == nncert::neighbours::Metric::Ip;
+        if let Some(r) = self
+            .rnn
+            .iter()
+            .find(|r| !r.is_finite() || (**r < 0.0 && !signed))
+        {
             anyhow::bail!("--rnn: expected a finite radius ≥ 0, found {r}");
         }
         Ok(nncert::neighbours::SearchConfig {
-            metric: self.metric.parse()?,
+            metric,
             ks: self.knn.clone(),
             radii: self.rnn.clone(),
             kernel: nncert::neighbours::Kernel::detect()?,

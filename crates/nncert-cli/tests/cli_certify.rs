@@ -315,3 +315,49 @@ fn votes_with_neighbours_writes_consistent_lists() {
         assert_eq!(offsets[i + 1] - offsets[i], ball, "input {i}");
     }
 }
+
+#[test]
+fn votes_with_ip_and_cosine_are_identical_across_kernels_and_threads() {
+    let dir = scratch("votes_ip_cosine");
+    for (metric, radii) in [("cosine", "0.2,0.35"), ("ip", "-1,3")] {
+        let mut trees = Vec::new();
+        for (i, (threads, kernel)) in [("1", "scalar"), ("2", "scalar"), ("2", "")]
+            .into_iter()
+            .enumerate()
+        {
+            let out = dir.join(format!("{metric}{i}"));
+            let envs: Vec<(&str, &str)> = if kernel.is_empty() {
+                vec![]
+            } else {
+                vec![("NNCERT_KERNEL", kernel)]
+            };
+            let o = nncert(
+                &[
+                    "votes",
+                    "--metric",
+                    metric,
+                    "--knn",
+                    "50",
+                    &format!("--rnn={radii}"),
+                    "--neighbours",
+                    "--threads",
+                    threads,
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+                &envs,
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let report = std::fs::read_to_string(out.join("report.json")).unwrap();
+            assert!(
+                report.contains(&format!("\"metric\": \"{metric}\"")),
+                "{report}"
+            );
+            let mut t = tree(&out);
+            t.remove("report.json"); // holds timings and the kernel name
+            trees.push(t);
+        }
+        assert_eq!(trees[0], trees[1], "{metric}: threads");
+        assert_eq!(trees[0], trees[2], "{metric}: kernels");
+    }
+}

@@ -63,10 +63,10 @@ pub struct SearchConfig {
 pub struct Neighbour {
     /// Index in the training set.
     pub index: u32,
-    /// Distance to the query as the kernels compute it in f32 (the same bits for every
-    /// kernel), within the bound of `docs/SEARCH.md` of the exact distance. Lists are in
-    /// the exact order, so two neighbours closer than that bound may appear with their f32
-    /// distances out of order.
+    /// Distance to the query as the fast path computes it in f32 (ℓ1, ℓ∞: the same bits
+    /// for every kernel; ℓ2, ip, cosine: from the matrix multiplication), within the bound
+    /// of `docs/SEARCH.md` of the exact distance. Lists are in the exact order, so two
+    /// neighbours closer than that bound may appear with their f32 distances out of order.
     pub distance: f32,
 }
 
