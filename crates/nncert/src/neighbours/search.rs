@@ -38,6 +38,8 @@ use crate::votes::Votes;
 pub const QUERY_BLOCK: usize = 64;
 /// Bytes of training rows per tile (kept in L2 while a query block passes over it).
 pub const TILE_BYTES: usize = 192 * 1024;
+/// Bytes of training rows per tile in the matrix-multiplication path (ℓ2, ip, cosine).
+pub const GEMM_TILE_BYTES: usize = 1024 * 1024;
 /// Seed of the training-row visiting order.
 const ORDER_SEED: u64 = 0x6e6e_6365_7274; // "nncert"
 
@@ -346,7 +348,14 @@ fn search_with_margin(
         by_label[reference.labels[j] as usize].push(j);
     }
     let dim = train.dim.div_ceil(LANES).max(1) * LANES;
-    let tile_rows = ((TILE_BYTES / (dim * 4)) / 4 * 4).max(4);
+    // The matrix-multiplication path blocks for the caches itself: longer tiles amortise
+    // its packing of the query block.
+    let tile_bytes = if config.metric.uses_gemm() {
+        GEMM_TILE_BYTES
+    } else {
+        TILE_BYTES
+    };
+    let tile_rows = ((tile_bytes / (dim * 4)) / 4 * 4).max(4);
     // Padded layout: each label's rows, padded to a multiple of 4; its first eighth is
     // the sample.
     let mut order: Vec<Option<usize>> = Vec::with_capacity(n_train + 4 * c);
