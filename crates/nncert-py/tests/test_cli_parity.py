@@ -112,6 +112,8 @@ def test_certify_votes_matches_the_cli(
 ) -> None:
     rng = np.random.default_rng(11)
     votes = rng.integers(0, 30, size=(80, 4)).astype(np.int32)
+    if kind == "knn":  # k nearest: every row sums to k
+        votes = rng.multinomial(31, [0.4, 0.3, 0.2, 0.1], size=80).astype(np.int32)
     if kind == "bagging":
         votes = rng.multinomial(60, [0.7, 0.1, 0.1, 0.1], size=80).astype(np.int32)
     labels = rng.integers(0, 4, size=80)

@@ -94,6 +94,11 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("votes one class", lambda: nncert.certify_votes(np.array([[1]]), [0]), "votes"),
     ("votes empty", lambda: nncert.certify_votes(np.zeros((0, 2), dtype=int), []), "votes"),
     ("votes 1-D", lambda: nncert.certify_votes(np.array([1, 2]), [0]), "votes"),
+    (
+        "knn rows of different k",
+        lambda: nncert.certify_votes(np.array([[1, 2], [1, 1]]), [0, 0]),
+        "row 1",
+    ),
     ("votes label ≥ c", lambda: nncert.certify_votes(np.array([[1, 2]]), [2]), "labels"),
     ("votes label count", lambda: nncert.certify_votes(np.array([[1, 2]]), [0, 1]), "labels"),
     ("votes kind", lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "svm"), "kind"),
