@@ -128,6 +128,27 @@ def test_certify_votes_matches_the_cli(
     assert_same_files(tmp_path / "cli", tmp_path / "py")
 
 
+@pytest.mark.parametrize(
+    ("metric", "radius"), [("l2", "1.5"), ("linf", "0.8"), ("ip", "-0.5"), ("cosine", "0.3")]
+)
+def test_every_metric_matches_the_cli(tmp_path: Path, metric: str, radius: str) -> None:
+    rng = np.random.default_rng(8)
+    train = rng.normal(size=(300, 6)).astype(np.float32)
+    test = rng.normal(size=(40, 6)).astype(np.float32)
+    ytr, yte = rng.integers(0, 3, size=300), rng.integers(0, 3, size=40)
+    for name, a in [("trf", train), ("trl", ytr), ("tef", test), ("tel", yte)]:
+        np.save(tmp_path / f"{name}.npy", a)
+    run_cli(
+        "certify", "--dataset", "npy", "--features", "raw",
+        "--train-features", str(tmp_path / "trf.npy"), "--train-labels", str(tmp_path / "trl.npy"),
+        "--test-features", str(tmp_path / "tef.npy"), "--test-labels", str(tmp_path / "tel.npy"),
+        "--knn", "7", "--rnn", radius, "--metric", metric, "--out", str(tmp_path / "cli"),
+    )  # fmt: skip
+    res = nncert.NeighbourIndex(train, ytr).certify(test, yte, k=7, r=float(radius), metric=metric)
+    res.write(tmp_path / "py")
+    assert_same_files(tmp_path / "cli", tmp_path / "py")
+
+
 @pytest.mark.parametrize("threat", ["insert", "delete", "flip"])
 def test_threat_models_match_the_cli(tmp_path: Path, threat: str) -> None:
     # Exact kNN certificates under insert/delete come from the ordered neighbour lists.

@@ -17,7 +17,9 @@ import numpy.typing as npt
 #: Feature dtypes read as they are (and whose bytes the tie-break rank hashes).
 NATIVE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
 
-METRICS = ("l1", "l2", "linf")
+METRICS = ("l1", "l2", "linf", "ip", "cosine")
+#: Metrics whose radius is a bound on a similarity and may be negative.
+SIGNED_RADIUS_METRICS = ("ip",)
 TIE_RULES = ("larger", "smaller")
 MAX_LABEL = 2**32 - 2
 #: The library's limit on the number of classes (nncert::index::MAX_CLASSES).
@@ -113,18 +115,20 @@ def check_ks(value: Any, name: str) -> list[int]:
     return [check_int(v, name, 1) for v in values]
 
 
-def check_radius(value: Any, name: str) -> float:
+def check_radius(value: Any, name: str, metric: str = "l1") -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number, found {type(value).__name__}")
     r = float(value)
-    if not math.isfinite(r) or r < 0:
-        raise ValueError(f"{name}: expected a finite number ≥ 0, found {value}")
+    if not math.isfinite(r):
+        raise ValueError(f"{name}: expected a finite number, found {value}")
+    if r < 0 and metric not in SIGNED_RADIUS_METRICS:
+        raise ValueError(f"{name}: expected a number ≥ 0 for metric {metric!r}, found {value}")
     return r
 
 
-def check_radii(value: Any, name: str) -> list[float]:
+def check_radii(value: Any, name: str, metric: str = "l1") -> list[float]:
     values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-    return [check_radius(v, name) for v in values]
+    return [check_radius(v, name, metric) for v in values]
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:

@@ -89,8 +89,9 @@ class NeighbourIndex:
         """Votes for every k and r: ``{"knn": [(k, votes)], "rnn": [(r, votes, empty)]}``
         and, with ``neighbours=True``, ``"knn_neighbours"`` / ``"rnn_neighbours"`` as
         ``(indices, distances, offsets)`` (flat, nearest first)."""
+        metric = v.check_choice(metric, "metric", v.METRICS)
         ks = [] if k is None else v.check_ks(k, "k")
-        radii = [] if r is None else v.check_radii(r, "r")
+        radii = [] if r is None else v.check_radii(r, "r", metric)
         if not ks and not radii:
             raise ValueError("k, r: expected at least one k or r")
         out: dict[str, Any] = self._core.search(
@@ -122,8 +123,9 @@ class NeighbourIndex:
         (kNN: individual; rNN: individual and the ``joint`` ones), against the ``threat``
         model: ``"general"`` (insertions, deletions, modifications; the paper's),
         ``"insert"``, ``"delete"`` or ``"flip"`` (labels only)."""
+        metric = v.check_choice(metric, "metric", v.METRICS)
         ks = [] if k is None else v.check_ks(k, "k")
-        radii = [] if r is None else v.check_radii(r, "r")
+        radii = [] if r is None else v.check_radii(r, "r", metric)
         if not ks and not radii:
             raise ValueError("k, r: expected at least one k or r")
         x = self._test(X)
@@ -292,7 +294,8 @@ class _Certifier:
 class KNNCertifier(_Certifier):
     """k nearest neighbours with certificates against poisoning (individual certificate).
 
-    Parameters: ``n_neighbors`` (k), ``metric`` (``"l1"``, ``"l2"``, ``"linf"``),
+    Parameters: ``n_neighbors`` (k), ``metric`` (``"l1"``, ``"l2"``, ``"linf"``, ``"ip"``,
+    ``"cosine"``; see docs/python.md),
     ``tie_rule`` (``"larger"``: the larger label wins equal votes, the paper's rule;
     ``"smaller"``), ``threat`` (``"general"``, the paper's model; ``"insert"`` and
     ``"delete"`` give exact kNN certificates from the ordered neighbours; ``"flip"``),
@@ -386,8 +389,8 @@ class RNNCertifier(_Certifier):
         self.n_jobs = n_jobs
 
     def _check_params(self) -> None:
-        v.check_radius(self.radius, "radius")
         v.check_choice(self.metric, "metric", v.METRICS)
+        v.check_radius(self.radius, "radius", self.metric)
         v.check_joint(self.joint)
         v.check_seed(self.seed)
         v.check_choice(self.tie_rule, "tie_rule", v.TIE_RULES)
@@ -396,7 +399,7 @@ class RNNCertifier(_Certifier):
         v.threads(self.n_jobs)
 
     def _search_args(self) -> tuple[list[int], list[float]]:
-        return [], [v.check_radius(self.radius, "radius")]
+        return [], [v.check_radius(self.radius, "radius", self.metric)]
 
     def _joint(self) -> list[str]:
         return v.check_joint(self.joint)
@@ -412,7 +415,7 @@ class RNNCertifier(_Certifier):
         indices)``, each an object array of 1-D arrays (as scikit-learn), or only
         ``indices``."""
         index = self._fitted()
-        r = v.check_radius(self.radius if radius is None else radius, "radius")
+        r = v.check_radius(self.radius if radius is None else radius, "radius", self.metric)
         out = index.search(X, [], [r], metric=str(self.metric), neighbours=True, n_jobs=self.n_jobs)
         ind, dist, offsets = out["rnn_neighbours"]
         n = len(offsets) - 1
