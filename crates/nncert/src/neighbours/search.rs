@@ -668,8 +668,11 @@ impl BlockState {
         // the few within the error bound of r.
         let base = q * row_len + plan.ks.len() * c + run.label as usize;
         for (ri, lim) in self.limits[q].iter().enumerate() {
-            let certain = dq.iter().map(|&d| u32::from(d <= lim.certain)).sum::<u32>();
-            let reach = dq.iter().map(|&d| u32::from(d <= lim.reach)).sum::<u32>();
+            let (mut certain, mut reach) = (0u32, 0u32);
+            for &d in dq {
+                certain += u32::from(d <= lim.certain);
+                reach += u32::from(d <= lim.reach);
+            }
             let mut n = certain;
             if reach > certain {
                 let a = plan.test.row(self.q0 + q);
@@ -800,6 +803,9 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
                     plan.exact_order(q0 + q, &bounds[q], &mut nearest);
                     knn_lists.push(to_neighbours(plan, &nearest));
                 }
+                // The exact k nearest hold the exact k' nearest of every k' < k, in the
+                // same exact order: the smaller k select among them only.
+                keys.truncate(k);
             }
         }
     }
