@@ -579,8 +579,11 @@ pub struct CertifyVotesArgs {
 /// Flags shared by every command that certifies.
 #[derive(Debug, Args, Clone)]
 pub struct CertifyFlags {
-    /// Joint certifications for rNN, comma-separated: island, rd, best (= pointwise
-    /// maximum of all bounds computed), or none. Default for rnn: island.
+    /// Joint certifications for rNN, comma-separated: island, rd, polish (ISLAND improved
+    /// label by label), island-label, rd-label, polish-label (the same groups under the
+    /// one-label bound: an inserted example carries one label),
+    /// best (= pointwise maximum of all bounds computed, always including island-label), or
+    /// none. Default for rnn: island.
     #[arg(long, value_delimiter = ',', value_parser = parse_joint)]
     pub joint: Option<Vec<Option<Certification>>>,
     /// Seed of the RD random division.
@@ -675,9 +678,12 @@ fn parse_tie(s: &str) -> Result<TieRule, String> {
 fn parse_joint(s: &str) -> Result<Option<Certification>, String> {
     match s {
         "none" => Ok(None),
-        "island" | "rd" | "best" => Ok(Some(s.parse().map_err(|e: nncert::Error| e.to_string())?)),
+        "island" | "rd" | "island-label" | "rd-label" | "polish" | "polish-label" | "best" => {
+            Ok(Some(s.parse().map_err(|e: nncert::Error| e.to_string())?))
+        }
         other => Err(format!(
-            "expected island, rd, best or none, found `{other}`"
+            "expected island, rd, island-label, rd-label, polish, polish-label, best or none, \
+             found `{other}`"
         )),
     }
 }

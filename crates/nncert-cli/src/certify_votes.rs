@@ -197,7 +197,7 @@ fn run_record(
 ) -> serde_json::Value {
     let correct = result.points.iter().filter(|p| p.correct()).count();
     let summary = report::summary_json(&result.curves, result.max_e);
-    json!({
+    let mut record = json!({
         "nncert_version": report::VERSION,
         "command": command,
         "inputs": inputs,
@@ -216,5 +216,10 @@ fn run_record(
         "clean_accuracy": report::fraction_json(correct as u64, votes.n_test() as u64, 6),
         "summary": summary,
         "notes": "certified_accuracy values are proven lower bounds, rounded down",
-    })
+    });
+    // Only with POLISH, so that other runs' reports are unchanged.
+    if let (Some(gap), Some(map)) = (&result.grouping_gap, record.as_object_mut()) {
+        map.insert("grouping_gap".into(), gap.to_json(votes.n_test() as u64));
+    }
+    record
 }

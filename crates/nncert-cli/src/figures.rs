@@ -82,6 +82,10 @@ fn label(c: &Curve) -> String {
         Certification::Individual => format!("{setting}, individual"),
         Certification::Island => format!("{setting}, joint (ISLAND)"),
         Certification::Rd => format!("{setting}, joint (RD)"),
+        Certification::IslandLabel => format!("{setting}, joint (ISLAND, one label)"),
+        Certification::RdLabel => format!("{setting}, joint (RD, one label)"),
+        Certification::Polish => format!("{setting}, joint (POLISH)"),
+        Certification::PolishLabel => format!("{setting}, joint (POLISH, one label)"),
         Certification::Best => format!("{setting}, best bound"),
     }
 }
@@ -99,7 +103,7 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
                 label: label(c),
                 points: step_points(c, x_max),
                 color: PALETTE[i % PALETTE.len()],
-                dashed: c.certification == Certification::Rd,
+                dashed: matches!(c.certification, Certification::Rd | Certification::RdLabel),
             })
             .collect()
     };
@@ -172,7 +176,11 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
             Method::Rnn => {
                 let order = [
                     Certification::Best,
+                    Certification::PolishLabel,
+                    Certification::IslandLabel,
+                    Certification::Polish,
                     Certification::Island,
+                    Certification::RdLabel,
                     Certification::Rd,
                     Certification::Individual,
                 ];

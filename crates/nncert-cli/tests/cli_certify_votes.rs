@@ -79,6 +79,8 @@ fn certifies_a_small_rnn_votes_file_exactly() {
     // Issue 12 (15): numbers are JSON numbers (the rounded-down decimal), not strings.
     assert_eq!(report["clean_accuracy"], serde_json::json!(0.666666));
     assert!(report["summary"][0]["certified_accuracy"][0]["value"].is_number());
+    // No POLISH asked: no grouping_gap key, the report is as before.
+    assert!(report.get("grouping_gap").is_none(), "{report}");
 }
 
 #[test]
@@ -404,4 +406,66 @@ fn threat_models_change_the_certificate_and_are_recorded() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--threat"));
+}
+
+#[test]
+fn island_label_certifies_more_when_rivals_differ() {
+    let dir = scratch("island_label");
+    // Three correct rows, tie rule larger. Row 0 predicts 0 and needs 6 votes towards 1;
+    // row 1 predicts 1 and needs 6 towards 2; row 2 predicts 2 and needs 7 towards 0.
+    // At e = 4 all three are one ISLAND group. The paper's bound gives each member all four
+    // insertions (costs 2, 2, 3): two flipped, one certified. One label per insertion: the
+    // four insertions help one row only, the others still need 6 and 7 removals, so only
+    // one falls and two are certified.
+    let votes = write(
+        &dir,
+        "v.npy",
+        encode(&[3, 3], &[10i32, 4, 0, 0, 10, 4, 4, 0, 10]),
+    );
+    let labels = write(&dir, "y.npy", encode(&[3], &[0u8, 1, 2]));
+    let out = dir.join("out");
+    let o = nncert(
+        &[
+            "certify-votes",
+            "--votes",
+            &votes,
+            "--labels",
+            &labels,
+            "--kind",
+            "rnn",
+            "--param",
+            "4",
+            "--joint",
+            "island,island-label,polish,polish-label,best",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    assert!(curves.contains("rnn,4,island,4,0.333333\n"), "{curves}");
+    assert!(
+        curves.contains("rnn,4,island-label,4,0.666666\n"),
+        "{curves}"
+    );
+    assert!(curves.contains("rnn,4,best,4,0.666666\n"), "{curves}");
+    // POLISH keeps the one group (nothing to improve); one label per insertion lifts it.
+    assert!(curves.contains("rnn,4,polish,4,0.333333\n"), "{curves}");
+    assert!(
+        curves.contains("rnn,4,polish-label,4,0.666666\n"),
+        "{curves}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let certifications = report["settings"]["certifications"].to_string();
+    assert!(certifications.contains("island-label"), "{report}");
+    // With POLISH the report holds its gap to the upper bound over all groupings.
+    let gap = &report["grouping_gap"];
+    let polish = gap["polish"].as_array().unwrap();
+    let upper = gap["upper_bound"].as_array().unwrap();
+    assert_eq!(polish.len(), upper.len());
+    for (p, u) in polish.iter().zip(upper) {
+        assert!(p.as_u64().unwrap() <= u.as_u64().unwrap(), "{gap}");
+    }
 }

@@ -553,6 +553,7 @@ fn certify_votes(
                 curves: certified.curves,
                 votes,
                 empty_neighbourhoods: None,
+                grouping_gap: certified.grouping_gap,
             }
         }
         Method::Dpa | Method::Bagging => {

@@ -73,9 +73,12 @@ def test_joint_curves_are_sound_relative_to_each_other(
         assert curve[0] <= clean, name
         assert np.all(np.diff(curve) <= 0), f"{name} must be non-increasing"
     # A joint bound is never below the individual one at e where it can use it, and best
-    # is the pointwise maximum of the others.
+    # is the pointwise maximum of the others and of island-label (docs/JOINT.md).
+    label = nncert.certify_votes(votes, labels, "rnn", joint=("island-label",)).certified
+    n = len(c["best"])
+    island_label = np.pad(label["island-label"], (0, max(0, n - len(label["island-label"]))))[:n]
     np.testing.assert_array_equal(
-        c["best"], np.maximum.reduce([c["individual"], c["island"], c["rd"]])
+        c["best"], np.maximum.reduce([c["individual"], c["island"], c["rd"], island_label])
     )
     assert np.all(c["island"] >= c["individual"])
 

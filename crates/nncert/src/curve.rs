@@ -7,7 +7,12 @@
 use serde::Serialize;
 
 use crate::certify::grouping::{Partition, island_counts};
+use crate::certify::grouping_bound::grouping_upper_bound;
 use crate::certify::individual::individual_counts;
+use crate::certify::one_label::{
+    Needs, island_one_label_counts, partition_one_label_counts, partition_one_label_horizon,
+};
+use crate::certify::polish::polish_counts;
 use crate::certify::threat::{self, Threat};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
 use crate::error::Error;
@@ -30,7 +35,11 @@ pub struct CurveOptions {
     /// Free text naming the classifier's parameter (k or r), copied to outputs.
     pub param: String,
     /// Joint certifications to compute besides the individual one (rNN only):
-    /// any of [`Certification::Island`], [`Certification::Rd`], [`Certification::Best`].
+    /// any of [`Certification::Island`], [`Certification::Rd`],
+    /// [`Certification::IslandLabel`], [`Certification::RdLabel`], [`Certification::Polish`],
+    /// [`Certification::PolishLabel`], [`Certification::Best`]
+    /// (which always includes ISLAND under the one-label bound, the tightest grouping
+    /// computed by default).
     pub joint: Vec<Certification>,
     /// Seed of the RD partition.
     pub seed: u64,
@@ -77,9 +86,25 @@ impl CurveOptions {
                 self.threat, self.method
             )));
         }
+        if let Some(c) = self.joint.iter().find(|c| {
+            matches!(
+                c,
+                Certification::IslandLabel
+                    | Certification::RdLabel
+                    | Certification::Polish
+                    | Certification::PolishLabel
+            )
+        }) && self.threat != Threat::General
+        {
+            return Err(Error::invalid(format!(
+                "joint certification: `{c}` is derived for the general threat model \
+                 (docs/JOINT.md); use --threat general, or island/rd"
+            )));
+        }
         if let Some(c) = self.joint.iter().find(|c| **c == Certification::Individual) {
             return Err(Error::invalid(format!(
-                "joint certification: `{c}` is always computed; expected island, rd or best"
+                "joint certification: `{c}` is always computed; expected island, rd, \
+                 island-label, rd-label, polish, polish-label or best"
             )));
         }
         if let Some(max_e) = self.max_e
@@ -155,6 +180,44 @@ pub struct CertifiedVotes {
     pub curves: Vec<Curve>,
     /// Last `e` of every curve.
     pub max_e: u64,
+    /// With POLISH: how far it is from the best grouping (see [`GroupingGap`]).
+    pub grouping_gap: Option<GroupingGap>,
+}
+
+/// POLISH against an upper bound on what any grouping can certify under the paper's group
+/// bound (`docs/JOINT.md`), for `e = 0..=max_e`.
+///
+/// Both are made non-increasing from the right as the reported curves are: the reported
+/// POLISH value at `e` is a grouping's count at some `e' ≥ e`, which the bound at `e'` covers,
+/// so the enveloped bound covers the reported curve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupingGap {
+    /// Upper bound on the count of any grouping (paper's bound), per `e`.
+    pub upper_bound: Vec<u64>,
+    /// POLISH's count (the `polish` curve), per `e`.
+    pub polish: Vec<u64>,
+}
+
+impl GroupingGap {
+    /// `upper_bound − polish` per `e`, in test inputs.
+    pub fn gap(&self) -> Vec<u64> {
+        self.upper_bound
+            .iter()
+            .zip(&self.polish)
+            .map(|(u, p)| u - p)
+            .collect()
+    }
+
+    /// The record written to `report.json`: counts per `e` and the gap.
+    pub fn to_json(&self, n_test: u64) -> serde_json::Value {
+        serde_json::json!({
+            "what": "polish: certified count of the POLISH grouping (paper's group bound); upper_bound: no grouping certifies more (docs/JOINT.md); per e from 0, in test inputs",
+            "n_test": n_test,
+            "polish": self.polish,
+            "upper_bound": self.upper_bound,
+            "gap": self.gap(),
+        })
+    }
 }
 
 /// Replaces each count by the maximum of the counts at the same or a larger `e`.
@@ -189,7 +252,29 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
         // kNN from votes alone keeps the general certificate (sound for every threat).
         points = threat::rnn_points(&points, options.threat);
     }
-    curves_from_points(points, votes.n_classes(), options)
+    // The one-label bound (docs/JOINT.md) needs every label's votes, not only the margin;
+    // it is derived for the general threat model.
+    let wants_needs = options.method == Method::Rnn
+        && options.threat == Threat::General
+        && options.joint.iter().any(|c| {
+            matches!(
+                c,
+                Certification::Best
+                    | Certification::IslandLabel
+                    | Certification::RdLabel
+                    | Certification::PolishLabel
+            )
+        });
+    let needs = wants_needs.then(|| Needs::new(votes, options.tie));
+    curves_with_needs(points, votes.n_classes(), needs.as_ref(), options)
+}
+
+/// The error for a one-label curve asked for without the votes it needs.
+fn one_label_without_votes(certification: Certification) -> Error {
+    Error::invalid(format!(
+        "joint certification: `{certification}` needs every label's votes; certify from the \
+         votes (certify_votes) under the general threat model"
+    ))
 }
 
 /// The curves of `options` from per-point certificates that the caller computed (e.g. the
@@ -200,6 +285,17 @@ pub fn curves_from_points(
     n_classes: usize,
     options: &CurveOptions,
 ) -> Result<CertifiedVotes, Error> {
+    curves_with_needs(points, n_classes, None, options)
+}
+
+/// [`curves_from_points`] with, for the one-label curves (and `best`, which includes
+/// `island-label`), every test input's needs per label.
+fn curves_with_needs(
+    points: Vec<PointCertificate>,
+    n_classes: usize,
+    needs: Option<&Needs>,
+    options: &CurveOptions,
+) -> Result<CertifiedVotes, Error> {
     options.validate()?;
     let n_test = points.len();
     if n_test == 0 {
@@ -208,8 +304,14 @@ pub fn curves_from_points(
         ));
     }
     let wants_joint = !options.joint.is_empty();
+    let random_division = || Partition::random_division(&points, n_classes, options.seed);
+    let rd_label_partition = options
+        .joint
+        .contains(&Certification::RdLabel)
+        .then(random_division);
     // Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g;
-    // under `delete`, once every group's costs fit in e).
+    // under `delete`, once every group's costs fit in e), RD under the one-label bound once
+    // removals alone cover every group.
     let horizon = if wants_joint && options.threat == Threat::Delete {
         threat::delete_horizon(&points, n_classes)
     } else {
@@ -219,7 +321,12 @@ pub fn curves_from_points(
             .map(|p| if wants_joint { p.margin } else { p.e_star + 1 })
             .max()
             .unwrap_or(0)
-    };
+    }
+    .max(
+        rd_label_partition
+            .as_ref()
+            .map_or(0, |rd| partition_one_label_horizon(rd, &points)),
+    );
     // Curves are computed only as far as they are reported. Made non-increasing from the
     // right over that range (see `monotone_from_right`) they are still lower bounds: each
     // value is a bound proven at the same or a larger e within the range.
@@ -231,16 +338,59 @@ pub fn curves_from_points(
         Certification::Individual,
         individual_counts(&points, compute_to),
     )];
+    let wants = |c: Certification| options.joint.contains(&c);
+    let wants_best = wants(Certification::Best);
+    if needs.is_none() && wants(Certification::PolishLabel) {
+        return Err(one_label_without_votes(Certification::PolishLabel));
+    }
+    let island_label = |needs: &Needs| island_one_label_counts(&points, needs, compute_to);
+    // POLISH's partition serves both of its curves.
+    let (polish, polish_label) =
+        if wants(Certification::Polish) || wants(Certification::PolishLabel) {
+            let one_label_needs = needs.filter(|_| wants(Certification::PolishLabel));
+            let (paper, one_label) = polish_counts(&points, n_classes, one_label_needs, compute_to);
+            (Some(paper), one_label)
+        } else {
+            (None, None)
+        };
+    let mut grouping_gap = polish.as_ref().map(|paper| GroupingGap {
+        upper_bound: grouping_upper_bound(&points, n_classes, compute_to),
+        polish: paper.clone(),
+    });
     for &certification in &options.joint {
-        if certification == Certification::Best {
-            continue;
-        }
-        let c = joint_counts(certification, &points, n_classes, options, compute_to);
+        let c = match (certification, needs, &rd_label_partition) {
+            (Certification::Island | Certification::Rd, _, _) => {
+                joint_counts(certification, &points, n_classes, options, compute_to)
+            }
+            (Certification::IslandLabel, Some(needs), _) => island_label(needs),
+            (Certification::RdLabel, Some(needs), Some(rd)) => {
+                partition_one_label_counts(rd, &points, needs, compute_to)
+            }
+            (Certification::Polish, _, _) => polish.clone().unwrap_or_default(),
+            (Certification::PolishLabel, _, _) => polish_label.clone().unwrap_or_default(),
+            (Certification::Best, _, _) => continue,
+            (Certification::IslandLabel | Certification::RdLabel, _, _) => {
+                return Err(one_label_without_votes(certification));
+            }
+            (Certification::Individual, _, _) => unreachable!("rejected by validate"),
+        };
         counts.push((certification, c));
     }
-    if options.joint.contains(&Certification::Best) {
+    if wants_best {
+        // The one-label ISLAND curve is part of the best bound even when not shown.
+        let hidden = match (needs, options.joint.contains(&Certification::IslandLabel)) {
+            (Some(needs), false) => Some(island_label(needs)),
+            _ => None,
+        };
         let best = (0..=compute_to as usize)
-            .map(|e| counts.iter().map(|(_, c)| c[e]).max().unwrap_or(0))
+            .map(|e| {
+                counts
+                    .iter()
+                    .map(|(_, c)| c[e])
+                    .chain(hidden.as_ref().map(|c| c[e]))
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         counts.push((Certification::Best, best));
     }
@@ -266,10 +416,18 @@ pub fn curves_from_points(
             }
         })
         .collect();
+    if let Some(gap) = grouping_gap.as_mut() {
+        for v in [&mut gap.upper_bound, &mut gap.polish] {
+            monotone_from_right(v);
+            v.truncate(max_e as usize + 1);
+            v.resize(max_e as usize + 1, 0);
+        }
+    }
     Ok(CertifiedVotes {
         points,
         curves,
         max_e,
+        grouping_gap,
     })
 }
 

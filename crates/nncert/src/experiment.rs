@@ -12,7 +12,7 @@ use crate::baselines::ensemble::{BaseLearner, Ensemble};
 use crate::baselines::{BaselineCertificate, baseline_curve};
 use crate::certify::threat::{Threat, knn_delete_e_star, knn_insert_e_star};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
-use crate::curve::{Curve, CurveOptions, certify_votes, curves_from_points};
+use crate::curve::{Curve, CurveOptions, GroupingGap, certify_votes, curves_from_points};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::FeatureKind;
@@ -89,6 +89,8 @@ pub struct Setting {
     pub max_e: u64,
     /// rNN: test inputs with no neighbour within r.
     pub empty_neighbourhoods: Option<usize>,
+    /// rNN with POLISH: POLISH against the upper bound over all groupings.
+    pub grouping_gap: Option<GroupingGap>,
 }
 
 impl Setting {
@@ -114,6 +116,7 @@ impl Setting {
             curves: vec![curve],
             rows: certs.iter().map(Into::into).collect(),
             empty_neighbourhoods: None,
+            grouping_gap: None,
         })
     }
 }
@@ -275,6 +278,7 @@ pub fn neighbour_settings(
             curves: certified.curves,
             votes: kv.votes.clone(),
             empty_neighbourhoods: None,
+            grouping_gap: None,
         });
     }
     for rv in &result.rnn {
@@ -294,6 +298,7 @@ pub fn neighbour_settings(
             curves: certified.curves,
             votes: rv.votes.clone(),
             empty_neighbourhoods: Some(rv.empty),
+            grouping_gap: certified.grouping_gap,
         });
     }
     Ok(settings)
@@ -478,14 +483,19 @@ impl Experiment {
             .settings
             .iter()
             .map(|s| {
-                json!({
+                let mut setting = json!({
                     "method": s.method,
                     "param": s.param,
                     "clean_accuracy": crate::report::fraction_json(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
                     "certifications": s.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
                     "max_e": s.max_e,
                     "empty_neighbourhoods": s.empty_neighbourhoods,
-                })
+                });
+                // Only with POLISH, so that other runs' reports are unchanged.
+                if let (Some(gap), Some(map)) = (&s.grouping_gap, setting.as_object_mut()) {
+                    map.insert("grouping_gap".into(), gap.to_json(s.votes.n_test() as u64));
+                }
+                setting
             })
             .collect()
     }

@@ -1,9 +1,15 @@
 //! Property tests (fixed seeds) of the certificate engine on random votes matrices, and the
 //! fast curve code against slow twins written straight from SPEC §3–4.
 
-use nncert::certify::grouping::{Partition, island_counts};
+use nncert::certify::grouping::{Partition, SplitMix64, island_counts};
+use nncert::certify::grouping_bound::grouping_upper_bound;
 use nncert::certify::individual::individual_counts;
 use nncert::certify::joint::group_certified;
+use nncert::certify::one_label::{
+    Needs, OneLabelSolver, correct_by_label_descending, group_certified_one_label,
+    partition_one_label_counts,
+};
+use nncert::certify::polish::{EMPTY, polish_counts, polished_groups};
 use nncert::certify::{PointCertificate, certify_points};
 use nncert::{Certification, CurveOptions, Method, TieRule, Votes, certify_votes};
 use proptest::prelude::*;
@@ -135,7 +141,8 @@ proptest! {
         for e in 0..ind.certified.len() {
             prop_assert!(island.certified[e] >= ind.certified[e]);
             prop_assert!(rd.certified[e] >= ind.certified[e]);
-            prop_assert_eq!(best.certified[e], ind.certified[e].max(island.certified[e]).max(rd.certified[e]));
+            // best also holds ISLAND under the one-label bound, which is never below ISLAND.
+            prop_assert!(best.certified[e] >= ind.certified[e].max(island.certified[e]).max(rd.certified[e]));
         }
         // CA(0) is the clean accuracy for every bound.
         let correct = out.points.iter().filter(|p| p.correct()).count() as u64;
@@ -197,4 +204,314 @@ fn best_of_several_partitions_is_reported_when_asked() {
         .map(|c| c.certification.to_string())
         .collect();
     assert_eq!(names, ["individual", "rd", "best"]);
+}
+
+/// A group with pairwise different predicted labels: the first input of each predicted
+/// label, in test order, among the inputs selected by `pick` (bit i of a 64-bit mask).
+fn distinct_label_group(points: &[PointCertificate], pick: u64) -> Vec<usize> {
+    let mut seen = 0u64;
+    let mut group = Vec::new();
+    for (i, p) in points.iter().enumerate().take(64) {
+        let bit = 1u64 << p.prediction.predicted;
+        if pick & (1 << i) != 0 && seen & bit == 0 {
+            seen |= bit;
+            group.push(i);
+        }
+    }
+    group
+}
+
+/// The one-label attacker straight from its definition (docs/JOINT.md): every insertion
+/// vector x (Σ x ≤ e) and every removal vector r (Σ r ≤ e); member i is flipped when, with
+/// its votes moved to s_l + x_l (l ≠ a_i) and s_a − r_i, some rival wins under the tie rule.
+/// Returns the fewest correct members left unflipped.
+fn one_label_brute_force(votes: &Votes, group: &[usize], tie: TieRule, e: u64) -> usize {
+    fn vectors(len: usize, budget: u64) -> Vec<Vec<u64>> {
+        let mut out = vec![Vec::new()];
+        for _ in 0..len {
+            out = out
+                .into_iter()
+                .flat_map(|v: Vec<u64>| {
+                    let used: u64 = v.iter().sum();
+                    (0..=budget - used).map(move |x| {
+                        let mut w = v.clone();
+                        w.push(x);
+                        w
+                    })
+                })
+                .collect();
+        }
+        out
+    }
+    let c = votes.n_classes();
+    let members: Vec<(usize, u32)> = group
+        .iter()
+        .map(|&i| {
+            (
+                i,
+                nncert::Prediction::from_counts(votes.row(i), tie).predicted,
+            )
+        })
+        .filter(|&(i, a)| a == votes.labels()[i])
+        .collect();
+    let mut fewest = members.len();
+    for x in vectors(c, e) {
+        for r in vectors(members.len(), e) {
+            let standing = members
+                .iter()
+                .zip(&r)
+                .filter(|&(&(i, a), &ri)| {
+                    let row = votes.row(i);
+                    let top = i64::from(row[a as usize]) - ri as i64;
+                    (0..c as u32).filter(|&l| l != a).all(|l| {
+                        let s = i64::from(row[l as usize]) + x[l as usize] as i64;
+                        s < top || (s == top && tie.wins_tie(a, l))
+                    })
+                })
+                .count();
+            fewest = fewest.min(standing);
+        }
+    }
+    fewest
+}
+
+/// Small votes with margins of a few votes, so that small e already flips members.
+fn small_votes_strategy() -> impl Strategy<Value = Votes> {
+    (2usize..6, 1usize..12).prop_flat_map(|(c, n)| {
+        (
+            proptest::collection::vec(0u32..4, n * c),
+            proptest::collection::vec(0u32..c as u32, n),
+            proptest::collection::vec(0u32..5, n),
+        )
+            .prop_map(move |(mut counts, labels, boost)| {
+                for (i, (&y, &b)) in labels.iter().zip(&boost).enumerate() {
+                    counts[i * c + y as usize] += b;
+                }
+                Votes::new(counts, c, labels).unwrap()
+            })
+    })
+}
+
+/// A whole group: member j has 12 votes for label j and 12 − d for every other label, d
+/// drawn from 0..10 (so the needs are arbitrary), true label j except for an occasional
+/// wrong one.
+fn group_votes_strategy() -> impl Strategy<Value = Votes> {
+    (3usize..6, 2usize..6).prop_flat_map(|(c, m)| {
+        let m = m.min(c);
+        (
+            proptest::collection::vec(0u32..10, m * c),
+            proptest::collection::vec(0u32..12, m),
+        )
+            .prop_map(move |(gaps, wrong)| {
+                let labels = (0..m)
+                    .map(|j| {
+                        if wrong[j] == 0 {
+                            ((j + 1) % c) as u32
+                        } else {
+                            j as u32
+                        }
+                    })
+                    .collect();
+                let counts = (0..m * c)
+                    .map(|k| if k % c == k / c { 12 } else { 12 - gaps[k] })
+                    .collect();
+                Votes::new(counts, c, labels).unwrap()
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(config(600, 0x0001_abe1))]
+
+    #[test]
+    fn one_label_solver_matches_brute_force(
+        (votes, pick) in prop_oneof![
+            (small_votes_strategy(), any::<u64>()),
+            (group_votes_strategy(), Just(u64::MAX)),
+        ],
+        tie in tie_strategy(),
+        e in 0u64..6,
+    ) {
+        let points = certify_points(&votes, tie);
+        let needs = Needs::new(&votes, tie);
+        let group = distinct_label_group(&points, pick);
+        let mut solver = OneLabelSolver::new();
+        let fast = group_certified_one_label(&group, &points, &needs, e, &mut solver);
+        let slow = one_label_brute_force(&votes, &group, tie, e);
+        prop_assert_eq!(fast, slow, "group {:?} at e = {}", group, e);
+    }
+
+    #[test]
+    fn one_label_bound_dominates_the_paper_and_matches_individual_singletons(
+        votes in votes_strategy(),
+        tie in tie_strategy(),
+        pick in any::<u64>(),
+    ) {
+        let points = certify_points(&votes, tie);
+        let needs = Needs::new(&votes, tie);
+        let group = distinct_label_group(&points, pick);
+        let members: Vec<&PointCertificate> = group.iter().map(|&i| &points[i]).collect();
+        let mut solver = OneLabelSolver::new();
+        for e in 0..=100 {
+            let paper = group_certified(&members, e);
+            let one_label = group_certified_one_label(&group, &points, &needs, e, &mut solver);
+            prop_assert!(one_label >= paper, "e = {}: one-label {} < paper {}", e, one_label, paper);
+            prop_assert!(one_label <= members.iter().filter(|p| p.correct()).count());
+            for &i in &group {
+                let alone = group_certified_one_label(&[i], &points, &needs, e, &mut solver);
+                prop_assert_eq!(alone == 1, points[i].certified_at(e), "input {} at e = {}", i, e);
+            }
+        }
+    }
+
+    #[test]
+    fn one_label_curves_dominate_their_groupings(votes in votes_strategy(), tie in tie_strategy(), seed in 0u64..4) {
+        let mut options = CurveOptions::new(Method::Rnn, "r");
+        options.joint = vec![
+            Certification::Island,
+            Certification::Rd,
+            Certification::IslandLabel,
+            Certification::RdLabel,
+            Certification::Best,
+        ];
+        options.tie = tie;
+        options.seed = seed;
+        let out = certify_votes(&votes, &options).unwrap();
+        let [ind, island, rd, island_label, rd_label, best] = &out.curves[..] else { panic!("six curves") };
+        prop_assert!(out.curves.iter().all(|c| *c.certified.last().unwrap() == 0));
+        for e in 0..ind.certified.len() {
+            prop_assert!(island_label.certified[e] >= island.certified[e]);
+            prop_assert!(rd_label.certified[e] >= rd.certified[e]);
+            let max = [ind, island, rd, island_label, rd_label].iter().map(|c| c.certified[e]).max().unwrap();
+            prop_assert_eq!(best.certified[e], max);
+        }
+        // Under the one-label bound, a fixed partition's raw counts are exactly the sum of its
+        // groups' counts.
+        let points = certify_points(&votes, tie);
+        let needs = Needs::new(&votes, tie);
+        let partition = Partition::random_division(&points, votes.n_classes(), seed);
+        let raw = partition_one_label_counts(&partition, &points, &needs, 60);
+        let mut solver = OneLabelSolver::new();
+        for e in 0..=60u64 {
+            let direct: usize = partition.groups.iter()
+                .map(|g| group_certified_one_label(g, &points, &needs, e, &mut solver)).sum();
+            prop_assert_eq!(raw[e as usize], direct as u64);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(300, 0x0000_9011))]
+
+    #[test]
+    fn polish_partitions_d2_and_never_certifies_less_than_island(votes in votes_strategy(), tie in tie_strategy()) {
+        let points = certify_points(&votes, tie);
+        let c = votes.n_classes();
+        let needs = Needs::new(&votes, tie);
+        let max_e = 80;
+        let island = island_counts(&points, c, max_e);
+        let (polish, polish_label) = polish_counts(&points, c, Some(&needs), max_e);
+        let polish_label = polish_label.unwrap();
+        let by_label = correct_by_label_descending(&points, c);
+        for e in 0..=max_e {
+            prop_assert!(polish[e as usize] >= island[e as usize], "e = {}", e);
+            prop_assert!(polish_label[e as usize] >= polish[e as usize], "e = {}", e);
+            // The groups are a partition of D2 (correct, e < g ≤ 2e), one member per label slot.
+            let (d1, groups) = polished_groups(&by_label, &points, e);
+            let mut seen: Vec<usize> = Vec::new();
+            let mut total = d1;
+            for g in &groups {
+                prop_assert_eq!(g.len(), c);
+                for (l, &i) in g.iter().enumerate().filter(|(_, i)| **i != EMPTY) {
+                    prop_assert_eq!(points[i].prediction.predicted as usize, l);
+                    seen.push(i);
+                }
+                let members: Vec<&PointCertificate> =
+                    g.iter().filter(|&&i| i != EMPTY).map(|&i| &points[i]).collect();
+                total += group_certified(&members, e) as u64;
+            }
+            seen.sort_unstable();
+            let d2: Vec<usize> = (0..points.len())
+                .filter(|&i| points[i].correct() && points[i].margin > e && points[i].margin <= 2 * e)
+                .collect();
+            prop_assert_eq!(&seen, &d2);
+            prop_assert_eq!(total, polish[e as usize]);
+            prop_assert_eq!(d1, points.iter().filter(|p| p.correct() && p.margin > 2 * e).count() as u64);
+        }
+    }
+}
+
+/// The best grouping of D2 at e by exhaustion: every partition into groups with pairwise
+/// different predicted labels (D1 and D0 do not depend on the grouping).
+fn best_grouping_brute_force(points: &[PointCertificate], e: u64) -> u64 {
+    fn extend(
+        points: &[PointCertificate],
+        rest: &[usize],
+        groups: &mut Vec<Vec<usize>>,
+        e: u64,
+    ) -> u64 {
+        let Some((&first, tail)) = rest.split_first() else {
+            return groups
+                .iter()
+                .map(|g| {
+                    let members: Vec<&PointCertificate> = g.iter().map(|&i| &points[i]).collect();
+                    group_certified(&members, e) as u64
+                })
+                .sum();
+        };
+        let label = points[first].prediction.predicted;
+        let mut best = 0;
+        for j in 0..groups.len() {
+            if groups[j]
+                .iter()
+                .all(|&i| points[i].prediction.predicted != label)
+            {
+                groups[j].push(first);
+                best = best.max(extend(points, tail, groups, e));
+                groups[j].pop();
+            }
+        }
+        groups.push(vec![first]);
+        best = best.max(extend(points, tail, groups, e));
+        groups.pop();
+        best
+    }
+    let d1 = points
+        .iter()
+        .filter(|p| p.correct() && p.margin > 2 * e)
+        .count() as u64;
+    let d2: Vec<usize> = (0..points.len())
+        .filter(|&i| points[i].correct() && points[i].margin > e && points[i].margin <= 2 * e)
+        .collect();
+    d1 + extend(points, &d2, &mut Vec::new(), e)
+}
+
+proptest! {
+    #![proptest_config(config(300, 0x000b_0a4d))]
+
+    #[test]
+    fn island_and_polish_stay_below_the_best_grouping_and_its_upper_bound(
+        (c, n) in (2usize..5, 1usize..9),
+        seed in any::<u64>(),
+        tie in tie_strategy(),
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+        let counts: Vec<u32> = (0..n * c)
+            .map(|k| rng.below(6) as u32 + if labels[k / c] as usize == k % c { rng.below(14) as u32 } else { 0 })
+            .collect();
+        let votes = Votes::new(counts, c, labels).unwrap();
+        let points = certify_points(&votes, tie);
+        let max_e = 12;
+        let island = island_counts(&points, c, max_e);
+        let (polish, _) = polish_counts(&points, c, None, max_e);
+        let bound = grouping_upper_bound(&points, c, max_e);
+        for e in 0..=max_e {
+            let best = best_grouping_brute_force(&points, e);
+            let at = e as usize;
+            prop_assert!(island[at] <= polish[at]);
+            prop_assert!(polish[at] <= best, "e = {}: polish {} > best grouping {}", e, polish[at], best);
+            prop_assert!(best <= bound[at], "e = {}: best grouping {} > upper bound {}", e, best, bound[at]);
+        }
+    }
 }

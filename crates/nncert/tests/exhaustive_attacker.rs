@@ -16,13 +16,17 @@
 //! - tightness of e*: some poisoning of size e* + 1 does, whenever e* + 1 ≤ E;
 //! - the joint group bound |U| − t never exceeds the true worst case of U, for every
 //!   group U with pairwise different predicted labels;
-//! - the individual, ISLAND, RD and best curves never exceed the true worst-case count.
+//! - the one-label group bound (an inserted example carries one label, docs/JOINT.md) never
+//!   exceeds it either, for every such group;
+//! - the individual, ISLAND, RD, POLISH, their one-label versions and best curves never
+//!   exceed the true worst-case count.
 
 use std::collections::HashMap;
 
 use nncert::certify::grouping::{Partition, SplitMix64, island_counts};
 use nncert::certify::individual::individual_counts;
 use nncert::certify::joint::group_certified;
+use nncert::certify::one_label::{Needs, OneLabelSolver, group_certified_one_label};
 use nncert::certify::{PointCertificate, certify_points};
 use nncert::{Certification, CurveOptions, Method, TieRule, Votes, certify_votes};
 
@@ -298,6 +302,10 @@ struct Tally {
     off_by_one_caught: usize,
     /// Groups where the joint bound certifies more than the individual one.
     joint_beats_individual: usize,
+    /// Groups where the one-label bound certifies more than the paper's group bound.
+    one_label_beats_paper: usize,
+    /// Groups where the one-label bound equals the true worst case.
+    one_label_tight: usize,
 }
 
 fn check_instance(inst: &Instance, tally: &mut Tally) {
@@ -348,6 +356,10 @@ fn check_instance(inst: &Instance, tally: &mut Tally) {
             options.joint = vec![
                 Certification::Island,
                 Certification::Rd,
+                Certification::IslandLabel,
+                Certification::RdLabel,
+                Certification::Polish,
+                Certification::PolishLabel,
                 Certification::Best,
             ];
             options.max_e = Some(max_e);
@@ -364,6 +376,8 @@ fn check_instance(inst: &Instance, tally: &mut Tally) {
         } else {
             Vec::new()
         };
+        let needs = Needs::new(&votes, tie);
+        let mut solver = OneLabelSolver::new();
         for e in 0..=inst.max_e {
             tally.instance_e_pairs += 1;
             let worst_all = u64::from(w.worst_correct_in(all, e));
@@ -395,6 +409,21 @@ fn check_instance(inst: &Instance, tally: &mut Tally) {
                 if bound as usize > individually {
                     tally.joint_beats_individual += 1;
                 }
+                let indices: Vec<usize> = (0..points.len()).filter(|i| g & (1 << i) != 0).collect();
+                let one_label =
+                    group_certified_one_label(&indices, &points, &needs, e as u64, &mut solver)
+                        as u32;
+                assert!(
+                    one_label <= truth,
+                    "one-label group bound {one_label} > worst case {truth} for group {g:b} at \
+                     e = {e}\n{inst:#?}\ntie = {tie}"
+                );
+                if one_label > bound {
+                    tally.one_label_beats_paper += 1;
+                }
+                if one_label == truth {
+                    tally.one_label_tight += 1;
+                }
                 tally.group_checks += 1;
             }
         }
@@ -424,6 +453,7 @@ fn rnn_certificates_survive_every_poisoning() {
     assert!(tally.tight_checks >= 500, "{tally:?}");
     assert!(tally.off_by_one_caught >= 500, "{tally:?}");
     assert!(tally.joint_beats_individual >= 50, "{tally:?}");
+    assert!(tally.one_label_beats_paper >= 20, "{tally:?}");
 }
 
 #[test]

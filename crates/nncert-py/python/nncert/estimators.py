@@ -358,9 +358,10 @@ class RNNCertifier(_Certifier):
     individual and joint certificates against poisoning.
 
     Parameters: ``radius`` (r; distance ≤ r), ``metric``, ``joint`` (joint certifications
-    besides the individual one: any of ``"island"``, ``"rd"``, ``"best"``; ``()`` for none),
-    ``seed`` (of the RD division), ``tie_rule``, ``threat`` (``"general"``, ``"insert"``,
-    ``"delete"``, ``"flip"``), ``n_classes``, ``n_jobs``.
+    besides the individual one: any of ``"island"``, ``"rd"``, ``"polish"``,
+    ``"island-label"``, ``"rd-label"``, ``"polish-label"`` (general threat only), ``"best"``;
+    ``()`` for none), ``seed`` (of the RD division), ``tie_rule``, ``threat`` (``"general"``,
+    ``"insert"``, ``"delete"``, ``"flip"``), ``n_classes``, ``n_jobs``.
     A test input with no training example within ``radius`` gets zero votes everywhere
     and is predicted by the tie rule alone (the largest label with ``"larger"``).
     """

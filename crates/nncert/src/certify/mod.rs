@@ -2,6 +2,10 @@
 //!
 //! - [`individual`]: `e*` for one test input (SPEC §3, paper Theorems 1–2), kNN and rNN.
 //! - [`joint`]: the group bound for rNN (SPEC §4, paper Theorems 3–4).
+//! - [`one_label`]: the tighter group bound in which an inserted example carries one label
+//!   (`docs/JOINT.md`), solved exactly per group.
+//! - [`polish`]: ISLAND's groups improved label by label by an exact matching step.
+//! - [`grouping_bound`]: an upper bound on what any grouping can certify.
 //! - [`grouping`]: the partitions of the test set the dataset bound is evaluated on
 //!   (ISLAND, recomputed for every `e`, and RD, a seeded random division).
 //!
@@ -10,8 +14,11 @@
 //! every poisoning of tiny instances.
 
 pub mod grouping;
+pub mod grouping_bound;
 pub mod individual;
 pub mod joint;
+pub mod one_label;
+pub mod polish;
 pub mod threat;
 
 use std::fmt;
@@ -72,6 +79,18 @@ pub enum Certification {
     Island,
     /// Joint, seeded random division (SPEC §4).
     Rd,
+    /// ISLAND's groups certified by the one-label bound (an inserted example carries one
+    /// label; `docs/JOINT.md`).
+    #[serde(rename = "island-label")]
+    IslandLabel,
+    /// RD's groups certified by the one-label bound.
+    #[serde(rename = "rd-label")]
+    RdLabel,
+    /// Joint, POLISH partition (ISLAND improved label by label), recomputed for every `e`.
+    Polish,
+    /// POLISH's groups certified by the one-label bound.
+    #[serde(rename = "polish-label")]
+    PolishLabel,
     /// Pointwise maximum of every bound computed in the same run (each is valid for each
     /// `e`, so their maximum is too).
     Best,
@@ -83,6 +102,10 @@ impl fmt::Display for Certification {
             Certification::Individual => "individual",
             Certification::Island => "island",
             Certification::Rd => "rd",
+            Certification::IslandLabel => "island-label",
+            Certification::RdLabel => "rd-label",
+            Certification::Polish => "polish",
+            Certification::PolishLabel => "polish-label",
             Certification::Best => "best",
         })
     }
@@ -95,9 +118,14 @@ impl FromStr for Certification {
             "individual" => Ok(Certification::Individual),
             "island" => Ok(Certification::Island),
             "rd" => Ok(Certification::Rd),
+            "island-label" => Ok(Certification::IslandLabel),
+            "rd-label" => Ok(Certification::RdLabel),
+            "polish" => Ok(Certification::Polish),
+            "polish-label" => Ok(Certification::PolishLabel),
             "best" => Ok(Certification::Best),
             other => Err(Error::invalid(format!(
-                "certification: expected one of `island`, `rd`, `best`, found `{other}`"
+                "certification: expected one of `island`, `rd`, `island-label`, `rd-label`, \
+                 `polish`, `polish-label`, `best`, found `{other}`"
             ))),
         }
     }

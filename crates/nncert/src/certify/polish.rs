@@ -1,0 +1,174 @@
+//! POLISH: ISLAND's groups improved label by label with an exact matching step
+//! (derivation in `docs/JOINT.md`, section "A better grouping").
+//!
+//! At poisoning size `e`, D1 (`g > 2e`) is certified one by one and D0 (`g ≤ e`, or
+//! misclassified) never is, exactly as in ISLAND; only D2 (`e < g ≤ 2e`, cost `g − e`) is
+//! grouped. Start from ISLAND's groups. For one label `l`, take every label-`l` member out
+//! of its group. Adding one member of cost `c` to a group `G` changes the paper's count of
+//! `G` by +1 or 0 (one more member, at most one more flip), and it is +1 exactly when
+//! `c > τ(G) = e − P(G)`, `P(G)` the cost of the members the attacker flips in `G` (the
+//! largest prefix of its sorted costs with sum ≤ e). So re-inserting the label-`l` members
+//! is a bipartite matching between members and groups with nested neighbourhoods
+//! (a costlier member fits every group a cheaper one fits); taking members in ascending
+//! cost, each into the free group with the largest `τ` below its cost, is a maximum
+//! matching. The old placement is one matching, so the count never decreases: the result
+//! is never below ISLAND (property-tested). Members left unmatched (they are flipped
+//! wherever they go) are put into the free groups with the largest `τ`, where their cost
+//! adds the most to what the attacker must spend there, or into new groups.
+//!
+//! Two rounds over all labels are made. Every step is deterministic (ties by group and
+//! test index), so the partition and the counts do not depend on the thread count.
+
+use super::PointCertificate;
+use super::joint::certified_in_sorted_group;
+use super::one_label::{Needs, OneLabelSolver, correct_by_label_descending};
+
+/// Rounds over all labels.
+const ROUNDS: usize = 2;
+
+/// No member of this label in the group.
+pub const EMPTY: usize = usize::MAX;
+
+/// The POLISH partition of D2 at `e`: each group as one test index (or [`EMPTY`]) per label.
+/// Also returns the number of D1 inputs (certified individually). `by_label` is
+/// [`correct_by_label_descending`].
+pub fn polished_groups(
+    by_label: &[Vec<(u64, usize)>],
+    points: &[PointCertificate],
+    e: u64,
+) -> (u64, Vec<Vec<usize>>) {
+    let c = by_label.len();
+    let mut d1 = 0u64;
+    let mut slices: Vec<&[(u64, usize)]> = Vec::with_capacity(c);
+    for list in by_label {
+        let d2_start = list.partition_point(|x| x.0 > 2 * e);
+        let d2_end = list.partition_point(|x| x.0 > e);
+        d1 += d2_start as u64;
+        slices.push(&list[d2_start..d2_end]);
+    }
+    let longest = slices.iter().map(|s| s.len()).max().unwrap_or(0);
+    // ISLAND: group j holds the j-th costliest D2 input of every label.
+    let mut groups: Vec<Vec<usize>> = (0..longest)
+        .map(|j| {
+            slices
+                .iter()
+                .map(|s| s.get(j).map_or(EMPTY, |x| x.1))
+                .collect()
+        })
+        .collect();
+    let cost = |i: usize| points[i].cost_key() - e;
+    let mut keys: Vec<u64> = Vec::with_capacity(c);
+    let mut thresholds: Vec<(u64, usize)> = Vec::new();
+    let mut members: Vec<(u64, usize)> = Vec::new();
+    let mut taken: Vec<bool> = Vec::new();
+    for _ in 0..ROUNDS {
+        for l in 0..c {
+            if slices[l].is_empty() {
+                continue;
+            }
+            members.clear();
+            thresholds.clear();
+            for (j, g) in groups.iter_mut().enumerate() {
+                if g[l] != EMPTY {
+                    members.push((cost(g[l]), g[l]));
+                    g[l] = EMPTY;
+                }
+                keys.clear();
+                keys.extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| cost(i)));
+                keys.sort_unstable();
+                let mut spent = 0u64;
+                for &k in &keys {
+                    if spent + k > e {
+                        break;
+                    }
+                    spent += k;
+                }
+                thresholds.push((e - spent, j));
+            }
+            members.sort_unstable();
+            thresholds.sort_unstable();
+            taken.clear();
+            taken.resize(thresholds.len(), false);
+            let mut unmatched: Vec<(u64, usize)> = Vec::new();
+            for &(m_cost, m) in &members {
+                // The free group with the largest τ < cost (best fit).
+                let below = thresholds.partition_point(|t| t.0 < m_cost);
+                match (0..below).rev().find(|&k| !taken[k]) {
+                    Some(k) => {
+                        taken[k] = true;
+                        groups[thresholds[k].1][l] = m;
+                    }
+                    None => unmatched.push((m_cost, m)),
+                }
+            }
+            // Unmatched members are flipped wherever they go: into the free groups with
+            // the largest τ, then into new groups.
+            let mut free = (0..thresholds.len()).rev().filter(|&k| !taken[k]);
+            for &(_, m) in &unmatched {
+                match free.next() {
+                    Some(k) => groups[thresholds[k].1][l] = m,
+                    None => {
+                        let mut g = vec![EMPTY; c];
+                        g[l] = m;
+                        groups.push(g);
+                    }
+                }
+            }
+        }
+    }
+    groups.retain(|g| g.iter().any(|&i| i != EMPTY));
+    (d1, groups)
+}
+
+/// `certified[e]` for `e` in `0..=max_e` of the POLISH partition, under the paper's bound,
+/// and, when `needs` is given, under the one-label bound (same groups).
+pub fn polish_counts(
+    points: &[PointCertificate],
+    n_classes: usize,
+    needs: Option<&Needs>,
+    max_e: u64,
+) -> (Vec<u64>, Option<Vec<u64>>) {
+    use rayon::prelude::*;
+    let by_label = correct_by_label_descending(points, n_classes);
+    let max_margin = by_label
+        .iter()
+        .filter_map(|list| list.first().map(|x| x.0))
+        .max()
+        .unwrap_or(0);
+    let last = max_e.min(max_margin);
+    let per_e: Vec<(u64, u64)> = (0..=last)
+        .into_par_iter()
+        .map_init(OneLabelSolver::new, |solver, e| {
+            let (d1, groups) = polished_groups(&by_label, points, e);
+            let (mut paper, mut one_label) = (d1, d1);
+            let mut keys: Vec<u64> = Vec::with_capacity(n_classes);
+            let mut rows: Vec<&[u64]> = Vec::with_capacity(n_classes);
+            for g in &groups {
+                keys.clear();
+                keys.extend(
+                    g.iter()
+                        .filter(|&&i| i != EMPTY)
+                        .map(|&i| points[i].cost_key()),
+                );
+                keys.sort_unstable();
+                let certified = certified_in_sorted_group(&keys, e);
+                paper += certified as u64;
+                if let Some(needs) = needs {
+                    rows.clear();
+                    rows.extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| needs.row(i)));
+                    let flips = solver.max_flips(&rows, e, rows.len() - certified);
+                    one_label += (rows.len() - flips) as u64;
+                }
+            }
+            (paper, one_label)
+        })
+        .collect();
+    let mut paper: Vec<u64> = per_e.iter().map(|x| x.0).collect();
+    paper.resize(max_e as usize + 1, 0);
+    let one_label = needs.map(|_| {
+        let mut v: Vec<u64> = per_e.iter().map(|x| x.1).collect();
+        v.resize(max_e as usize + 1, 0);
+        v
+    });
+    (paper, one_label)
+}
