@@ -441,6 +441,103 @@ mod tests {
         assert!(solver.max_flips(&rows[..6], 100, 6) <= 6);
     }
 
+    /// Found by an independent review: the optimum puts insertions on a label's LARGEST
+    /// breakpoint (x_2 = 2 flips B, C and D at once), so a solver that tried only the
+    /// smallest breakpoint per label, or dropped the largest, certified one member too many.
+    #[test]
+    fn regression_the_largest_breakpoint_matters() {
+        const X: u64 = u64::MAX;
+        let rows: [&[u64]; 4] = [&[5, 4, X, 4], &[X, 4, 2, 3], &[3, 5, 2, X], &[2, X, 1, 4]];
+        let mut solver = OneLabelSolver::new();
+        assert_eq!(solver.max_flips(&rows, 3, 4), 4);
+    }
+
+    /// Every insertion vector with Σx ≤ e, then the cheapest members by removals.
+    fn brute_force_flips(rows: &[&[u64]], e: u64) -> usize {
+        let c = rows[0].len();
+        let mut best = 0;
+        let mut x = vec![0u64; c];
+        loop {
+            let mut costs: Vec<u64> = rows
+                .iter()
+                .map(|r| {
+                    (0..c)
+                        .map(|l| r[l].saturating_sub(x[l]))
+                        .min()
+                        .unwrap_or(X_NONE)
+                })
+                .collect();
+            costs.sort_unstable();
+            let (mut spent, mut flips) = (0u64, 0usize);
+            for cost in costs {
+                if spent + cost > e {
+                    break;
+                }
+                spent += cost;
+                flips += 1;
+            }
+            best = best.max(flips);
+            // Next x in lexicographic order with Σx ≤ e.
+            let mut i = 0;
+            loop {
+                if i == c {
+                    return best;
+                }
+                x[i] += 1;
+                if x.iter().sum::<u64>() <= e {
+                    break;
+                }
+                x[i] = 0;
+                i += 1;
+            }
+        }
+    }
+    const X_NONE: u64 = u64::MAX;
+
+    /// The solver against brute force over every insertion vector on random full groups
+    /// with needs near e (where split insertions and breakpoints matter), for every cap.
+    #[test]
+    fn solver_matches_brute_force_on_random_full_groups() {
+        let mut rng = crate::rng::SplitMix64::new(0x0ab5_1e0f);
+        let mut checked = 0;
+        for _ in 0..4000 {
+            let c = 2 + rng.below(4) as usize;
+            let e = 1 + rng.below(8);
+            // Mostly full groups: that is where one label's breakpoints interact most.
+            let members = if rng.below(4) == 0 {
+                1 + rng.below(c as u64) as usize
+            } else {
+                c
+            };
+            // Pairwise different predicted labels: member i predicts label i.
+            let rows: Vec<Vec<u64>> = (0..members)
+                .map(|i| {
+                    (0..c)
+                        .map(|l| {
+                            if l == i {
+                                u64::MAX
+                            } else {
+                                1 + rng.below(e + 3)
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let rows: Vec<&[u64]> = rows.iter().map(Vec::as_slice).collect();
+            let exact = brute_force_flips(&rows, e);
+            let mut solver = OneLabelSolver::new();
+            for cap in 0..=members {
+                assert_eq!(
+                    solver.max_flips(&rows, e, cap),
+                    exact.min(cap),
+                    "rows {rows:?}, e = {e}, cap = {cap}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 8000);
+    }
+
     #[test]
     fn cheap_members_use_split_insertions() {
         // A needs 2 against label 1, C needs 2 against label 0, D needs 7 against label 1.
