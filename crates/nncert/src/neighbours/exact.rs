@@ -292,7 +292,16 @@ pub struct Bound {
     absolute: f64,
     /// The smallest value the exact quantity can take (0 for distances).
     floor: f64,
+    /// The largest finite fast value; an overflowed one (+∞) means an exact value of at
+    /// least `lo` of it. For the ℓ2 kernels the *square* overflows first, so +∞ stands
+    /// for distances from about `sqrt(f32::MAX)` on, not from `f32::MAX` (found by an
+    /// independent review; `tests/l2_overflow.rs`).
+    overflow: f32,
 }
+
+/// The largest ℓ2 distance a kernel returns finite: `sqrt` of a sum of squares that is at
+/// most `f32::MAX` rounds to at most this value, `2^64 (1 − 2^-24)`.
+const L2_LARGEST_FINITE: f32 = f32::from_bits(0x5f7f_ffff);
 
 /// Relative slack for the f64 arithmetic of [`Bound::lo`] and [`Bound::hi`] themselves.
 const F64_SLACK: f64 = 1e-12;
@@ -323,10 +332,16 @@ impl Bound {
         } else {
             0.0
         };
+        let overflow = if metric == Metric::L2 {
+            L2_LARGEST_FINITE
+        } else {
+            f32::MAX
+        };
         Bound {
             relative,
             absolute,
             floor,
+            overflow,
         }
     }
 
@@ -337,16 +352,18 @@ impl Bound {
             relative: 0.0,
             absolute,
             floor,
+            overflow: f32::MAX,
         }
     }
 
     /// Lower end of the interval holding `D` for a computed `d̃` (+∞: an overflowed sum,
-    /// whose exact value is at least `lo(f32::MAX)`). Non-decreasing in `d̃`.
+    /// whose exact value is at least `lo` of the largest finite fast value). Non-decreasing
+    /// in `d̃`.
     pub fn lo(&self, d: f32) -> f64 {
         if d == f32::NEG_INFINITY || !self.relative.is_finite() {
             return self.floor;
         }
-        let d = f64::from(d.min(f32::MAX));
+        let d = f64::from(d.min(self.overflow));
         let v = d - self.relative * d.abs() - self.absolute;
         (v - F64_SLACK * v.abs()).max(self.floor)
     }
