@@ -48,7 +48,7 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("k float", lambda: nncert.KNNCertifier(2.5).fit(X, Y), "n_neighbors"),  # type: ignore[arg-type]
     ("k bool", lambda: nncert.KNNCertifier(True).fit(X, Y), "n_neighbors"),
     ("k huge", lambda: fitted_knn().kneighbors(X, n_neighbors=2**70), "n_neighbors"),
-    ("metric", lambda: nncert.KNNCertifier(metric="cosine").fit(X, Y), "metric"),
+    ("metric", lambda: nncert.KNNCertifier(metric="hamming").fit(X, Y), "metric"),
     ("tie rule", lambda: nncert.KNNCertifier(tie_rule="random").fit(X, Y), "tie_rule"),
     ("n_jobs 0", lambda: nncert.KNNCertifier(n_jobs=0).fit(X, Y), "n_jobs"),
     ("radius NaN", lambda: nncert.RNNCertifier(float("nan")).fit(X, Y), "radius"),
