@@ -123,6 +123,15 @@ pub enum DataError {
         /// What is missing.
         what: &'static str,
     },
+    /// A compressed file expands beyond what its format allows (a decompression bomb, or
+    /// not the file expected); refused while streaming, before it is buffered.
+    #[error(
+        "expected at most {max} bytes once decompressed (the most this file's format allows), found more"
+    )]
+    Oversized {
+        /// The cap.
+        max: u64,
+    },
     /// The gzip stream is corrupt.
     #[error("corrupt gzip data: {0}")]
     Gzip(String),

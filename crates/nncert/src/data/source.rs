@@ -76,10 +76,7 @@ pub fn gunzip_capped(compressed: &[u8], cap: SizeCap<'_>) -> Result<Vec<u8>, Dat
         .read_to_end(&mut out)
         .map_err(|e| DataError::Gzip(e.to_string()))?;
     if out.len() as u64 > max {
-        return Err(DataError::Gzip(format!(
-            "expected at most {max} bytes once decompressed (the most this file's format \
-             allows), found more"
-        )));
+        return Err(DataError::Oversized { max });
     }
     Ok(out)
 }
