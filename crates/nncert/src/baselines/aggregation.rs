@@ -57,12 +57,14 @@ pub(crate) struct Scratch {
     pub(crate) tally: Vec<u32>,
     /// `B`: a power per bucket.
     pub(crate) power: Vec<u32>,
-    /// `M`: a value per model.
+    /// A value per model (ROE: `c × M`, one row per label).
     pub(crate) per_model: Vec<u32>,
     /// Histogram of powers.
     pub(crate) hist: Vec<u32>,
     /// `c`: votes per label.
     pub(crate) counts: Vec<u32>,
+    /// `c`: round-two votes for the prediction minus votes for each label (ROE).
+    pub(crate) duel: Vec<i64>,
 }
 
 impl Scratch {
@@ -74,6 +76,7 @@ impl Scratch {
             per_model: vec![0; b],
             hist: Vec::new(),
             counts: vec![0; n_classes],
+            duel: Vec::new(),
         }
     }
 }

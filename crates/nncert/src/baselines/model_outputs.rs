@@ -146,27 +146,20 @@ impl ModelRankings {
         let c = n_classes;
         let mut positions = vec![0u16; scores.len()];
         let mut votes = vec![0u32; n_test * n_models];
+        const ROWS: usize = 1024;
         positions
-            .par_chunks_mut(c)
-            .zip(votes.par_iter_mut())
-            .zip(scores.par_chunks(c))
-            .for_each_init(
-                || Vec::with_capacity(c),
-                |order: &mut Vec<(f64, u16)>, ((pos, vote), row)| {
-                    order.clear();
-                    order.extend(row.iter().enumerate().map(|(l, &s)| (s.into(), l as u16)));
-                    // Score descending, then label ascending (no NaN here).
-                    order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                    for (rank, &(_, l)) in order.iter().enumerate() {
-                        pos[l as usize] = rank as u16;
-                    }
-                    *vote = if order[0].0 == f64::NEG_INFINITY {
-                        ABSTAIN
-                    } else {
-                        u32::from(order[0].1)
-                    };
-                },
-            );
+            .par_chunks_mut(c * ROWS)
+            .zip(votes.par_chunks_mut(ROWS))
+            .zip(scores.par_chunks(c * ROWS))
+            .for_each(|((pos, vote), rows)| {
+                for ((pos, vote), row) in pos
+                    .chunks_exact_mut(c)
+                    .zip(vote.iter_mut())
+                    .zip(rows.chunks_exact(c))
+                {
+                    rank_row(row, pos, vote);
+                }
+            });
         Ok(ModelRankings {
             votes: ModelVotes::new(votes, n_models, n_classes, labels)?,
             positions,
@@ -183,6 +176,72 @@ impl ModelRankings {
         let len = self.votes.n_models * self.votes.n_classes;
         &self.positions[i * len..(i + 1) * len]
     }
+}
+
+/// A key that orders a label before another exactly when it ranks higher: its score's
+/// bits mapped to an order-preserving unsigned integer (−0 counted as +0), then the label
+/// reversed (a smaller label ranks first among equal scores). NaN never reaches here.
+#[inline]
+fn rank_key(score: f64, label: usize) -> u128 {
+    let bits = (score + 0.0).to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    (u128::from(ordered) << 16) | (0xFFFF - label as u128)
+}
+
+/// Positions of one model's labels (0 = top): the number of labels that rank higher (a
+/// larger score, or an equal score and a smaller label); the vote is the label at 0.
+fn rank_row<T: Copy + Into<f64>>(row: &[T], pos: &mut [u16], vote: &mut u32) {
+    if row.len() > 32 {
+        return rank_row_by_sorting(row, pos, vote);
+    }
+    let mut keys = [0u128; 32];
+    let mut all_minus_infinity = true;
+    for (l, (k, &s)) in keys.iter_mut().zip(row).enumerate() {
+        let s: f64 = s.into();
+        all_minus_infinity &= s == f64::NEG_INFINITY;
+        *k = rank_key(s, l);
+    }
+    let keys = &keys[..row.len()];
+    let mut top = 0;
+    for (l, (p, &key)) in pos.iter_mut().zip(keys).enumerate() {
+        *p = keys.iter().map(|&other| u16::from(other > key)).sum();
+        if *p == 0 {
+            top = l;
+        }
+    }
+    *vote = if all_minus_infinity {
+        ABSTAIN
+    } else {
+        top as u32
+    };
+}
+
+/// [`rank_row`] for many labels: sort by score descending, then label ascending.
+fn rank_row_by_sorting<T: Copy + Into<f64>>(row: &[T], pos: &mut [u16], vote: &mut u32) {
+    let mut order: Vec<(f64, u16)> = row
+        .iter()
+        .enumerate()
+        .map(|(l, &s)| (s.into(), l as u16))
+        .collect();
+    // `partial_cmp` (not `total_cmp`) so that −0 and +0 are equal scores, as in
+    // `rank_row`; there is no NaN here.
+    order.sort_unstable_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
+    for (rank, &(_, l)) in order.iter().enumerate() {
+        pos[l as usize] = rank as u16;
+    }
+    *vote = if order[0].0 == f64::NEG_INFINITY {
+        ABSTAIN
+    } else {
+        u32::from(order[0].1)
+    };
 }
 
 fn check_common(n_models: usize, n_classes: usize, labels: &[u32]) -> Result<(), Error> {
@@ -227,6 +286,21 @@ mod tests {
         let r = ModelRankings::from_scores(&scores, 2, 3, vec![1]).unwrap();
         assert_eq!(r.votes().row(0), &[1, ABSTAIN]);
         assert_eq!(&r.positions_row(0)[..3], &[2, 0, 1]);
+    }
+
+    #[test]
+    fn counting_and_sorting_rank_alike() {
+        let mut rng = crate::certify::grouping::SplitMix64::new(3);
+        let values = [f64::NEG_INFINITY, -0.0, 0.0, 1.0, 2.5, f64::INFINITY];
+        for _ in 0..2000 {
+            let c = 2 + rng.below(8) as usize;
+            let row: Vec<f64> = (0..c).map(|_| values[rng.below(6) as usize]).collect();
+            let (mut p1, mut p2) = (vec![0u16; c], vec![0u16; c]);
+            let (mut v1, mut v2) = (0, 0);
+            rank_row(&row, &mut p1, &mut v1);
+            rank_row_by_sorting(&row, &mut p2, &mut v2);
+            assert_eq!((p1, v1), (p2, v2), "{row:?}");
+        }
     }
 
     #[test]

@@ -30,24 +30,17 @@ use super::spread::Spread;
 use crate::error::Error;
 use crate::votes::{Prediction, TieRule};
 
-/// Which of `a`, `b` model `m` ranks higher, or `None` if it abstains.
-#[inline]
-fn prefers(votes: &[u32], positions: &[u16], c: usize, m: usize, a: u32, b: u32) -> Option<u32> {
-    if votes[m] == ABSTAIN {
-        return None;
-    }
-    let p = &positions[m * c..(m + 1) * c];
-    Some(if p[a as usize] < p[b as usize] { a } else { b })
-}
-
 /// Round-two votes for `a` and for `b`.
 fn duel(votes: &[u32], positions: &[u16], c: usize, a: u32, b: u32) -> (u32, u32) {
     let (mut va, mut vb) = (0, 0);
-    for m in 0..votes.len() {
-        match prefers(votes, positions, c, m, a, b) {
-            Some(x) if x == a => va += 1,
-            Some(_) => vb += 1,
-            None => {}
+    for (m, &v) in votes.iter().enumerate() {
+        if v != ABSTAIN {
+            let p = &positions[m * c..(m + 1) * c];
+            if p[a as usize] < p[b as usize] {
+                va += 1;
+            } else {
+                vb += 1;
+            }
         }
     }
     (va, vb)
@@ -85,6 +78,7 @@ fn roe_row(
     scratch: &mut Scratch,
 ) -> AggregateCertificate {
     let c = scratch.counts.len();
+    let n = spread.n_buckets();
     scratch.counts.fill(0);
     for &v in votes {
         if v != ABSTAIN {
@@ -95,51 +89,78 @@ fn roe_row(
     let (a, s) = (prediction.predicted, prediction.runner_up);
     tally_votes(spread, votes, &mut scratch.tally);
     let d = spread.d() as u32;
-    let mut best = u64::MAX;
 
-    // (B): c reaches the final with a and wins round two.
-    for cl in (0..c as u32).filter(|&x| x != a) {
-        let reach = if cl == s {
+    // Round two between a and every other label, in one pass over the rankings: a model's
+    // power is 1 + [prefers a] − [prefers l] (1 for an abstaining model), and the round's
+    // gap is votes(a) − votes(l) + [a < l].
+    scratch.per_model.resize(c * n, 0);
+    scratch.duel.clear();
+    scratch.duel.resize(c, 0);
+    for (m, &v) in votes.iter().enumerate() {
+        if v == ABSTAIN {
+            for l in 0..c {
+                scratch.per_model[l * n + m] = 1;
+            }
+            continue;
+        }
+        let p = &positions[m * c..(m + 1) * c];
+        let pa = p[a as usize];
+        for l in 0..c {
+            let prefers_a = pa < p[l];
+            scratch.per_model[l * n + m] = 2 * u32::from(prefers_a);
+            scratch.duel[l] += if prefers_a { 1 } else { -1 };
+        }
+    }
+    let round_two_gap = |duel: &[i64], l: u32| duel[l as usize] + i64::from(a < l);
+
+    // (B): l reaches the final with a (l = s, or l overtakes s) and wins round two. The
+    // other finalist first: it needs no round-one change, so it usually sets the bound
+    // that lets the other cases be skipped.
+    let mut best = u64::MAX;
+    for l in std::iter::once(s).chain((0..c as u32).filter(|&x| x != a && x != s)) {
+        let gap = round_two_gap(&scratch.duel, l);
+        let reach_gap = if l == s {
             0
         } else {
-            if min_buckets_floor(overtake_gap(&scratch.counts, s, cl), 2 * d) >= best {
-                continue;
-            }
-            overtake_cost(spread, scratch, s, cl)
+            overtake_gap(&scratch.counts, s, l)
+        };
+        if min_buckets_floor(gap, 2 * d).max(min_buckets_floor(reach_gap, 2 * d)) >= best {
+            continue;
+        }
+        let reach = if l == s {
+            0
+        } else {
+            overtake_cost(spread, scratch, s, l)
         };
         if reach >= best {
             continue;
         }
-        // Round two between a and cl: gap = votes(a) − votes(cl) + [a < cl]; a model's
-        // power is 1 + [prefers a] − [prefers cl] (1 for an abstaining model).
-        let (va, vc) = duel(votes, positions, c, a, cl);
-        let gap = i64::from(va) - i64::from(vc) + i64::from(a < cl);
-        if min_buckets_floor(gap, 2 * d) >= best {
-            continue;
-        }
-        for m in 0..votes.len() {
-            scratch.per_model[m] = match prefers(votes, positions, c, m, a, cl) {
-                Some(x) if x == a => 2,
-                Some(_) => 0,
-                None => 1,
-            };
-        }
-        bucket_sums(spread, &scratch.per_model, &mut scratch.power);
+        let x = &scratch.per_model[l as usize * n..(l as usize + 1) * n];
+        bucket_sums(spread, x, &mut scratch.power);
         let win = min_buckets(gap, &scratch.power, 2 * d, &mut scratch.hist);
         best = best.min(reach.max(win));
     }
 
     // (A): two labels overtake a in round one.
-    let mut alone = vec![0u64; c];
-    for cl in (0..c as u32).filter(|&x| x != a) {
-        alone[cl as usize] = overtake_cost(spread, scratch, a, cl);
-    }
-    let n = spread.n_buckets();
+    // Cost of one label overtaking a alone, computed once when first needed.
+    let mut alone: Vec<Option<u64>> = vec![None; c];
+    let mut cost_alone = |l: u32, scratch: &mut Scratch| -> u64 {
+        *alone[l as usize].get_or_insert_with(|| overtake_cost(spread, scratch, a, l))
+    };
     for c1 in (0..c as u32).filter(|&x| x != a) {
         for c2 in (c1 + 1..c as u32).filter(|&x| x != a) {
-            let lower = alone[c1 as usize].max(alone[c2 as usize]);
-            let gap = overtake_gap(&scratch.counts, a, c1) + overtake_gap(&scratch.counts, a, c2);
-            if lower.max(min_buckets_floor(gap, 3 * d)) >= best {
+            let (g1, g2) = (
+                overtake_gap(&scratch.counts, a, c1),
+                overtake_gap(&scratch.counts, a, c2),
+            );
+            let floor = min_buckets_floor(g1, 2 * d)
+                .max(min_buckets_floor(g2, 2 * d))
+                .max(min_buckets_floor(g1 + g2, 3 * d));
+            if floor >= best {
+                continue;
+            }
+            let lower = cost_alone(c1, scratch).max(cost_alone(c2, scratch));
+            if lower >= best {
                 continue;
             }
             let (ta, t1, t2) = (a as usize * n, c1 as usize * n, c2 as usize * n);
@@ -147,7 +168,7 @@ fn roe_row(
                 scratch.power[b] =
                     d + 2 * scratch.tally[ta + b] - scratch.tally[t1 + b] - scratch.tally[t2 + b];
             }
-            let both = min_buckets(gap, &scratch.power, 3 * d, &mut scratch.hist);
+            let both = min_buckets(g1 + g2, &scratch.power, 3 * d, &mut scratch.hist);
             best = best.min(lower.max(both));
         }
     }
