@@ -105,10 +105,10 @@ fn roe_row(
         }
         let p = &positions[m * c..(m + 1) * c];
         let pa = p[a as usize];
-        for l in 0..c {
-            let prefers_a = pa < p[l];
+        for (l, (&pl, duel)) in p.iter().zip(scratch.duel.iter_mut()).enumerate() {
+            let prefers_a = pa < pl;
             scratch.per_model[l * n + m] = 2 * u32::from(prefers_a);
-            scratch.duel[l] += if prefers_a { 1 } else { -1 };
+            *duel += if prefers_a { 1 } else { -1 };
         }
     }
     let round_two_gap = |duel: &[i64], l: u32| duel[l as usize] + i64::from(a < l);
