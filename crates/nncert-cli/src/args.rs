@@ -177,6 +177,18 @@ pub struct BaselineArgs {
     /// Seed of bagging's subsamples.
     #[arg(long, default_value_t = 0)]
     pub bagging_seed: u64,
+    /// Finite Aggregation with these k, comma-separated (k·d models; docs/ENSEMBLES.md).
+    #[arg(long, value_delimiter = ',', value_name = "K,…")]
+    pub fa: Vec<usize>,
+    /// Finite Aggregation: how many models each training bucket feeds.
+    #[arg(long, default_value_t = 16, value_name = "D")]
+    pub fa_d: usize,
+    /// Also certify Run-Off Election on every DPA and FA ensemble.
+    #[arg(long)]
+    pub roe: bool,
+    /// Seed of Finite Aggregation's spread shifts (SplitMix64).
+    #[arg(long, default_value_t = 0)]
+    pub spread_seed: u64,
 }
 
 impl BaselineArgs {
@@ -193,6 +205,14 @@ impl BaselineArgs {
             "--alpha: expected a value in (0, 1), found {}",
             self.alpha
         );
+        if let Some(k) = self.fa.iter().find(|&&k| k == 0) {
+            anyhow::bail!("--fa: expected k ≥ 1, found {k}");
+        }
+        anyhow::ensure!(self.fa_d >= 1, "--fa-d: expected d ≥ 1, found 0");
+        anyhow::ensure!(
+            !self.roe || !self.dpa.is_empty() || !self.fa.is_empty(),
+            "--roe: Run-Off Election runs on the DPA and FA ensembles; give --dpa ZETA or --fa K"
+        );
         Ok(nncert::experiment::BaselineConfig {
             dpa: self.dpa.clone(),
             bagging: self.bagging.clone(),
@@ -200,6 +220,12 @@ impl BaselineArgs {
             alpha: self.alpha,
             learner: self.learner.parse()?,
             seed: self.bagging_seed,
+            ensembles: nncert::experiment::EnsembleConfig {
+                fa: self.fa.clone(),
+                d: self.fa_d,
+                roe: self.roe,
+                spread_seed: self.spread_seed,
+            },
         })
     }
 }
@@ -264,8 +290,9 @@ impl CertifyArgs {
             !search.ks.is_empty()
                 || !search.radii.is_empty()
                 || !self.baselines.dpa.is_empty()
-                || !self.baselines.bagging.is_empty(),
-            "nothing to certify: give --knn K,…, --rnn R,…, --dpa ZETA or --bagging XI"
+                || !self.baselines.bagging.is_empty()
+                || !self.baselines.fa.is_empty(),
+            "nothing to certify: give --knn K,…, --rnn R,…, --dpa ZETA, --fa K or --bagging XI"
         );
         if search.radii.is_empty()
             && self

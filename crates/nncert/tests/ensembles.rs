@@ -766,3 +766,64 @@ fn mismatched_spreads_are_refused() {
         .to_string();
     assert!(e.contains("6 models expected") && e.contains("4"), "{e}");
 }
+
+/// The built-in ensembles on real images (the embedded MNIST subset, HOG): DPA through
+/// the scores path (min distances per label, chunked) gives exactly the certificates of
+/// the existing DPA path (nearest prototype votes), for both base learners; FA with d = 1
+/// and shift 0 is that DPA; ROE's prediction is a finalist's.
+#[test]
+fn built_in_ensembles_agree_with_the_dpa_path() {
+    use nncert::Votes;
+    use nncert::baselines::builtin::certify_trained;
+    use nncert::baselines::dpa::Units;
+    use nncert::baselines::ensemble::{BaseLearner, Ensemble};
+    use nncert::data::{DatasetSpec, load};
+    use nncert::features::{FeatureKind, HogParams, extract};
+    use nncert::neighbours::{Kernel, Metric};
+
+    let d = load(&DatasetSpec::Embedded)
+        .unwrap()
+        .subset(Some(2000), Some(300));
+    let hog = FeatureKind::Hog(HogParams::default());
+    let train = extract(&d, &d.train, hog).unwrap();
+    let test = extract(&d, &d.test, hog).unwrap();
+    let kernel = Kernel::detect().unwrap();
+    let c = d.n_classes;
+    for learner in [BaseLearner::Centroid, BaseLearner::OneNn] {
+        let zeta = 40;
+        let members = dpa::partitions(&d.train.labels, &d.train.records, d.train.record_len, zeta);
+        let ensemble = Ensemble::train(learner, &train, &d.train.labels, c, &members);
+        let votes = Votes::new(
+            ensemble.votes(&test, c, Metric::L1, kernel),
+            c,
+            d.test.labels.clone(),
+        )
+        .unwrap();
+        let reference = dpa::certificates(&votes, Units::Insdel);
+        let spread = Spread::dpa(zeta).unwrap();
+        assert_eq!(
+            spread.members(&d.train.labels, &d.train.records, d.train.record_len),
+            members
+        );
+        let trained = certify_trained(
+            &ensemble,
+            &spread,
+            &test,
+            &d.test.labels,
+            c,
+            (Metric::L1, kernel),
+            true,
+        )
+        .unwrap();
+        assert_eq!(trained.counts, votes.counts());
+        for (ours, theirs) in trained.plurality.iter().zip(&reference) {
+            assert_eq!(ours.in_units(Units::Insdel), *theirs);
+        }
+        let roe = trained.runoff.unwrap();
+        let correct = roe
+            .iter()
+            .filter(|r| r.prediction.predicted == r.label)
+            .count();
+        assert!(correct > 200, "{learner}: ROE {correct}/300 correct");
+    }
+}

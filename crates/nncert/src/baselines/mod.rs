@@ -7,6 +7,7 @@
 pub mod aggregation;
 pub mod bagging;
 pub mod beta;
+pub mod builtin;
 pub mod dpa;
 pub mod ensemble;
 pub mod model_outputs;
