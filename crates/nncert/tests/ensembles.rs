@@ -819,6 +819,18 @@ fn built_in_ensembles_agree_with_the_dpa_path() {
         for (ours, theirs) in trained.plurality.iter().zip(&reference) {
             assert_eq!(ours.in_units(Units::Insdel), *theirs);
         }
+        let votes_only = certify_trained(
+            &ensemble,
+            &spread,
+            &test,
+            &d.test.labels,
+            c,
+            (Metric::L1, kernel),
+            false,
+        )
+        .unwrap();
+        assert_eq!(votes_only.plurality, trained.plurality);
+        assert_eq!(votes_only.counts, trained.counts);
         let roe = trained.runoff.unwrap();
         let correct = roe
             .iter()

@@ -5,7 +5,7 @@
 
 use super::aggregation::{AggregateCertificate, fa_certificates};
 use super::ensemble::Ensemble;
-use super::model_outputs::ModelRankings;
+use super::model_outputs::{ABSTAIN, ModelRankings, ModelVotes};
 use super::runoff::roe_certificates;
 use super::spread::Spread;
 use crate::error::Error;
@@ -43,21 +43,33 @@ pub fn certify_trained(
     let mut counts = Vec::with_capacity(test.n * n_classes);
     for start in (0..test.n).step_by(chunk) {
         let rows = start..(start + chunk).min(test.n);
-        let scores: Vec<f32> = ensemble
-            .min_distances(test, rows.clone(), n_classes, metric, kernel)
-            .into_iter()
-            .map(|d| -d)
-            .collect();
-        let rankings = ModelRankings::from_scores(
-            &scores,
-            ensemble.n_models(),
-            n_classes,
-            labels[rows].to_vec(),
-        )?;
-        counts.extend(rankings.votes().counts());
-        plurality.extend(fa_certificates(rankings.votes(), spread)?);
+        let distances = ensemble.min_distances(test, rows.clone(), n_classes, metric, kernel);
+        let labels = labels[rows].to_vec();
         if let Some(out) = roe.as_mut() {
+            let scores: Vec<f32> = distances.iter().map(|d| -d).collect();
+            let rankings =
+                ModelRankings::from_scores(&scores, ensemble.n_models(), n_classes, labels)?;
+            counts.extend(rankings.votes().counts());
+            plurality.extend(fa_certificates(rankings.votes(), spread)?);
             out.extend(roe_certificates(&rankings, spread)?);
+        } else {
+            // Votes only: each model's nearest label (the smaller label on equal
+            // distances), or an abstention when it has no prototype at all.
+            let votes = distances
+                .chunks_exact(n_classes)
+                .map(|row| {
+                    let (mut best, mut at) = (f32::INFINITY, ABSTAIN);
+                    for (l, &d) in row.iter().enumerate() {
+                        if d < best {
+                            (best, at) = (d, l as u32);
+                        }
+                    }
+                    at
+                })
+                .collect();
+            let votes = ModelVotes::new(votes, ensemble.n_models(), n_classes, labels)?;
+            counts.extend(votes.counts());
+            plurality.extend(fa_certificates(&votes, spread)?);
         }
     }
     Ok(TrainedCertificates {
