@@ -52,6 +52,7 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
     if a.param.contains(['\n', '\r']) {
         anyhow::bail!("--param: expected one line of text");
     }
+    OutputDir::preflight(&a.out)?;
     let t = Instant::now();
     let (outputs, matrix) = match (&a.predictions, &a.logits) {
         (Some(p), None) => (
