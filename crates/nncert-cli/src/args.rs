@@ -29,6 +29,9 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Certify a votes matrix that came from anywhere (n_test × c counts + labels).
     CertifyVotes(CertifyVotesArgs),
+    /// DPA, Finite Aggregation and Run-Off Election certificates from base models' outputs
+    /// (predictions or logits) trained anywhere.
+    CertifyEnsemble(CertifyEnsembleArgs),
     /// Certify a synthetic rNN-like votes matrix that nncert generates (writes the inputs too).
     Demo(DemoArgs),
     /// Download MNIST or CIFAR-10 from well-known mirrors, verifying the canonical MD5s.
@@ -174,6 +177,18 @@ pub struct BaselineArgs {
     /// Seed of bagging's subsamples.
     #[arg(long, default_value_t = 0)]
     pub bagging_seed: u64,
+    /// Finite Aggregation with these k, comma-separated (k·d models; docs/ENSEMBLES.md).
+    #[arg(long, value_delimiter = ',', value_name = "K,…")]
+    pub fa: Vec<usize>,
+    /// Finite Aggregation: how many models each training bucket feeds.
+    #[arg(long, default_value_t = 16, value_name = "D")]
+    pub fa_d: usize,
+    /// Also certify Run-Off Election on every DPA and FA ensemble.
+    #[arg(long)]
+    pub roe: bool,
+    /// Seed of Finite Aggregation's spread shifts (SplitMix64).
+    #[arg(long, default_value_t = 0)]
+    pub spread_seed: u64,
 }
 
 impl BaselineArgs {
@@ -190,6 +205,14 @@ impl BaselineArgs {
             "--alpha: expected a value in (0, 1), found {}",
             self.alpha
         );
+        if let Some(k) = self.fa.iter().find(|&&k| k == 0) {
+            anyhow::bail!("--fa: expected k ≥ 1, found {k}");
+        }
+        anyhow::ensure!(self.fa_d >= 1, "--fa-d: expected d ≥ 1, found 0");
+        anyhow::ensure!(
+            !self.roe || !self.dpa.is_empty() || !self.fa.is_empty(),
+            "--roe: Run-Off Election runs on the DPA and FA ensembles; give --dpa ZETA or --fa K"
+        );
         Ok(nncert::experiment::BaselineConfig {
             dpa: self.dpa.clone(),
             bagging: self.bagging.clone(),
@@ -197,6 +220,12 @@ impl BaselineArgs {
             alpha: self.alpha,
             learner: self.learner.parse()?,
             seed: self.bagging_seed,
+            ensembles: nncert::experiment::EnsembleConfig {
+                fa: self.fa.clone(),
+                d: self.fa_d,
+                roe: self.roe,
+                spread_seed: self.spread_seed,
+            },
         })
     }
 }
@@ -261,8 +290,9 @@ impl CertifyArgs {
             !search.ks.is_empty()
                 || !search.radii.is_empty()
                 || !self.baselines.dpa.is_empty()
-                || !self.baselines.bagging.is_empty(),
-            "nothing to certify: give --knn K,…, --rnn R,…, --dpa ZETA or --bagging XI"
+                || !self.baselines.bagging.is_empty()
+                || !self.baselines.fa.is_empty(),
+            "nothing to certify: give --knn K,…, --rnn R,…, --dpa ZETA, --fa K or --bagging XI"
         );
         if search.radii.is_empty()
             && self
@@ -574,6 +604,137 @@ pub struct CertifyVotesArgs {
     /// Output directory (created, or replaced whole if it holds an earlier nncert output).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CertifyEnsembleArgs {
+    /// 2-D integer .npy, shape (n_test, n_models): each base model's predicted label, or
+    /// the abstain code.
+    #[arg(long, value_name = "PREDICTIONS.npy")]
+    pub predictions: Option<PathBuf>,
+    /// 3-D float32/float64 .npy, shape (n_test, n_models, c): each base model's logits
+    /// (no NaN; a model whose logits are all -inf abstains). Needed for roe-dpa and roe-fa.
+    #[arg(long, value_name = "LOGITS.npy")]
+    pub logits: Option<PathBuf>,
+    /// 1-D integer .npy of true labels, length n_test.
+    #[arg(long, value_name = "LABELS.npy")]
+    pub labels: PathBuf,
+    /// Defenses to certify, comma-separated: dpa, fa, roe-dpa, roe-fa. Default: dpa,fa with
+    /// --predictions, all four with --logits.
+    #[arg(long, value_delimiter = ',', value_parser = parse_method)]
+    pub method: Vec<Method>,
+    /// FA: how many models each bucket feeds (the number of models must be k·d).
+    #[arg(long)]
+    pub d: Option<usize>,
+    /// FA: the d distinct shifts of the spread (bucket b feeds models (b + s) mod k·d),
+    /// comma-separated; default: drawn from --spread-seed.
+    #[arg(long, value_delimiter = ',')]
+    pub shifts: Option<Vec<usize>>,
+    /// FA: seed of the shifts when --shifts is not given (SplitMix64, docs/ENSEMBLES.md).
+    #[arg(long, default_value_t = 0)]
+    pub spread_seed: u64,
+    /// The value that marks an abstaining model in --predictions (not a label).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub abstain: i64,
+    /// Number of labels (default: largest label or prediction + 1; with --logits: the
+    /// last dimension).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Units of e, comma-separated: poisoning (nncert's, a modification counts 1) and/or
+    /// insdel (the papers': insertions and deletions, each counts 1).
+    #[arg(long, value_delimiter = ',', default_value = "poisoning,insdel")]
+    pub units: Vec<String>,
+    /// Parameter text for the outputs (default: k=… and d=… of each ensemble); the units
+    /// are always appended.
+    #[arg(long, default_value = "")]
+    pub param: String,
+    /// Last poisoning size of every curve (default: until each reaches 0).
+    #[arg(long, value_name = "N")]
+    pub max_e: Option<u64>,
+    /// Output directory (created; existing files of the same names are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+impl CertifyEnsembleArgs {
+    /// The methods asked, checked to be ensemble defenses.
+    pub fn methods(&self) -> anyhow::Result<Vec<Method>> {
+        let methods = if self.method.is_empty() {
+            if self.logits.is_some() {
+                vec![Method::Dpa, Method::Fa, Method::RoeDpa, Method::RoeFa]
+            } else {
+                vec![Method::Dpa, Method::Fa]
+            }
+        } else {
+            self.method.clone()
+        };
+        if let Some(m) = methods
+            .iter()
+            .find(|m| !matches!(m, Method::Dpa | Method::Fa | Method::RoeDpa | Method::RoeFa))
+        {
+            anyhow::bail!("--method: expected dpa, fa, roe-dpa or roe-fa, found {m}");
+        }
+        if self.logits.is_none()
+            && let Some(m) = methods
+                .iter()
+                .find(|m| matches!(m, Method::RoeDpa | Method::RoeFa))
+        {
+            anyhow::bail!(
+                "--method {m}: Run-Off Election needs each model's ranking of the labels; give --logits LOGITS.npy instead of --predictions"
+            );
+        }
+        if self.classes.is_some() && self.logits.is_some() {
+            anyhow::bail!("--classes: the number of labels of --logits is its last dimension");
+        }
+        Ok(methods)
+    }
+
+    /// The units asked.
+    pub fn units(&self) -> anyhow::Result<Vec<nncert::baselines::dpa::Units>> {
+        use nncert::baselines::dpa::Units;
+        let mut out = Vec::new();
+        for u in &self.units {
+            let unit = match u.as_str() {
+                "poisoning" => Units::Poisoning,
+                "insdel" => Units::Insdel,
+                other => anyhow::bail!("--units: expected poisoning or insdel, found `{other}`"),
+            };
+            if !out.contains(&unit) {
+                out.push(unit);
+            }
+        }
+        Ok(out)
+    }
+
+    /// FA's spread over `n_models` models, when fa or roe-fa is asked.
+    pub fn fa_spread(
+        &self,
+        n_models: usize,
+        methods: &[Method],
+    ) -> anyhow::Result<Option<nncert::baselines::spread::Spread>> {
+        use nncert::baselines::spread::Spread;
+        if !methods
+            .iter()
+            .any(|m| matches!(m, Method::Fa | Method::RoeFa))
+        {
+            return Ok(None);
+        }
+        let d = match (self.d, &self.shifts) {
+            (Some(d), _) => d,
+            (None, Some(s)) => s.len(),
+            (None, None) => anyhow::bail!("--method fa / roe-fa needs --d D (or --shifts)"),
+        };
+        if d == 0 || !n_models.is_multiple_of(d) {
+            anyhow::bail!(
+                "--d: expected a divisor of the number of models ({n_models} = k·d), found {d}"
+            );
+        }
+        let k = n_models / d;
+        Ok(Some(match &self.shifts {
+            Some(s) => Spread::new(k, d, s.clone())?,
+            None => Spread::seeded(k, d, self.spread_seed)?,
+        }))
+    }
 }
 
 /// Flags shared by every command that certifies.

@@ -15,6 +15,13 @@ use crate::args::CertifyVotesArgs;
 use crate::summary;
 
 pub fn run(a: &CertifyVotesArgs) -> Result<()> {
+    if matches!(a.kind, Method::Fa | Method::RoeDpa | Method::RoeFa) {
+        anyhow::bail!(
+            "--kind {}: Finite Aggregation and Run-Off Election need each base model's output, \
+             not vote counts; use `nncert certify-ensemble --predictions …` or `--logits …`",
+            a.kind
+        );
+    }
     a.check_flags_apply()?;
     OutputDir::preflight(&a.out)?;
     if matches!(a.kind, Method::Dpa | Method::Bagging) {

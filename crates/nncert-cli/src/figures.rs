@@ -77,6 +77,9 @@ fn label(c: &Curve) -> String {
         Method::Rnn => format!("rNN, r = {}", c.param),
         Method::Dpa => format!("DPA, ζ = {}", c.param),
         Method::Bagging => format!("bagging, ξ = {}", c.param),
+        Method::Fa => format!("FA, {}", c.param),
+        Method::RoeDpa => format!("ROE (DPA), {}", c.param),
+        Method::RoeFa => format!("ROE (FA), {}", c.param),
     };
     match c.certification {
         Certification::Individual => format!("{setting}, individual"),
@@ -172,7 +175,12 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
     let overview: Vec<&Curve> = curves
         .iter()
         .filter(|c| match c.method {
-            Method::Knn | Method::Dpa | Method::Bagging => true,
+            Method::Knn
+            | Method::Dpa
+            | Method::Bagging
+            | Method::Fa
+            | Method::RoeDpa
+            | Method::RoeFa => true,
             Method::Rnn => {
                 let order = [
                     Certification::Best,

@@ -14,6 +14,7 @@ macro_rules! say {
 mod args;
 mod attack_cmd;
 mod certify_cmd;
+mod certify_ensemble;
 mod certify_votes;
 mod data_info;
 mod demo;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         Some(Command::Attack(a)) => attack_cmd::run(&a),
         Some(Command::Demo(a)) => demo::run(&a),
         Some(Command::CertifyVotes(a)) => certify_votes::run(&a),
+        Some(Command::CertifyEnsemble(a)) => certify_ensemble::run(&a),
         Some(Command::Features(a)) => features_cmd::run(&a),
         Some(Command::Votes(a)) => votes_cmd::run(&a),
         Some(Command::Fetch(a)) => fetch::run(&a),

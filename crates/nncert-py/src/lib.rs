@@ -610,6 +610,12 @@ fn certify_votes(
             };
             Setting::from_baseline(method, param, votes, &certs, max_e).map_err(py_err)?
         }
+        Method::Fa | Method::RoeDpa | Method::RoeFa => {
+            return Err(invalid(format!(
+                "kind={kind}: Finite Aggregation and Run-Off Election need each base model's \
+                 output, not vote counts; use `nncert certify-ensemble` (docs/ENSEMBLES.md)"
+            )));
+        }
     };
     let exp = Experiment {
         settings: vec![setting],

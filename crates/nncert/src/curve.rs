@@ -60,7 +60,7 @@ impl CurveOptions {
             param: param.into(),
             joint: match method {
                 Method::Rnn => vec![Certification::Island],
-                Method::Knn | Method::Dpa | Method::Bagging => Vec::new(),
+                _ => Vec::new(),
             },
             seed: 0,
             max_e: None,

@@ -6,9 +6,12 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::baselines::aggregation::AggregateCertificate;
 use crate::baselines::bagging::{self, BaggingParams};
+use crate::baselines::builtin::certify_trained;
 use crate::baselines::dpa::{self, Units};
 use crate::baselines::ensemble::{BaseLearner, Ensemble};
+use crate::baselines::spread::Spread;
 use crate::baselines::{BaselineCertificate, baseline_curve};
 use crate::certify::threat::{Threat, knn_delete_e_star, knn_insert_e_star};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
@@ -57,6 +60,41 @@ pub struct BaselineConfig {
     pub learner: BaseLearner,
     /// Seed of bagging's subsamples.
     pub seed: u64,
+    /// Finite Aggregation and Run-Off Election (off by default; absent from reports then).
+    #[serde(skip_serializing_if = "EnsembleConfig::is_off")]
+    pub ensembles: EnsembleConfig,
+}
+
+/// Finite Aggregation and Run-Off Election on the experiment's features, with the
+/// baselines' base learner (`docs/ENSEMBLES.md`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnsembleConfig {
+    /// FA with these `k` (each with `k·d` models).
+    pub fa: Vec<usize>,
+    /// FA's spread `d`.
+    pub d: usize,
+    /// Also Run-Off Election on every DPA and FA ensemble.
+    pub roe: bool,
+    /// Seed of FA's shifts.
+    pub spread_seed: u64,
+}
+
+impl EnsembleConfig {
+    /// Nothing to run.
+    pub fn is_off(&self) -> bool {
+        self.fa.is_empty() && !self.roe
+    }
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig {
+            fa: Vec::new(),
+            d: 16,
+            roe: false,
+            spread_seed: 0,
+        }
+    }
 }
 
 impl Default for BaselineConfig {
@@ -68,6 +106,7 @@ impl Default for BaselineConfig {
             alpha: 0.001,
             learner: BaseLearner::Centroid,
             seed: 0,
+            ensembles: EnsembleConfig::default(),
         }
     }
 }
@@ -315,9 +354,10 @@ pub fn run(
         && config.search.radii.is_empty()
         && b.dpa.is_empty()
         && b.bagging.is_empty()
+        && b.ensembles.fa.is_empty()
     {
         return Err(Error::invalid(
-            "experiment: expected at least one k, r, ζ or ξ",
+            "experiment: expected at least one k, r, ζ, ξ or FA k",
         ));
     }
     // Every parameter is checked before the (long) neighbour search.
@@ -364,6 +404,18 @@ pub fn validate_baselines(b: &BaselineConfig, n_train: usize) -> Result<(), Erro
             "DPA: expected 1..={n_train} partitions (at most one per training example), found {zeta}"
         )));
     }
+    let fa = &b.ensembles;
+    if let Some(&k) = fa.fa.iter().find(|&&k| k == 0 || k > n_train) {
+        return Err(Error::invalid(format!(
+            "FA: expected k in 1..={n_train} (at most one per training example), found {k}"
+        )));
+    }
+    if !fa.fa.is_empty() && !(1..=256).contains(&fa.d) {
+        return Err(Error::invalid(format!(
+            "FA: expected d in 1..=256 models per bucket, found {}",
+            fa.d
+        )));
+    }
     for &xi in &b.bagging {
         BaggingParams {
             n_models: b.bagging_models,
@@ -384,7 +436,12 @@ pub fn validate_baselines(b: &BaselineConfig, n_train: usize) -> Result<(), Erro
     Ok(())
 }
 
-/// DPA and bagging on the experiment's features.
+/// Certificates in nncert's poisoning size, `⌊ρ/2⌋` (docs/ENSEMBLES.md).
+fn in_poisoning_units(certs: &[AggregateCertificate]) -> Vec<BaselineCertificate> {
+    certs.iter().map(|c| c.in_units(Units::Poisoning)).collect()
+}
+
+/// DPA and bagging (and FA, ROE) on the experiment's features.
 fn run_baselines(
     dataset: &Dataset,
     config: &ExperimentConfig,
@@ -408,6 +465,7 @@ fn run_baselines(
             dataset.test.labels.clone(),
         )?;
         let certs = dpa::certificates(&votes, Units::Poisoning);
+        let roe_votes = b.ensembles.roe.then(|| votes.clone());
         settings.push(Setting::from_baseline(
             Method::Dpa,
             zeta.to_string(),
@@ -415,6 +473,61 @@ fn run_baselines(
             &certs,
             config.max_e,
         )?);
+        if let Some(votes) = roe_votes {
+            let trained = certify_trained(
+                &ensemble,
+                &Spread::dpa(zeta)?,
+                test,
+                &dataset.test.labels,
+                c,
+                (config.search.metric, config.search.kernel),
+                true,
+            )?;
+            let certs = in_poisoning_units(trained.runoff.as_deref().unwrap_or_default());
+            settings.push(Setting::from_baseline(
+                Method::RoeDpa,
+                zeta.to_string(),
+                votes,
+                &certs,
+                config.max_e,
+            )?);
+        }
+    }
+    for &k in &b.ensembles.fa {
+        let spread = Spread::seeded(k, b.ensembles.d, b.ensembles.spread_seed)?;
+        let members = spread.members(
+            &dataset.train.labels,
+            &dataset.train.records,
+            dataset.train.record_len,
+        );
+        let ensemble = Ensemble::train(b.learner, train, &dataset.train.labels, c, &members);
+        let trained = certify_trained(
+            &ensemble,
+            &spread,
+            test,
+            &dataset.test.labels,
+            c,
+            (config.search.metric, config.search.kernel),
+            b.ensembles.roe,
+        )?;
+        let votes = Votes::new(trained.counts, c, dataset.test.labels.clone())?;
+        let param = format!("k={k} d={}", b.ensembles.d);
+        settings.push(Setting::from_baseline(
+            Method::Fa,
+            param.clone(),
+            votes.clone(),
+            &in_poisoning_units(&trained.plurality),
+            config.max_e,
+        )?);
+        if let Some(roe) = &trained.runoff {
+            settings.push(Setting::from_baseline(
+                Method::RoeFa,
+                param,
+                votes,
+                &in_poisoning_units(roe),
+                config.max_e,
+            )?);
+        }
     }
     for &xi in &b.bagging {
         let params = BaggingParams {

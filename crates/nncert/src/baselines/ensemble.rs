@@ -199,4 +199,65 @@ impl Ensemble {
         all.truncate(test.n * n_classes);
         all
     }
+
+    /// Distance from each test row in `rows` to each model's nearest prototype of each
+    /// label: `rows.len() × n_models × n_classes`, `+∞` where a model has no prototype of
+    /// that label. Minus these distances are the models' label scores (Run-Off Election's
+    /// logits); the smallest, the smaller label first, is the model's vote.
+    pub fn min_distances(
+        &self,
+        test: &FeatureMatrix,
+        rows: std::ops::Range<usize>,
+        n_classes: usize,
+        metric: Metric,
+        kernel: Kernel,
+    ) -> Vec<f32> {
+        let n_protos = self.labels.len();
+        let tile = ((128 * 1024 / (self.dim * 4)) / 4 * 4).max(4);
+        let per_query = self.n_models * n_classes;
+        let pad_query = |i: usize| -> Vec<f32> {
+            let mut r = vec![0f32; self.dim];
+            if i < rows.end {
+                r[..test.dim].copy_from_slice(test.row(i));
+            }
+            r
+        };
+        let groups: Vec<Vec<f32>> = (0..rows.len().div_ceil(4))
+            .into_par_iter()
+            .map(|g| {
+                let queries: Vec<Vec<f32>> =
+                    (0..4).map(|i| pad_query(rows.start + 4 * g + i)).collect();
+                let qs = [0, 1, 2, 3].map(|i| queries[i].as_slice());
+                let mut best = vec![f32::INFINITY; 4 * per_query];
+                let mut out = vec![0f32; 4 * tile];
+                for start in (0..n_protos).step_by(tile) {
+                    let end = (start + tile).min(n_protos);
+                    let rows = end - start;
+                    kernel.tile(
+                        metric,
+                        qs,
+                        &self.rows[start * self.dim..end * self.dim],
+                        self.dim,
+                        &mut out[..4 * rows],
+                    );
+                    for q in 0..4 {
+                        for t in 0..rows {
+                            let m = self.model[start + t];
+                            if m == u32::MAX {
+                                continue;
+                            }
+                            let slot = &mut best[q * per_query
+                                + m as usize * n_classes
+                                + self.labels[start + t] as usize];
+                            *slot = slot.min(out[q * rows + t]);
+                        }
+                    }
+                }
+                best
+            })
+            .collect();
+        let mut all: Vec<f32> = groups.into_iter().flatten().collect();
+        all.truncate(rows.len() * per_query);
+        all
+    }
 }

@@ -1,10 +1,18 @@
 //! The baselines the paper compares with (SPEC §5): deep partition aggregation (DPA) and
-//! bagging, with built-in base learners ([`ensemble`]) or from a user's votes.
+//! bagging, with built-in base learners ([`ensemble`]) or from a user's votes; and the
+//! later partition defenses, Finite Aggregation ([`aggregation`]) and Run-Off Election
+//! ([`runoff`]), from base models' votes or label rankings ([`model_outputs`]) on the
+//! bucket structure of [`spread`] (derivations in `docs/ENSEMBLES.md`).
 
+pub mod aggregation;
 pub mod bagging;
 pub mod beta;
+pub mod builtin;
 pub mod dpa;
 pub mod ensemble;
+pub mod model_outputs;
+pub mod runoff;
+pub mod spread;
 
 use crate::certify::{Certification, Method};
 use crate::curve::{Curve, MAX_E_LIMIT, monotone_from_right};

@@ -41,6 +41,14 @@ pub enum Method {
     Dpa,
     /// Bagging (baseline, SPEC §5).
     Bagging,
+    /// Finite Aggregation (`docs/ENSEMBLES.md`).
+    Fa,
+    /// Run-Off Election on a DPA ensemble (`docs/ENSEMBLES.md`).
+    #[serde(rename = "roe-dpa")]
+    RoeDpa,
+    /// Run-Off Election on a Finite Aggregation ensemble (`docs/ENSEMBLES.md`).
+    #[serde(rename = "roe-fa")]
+    RoeFa,
 }
 
 impl fmt::Display for Method {
@@ -50,6 +58,9 @@ impl fmt::Display for Method {
             Method::Rnn => "rnn",
             Method::Dpa => "dpa",
             Method::Bagging => "bagging",
+            Method::Fa => "fa",
+            Method::RoeDpa => "roe-dpa",
+            Method::RoeFa => "roe-fa",
         })
     }
 }
@@ -62,8 +73,11 @@ impl FromStr for Method {
             "rnn" => Ok(Method::Rnn),
             "dpa" => Ok(Method::Dpa),
             "bagging" => Ok(Method::Bagging),
+            "fa" => Ok(Method::Fa),
+            "roe-dpa" => Ok(Method::RoeDpa),
+            "roe-fa" => Ok(Method::RoeFa),
             other => Err(Error::invalid(format!(
-                "method: expected `knn`, `rnn`, `dpa` or `bagging`, found `{other}`"
+                "method: expected `knn`, `rnn`, `dpa`, `bagging`, `fa`, `roe-dpa` or `roe-fa`, found `{other}`"
             ))),
         }
     }

@@ -7,6 +7,7 @@
 pub mod canonical;
 pub mod cifar;
 pub mod dataset;
+pub mod ensemble_file;
 pub mod embedded;
 pub mod idx;
 pub mod npy;

@@ -339,6 +339,34 @@ impl NpyArray {
         }
         Ok(out)
     }
+
+    /// Integer elements as i64 (uint64 values above `i64::MAX` are refused).
+    pub fn to_i64_values(&self) -> Result<Vec<i64>, NpyError> {
+        if !self.dtype.is_integer() {
+            return Err(NpyError::UnsupportedDtype {
+                found: self.dtype.to_string(),
+                expected: "an integer dtype (int8/16/32/64 or uint8/16/32/64)",
+            });
+        }
+        let size = self.dtype.size();
+        let signed = matches!(self.dtype, DType::I8 | DType::I16 | DType::I32 | DType::I64);
+        self.element_bytes()
+            .enumerate()
+            .map(|(index, le)| {
+                let raw = u64::from_le_bytes(le);
+                if signed {
+                    let shift = 64 - 8 * size as u32;
+                    Ok(((raw << shift) as i64) >> shift)
+                } else {
+                    i64::try_from(raw).map_err(|_| NpyError::BadValue {
+                        index,
+                        expected: "a value below 2^63".to_string(),
+                        found: raw.to_string(),
+                    })
+                }
+            })
+            .collect()
+    }
 }
 
 impl NpyArray {

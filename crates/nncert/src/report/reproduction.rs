@@ -56,6 +56,9 @@ fn table(out: &mut String, curves: &[Curve], points: &[u64]) {
             Method::Rnn => format!("rNN r = {}", c.param),
             Method::Dpa => format!("DPA ζ = {}", c.param),
             Method::Bagging => format!("bagging ξ = {}", c.param),
+            Method::Fa => format!("FA {}", c.param),
+            Method::RoeDpa => format!("ROE (DPA) {}", c.param),
+            Method::RoeFa => format!("ROE (FA) {}", c.param),
         };
         let _ = write!(out, "| {name}, {} |", c.certification);
         for &e in points {
