@@ -142,7 +142,7 @@ fn certify_rejects_bad_arguments_with_one_line() {
         ),
         (
             vec!["certify", "--metric", "l3"],
-            "metric: expected l1, l2 or linf, found `l3`",
+            "metric: expected l1, l2, linf, ip or cosine, found `l3`",
         ),
         (
             vec!["certify", "--dataset", "mnist"],
