@@ -3,7 +3,7 @@
 scikit-image from PyPI, installed into a throwaway virtualenv.
 
 Usage (from the repository root):
-    python3 tools/hog_fixtures.py [--data ../shared/data] [--venv /tmp/nncert-skimage-venv]
+    python3 tools/hog_fixtures.py --data DATA [--venv /tmp/nncert-skimage-venv]
 
 Writes, for every case, `<name>_image.npy` (uint8, (H, W) or (H, W, 3)) or a shared image
 stack, `<name>_hog.npy` (float64, scikit-image's output) and `cases.json` describing the
@@ -38,7 +38,7 @@ def ensure_venv(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data"))
+    ap.add_argument("--data", required=True, help="data directory (as `nncert fetch` lays it out)")
     ap.add_argument("--venv", default="/tmp/nncert-skimage-venv")
     args = ap.parse_args()
     ensure_venv(args.venv)

@@ -3,7 +3,7 @@
 canonical files) into crates/nncert/data/mnist-subset/, as IDX files gzipped
 deterministically (mtime 0, no file name), and prints their checksums.
 
-Usage: python3 tools/make_embedded_mnist.py ../shared/data/mnist
+Usage: python3 tools/make_embedded_mnist.py DATA/mnist
 Needs only the Python standard library.
 """
 import gzip
@@ -43,7 +43,9 @@ def write(name, data):
 
 
 def main():
-    src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/mnist")
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_embedded_mnist.py DATA/mnist")
+    src = Path(sys.argv[1])
     OUT.mkdir(parents=True, exist_ok=True)
     write("train-images-idx3-ubyte.gz", subset_images(read(src / "train-images-idx3-ubyte.gz"), N_TRAIN))
     write("train-labels-idx1-ubyte.gz", subset_labels(read(src / "train-labels-idx1-ubyte.gz"), N_TRAIN))

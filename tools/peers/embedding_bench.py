@@ -102,7 +102,7 @@ def peer_row(d, kind, metric, k, threads):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default="/tmp/nncert-embedding-bench")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data"))
+    ap.add_argument("--data", default=os.environ.get("NNCERT_DATA_DIR"), help="data directory (default: $NNCERT_DATA_DIR)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rows", default="embed-l2-100,embed-l2-1000,embed-ip-100,embed-cos-100,"
                                       "embed-l1-100,mnist-l1-5000")

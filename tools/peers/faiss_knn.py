@@ -3,8 +3,8 @@
 METRIC_L1, on the same HOG features, in the same run.
 
 Usage (from the repository root, after `cargo build --release`):
-    python3 tools/peers/faiss_knn.py mnist  [--data ../shared/data] [--threads 2]
-    python3 tools/peers/faiss_knn.py cifar10 [--data ../shared/data] [--threads 2]
+    python3 tools/peers/faiss_knn.py mnist  [--data DATA] [--threads 2]
+    python3 tools/peers/faiss_knn.py cifar10 [--data DATA] [--threads 2]
 
 It creates (or reuses) a virtualenv with faiss-cpu and numpy, writes the HOG features with
 `nncert features`, then times
@@ -42,7 +42,7 @@ def ensure_venv(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset", choices=["mnist", "cifar10"])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data"))
+    ap.add_argument("--data", default=os.environ.get("NNCERT_DATA_DIR"), help="data directory (default: $NNCERT_DATA_DIR)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--venv", default="/tmp/nncert-peer-venv")
     ap.add_argument("--work", default=None)

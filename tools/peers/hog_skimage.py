@@ -5,8 +5,8 @@ by `nncert features`.
 
 Usage (run with a Python that has scikit-image and numpy, e.g. the virtualenv made by
 tools/hog_fixtures.py):
-    nncert features --dataset mnist --data-dir ../shared/data --out /tmp/mnist-hog
-    python tools/peers/hog_skimage.py mnist ../shared/data /tmp/mnist-hog [--processes 2]
+    nncert features --dataset mnist --data-dir DATA --out /tmp/mnist-hog
+    python tools/peers/hog_skimage.py mnist DATA /tmp/mnist-hog [--processes 2]
 """
 import gzip
 import sys

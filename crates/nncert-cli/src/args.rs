@@ -73,7 +73,7 @@ pub struct FeaturesArgs {
 /// Which features to compute.
 #[derive(Debug, Args, Clone)]
 pub struct FeatureArgs {
-    /// hog (scikit-image semantics, SPEC §6) or raw (pixels / your features as they are).
+    /// hog (scikit-image semantics, docs/METHOD.md §6) or raw (pixels / your features as they are).
     /// Default: hog for images, raw for --dataset npy.
     #[arg(long, value_parser = ["hog", "raw"])]
     pub features: Option<String>,
@@ -148,8 +148,8 @@ pub struct CertifyArgs {
     #[command(flatten)]
     pub baselines: BaselineArgs,
     /// Stamp a backdoor trigger on every test image first (patch:SIZE@ROW,COL=VALUE or
-    /// blend:ALPHA): the curves are then backdoor certified accuracy (SPEC §1).
-    #[arg(long, value_name = "SPEC")]
+    /// blend:ALPHA): the curves are then backdoor certified accuracy (docs/METHOD.md §1).
+    #[arg(long, value_name = "TRIGGER")]
     pub trigger: Option<String>,
     /// Output directory.
     #[arg(long, value_name = "DIR", default_value = "nncert-out")]
@@ -347,7 +347,7 @@ pub struct AttackArgs {
     pub n_test: Option<usize>,
     /// Backdoor: stamp this trigger on the test images (patch:SIZE@ROW,COL=VALUE or
     /// blend:ALPHA) and also mount the backdoor attack (needs --target-label).
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "TRIGGER")]
     pub trigger: Option<String>,
     /// Backdoor: the label the poisoned, triggered training examples carry.
     #[arg(long, value_name = "L")]

@@ -47,7 +47,7 @@ pub fn run(a: &AttackArgs) -> Result<()> {
             Some((t, l))
         }
         (Some(_), None) => anyhow::bail!("--trigger: the backdoor attack needs --target-label L"),
-        (None, Some(_)) => anyhow::bail!("--target-label: needs --trigger SPEC"),
+        (None, Some(_)) => anyhow::bail!("--target-label: needs --trigger TRIGGER"),
         (None, None) => None,
     };
     let tie = a.tie_rule;

@@ -1,6 +1,6 @@
 """Benchmarks of the Python package against the CLI (not tests: numbers go to BENCHMARKS.md).
 
-    .venv/bin/python crates/nncert-py/benches/bench_python.py --data-dir ../shared/data
+    .venv/bin/python crates/nncert-py/benches/bench_python.py --data-dir DATA
 
 1. Full MNIST, HOG, l1, kNN k = 5000 and rNN r = 4 with ISLAND: `nncert certify` (load, HOG,
    ranks, neighbours, certificates, curves.csv/examples.csv/report.json, figures) against
@@ -48,7 +48,7 @@ def median_seconds(run: object, repeat: int) -> tuple[float, list[float]]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    p.add_argument("--data-dir", default=os.environ.get("NNCERT_DATA_DIR"), help="data directory (default: $NNCERT_DATA_DIR)")
     p.add_argument(
         "--bin", default=os.environ.get("NNCERT_BIN", str(REPO / "target/release/nncert"))
     )

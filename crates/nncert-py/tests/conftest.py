@@ -32,16 +32,15 @@ def run_cli(*args: str) -> str:
 
 
 def data_dir() -> Optional[Path]:
-    """`NNCERT_DATA_DIR` if set (then the data must be there: fail, not skip), else
-    ../shared/data beside the repository if present, else None (skip)."""
+    """`NNCERT_DATA_DIR` if set (then the data must be there: fail, not skip), else None
+    (skip)."""
     env = os.environ.get("NNCERT_DATA_DIR")
     if env is not None:
         d = Path(env)
         if not (d / "mnist").is_dir():
             pytest.fail(f"NNCERT_DATA_DIR={d} is set but holds no mnist/ directory")
         return d
-    d = REPO.parent / "shared" / "data"
-    return d if (d / "mnist").is_dir() else None
+    return None
 
 
 @pytest.fixture(scope="session")

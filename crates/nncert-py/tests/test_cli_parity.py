@@ -174,7 +174,7 @@ def test_threat_models_match_the_cli(tmp_path: Path, threat: str) -> None:
 def test_full_mnist_with_the_paper_settings(tmp_path: Path) -> None:
     d = data_dir()
     if d is None:
-        pytest.skip("NNCERT_DATA_DIR not set and ../shared/data not found")
+        pytest.skip("NNCERT_DATA_DIR is not set")
     run_cli(
         "certify", "--dataset", "mnist", "--data-dir", str(d), "--knn", "5000", "--rnn", "4",
         "--joint", "island", "--out", str(tmp_path / "cli"),

@@ -1,5 +1,5 @@
 //! HOG over whole datasets: all 70,000 MNIST images and all 60,000 CIFAR-10 images, on
-//! rayon's default thread count. Data from `NNCERT_DATA_DIR` (default `../shared/data`);
+//! rayon's default thread count. Data from `NNCERT_DATA_DIR`;
 //! without it, the embedded MNIST subset only.
 //!
 //! Run: `cargo bench -p nncert --bench hog`
@@ -11,9 +11,7 @@ use nncert::data::{Dataset, DatasetSpec, load};
 use nncert::features::{FeatureKind, HogParams, extract};
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("NNCERT_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let dir = PathBuf::from(std::env::var_os("NNCERT_DATA_DIR")?);
     dir.join("mnist").is_dir().then_some(dir)
 }
 

@@ -73,7 +73,7 @@ impl CurveOptions {
     pub fn validate(&self) -> Result<(), Error> {
         if self.method != Method::Rnn && !self.joint.is_empty() {
             return Err(Error::invalid(
-                "joint certification is only defined for rNN (SPEC §4): removing one of a kNN \
+                "joint certification is only defined for rNN (docs/METHOD.md §4): removing one of a kNN \
                  input's neighbours pulls the (k+1)-th one in, so a removal can change the votes \
                  of several labels at once (and DPA/bagging voters depend on many examples); \
                  use --kind rnn or drop --joint",

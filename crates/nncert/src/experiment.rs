@@ -45,7 +45,7 @@ pub struct ExperimentConfig {
     pub baselines: BaselineConfig,
 }
 
-/// The baselines of an experiment (SPEC §5), trained on the same features.
+/// The baselines of an experiment (METHOD §5), trained on the same features.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BaselineConfig {
     /// DPA partition counts ζ.

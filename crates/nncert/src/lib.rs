@@ -3,8 +3,8 @@
 //! kNN and rNN classifiers vote, and the vote is itself a certificate: an attacker who
 //! adds, removes or modifies `e` training examples changes at most `2e` votes of a test
 //! input. nncert turns votes into per-input certified poisoning sizes `e*` and into
-//! certified-accuracy curves CA(e), each a proven lower bound (see `SPEC.md` of the
-//! project and the README).
+//! certified-accuracy curves CA(e), each a proven lower bound (the method is
+//! documented in `docs/METHOD.md`, cited as `METHOD §n` throughout, and the README).
 //!
 //! The modules follow the data flow: load ([`data`]) → [`features`] (HOG) → [`neighbours`]
 //! (exact kNN/rNN search, with the [`rank`] tie-break) → [`votes`] → certificates

@@ -1,4 +1,4 @@
-//! The SHA-1 tie-break rank of a training example (SPEC §2).
+//! The SHA-1 tie-break rank of a training example (METHOD §2).
 //!
 //! `rank = SHA-1(label as u32 little-endian ‖ the example's input bytes as stored)`, read as a
 //! 160-bit big-endian unsigned integer. It depends only on the example itself, so an
@@ -20,7 +20,7 @@ pub fn rank(label: u32, record: &[u8]) -> Rank {
 }
 
 /// Each training example's position in the order (rank descending, index ascending):
-/// position 0 wins every distance tie. With positions, the total order of SPEC §2 is
+/// position 0 wins every distance tie. With positions, the total order of METHOD §2 is
 /// simply (distance ascending, position ascending), which fits a packed integer key.
 pub fn tie_break_positions(labels: &[u32], records: &[u8], record_len: usize) -> Vec<u32> {
     assert_eq!(records.len(), labels.len() * record_len);

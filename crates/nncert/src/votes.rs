@@ -1,4 +1,4 @@
-//! Votes: the checkpoint between neighbour search and certification (SPEC §2).
+//! Votes: the checkpoint between neighbour search and certification (METHOD §2).
 //!
 //! A [`Votes`] value is an `n_test × c` matrix of label counts `s_l` plus the true label of
 //! every test input. Everything downstream (predictions, certificates, curves) is a pure
@@ -14,7 +14,7 @@ use crate::error::Error;
 
 /// How equal vote counts are broken when choosing the predicted label and the runner-up.
 ///
-/// SPEC §2: the paper's rule is that the larger label index wins; DPA and FA use the
+/// METHOD §2: the paper's rule is that the larger label index wins; DPA and FA use the
 /// smaller index. The rule changes certificates by one vote, so every output records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,7 +83,7 @@ impl Prediction {
     ///
     /// The runner-up is the best label other than `a` under the same rule; when several
     /// labels tie for second place this is the one an attacker reaches most cheaply
-    /// (SPEC §2–3), which is what makes the certificate tight.
+    /// (METHOD §2–3), which is what makes the certificate tight.
     pub fn from_counts(counts: &[u32], tie: TieRule) -> Prediction {
         assert!(counts.len() >= 2, "a prediction needs at least two labels");
         let (mut a, mut b) = if tie.ranks_before(counts[1], 1, counts[0], 0) {

@@ -1,5 +1,5 @@
 //! Property tests (fixed seeds) of the certificate engine on random votes matrices, and the
-//! fast curve code against slow twins written straight from SPEC §3–4.
+//! fast curve code against slow twins written straight from METHOD §3–4.
 
 use nncert::certify::grouping::{Partition, SplitMix64, island_counts};
 use nncert::certify::grouping_bound::grouping_upper_bound;
@@ -46,7 +46,7 @@ fn tie_strategy() -> impl Strategy<Value = TieRule> {
     prop_oneof![Just(TieRule::Larger), Just(TieRule::Smaller)]
 }
 
-/// ISLAND exactly as SPEC §4 words it, recomputed from scratch for every e.
+/// ISLAND exactly as METHOD §4 words it, recomputed from scratch for every e.
 fn island_reference(points: &[PointCertificate], n_classes: usize, e: u64) -> u64 {
     let mut d1 = 0u64;
     let mut d2: Vec<usize> = Vec::new();

@@ -5,7 +5,7 @@
 //! distance, 2–3 labels). A poisoning is a set of removals R (any subset of the training
 //! set) and a multiset of insertions I drawn from a candidate set: every grid position of
 //! a window that covers all test points' neighbourhoods, with every label (and, for kNN, a
-//! rank that wins or loses every distance tie). Its size is max(|R|, |I|) (SPEC §1: a
+//! rank that wins or loses every distance tie). Its size is max(|R|, |I|) (METHOD §1: a
 //! modification is one removal plus one insertion). For each poisoning the attacker
 //! re-runs the classifier from scratch, and records, per test input, the smallest
 //! poisoning that changes its prediction, and for every set of test inputs that are still
@@ -57,7 +57,7 @@ fn l1(a: &[i64], b: &[i64]) -> i64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
 }
 
-/// The plain classifier, straight from SPEC §2: votes of `x` over a training multiset.
+/// The plain classifier, straight from METHOD §2: votes of `x` over a training multiset.
 /// kNN order: distance ascending, rank descending, index ascending.
 fn votes_of(kind: Kind, n_classes: usize, train: &[&Example], x: &[i64]) -> Vec<u32> {
     let mut votes = vec![0u32; n_classes];

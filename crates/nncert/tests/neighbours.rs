@@ -60,7 +60,7 @@ fn every_kernel_matches_the_scalar_reference_bit_for_bit() {
     assert!(compared > 0);
 }
 
-/// Every training example in the order of SPEC §2 for query `q`: (distance, position, index).
+/// Every training example in the order of METHOD §2 for query `q`: (distance, position, index).
 fn naive_order(
     reference: Reference<'_>,
     test: &FeatureMatrix,

@@ -1,4 +1,4 @@
-//! Loaders on the real files in `../shared/data` (see `common::data_dir`).
+//! Loaders on the real files in `NNCERT_DATA_DIR` (see `common::data_dir`).
 
 mod common;
 

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-/// The real data directory (`../shared/data`), through `NNCERT_DATA_DIR`.
+/// The real data directory (MNIST and CIFAR-10 as `nncert fetch` lays them out), through
+/// `NNCERT_DATA_DIR`.
 ///
 /// When the variable is set (CI sets it), the data must be there: a missing directory
-/// fails the test instead of skipping it. When it is not set, `../shared/data` beside the
-/// repository is used if present; otherwise the test is skipped.
+/// fails the test instead of skipping it. When it is not set, the test is skipped.
 pub fn data_dir() -> Option<PathBuf> {
     match std::env::var_os("NNCERT_DATA_DIR") {
         Some(d) => {
@@ -18,9 +18,6 @@ pub fn data_dir() -> Option<PathBuf> {
             );
             Some(d)
         }
-        None => {
-            let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-            d.join("mnist").is_dir().then_some(d)
-        }
+        None => None,
     }
 }

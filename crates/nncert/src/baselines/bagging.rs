@@ -1,4 +1,4 @@
-//! Bagging (Jia, Cao & Gong 2021; SPEC §5): `N` base classifiers, each trained on `ξ`
+//! Bagging (Jia, Cao & Gong 2021; METHOD §5): `N` base classifiers, each trained on `ξ`
 //! examples drawn uniformly with replacement from the `n` training examples.
 //!
 //! With `p_low` a lower confidence bound on the probability that a random base classifier

@@ -1,8 +1,8 @@
-//! Deep partition aggregation (Levine & Feizi 2021; SPEC §5).
+//! Deep partition aggregation (Levine & Feizi 2021; METHOD §5).
 //!
 //! Each training example goes to partition `h mod ζ`, where `h` is the first 8 bytes, read
 //! big-endian, of `SHA-256(label as u32 little-endian ‖ the example's input bytes)` — the
-//! same bytes as the rank of SPEC §2, so the assignment depends only on the example. One
+//! same bytes as the rank of METHOD §2, so the assignment depends only on the example. One
 //! base classifier per partition; the ensemble predicts the label with most votes, the
 //! smaller label winning ties (DPA's rule).
 //!
@@ -21,7 +21,7 @@ use crate::votes::{Prediction, TieRule, Votes};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Units {
-    /// nncert's poisoning size (SPEC §1): a modification counts 1.
+    /// nncert's poisoning size (METHOD §1): a modification counts 1.
     Poisoning,
     /// DPA's insertions + deletions: a modification counts 2.
     Insdel,

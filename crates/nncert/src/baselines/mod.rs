@@ -1,4 +1,4 @@
-//! The baselines the paper compares with (SPEC §5): deep partition aggregation (DPA) and
+//! The baselines the paper compares with (METHOD §5): deep partition aggregation (DPA) and
 //! bagging, with built-in base learners ([`ensemble`]) or from a user's votes; and the
 //! later partition defenses, Finite Aggregation ([`aggregation`]) and Run-Off Election
 //! ([`runoff`]), from base models' votes or label rankings ([`model_outputs`]) on the

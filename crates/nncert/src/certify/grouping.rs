@@ -1,4 +1,4 @@
-//! Partitions of the test set for the dataset bound (SPEC §4), and the joint curves they
+//! Partitions of the test set for the dataset bound (METHOD §4), and the joint curves they
 //! give. Any partition into groups with pairwise different predicted labels is valid, and
 //! may be chosen anew for every `e`.
 
@@ -70,7 +70,7 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// RD, random division (SPEC §4): the test inputs of each predicted label, in index
+    /// RD, random division (METHOD §4): the test inputs of each predicted label, in index
     /// order, are shuffled with [`SplitMix64`] seeded by `seed` (labels in increasing order
     /// share one stream, Fisher–Yates from the last position down); group `j` takes the
     /// `j`-th input of every label that still has one.

@@ -1,4 +1,4 @@
-//! The individual certificate (SPEC §3, paper Theorems 1–2).
+//! The individual certificate (METHOD §3, paper Theorems 1–2).
 //!
 //! Why it holds: a poisoning of size `e` is at most `e` removals and `e` insertions. For
 //! rNN each of them adds or removes at most one voter. For kNN the poisoned `k` nearest

@@ -1,4 +1,4 @@
-//! The joint group bound for rNN (SPEC §4, paper Theorems 3–4).
+//! The joint group bound for rNN (METHOD §4, paper Theorems 3–4).
 //!
 //! Take a group `U` of test inputs whose predicted labels are pairwise different. A removed
 //! training example has one label, so it lowers the top vote of at most one member (it can

@@ -1,7 +1,7 @@
 //! Certificates: from [`Votes`] to per-point certified sizes and certified-accuracy curves.
 //!
-//! - [`individual`]: `e*` for one test input (SPEC §3, paper Theorems 1–2), kNN and rNN.
-//! - [`joint`]: the group bound for rNN (SPEC §4, paper Theorems 3–4).
+//! - [`individual`]: `e*` for one test input (METHOD §3, paper Theorems 1–2), kNN and rNN.
+//! - [`joint`]: the group bound for rNN (METHOD §4, paper Theorems 3–4).
 //! - [`one_label`]: the tighter group bound in which an inserted example carries one label
 //!   (`docs/JOINT.md`), solved exactly per group.
 //! - [`polish`]: ISLAND's groups improved label by label by an exact matching step.
@@ -33,13 +33,13 @@ use crate::votes::{Prediction, TieRule, Votes};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
-    /// k nearest neighbours: individual certificate only (SPEC §4, last line).
+    /// k nearest neighbours: individual certificate only (METHOD §4, last line).
     Knn,
     /// Neighbours within radius r: individual and joint certificates.
     Rnn,
-    /// Deep partition aggregation (baseline, SPEC §5).
+    /// Deep partition aggregation (baseline, METHOD §5).
     Dpa,
-    /// Bagging (baseline, SPEC §5).
+    /// Bagging (baseline, METHOD §5).
     Bagging,
     /// Finite Aggregation (`docs/ENSEMBLES.md`).
     Fa,
@@ -87,11 +87,11 @@ impl FromStr for Method {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Certification {
-    /// Each test input on its own (SPEC §3).
+    /// Each test input on its own (METHOD §3).
     Individual,
-    /// Joint, ISLAND partition recomputed for every `e` (SPEC §4).
+    /// Joint, ISLAND partition recomputed for every `e` (METHOD §4).
     Island,
-    /// Joint, seeded random division (SPEC §4).
+    /// Joint, seeded random division (METHOD §4).
     Rd,
     /// ISLAND's groups certified by the one-label bound (an inserted example carries one
     /// label; `docs/JOINT.md`).
@@ -155,7 +155,7 @@ pub struct PointCertificate {
     /// `g = s_a − s_b + [a wins a tie against b]` (≥ 1).
     pub margin: u64,
     /// `e* = ceil(g / 2) − 1`: the prediction cannot change under any poisoning of size
-    /// ≤ `e*` (SPEC §3).
+    /// ≤ `e*` (METHOD §3).
     pub e_star: u64,
 }
 
@@ -177,7 +177,7 @@ impl PointCertificate {
         self.prediction.predicted == self.label
     }
 
-    /// Individually certified correct at poisoning size `e` (SPEC §3).
+    /// Individually certified correct at poisoning size `e` (METHOD §3).
     #[inline]
     pub fn certified_at(&self, e: u64) -> bool {
         self.correct() && e <= self.e_star
@@ -190,7 +190,7 @@ impl PointCertificate {
         if self.correct() { self.margin } else { 0 }
     }
 
-    /// `cost_i` at poisoning size `e` (SPEC §4): the removals an attacker must spend on
+    /// `cost_i` at poisoning size `e` (METHOD §4): the removals an attacker must spend on
     /// this input once every insertion already helps it.
     #[inline]
     pub fn joint_cost(&self, e: u64) -> u64 {

@@ -61,7 +61,7 @@ impl Content {
 /// One split (train or test): records as stored and their labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
-    /// `n × record_len` bytes, the input bytes of SPEC §2's rank.
+    /// `n × record_len` bytes, the input bytes of METHOD §2's rank.
     pub records: Vec<u8>,
     /// One label per record.
     pub labels: Vec<u32>,

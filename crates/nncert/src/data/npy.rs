@@ -370,7 +370,7 @@ impl NpyArray {
 }
 
 impl NpyArray {
-    /// The data as little-endian bytes (the input bytes of a feature row's rank, SPEC §2).
+    /// The data as little-endian bytes (the input bytes of a feature row's rank, METHOD §2).
     pub fn little_endian_bytes(&self) -> Vec<u8> {
         if !self.big_endian || self.dtype.size() == 1 {
             return self.data.clone();

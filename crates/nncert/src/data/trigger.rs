@@ -1,4 +1,4 @@
-//! Backdoor triggers (SPEC §1): a pattern stamped on images. Certificates hold for any
+//! Backdoor triggers (METHOD §1): a pattern stamped on images. Certificates hold for any
 //! fixed test input, so backdoor certified accuracy is CA(e) computed on the triggered test
 //! inputs against their true labels.
 

@@ -1,4 +1,4 @@
-//! Histogram of oriented gradients with scikit-image's `feature.hog` semantics (SPEC §6).
+//! Histogram of oriented gradients with scikit-image's `feature.hog` semantics (METHOD §6).
 //!
 //! The computation follows scikit-image 0.26 step by step, in float64:
 //! 1. optional `transform_sqrt` (square root of every pixel value);
@@ -70,7 +70,7 @@ impl FromStr for BlockNorm {
     }
 }
 
-/// HOG parameters; [`HogParams::default`] is scikit-image's default (SPEC §6).
+/// HOG parameters; [`HogParams::default`] is scikit-image's default (METHOD §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct HogParams {
     /// Orientation bins over 0–180°.

@@ -13,7 +13,7 @@ pub use hog::{BlockNorm, Hog, HogParams};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FeatureKind {
-    /// HOG descriptors (SPEC §6); images only.
+    /// HOG descriptors (METHOD §6); images only.
     Hog(HogParams),
     /// The raw values: pixels as floats for images, the user's features for `.npy`.
     Raw,

@@ -1,7 +1,7 @@
 //! Neighbours: training × test feature matrices → kNN and rNN [`crate::Votes`].
 //!
 //! - [`kernel`]: distance kernels (scalar reference, AVX2, AVX-512) with one summation order;
-//! - [`select`]: the total order of SPEC §2 as a packed key, streaming top-k;
+//! - [`select`]: the total order of METHOD §2 as a packed key, streaming top-k;
 //! - [`mod@search`]: tiling, threads, and the votes.
 
 pub mod exact;

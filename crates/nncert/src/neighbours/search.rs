@@ -55,7 +55,7 @@ pub struct SearchConfig {
     /// Kernel.
     pub kernel: Kernel,
     /// Also return every query's neighbours (indices and distances): the k_max nearest in
-    /// the order of SPEC §2, and every example within the largest radius in the same order.
+    /// the order of METHOD §2, and every example within the largest radius in the same order.
     /// Off by default: it costs memory (k_max or ball size per query).
     pub keep_neighbours: bool,
 }

@@ -1,4 +1,4 @@
-//! Per-query selection: the k nearest under the total order of SPEC §2 and the counts
+//! Per-query selection: the k nearest under the total order of METHOD §2 and the counts
 //! within each radius, fed one distance at a time.
 //!
 //! The order (distance ascending, rank descending, index ascending) becomes one packed

@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-/// The real data directory (`../shared/data`), through `NNCERT_DATA_DIR`.
+/// The real data directory (MNIST and CIFAR-10 as `nncert fetch` lays them out), through
+/// `NNCERT_DATA_DIR`.
 ///
 /// When the variable is set (CI sets it), the data must be there: a missing directory
-/// fails the test instead of skipping it. When it is not set, the default location
-/// beside the repository is used if present; otherwise the test is skipped with a note.
+/// fails the test instead of skipping it. When it is not set, the test is skipped with a
+/// note.
 #[allow(dead_code)]
 pub fn data_dir() -> Option<PathBuf> {
     match std::env::var_os("NNCERT_DATA_DIR") {
@@ -20,13 +21,8 @@ pub fn data_dir() -> Option<PathBuf> {
             Some(dir)
         }
         None => {
-            let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-            if default.join("mnist").is_dir() {
-                Some(default)
-            } else {
-                eprintln!("skipping: NNCERT_DATA_DIR not set and ../shared/data not found");
-                None
-            }
+            eprintln!("skipping: NNCERT_DATA_DIR is not set");
+            None
         }
     }
 }

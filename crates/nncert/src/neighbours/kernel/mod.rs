@@ -29,7 +29,7 @@ use crate::error::Error;
 /// Lanes of the summation order.
 pub const LANES: usize = 16;
 
-/// Distance between feature vectors (SPEC §2).
+/// Distance between feature vectors (METHOD §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
