@@ -108,6 +108,8 @@ def main():
                                       "embed-l1-100,mnist-l1-5000")
     ap.add_argument("--peers", default="faiss,sklearn")
     args = ap.parse_args()
+    if args.data is None:
+        ap.error("--data DIR (or NNCERT_DATA_DIR) is required")
     work = Path(args.work)
     metric_of = {"l2": "l2", "ip": "ip", "cos": "cosine", "l1": "l1"}
     results = []

@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--venv", default="/tmp/nncert-peer-venv")
     ap.add_argument("--work", default=None)
     args = ap.parse_args()
+    if args.data is None:
+        ap.error("--data DIR (or NNCERT_DATA_DIR) is required")
     ensure_venv(args.venv)
 
     import faiss

@@ -48,12 +48,18 @@ def median_seconds(run: object, repeat: int) -> tuple[float, list[float]]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", default=os.environ.get("NNCERT_DATA_DIR"), help="data directory (default: $NNCERT_DATA_DIR)")
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("NNCERT_DATA_DIR"),
+        help="data directory (default: $NNCERT_DATA_DIR)",
+    )
     p.add_argument(
         "--bin", default=os.environ.get("NNCERT_BIN", str(REPO / "target/release/nncert"))
     )
     p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args()
+    if a.data_dir is None:
+        p.error("--data-dir DIR (or NNCERT_DATA_DIR) is required")
     out = Path(tempfile.mkdtemp(prefix="nncert-bench-"))
     print(f"nncert {nncert.__version__}, kernel {nncert.distance_kernel()}, {os.cpu_count()} CPUs")
 
