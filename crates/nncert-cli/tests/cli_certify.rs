@@ -2,6 +2,7 @@
 //! outputs, and byte-identical results across runs, thread counts and kernels.
 
 mod common;
+use common::scratch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,13 +19,6 @@ fn nncert(args: &[&str], envs: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("the nncert binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Every file under `dir` with its bytes, by relative path.

@@ -1,6 +1,9 @@
 //! End-to-end tests of `nncert certify-ensemble` through the real binary: hand-computed
 //! certificates in both units, agreement with `certify-votes --kind dpa`, hostile inputs.
 
+mod common;
+use common::write;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,16 +18,7 @@ fn nncert(args: &[&str], cwd: &Path) -> Output {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ensemble_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, bytes: Vec<u8>) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.display().to_string()
+    common::scratch(&format!("ensemble_{name}"))
 }
 
 fn read(dir: &Path, name: &str) -> String {

@@ -1,6 +1,10 @@
 //! End-to-end tests of `nncert certify-votes` and the default job through the real binary.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::scratch;
+use common::write;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use nncert::data::npy::encode;
@@ -14,18 +18,6 @@ fn nncert(args: &[&str], cwd: &Path) -> Output {
 }
 
 /// A fresh scratch directory under the target directory, unique per test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, bytes: Vec<u8>) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.display().to_string()
-}
 
 #[test]
 fn certifies_a_small_rnn_votes_file_exactly() {

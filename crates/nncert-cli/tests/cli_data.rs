@@ -2,6 +2,7 @@
 //! input the loaders must reject with a one-line message, exit code 2 and no panic.
 
 mod common;
+use common::scratch;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,13 +18,6 @@ fn nncert(args: &[&str]) -> Output {
         .current_dir(&cwd)
         .output()
         .expect("the nncert binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn gz(bytes: &[u8]) -> Vec<u8> {

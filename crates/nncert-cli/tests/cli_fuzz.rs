@@ -11,6 +11,8 @@
 //! The generator is a fixed-seed SplitMix64, so a failure replays exactly; the case number
 //! and the arguments are in the failure message.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -61,10 +63,7 @@ fn run(args: &[String], cwd: &Path) -> Output {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fuzz_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch(&format!("fuzz_{name}"))
 }
 
 /// Every file below `dir` with its bytes (empty map if `dir` does not exist).

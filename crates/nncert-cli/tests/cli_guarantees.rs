@@ -1,6 +1,9 @@
 //! Issue 12 regressions through the real binary: bounded memory on hostile input, one-line
 //! errors, all-or-nothing output directories, checks before work.
 
+mod common;
+use common::write;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,16 +34,7 @@ fn nncert(args: &[&str], cwd: &Path) -> Output {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("guarantees_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, bytes: Vec<u8>) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.display().to_string()
+    common::scratch(&format!("guarantees_{name}"))
 }
 
 /// Exit 2, one line `nncert: error: …` containing every needle, no control character.

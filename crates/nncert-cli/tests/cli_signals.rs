@@ -6,6 +6,8 @@
 //! generator; nothing asserted depends on timing (a run that finishes before its signal
 //! simply has to be complete).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,10 +16,7 @@ use std::time::{Duration, Instant};
 use nncert::data::npy::encode;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("signals_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch(&format!("signals_{name}"))
 }
 
 /// Removes the run's timings (the only thing that differs between two runs) from a

@@ -1,12 +1,13 @@
 //! Shared helpers of the CLI tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The real data directory (MNIST and CIFAR-10 as `nncert fetch` lays them out), through
 /// `NNCERT_DATA_DIR`.
 ///
 /// When the variable is set (CI sets it), the data must be there: a missing directory
 /// fails the test instead of skipping it. When it is not set, the test is skipped.
+#[allow(dead_code)]
 pub fn data_dir() -> Option<PathBuf> {
     match std::env::var_os("NNCERT_DATA_DIR") {
         Some(d) => {
@@ -20,4 +21,22 @@ pub fn data_dir() -> Option<PathBuf> {
         }
         None => None,
     }
+}
+
+/// A fresh, empty scratch directory under the target directory (`name` must be unique
+/// across the CLI test binaries, which share that directory).
+#[allow(dead_code)]
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `bytes` to `dir/name` and returns the path as a flag value.
+#[allow(dead_code)]
+pub fn write(dir: &Path, name: &str, bytes: Vec<u8>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
 }
