@@ -355,7 +355,7 @@ pub struct AttackArgs {
     /// Which label wins equal votes: larger (paper) or smaller.
     #[arg(long, default_value = "larger", value_parser = parse_tie)]
     pub tie_rule: TieRule,
-    /// Output directory: attack.csv, attack_sets.csv, report.json, figures/.
+    /// Output directory: attack.csv, attack_sets.csv, attack_poison.csv, report.json, figures/.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }

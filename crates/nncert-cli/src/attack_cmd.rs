@@ -1,12 +1,12 @@
 //! `nncert attack`: real poisoned training sets against kNN/rNN, next to the certificates.
 
 use anyhow::Result;
-use nncert::attack::{self, AttackReport, Target, soundness_violations};
+use nncert::attack::{self, Target};
 use nncert::curve::{format_fraction_ceil, format_fraction_floor};
 use nncert::data::trigger::Trigger;
 use nncert::report::OutputDir;
+use nncert::report::attack::{AttackResult, AttackRun};
 use nncert::{Certification, CurveOptions, Method, certify_votes};
-use serde_json::json;
 
 use crate::args::AttackArgs;
 use crate::figures;
@@ -18,6 +18,13 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         !a.e.is_empty(),
         "--e: expected poisoning sizes, e.g. --e 10,100,500,1000"
     );
+    // Each budget once, in the order given (a repeated one would repeat identical sets).
+    let mut budgets: Vec<u64> = Vec::with_capacity(a.e.len());
+    for &e in &a.e {
+        if !budgets.contains(&e) {
+            budgets.push(e);
+        }
+    }
     let mut targets: Vec<Target> = search.ks.iter().map(|&k| Target::Knn(k)).collect();
     targets.extend(search.radii.iter().map(|&r| Target::Rnn(r)));
     anyhow::ensure!(
@@ -51,54 +58,23 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         (None, None) => None,
     };
     let tie = a.tie_rule;
-    let mut csv = String::from("method,param,strategy,e,attacked_accuracy,certified_accuracy\n");
-    let mut sets_csv =
-        String::from("method,param,strategy,e,target,removed,inserted,poisoning_size\n");
     let mut staged = OutputDir::new(&a.out);
-    let mut backdoor_csv =
-        String::from("method,param,e,attacked_accuracy,certified_accuracy,attack_success_rate\n");
-    let mut summaries = Vec::new();
-    let mut violations = Vec::new();
+    let mut results = Vec::with_capacity(targets.len());
     for &target in &targets {
-        let report: AttackReport = attack::attack(
+        let report = attack::attack(
             &dataset,
             features,
             target,
             search.metric,
             search.kernel,
-            &a.e,
+            &budgets,
             tie,
         )?;
-        violations.extend(soundness_violations(&report));
-        for r in &report.rows {
-            csv.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                r.method,
-                r.param,
-                r.strategy,
-                r.e,
-                format_fraction_ceil(r.attacked_correct, r.n_test, 6),
-                format_fraction_floor(r.certified_correct, r.n_test, 6)
-            ));
-        }
-        for s in &report.sets {
-            let (method, param) = (report.rows[0].method, &report.rows[0].param);
-            sets_csv.push_str(&format!(
-                "{method},{param},{},{},{},{},{},{}\n",
-                s.strategy,
-                s.e,
-                s.target.map_or("all".to_string(), |t| t.to_string()),
-                s.removed,
-                s.inserted,
-                s.poisoning_size
-            ));
-        }
+        let (method, param) = (target.method(), target.param());
         // Certified curves over the whole range, for the figure.
-        let method = report.rows[0].method;
-        let param = report.rows[0].param.clone();
         let mut options = CurveOptions::new(method, param.clone());
         options.tie = tie;
-        options.max_e = a.e.iter().max().copied();
+        options.max_e = budgets.iter().max().copied();
         if method == Method::Rnn {
             options.joint = vec![Certification::Island];
         }
@@ -136,17 +112,10 @@ pub fn run(a: &AttackArgs) -> Result<()> {
                     target,
                     search.metric,
                     search.kernel,
-                    &a.e,
+                    &budgets,
                     tie,
                 )?;
                 for r in &rows {
-                    backdoor_csv.push_str(&format!(
-                        "{method},{param},{},{},{},{}\n",
-                        r.e,
-                        format_fraction_ceil(r.attacked_correct, r.n_test, 6),
-                        format_fraction_floor(r.certified_correct, r.n_test, 6),
-                        r.success_rate_text(6).unwrap_or_else(|| "0.000000".into())
-                    ));
                     say!(
                         "  backdoor   e = {:>5}: attacked {} ≥ certified {}; attack success rate {}",
                         r.e,
@@ -155,49 +124,38 @@ pub fn run(a: &AttackArgs) -> Result<()> {
                         r.success_rate_text(4).unwrap_or_else(|| "n/a".into())
                     );
                 }
-                violations.extend(
-                    attack::backdoor_violations(&rows)
-                        .into_iter()
-                        .map(|v| format!("{method} {param} {v}")),
-                );
                 Some(rows)
             }
             None => None,
         };
-        summaries.push(json!({
-            "method": method,
-            "param": param,
-            "backdoor": backdoor,
-            "individual_attacks": report.individual_flips + report.individual_failures,
-            "individual_failures": report.individual_failures,
-            "rows": report.rows,
-        }));
+        results.push(AttackResult { report, backdoor });
     }
-    let report = json!({
-        "nncert_version": nncert::report::VERSION,
-        "command": "attack",
-        "dataset": { "name": dataset.name, "n_train": dataset.train.len(), "n_test": dataset.test.len(), "files": dataset.files, "caveat": dataset.caveat },
-        "features": features,
-        "metric": search.metric,
-        "kernel": search.kernel,
-        "tie_rule": tie,
-        "budgets": a.e,
-        "trigger": trigger.map(|(t, l)| json!({ "trigger": t.to_string(), "target_label": l })),
-        "results": summaries,
-        "soundness_violations": violations,
-        "notes": "attacked_accuracy is achieved by a concrete poisoned training set (rounded up); certified_accuracy is a proven lower bound (rounded down)",
-    });
-    staged.stage("attack.csv", csv);
-    staged.stage("attack_sets.csv", sets_csv);
-    if trigger.is_some() {
-        staged.stage("backdoor.csv", backdoor_csv);
+    let run = AttackRun {
+        dataset: &dataset,
+        features,
+        metric: search.metric,
+        kernel: search.kernel,
+        tie,
+        budgets: &budgets,
+        trigger,
+        results,
+    };
+    staged.stage("attack.csv", run.attack_csv());
+    staged.stage("attack_sets.csv", run.attack_sets_csv());
+    staged.stage("attack_poison.csv", run.attack_poison_csv());
+    if let Some(csv) = run.backdoor_csv() {
+        staged.stage("backdoor.csv", csv);
     }
-    staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
+    staged.stage(
+        "report.json",
+        serde_json::to_string_pretty(&run.report_json())? + "\n",
+    );
     staged.commit()?;
     say!(
-        "wrote attack.csv, attack_sets.csv, report.json and figures/ to {}",
+        "wrote attack.csv, attack_sets.csv, attack_poison.csv, report.json and figures/ to {}",
         a.out.display()
     );
+    let violations = run.violations();
     anyhow::ensure!(
         violations.is_empty(),
         "an attack beat a certificate — this is a bug, please report it: {}",

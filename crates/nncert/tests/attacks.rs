@@ -40,7 +40,7 @@ fn run(spec: DatasetSpec, n_test: usize, targets: &[Target], budgets: &[u64]) ->
                 );
             }
             for set in &report.sets {
-                assert!(set.poisoning_size as u64 <= set.e, "{set:?}");
+                assert!(set.poisoning_size() as u64 <= set.e, "{set:?}");
             }
             eprintln!("{t:?}: {:?}", report.rows);
             report

@@ -60,14 +60,16 @@ pub enum Target {
 }
 
 impl Target {
-    fn method(self) -> Method {
+    /// kNN or rNN.
+    pub fn method(self) -> Method {
         match self {
             Target::Knn(_) => Method::Knn,
             Target::Rnn(_) => Method::Rnn,
         }
     }
 
-    fn param(self) -> String {
+    /// k or r as text, as every output writes it.
+    pub fn param(self) -> String {
         match self {
             Target::Knn(k) => k.to_string(),
             Target::Rnn(r) => crate::experiment::radius_text(r),
@@ -133,7 +135,37 @@ pub struct AttackRow {
     pub n_test: u64,
 }
 
-/// One concrete poisoned set, as METHOD §1 measures it.
+/// Copies of one test input inserted into the training set with one label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Insertion {
+    /// Index of the test input (in the test set the attack ran on) whose record and
+    /// features are copied.
+    pub source: usize,
+    /// The label the copies carry.
+    pub label: u32,
+    /// How many copies.
+    pub copies: usize,
+}
+
+/// Run-length form of a list of (test input, label) insertions, order kept.
+fn run_lengths(inserted: &[(usize, u32)]) -> Vec<Insertion> {
+    let mut out: Vec<Insertion> = Vec::new();
+    for &(source, label) in inserted {
+        match out.last_mut() {
+            Some(last) if last.source == source && last.label == label => last.copies += 1,
+            _ => out.push(Insertion {
+                source,
+                label,
+                copies: 1,
+            }),
+        }
+    }
+    out
+}
+
+/// One concrete poisoned set, as METHOD §1 measures it: `D − removed + inserted`, with the
+/// inserted copies appended after the kept training examples in the order listed. It is
+/// complete, so the attack can be replayed from it (`report::attack_poison_csv`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PoisonedSet {
     /// How the poisoned set was built.
@@ -142,17 +174,32 @@ pub struct PoisonedSet {
     pub e: u64,
     /// Test input aimed at (`individual`), or `None` for the whole test set.
     pub target: Option<usize>,
-    /// Training examples removed.
-    pub removed: usize,
-    /// Examples inserted.
-    pub inserted: usize,
+    /// Training examples removed (global training indices, in the order chosen).
+    pub removed: Vec<usize>,
+    /// Examples inserted: copies of test inputs with a label, in insertion order.
+    pub inserted: Vec<Insertion>,
+    /// Test inputs the classifier re-run on this set still classifies correctly: over the
+    /// whole test set for a shared set, over its one target (0 or 1) for `individual`.
+    pub correct_after: u64,
+}
+
+impl PoisonedSet {
+    /// Number of inserted examples.
+    pub fn inserted_count(&self) -> usize {
+        self.inserted.iter().map(|i| i.copies).sum()
+    }
+
     /// `max(|D'|, |D|) − |D ∩ D'|` = max(removed, inserted).
-    pub poisoning_size: usize,
+    pub fn poisoning_size(&self) -> usize {
+        self.removed.len().max(self.inserted_count())
+    }
 }
 
 /// Everything an attack run produced.
 #[derive(Debug, Clone)]
 pub struct AttackReport {
+    /// The classifier attacked.
+    pub target: Target,
     /// `attack.csv` rows.
     pub rows: Vec<AttackRow>,
     /// The poisoned sets built (individual: one per attacked input).
@@ -205,9 +252,9 @@ impl Context<'_> {
                 strategy,
                 e,
                 target: None,
-                removed: removed.len(),
-                inserted: inserted.len(),
-                poisoning_size: removed.len().max(inserted.len()),
+                removed: removed.to_vec(),
+                inserted: run_lengths(inserted),
+                correct_after: attacked_correct,
             },
         ))
     }
@@ -296,6 +343,7 @@ pub fn attack(
         sets.push(set);
     }
     Ok(AttackReport {
+        target,
         rows,
         sets,
         individual_failures: flipped.iter().filter(|&&f| !f).count(),
@@ -333,13 +381,18 @@ fn individual_results(
         .collect();
     let sets = plans
         .iter()
-        .map(|plan| PoisonedSet {
+        .zip(flipped)
+        .map(|(plan, &flipped)| PoisonedSet {
             strategy: Strategy::Individual,
             e: plan.copies as u64,
             target: Some(plan.target),
-            removed: plan.removed.len(),
-            inserted: plan.copies,
-            poisoning_size: plan.removed.len().max(plan.copies),
+            removed: plan.removed.clone(),
+            inserted: vec![Insertion {
+                source: plan.target,
+                label: plan.inserted_label,
+                copies: plan.copies,
+            }],
+            correct_after: u64::from(!flipped),
         })
         .collect();
     (rows, sets)

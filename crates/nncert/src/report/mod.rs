@@ -1,6 +1,7 @@
 //! Outputs: CSV tables, the JSON run record, and a directory writer that never leaves a
 //! half-written result behind.
 
+pub mod attack;
 mod output_dir;
 pub mod reproduction;
 mod tables;
