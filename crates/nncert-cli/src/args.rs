@@ -476,6 +476,14 @@ pub enum DataCommand {
 pub struct DataInfoArgs {
     #[command(flatten)]
     pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    /// Distance of the neighbour-distance quantiles (l1, l2, linf, ip, cosine).
+    #[arg(long, default_value = "l1")]
+    pub metric: String,
+    /// Neighbour-distance quantiles over the first N test inputs (0: none).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub distance_sample: usize,
 }
 
 /// Which dataset to load.

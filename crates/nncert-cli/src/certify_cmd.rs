@@ -153,6 +153,7 @@ fn print_radius_guidance(dataset: &Dataset, config: &ExperimentConfig, exp: &Exp
         config.features,
         &config.search,
         &[1, 10, 100],
+        &[10, 50, 90],
         1000,
     ) else {
         return;
@@ -160,8 +161,8 @@ fn print_radius_guidance(dataset: &Dataset, config: &ExperimentConfig, exp: &Exp
     let cells: Vec<String> = stats
         .iter()
         .map(|s| {
-            let [q10, q50, q90] = s.quantiles;
-            format!("k = {}: {q10:.3} / {q50:.3} / {q90:.3}", s.k)
+            let values: Vec<String> = s.quantiles.iter().map(|(_, v)| format!("{v:.3}")).collect();
+            format!("k = {}: {}", s.k, values.join(" / "))
         })
         .collect();
     say!(

@@ -2,13 +2,91 @@
 
 use anyhow::Result;
 use nncert::data::{Content, Dataset};
+use nncert::features::FeatureKind;
+use nncert::pipeline::{DistanceQuantiles, neighbour_distance_quantiles};
+use nncert::{Metric, SearchConfig};
 
 use crate::args::DataInfoArgs;
 
+/// Which neighbours the distance quantiles describe (those up to the training-set size).
+const DISTANCE_KS: [usize; 3] = [1, 10, 100];
+/// The quantiles printed, in percent.
+const DISTANCE_PERCENTS: [u32; 5] = [5, 25, 50, 75, 95];
+
 pub fn run(a: &DataInfoArgs) -> Result<()> {
-    let dataset = nncert::data::load(&a.dataset.spec()?)?;
+    let spec = a.dataset.spec()?;
+    let features = a.features.kind(a.dataset.name()? == "npy")?;
+    let metric: Metric = a.metric.parse()?;
+    let kernel = nncert::Kernel::detect()?;
+    let dataset = nncert::data::load(&spec)?;
     crate::write_stdout(&describe(&dataset));
+    if a.distance_sample > 0 {
+        let search = SearchConfig {
+            metric,
+            ks: Vec::new(),
+            radii: Vec::new(),
+            kernel,
+            keep_neighbours: false,
+        };
+        // The description stands on its own: a dataset the features cannot be computed
+        // on (images smaller than a HOG block) is still described.
+        let text = match neighbour_distance_quantiles(
+            &dataset,
+            features,
+            &search,
+            &DISTANCE_KS,
+            &DISTANCE_PERCENTS,
+            a.distance_sample,
+        ) {
+            Ok(stats) => describe_distances(
+                &stats,
+                metric,
+                features,
+                a.distance_sample.min(dataset.test.len()),
+                dataset.test.len(),
+            ),
+            Err(e) => format!("neighbour distances: not computed: {e}\n"),
+        };
+        crate::write_stdout(&text);
+    }
     Ok(())
+}
+
+/// The neighbour-distance quantiles, one line per k: the values to choose an rNN radius
+/// from (a radius below a test input's distance to its nearest training example leaves its
+/// ball empty).
+pub fn describe_distances(
+    stats: &[DistanceQuantiles],
+    metric: Metric,
+    features: FeatureKind,
+    sample: usize,
+    n_test: usize,
+) -> String {
+    let what = if metric == Metric::Ip {
+        "inner product u·v with the k-th nearest training example (rNN keeps u·v ≥ r)"
+    } else {
+        "distance to the k-th nearest training example"
+    };
+    let features = match features {
+        FeatureKind::Raw => "raw",
+        FeatureKind::Hog(_) => "hog",
+    };
+    let mut out = format!(
+        "neighbour distances ({metric}, {features} features; first {sample} of {n_test} test \
+         inputs): quantiles of the {what}\n"
+    );
+    if stats.is_empty() {
+        out.push_str("  none (no training or test examples)\n");
+    }
+    for s in stats {
+        let cells: Vec<String> = s
+            .quantiles
+            .iter()
+            .map(|(q, v)| format!("{q} %: {v:.4}"))
+            .collect();
+        out.push_str(&format!("  k = {}: {}\n", s.k, cells.join(", ")));
+    }
+    out
 }
 
 /// The human-readable description printed by `data info`.

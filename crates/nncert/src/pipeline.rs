@@ -111,21 +111,32 @@ pub fn votes(
 pub struct DistanceQuantiles {
     /// Which neighbour (1 = the nearest).
     pub k: usize,
-    /// The 10 %, 50 % and 90 % quantiles over the test inputs sampled (nearest-rank).
-    pub quantiles: [f32; 3],
+    /// `(q, value)` per percentage `q` asked for: with `v` the sampled test inputs' values
+    /// sorted ascending, the value is `v[min(⌊q·n/100⌋, n − 1)]`. Values are in the units of
+    /// `--rnn`: the distance, or for `ip` the inner product u·v of the k-th nearest (rNN keeps
+    /// u·v ≥ r).
+    pub quantiles: Vec<(u32, f32)>,
 }
 
 /// How far the training examples are from the test inputs, to choose an rNN radius:
-/// quantiles of the distance to the k-th nearest training example for each of `ks` (those
-/// not above the training-set size), over the first `max_test` test inputs, with the
-/// features and metric of the run.
+/// quantiles (at the percentages `percents`) of the distance to the k-th nearest training
+/// example for each of `ks` (those not above the training-set size), over the first
+/// `max_test` test inputs, with the features and metric of the run. Deterministic: the
+/// distances are those of the neighbour lists, which do not depend on threads or kernel
+/// beyond the bound of `docs/SEARCH.md`.
 pub fn neighbour_distance_quantiles(
     dataset: &Dataset,
     features: FeatureKind,
     search: &SearchConfig,
     ks: &[usize],
+    percents: &[u32],
     max_test: usize,
 ) -> Result<Vec<DistanceQuantiles>, Error> {
+    if let Some(q) = percents.iter().find(|&&q| q > 100) {
+        return Err(Error::invalid(format!(
+            "distance quantiles: expected percentages in 0..=100, found {q}"
+        )));
+    }
     let ks: Vec<usize> = ks
         .iter()
         .copied()
@@ -143,18 +154,27 @@ pub fn neighbour_distance_quantiles(
     };
     let run = votes(&sample, features, &config, &Progress::default())?;
     let lists = run.result.neighbours.map(|n| n.knn).unwrap_or_default();
+    // ip's distance is −u·v; report the inner product, the unit of its radius.
+    let sign = if search.metric == crate::neighbours::Metric::Ip {
+        -1.0
+    } else {
+        1.0
+    };
     Ok(ks
         .iter()
         .map(|&k| {
             let mut d: Vec<f32> = lists
                 .iter()
-                .filter_map(|l| l.get(k - 1).map(|n| n.distance))
+                .filter_map(|l| l.get(k - 1).map(|n| sign * n.distance))
                 .collect();
             d.sort_by(f32::total_cmp);
-            let at = |q: usize| d.get((d.len() * q / 100).min(d.len().saturating_sub(1)));
+            let at = |q: u32| {
+                let i = (d.len() * q as usize / 100).min(d.len().saturating_sub(1));
+                d.get(i).copied().unwrap_or(f32::NAN)
+            };
             DistanceQuantiles {
                 k,
-                quantiles: [10, 50, 90].map(|q| at(q).copied().unwrap_or(f32::NAN)),
+                quantiles: percents.iter().map(|&q| (q, at(q))).collect(),
             }
         })
         .collect())
