@@ -14,6 +14,7 @@ use crate::{figures, progress, summary};
 
 pub fn run(a: &CertifyArgs) -> Result<()> {
     OutputDir::preflight(&a.out)?;
+    experiment::validate_threat(a.certify.threat, &a.baselines.config()?)?;
     let spec = a.dataset.spec()?;
     let mut dataset = nncert::data::load(&spec)?;
     if let Some(t) = &a.trigger {

@@ -31,7 +31,8 @@ pub fn run(a: &CertifyVotesArgs) -> Result<()> {
     options.validate()?;
     let votes = load_votes(&a.votes, &a.labels)?;
     if a.kind == Method::Knn {
-        check_knn_rows(&votes, &a.votes)?;
+        // The library's check (certify_votes runs it too), here to name the file.
+        nncert::curve::check_knn_votes(&votes).with_context(|| a.votes.display().to_string())?;
     }
     let mut inputs = serde_json::Map::new();
     for (name, path) in [("votes", &a.votes), ("labels", &a.labels)] {
@@ -44,21 +45,6 @@ pub fn run(a: &CertifyVotesArgs) -> Result<()> {
         "certify-votes",
         OutputDir::new(&a.out),
     )
-}
-
-/// kNN votes count the k nearest neighbours: every row sums to the same k ≥ 1.
-fn check_knn_rows(votes: &Votes, path: &Path) -> Result<()> {
-    let sum = |i: usize| votes.row(i).iter().map(|&v| u64::from(v)).sum::<u64>();
-    let k = sum(0);
-    if let Some(i) = (0..votes.n_test()).find(|&i| sum(i) != k || k == 0) {
-        anyhow::bail!(
-            "{}: row {i} has {} votes and row 0 has {k}: kNN votes sum to the same k ≥ 1 in \
-             every row (use --kind rnn for neighbourhoods of varying size)",
-            path.display(),
-            sum(i)
-        );
-    }
-    Ok(())
 }
 
 /// The report's record of one input file.

@@ -235,6 +235,25 @@ pub fn monotone_from_right(counts: &mut [u64]) {
     }
 }
 
+/// Checks that `votes` can be kNN votes: they count the k nearest neighbours, so every row
+/// sums to the same k ≥ 1 (rows of varying size are rNN neighbourhoods). [`certify_votes`]
+/// runs it for [`Method::Knn`]; a front end may call it first to name the file in its error.
+pub fn check_knn_votes(votes: &Votes) -> Result<(), Error> {
+    let sum = |i: usize| votes.row(i).iter().map(|&v| u64::from(v)).sum::<u64>();
+    if votes.n_test() == 0 {
+        return Ok(());
+    }
+    let k = sum(0);
+    match (0..votes.n_test()).find(|&i| sum(i) != k || k == 0) {
+        Some(i) => Err(Error::invalid(format!(
+            "votes: row {i} has {} votes and row 0 has {k}: kNN votes sum to the same k ≥ 1 \
+             in every row (certify neighbourhoods of varying size as rNN votes)",
+            sum(i)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Certifies `votes`: per-point `e*` and a curve per requested certification.
 ///
 /// Every curve is non-increasing in `e` (see [`monotone_from_right`]); with `max_e: None`
@@ -246,6 +265,9 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
         return Err(Error::invalid(
             "votes: expected at least one test input, found none",
         ));
+    }
+    if options.method == Method::Knn {
+        check_knn_votes(votes)?;
     }
     let mut points = certify_points(votes, options.tie);
     if options.method == Method::Rnn {
@@ -459,8 +481,11 @@ mod tests {
     /// Issue 12 (2): a count of 2³² − 1 used to allocate curves up to e = 2³¹ (34 GB).
     #[test]
     fn curve_length_follows_max_e_not_the_largest_vote_count() {
-        let votes = Votes::new(vec![0, u32::MAX, 3, 1], 2, vec![1, 0]).unwrap();
-        for method in [Method::Knn, Method::Rnn] {
+        // Row 1's margin is 1 in both (kNN rows sum to the same k).
+        let rnn = Votes::new(vec![0, u32::MAX, 3, 1], 2, vec![1, 0]).unwrap();
+        let half = 1 << 31;
+        let knn = Votes::new(vec![0, u32::MAX, half, half - 1], 2, vec![1, 0]).unwrap();
+        for (method, votes) in [(Method::Knn, knn), (Method::Rnn, rnn)] {
             let mut o = CurveOptions::new(method, "");
             o.max_e = Some(3);
             let out = certify_votes(&votes, &o).unwrap();
@@ -471,6 +496,29 @@ mod tests {
             assert_eq!(out.max_e, DEFAULT_MAX_E_CAP);
             assert!(out.curves.iter().all(|c| c.certified.len() == 100_001));
         }
+    }
+
+    /// Issue 12 (15): kNN votes count the k nearest, so rows that do not all sum to the
+    /// same k ≥ 1 are refused by the library itself (every front end gets the check).
+    #[test]
+    fn knn_votes_must_sum_to_the_same_positive_k() {
+        let options = CurveOptions::new(Method::Knn, "3");
+        for (counts, row) in [
+            (vec![2, 1, 1, 1], "row 1 has 2 votes and row 0 has 3"),
+            (vec![0, 0, 0, 0], "row 0 has 0 votes and row 0 has 0"),
+        ] {
+            let votes = Votes::new(counts, 2, vec![0, 1]).unwrap();
+            let e = certify_votes(&votes, &options).unwrap_err().to_string();
+            assert!(
+                e.contains(row) && e.contains("sum to the same k ≥ 1"),
+                "{e}"
+            );
+            assert_eq!(check_knn_votes(&votes).unwrap_err().to_string(), e);
+            // The same rows are valid rNN votes.
+            certify_votes(&votes, &CurveOptions::new(Method::Rnn, "1")).unwrap();
+        }
+        let votes = Votes::new(vec![2, 1, 0, 3], 2, vec![0, 1]).unwrap();
+        certify_votes(&votes, &options).unwrap();
     }
 
     #[test]
@@ -493,9 +541,10 @@ mod tests {
 
     #[test]
     fn default_range_ends_at_the_first_all_zero_row() {
-        // row0: a = 1 > b = 0, g = 6 + 1 = 7, e* = 3; row1: a = 0 < b = 1, g = 2, e* = 0;
+        // row0: a = 1 > b = 0, g = 6 + 1 = 7, e* = 3; row1: a = 0 < b = 1, g = 4 − 2 = 2,
+        // e* = 0;
         // row2 is misclassified.
-        let votes = Votes::new(vec![0, 6, 2, 0, 5, 1], 2, vec![1, 0, 1]).unwrap();
+        let votes = Votes::new(vec![0, 6, 4, 2, 5, 1], 2, vec![1, 0, 1]).unwrap();
         let out = certify_votes(&votes, &CurveOptions::new(Method::Knn, "")).unwrap();
         assert_eq!(out.curves[0].certified, vec![2, 1, 1, 1, 0]);
         assert_eq!(out.max_e, 4);

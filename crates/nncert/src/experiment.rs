@@ -361,6 +361,7 @@ pub fn run(
         ));
     }
     // Every parameter is checked before the (long) neighbour search.
+    validate_threat(config.threat, b)?;
     validate_baselines(b, dataset.train.len())?;
     let certify = CertifyOptions {
         joint: config.joint.clone(),
@@ -396,6 +397,32 @@ pub fn run(
 /// The most training examples (models × ξ) bagging may draw in one run: about 800 MB of
 /// indices; the paper's settings draw 27,000 and 400,000.
 pub const MAX_BAGGING_DRAWS: u64 = 100_000_000;
+
+/// Refuses a threat other than `general` together with a baseline (DPA, FA, ROE, bagging),
+/// as `certify_votes` does for their votes: their certificates are derived for the general
+/// threat only, and a run recorded as `insert` must not silently carry general
+/// certificates beside the threat-specific kNN/rNN ones.
+pub fn validate_threat(threat: Threat, b: &BaselineConfig) -> Result<(), Error> {
+    if threat == Threat::General {
+        return Ok(());
+    }
+    let baseline = if !b.dpa.is_empty() {
+        Some(Method::Dpa)
+    } else if !b.ensembles.fa.is_empty() {
+        Some(Method::Fa)
+    } else if !b.bagging.is_empty() {
+        Some(Method::Bagging)
+    } else {
+        None
+    };
+    match baseline {
+        Some(m) => Err(Error::invalid(format!(
+            "threat: `{threat}` is not implemented for {m} (the general certificate holds for \
+             every threat; use --threat general, or certify {m} in a separate run)"
+        ))),
+        None => Ok(()),
+    }
+}
 
 /// Checks DPA's ζ and bagging's parameters against a training set of `n_train` examples.
 pub fn validate_baselines(b: &BaselineConfig, n_train: usize) -> Result<(), Error> {
