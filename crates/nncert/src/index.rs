@@ -346,6 +346,31 @@ impl Index {
         search(self.reference(), &features, &labels, config, &|_| {})
     }
 
+    /// One training shard `train` of this index searched for test block `block` of
+    /// `test` (the whole test set): a [`crate::shard::Partial`] to merge with the other
+    /// shards' (`docs/SCALING.md`). `context` must be the same for every partial of a run
+    /// (e.g. a checksum of the data).
+    pub fn search_shard(
+        &self,
+        test: MatrixRef<'_>,
+        labels: Option<&[u32]>,
+        config: &SearchConfig,
+        train: crate::shard::ShardSpec,
+        block: crate::shard::ShardSpec,
+        context: &str,
+    ) -> Result<crate::shard::Partial, Error> {
+        let (features, labels) = self.test_side(test, labels)?;
+        crate::shard::search(
+            self.reference(),
+            &features,
+            &labels,
+            config,
+            train,
+            block,
+            context,
+        )
+    }
+
     /// Votes, per-input certificates and CA(e) curves of every k and r of `config`, as an
     /// [`Experiment`] (kNN settings first, then rNN, each in the order asked) — the values
     /// `nncert certify` computes and writes.

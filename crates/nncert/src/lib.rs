@@ -70,6 +70,7 @@ pub mod paper;
 pub mod index;
 pub mod attack;
 pub mod report;
+pub mod shard;
 // Beside the flow.
 pub mod rng;
 mod error;

@@ -162,6 +162,27 @@ impl Exact {
         out
     }
 
+    /// Bytes of [`Exact::to_le_bytes`].
+    pub const BYTES: usize = 8 * LIMBS;
+
+    /// The 704-bit two's complement value, little-endian (for files).
+    pub fn to_le_bytes(&self) -> [u8; Exact::BYTES] {
+        let mut out = [0u8; Exact::BYTES];
+        for (chunk, limb) in out.chunks_exact_mut(8).zip(self.0) {
+            chunk.copy_from_slice(&limb.to_le_bytes());
+        }
+        out
+    }
+
+    /// The value of [`Exact::to_le_bytes`].
+    pub fn from_le_bytes(bytes: &[u8; Exact::BYTES]) -> Exact {
+        let mut limbs = [0u64; LIMBS];
+        for (limb, chunk) in limbs.iter_mut().zip(bytes.chunks_exact(8)) {
+            *limb = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        Exact(limbs)
+    }
+
     /// The value, approximately, as an f64 (for reporting and tests; comparisons use
     /// [`Ord`]).
     pub fn to_f64(&self) -> f64 {
@@ -353,6 +374,21 @@ impl Bound {
             absolute,
             floor,
             overflow: f32::MAX,
+        }
+    }
+
+    /// The bound's parameters (relative, absolute, floor, overflow), for files.
+    pub fn to_parts(&self) -> (f64, f64, f64, f32) {
+        (self.relative, self.absolute, self.floor, self.overflow)
+    }
+
+    /// The bound of [`Bound::to_parts`].
+    pub fn from_parts(relative: f64, absolute: f64, floor: f64, overflow: f32) -> Bound {
+        Bound {
+            relative,
+            absolute,
+            floor,
+            overflow,
         }
     }
 

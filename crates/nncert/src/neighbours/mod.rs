@@ -2,11 +2,13 @@
 //!
 //! - [`kernel`]: distance kernels (scalar reference, AVX2, AVX-512) with one summation order;
 //! - [`select`]: the total order of METHOD §2 as a packed key, streaming top-k;
-//! - [`mod@search`]: tiling, threads, and the votes.
+//! - [`mod@search`]: tiling, threads, and the votes;
+//! - [`key_interval`]: proven intervals of exact keys, comparable across searches (shards).
 
 pub mod exact;
 pub(crate) mod gemm;
 pub mod kernel;
+pub mod key_interval;
 pub mod search;
 pub mod select;
 

@@ -28,6 +28,7 @@ use serde::Serialize;
 use super::exact::{Bound, Exact, exact_key, radius_key, select_exact};
 use super::gemm::{self, GemmNorms};
 use super::kernel::{Kernel, LANES, Metric, scalar};
+use super::key_interval::KeyDomain;
 use super::select::{TopK, from_ord_bits, order_key};
 use crate::error::Error;
 use crate::features::FeatureMatrix;
@@ -202,7 +203,41 @@ struct Plan {
     margin: (f64, usize),
     /// Training index of each tie-break position (for neighbour lists).
     index_by_position: Vec<u32>,
-    keep_neighbours: bool,
+    /// Which neighbour lists to keep.
+    lists: Lists,
+    /// What the fast values measure, relative to the exact key.
+    domain: KeyDomain,
+}
+
+/// Which neighbour lists a search keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lists {
+    /// The k_max nearest of each query, in exact order.
+    pub knn: bool,
+    /// Every example within the largest radius, in exact order.
+    pub rnn: bool,
+}
+
+/// A neighbour as the search found it: training index and fast value (in the search's
+/// [`KeyDomain`]).
+pub(crate) type RawNeighbour = (u32, f32);
+
+/// Everything a search computed, before the public [`SearchResult`] is assembled: the
+/// neighbour lists keep their fast values, and each query's error bound comes along, so
+/// that a caller can turn every list entry into a proven interval of its exact key (the
+/// shards of `crate::shard`).
+pub(crate) struct Detailed {
+    /// Votes (without neighbour lists).
+    pub result: SearchResult,
+    /// Per query, the k_max nearest in exact order (empty unless kept).
+    pub knn: Vec<Vec<RawNeighbour>>,
+    /// Per query, every example within the largest radius in exact order (empty unless
+    /// kept).
+    pub rnn: Vec<Vec<RawNeighbour>>,
+    /// Per query, the error bound of its fast values.
+    pub bounds: Vec<Bound>,
+    /// What the fast values measure.
+    pub domain: KeyDomain,
 }
 
 /// The sample margin: 25 % more than proportional, plus 32.
@@ -297,6 +332,54 @@ fn search_with_margin(
     progress: &(dyn Fn(usize) + Sync),
     margin: (f64, usize),
 ) -> Result<SearchResult, Error> {
+    let lists = Lists {
+        knn: config.keep_neighbours,
+        rnn: config.keep_neighbours,
+    };
+    let detailed = search_detailed(
+        reference,
+        test,
+        test_labels,
+        config,
+        lists,
+        progress,
+        margin,
+    )?;
+    let mut result = detailed.result;
+    if config.keep_neighbours {
+        let domain = detailed.domain;
+        let convert = |lists: Vec<Vec<RawNeighbour>>| -> Vec<Vec<Neighbour>> {
+            lists
+                .into_iter()
+                .map(|l| {
+                    l.into_iter()
+                        .map(|(index, fast)| Neighbour {
+                            index,
+                            distance: domain.reported(fast),
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        result.neighbours = Some(NeighbourLists {
+            knn: convert(detailed.knn),
+            rnn: convert(detailed.rnn),
+        });
+    }
+    Ok(result)
+}
+
+/// [`search`] with the lists asked for by `lists` (whatever `config.keep_neighbours`
+/// says) kept with their fast values and bounds; `margin` as in [`Plan::sample_rank`].
+pub(crate) fn search_detailed(
+    reference: Reference<'_>,
+    test: &FeatureMatrix,
+    test_labels: &[u32],
+    config: &SearchConfig,
+    lists: Lists,
+    progress: &(dyn Fn(usize) + Sync),
+    margin: (f64, usize),
+) -> Result<Detailed, Error> {
     let train = reference.features;
     let c = reference.n_classes;
     if train.dim != test.dim {
@@ -423,6 +506,12 @@ fn search_with_margin(
     } else {
         None
     };
+    let domain = match (config.metric, gemm.is_some()) {
+        (Metric::L2, true) => KeyDomain::SquaredDistance,
+        (Metric::L2, false) => KeyDomain::Distance,
+        (Metric::Cosine, _) => KeyDomain::OneMinusDot,
+        _ => KeyDomain::Key,
+    };
     let plan = Plan {
         positions: order
             .iter()
@@ -446,7 +535,8 @@ fn search_with_margin(
         kernel: config.kernel,
         margin,
         index_by_position,
-        keep_neighbours: config.keep_neighbours,
+        lists,
+        domain,
     };
 
     let n_blocks = test.n.div_ceil(QUERY_BLOCK);
@@ -462,14 +552,13 @@ fn search_with_margin(
         .collect();
     let threshold_fallbacks = blocks.iter().map(|b| b.fallbacks).sum();
     let row_len = plan.row_len();
-    let mut neighbours = plan.keep_neighbours.then(NeighbourLists::default);
+    let (mut knn_lists, mut rnn_lists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
     let mut all: Vec<u32> = Vec::with_capacity(test.n * row_len);
     for b in blocks {
         all.extend(b.counts);
-        if let Some(n) = neighbours.as_mut() {
-            n.knn.extend(b.knn);
-            n.rnn.extend(b.rnn);
-        }
+        knn_lists.extend(b.knn);
+        rnn_lists.extend(b.rnn);
+        bounds.extend(b.bounds);
     }
     let column = |slot: usize| -> Vec<u32> {
         (0..test.n)
@@ -513,11 +602,17 @@ fn search_with_margin(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    Ok(SearchResult {
-        knn,
-        rnn,
-        threshold_fallbacks,
-        neighbours,
+    Ok(Detailed {
+        result: SearchResult {
+            knn,
+            rnn,
+            threshold_fallbacks,
+            neighbours: None,
+        },
+        knn: knn_lists,
+        rnn: rnn_lists,
+        bounds,
+        domain: plan.domain,
     })
 }
 
@@ -616,15 +711,6 @@ impl Plan {
             |&key| position_of(key),
         );
     }
-
-    /// The distance a neighbour list reports for a fast value.
-    fn reported(&self, fast: f32) -> f32 {
-        if self.gemm.is_some() && self.metric == Metric::L2 {
-            fast.sqrt() // the fast value is the squared distance
-        } else {
-            fast
-        }
-    }
 }
 
 /// What one block of queries produced.
@@ -633,17 +719,16 @@ struct BlockResult {
     counts: Vec<u32>,
     fallbacks: usize,
     /// Neighbour lists (empty unless kept).
-    knn: Vec<Vec<Neighbour>>,
-    rnn: Vec<Vec<Neighbour>>,
+    knn: Vec<Vec<RawNeighbour>>,
+    rnn: Vec<Vec<RawNeighbour>>,
+    /// Each query's error bound.
+    bounds: Vec<Bound>,
 }
 
 /// Neighbours from order keys, in the order given.
-fn to_neighbours(plan: &Plan, keys: &[u64]) -> Vec<Neighbour> {
+fn to_neighbours(plan: &Plan, keys: &[u64]) -> Vec<RawNeighbour> {
     keys.iter()
-        .map(|&k| Neighbour {
-            index: plan.index_by_position[position_of(k)],
-            distance: plan.reported(distance_of(k)),
-        })
+        .map(|&k| (plan.index_by_position[position_of(k)], distance_of(k)))
         .collect()
 }
 
@@ -710,7 +795,7 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
     let row_len = plan.row_len();
     let want_knn = plan.k_max > 0;
     let bounds: Vec<Bound> = (0..nq).map(|q| plan.query_bound(q0 + q)).collect();
-    let keep_rnn = plan.keep_neighbours && !plan.radii.is_empty();
+    let keep_rnn = plan.lists.rnn && !plan.radii.is_empty();
     let mut block = BlockState {
         q0,
         counts: vec![0u32; nq * row_len],
@@ -798,7 +883,7 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
                     running[plan.label_by_position[position_of(key)] as usize] += 1;
                 }
                 counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
-                if plan.keep_neighbours && ki + 1 == plan.ks.len() {
+                if plan.lists.knn && ki + 1 == plan.ks.len() {
                     let mut nearest = keys[..k.min(keys.len())].to_vec();
                     plan.exact_order(q0 + q, &bounds[q], &mut nearest);
                     knn_lists.push(to_neighbours(plan, &nearest));
@@ -825,6 +910,7 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
         fallbacks,
         knn: knn_lists,
         rnn,
+        bounds,
     }
 }
 

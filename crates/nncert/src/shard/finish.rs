@@ -1,0 +1,216 @@
+//! From a complete [`Partial`] to the single-machine [`SearchResult`]: the pairs that
+//! still need exact keys, then votes and neighbour lists in exact order.
+
+use crate::error::Error;
+use crate::neighbours::exact::Exact;
+use crate::neighbours::key_interval::KeyDomain;
+use crate::neighbours::{KnnVotes, Neighbour, NeighbourLists, RnnVotes, SearchResult};
+use crate::votes::Votes;
+
+use super::order::{Needs, clusters, ordered};
+use super::partial::{Partial, Segment};
+
+impl Partial {
+    fn domain_fn(&self) -> impl Fn(usize) -> KeyDomain + '_ {
+        |shard| {
+            self.shards
+                .binary_search_by_key(&shard, |s| s.index)
+                .map_or(KeyDomain::Key, |p| self.shards[p].domain)
+        }
+    }
+
+    /// The distinct effective k, ascending.
+    fn boundaries(&self) -> Vec<usize> {
+        let mut b: Vec<usize> = self
+            .settings
+            .ks
+            .iter()
+            .map(|&k| k.min(self.settings.n_train))
+            .collect();
+        b.sort_unstable();
+        b.dedup();
+        b
+    }
+
+    /// The lists of a row whose order is decided, with what decides it.
+    fn lists_of<'a>(
+        &'a self,
+        row: usize,
+        boundaries: &'a [usize],
+    ) -> Vec<(&'a [Segment], Needs<'a>)> {
+        let r = &self.rows[row];
+        let mut out = Vec::new();
+        if !self.settings.ks.is_empty() {
+            out.push((
+                &r.knn[..],
+                Needs {
+                    boundaries,
+                    full_order: self.settings.keep_neighbours,
+                    limit: self.settings.k_max(),
+                },
+            ));
+        }
+        if self.settings.keep_neighbours && !self.settings.radii.is_empty() {
+            out.push((
+                &r.rnn[..],
+                Needs {
+                    boundaries: &[],
+                    full_order: true,
+                    limit: usize::MAX,
+                },
+            ));
+        }
+        out
+    }
+
+    /// The (global test row, global training index) pairs whose exact keys the order still
+    /// needs, sorted, without the keys already known. Meaningful once every training shard
+    /// is in (an error otherwise). Compute them with [`super::exact_keys`] and pass them,
+    /// in this order, to [`Partial::finish`].
+    pub fn pending(&self) -> Result<Vec<(usize, u32)>, Error> {
+        self.check_complete()?;
+        let boundaries = self.boundaries();
+        let domain_of = self.domain_fn();
+        let first = self.test_rows().start;
+        let mut out = Vec::new();
+        for row in 0..self.rows.len() {
+            let q = first + row;
+            for (segments, needs) in self.lists_of(row, &boundaries) {
+                let (items, cl) = clusters(segments, &domain_of, &needs);
+                for (range, exact) in cl {
+                    if exact {
+                        out.extend(
+                            items[range]
+                                .iter()
+                                .filter(|i| !self.known.contains_key(&(q as u64, i.index)))
+                                .map(|i| (q, i.index)),
+                        );
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Adds exact keys: `keys[i]` is the key of `pairs[i]` (as [`super::exact_keys`] gives
+    /// them). Later merges and [`Partial::finish`] use them.
+    pub fn add_keys(&mut self, pairs: &[(usize, u32)], keys: &[Exact]) -> Result<(), Error> {
+        if pairs.len() != keys.len() {
+            return Err(Error::invalid(format!(
+                "exact keys: expected {} (one per pair), found {}",
+                pairs.len(),
+                keys.len()
+            )));
+        }
+        for (&(q, j), &key) in pairs.iter().zip(keys) {
+            self.known.insert((q as u64, j), key);
+        }
+        Ok(())
+    }
+
+    /// The votes of every k and r (and the neighbour lists, if the run keeps them) of the
+    /// block's test rows, exactly as one search of the whole training set gives them.
+    /// `keys` are the exact keys of [`Partial::pending`], in its order.
+    /// `threshold_fallbacks` is 0 (a speed statistic of single searches).
+    pub fn finish(mut self, keys: &[Exact]) -> Result<SearchResult, Error> {
+        let pending = self.pending()?;
+        self.add_keys(&pending, keys)?;
+        let boundaries = self.boundaries();
+        let domain_of = self.domain_fn();
+        let s = &self.settings;
+        let c = s.n_classes;
+        let first = self.test_rows().start;
+        let n = self.rows.len();
+        let mut knn_counts: Vec<Vec<u32>> = vec![Vec::with_capacity(n * c); s.ks.len()];
+        let mut lists = NeighbourLists::default();
+        let position = |index: u32| {
+            self.table_of(index)
+                .map_or(u32::MAX, |(t, i)| t.positions[i])
+        };
+        let label = |index: u32| self.table_of(index).map_or(u32::MAX, |(t, i)| t.labels[i]);
+        let corrupt = |what: String| Error::invalid(format!("{}: {what}", self.describe()));
+        for row in 0..n {
+            let q = first + row;
+            let key = |index: u32| self.known.get(&(q as u64, index)).copied();
+            for (li, (segments, needs)) in self.lists_of(row, &boundaries).into_iter().enumerate() {
+                let items =
+                    ordered(segments, &domain_of, &needs, &key, &position).map_err(|j| {
+                        corrupt(format!("no exact key for test row {q}, training row {j}"))
+                    })?;
+                let is_knn = li == 0 && !s.ks.is_empty();
+                if is_knn {
+                    if items.len() < needs.limit {
+                        return Err(corrupt(format!(
+                            "test row {q}: {} kNN candidates, expected at least {}",
+                            items.len(),
+                            needs.limit
+                        )));
+                    }
+                    for (ki, &k) in s.ks.iter().enumerate() {
+                        let mut counts = vec![0u32; c];
+                        for it in &items[..k.min(s.n_train)] {
+                            let l = label(it.index) as usize;
+                            *counts.get_mut(l).ok_or_else(|| {
+                                corrupt(format!("training row {} has no label", it.index))
+                            })? += 1;
+                        }
+                        knn_counts[ki].extend(counts);
+                    }
+                }
+                if s.keep_neighbours {
+                    let list: Vec<Neighbour> = items
+                        .iter()
+                        .map(|it| Neighbour {
+                            index: it.index,
+                            distance: domain_of(segments[it.seg].shard).reported(it.fast),
+                        })
+                        .collect();
+                    if is_knn {
+                        lists.knn.push(list);
+                    } else {
+                        lists.rnn.push(list);
+                    }
+                }
+            }
+        }
+        let knn =
+            s.ks.iter()
+                .zip(knn_counts)
+                .map(|(&k, counts)| {
+                    Ok(KnnVotes {
+                        k,
+                        votes: Votes::new(counts, c, self.test_labels.clone())?,
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+        let rnn = s
+            .radii
+            .iter()
+            .enumerate()
+            .map(|(ri, &radius)| {
+                let counts: Vec<u32> = self
+                    .rows
+                    .iter()
+                    .flat_map(|r| r.rnn_counts[ri * c..(ri + 1) * c].iter().copied())
+                    .collect();
+                let empty = counts
+                    .chunks(c)
+                    .filter(|r| r.iter().all(|&v| v == 0))
+                    .count();
+                Ok(RnnVotes {
+                    radius,
+                    votes: Votes::new(counts, c, self.test_labels.clone())?,
+                    empty,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(SearchResult {
+            knn,
+            rnn,
+            threshold_fallbacks: 0,
+            neighbours: s.keep_neighbours.then_some(lists),
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! [`Merge`]: every partial of a run → one result, blocks checked and stacked in order.
+
+use crate::error::Error;
+use crate::neighbours::exact::Exact;
+use crate::neighbours::{KnnVotes, NeighbourLists, RnnVotes, SearchResult};
+use crate::votes::Votes;
+
+use super::{Partial, ShardSettings};
+
+/// Every partial of a run, merged per test block: checks that they belong to one run,
+/// that every test block has every training shard exactly once, then gives the pairs that
+/// need exact keys ([`Merge::pending`]) and the single-machine result ([`Merge::finish`]).
+#[derive(Debug, Clone)]
+pub struct Merge {
+    /// One complete partial per test block, in block order.
+    blocks: Vec<Partial>,
+}
+
+impl Merge {
+    /// Merges `partials` (in the order given, per test block) and checks the run is
+    /// complete.
+    pub fn new(partials: Vec<Partial>) -> Result<Merge, Error> {
+        let Some(first) = partials.first() else {
+            return Err(Error::invalid(
+                "merge: expected at least one partial result",
+            ));
+        };
+        let m = first.block.count();
+        let mut blocks: Vec<Option<Partial>> = vec![None; m];
+        let (settings, name) = (first.settings.clone(), first.describe());
+        for p in partials {
+            if let Some(d) = settings.difference(&p.settings) {
+                return Err(Error::invalid(format!(
+                    "{name} and {}: not the same run ({d})",
+                    p.describe()
+                )));
+            }
+            if p.block.count() != m {
+                return Err(Error::invalid(format!(
+                    "{name} and {}: test set split into {} vs {} blocks",
+                    p.describe(),
+                    m,
+                    p.block.count()
+                )));
+            }
+            let slot = &mut blocks[p.block.index() - 1];
+            *slot = Some(match slot.take() {
+                None => p,
+                Some(have) => have.merge(p)?,
+            });
+        }
+        let blocks = blocks
+            .into_iter()
+            .enumerate()
+            .map(|(j, b)| {
+                let b = b.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "merge: test block {}/{m} is missing (no partial for it)",
+                        j + 1
+                    ))
+                })?;
+                b.check_complete()?;
+                Ok(b)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Merge { blocks })
+    }
+
+    /// The settings of the run.
+    pub fn settings(&self) -> &ShardSettings {
+        &self.blocks[0].settings
+    }
+
+    /// Labels of every test row, in order.
+    pub fn test_labels(&self) -> Vec<u32> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.test_labels.iter().copied())
+            .collect()
+    }
+
+    /// The (global test row, global training index) pairs that need exact keys, sorted.
+    pub fn pending(&self) -> Result<Vec<(usize, u32)>, Error> {
+        let mut out = Vec::new();
+        for b in &self.blocks {
+            out.extend(b.pending()?);
+        }
+        Ok(out)
+    }
+
+    /// The single-machine result; `keys` are the exact keys of [`Merge::pending`], in its
+    /// order.
+    pub fn finish(self, keys: &[Exact]) -> Result<SearchResult, Error> {
+        let pending = self.pending()?;
+        if pending.len() != keys.len() {
+            return Err(Error::invalid(format!(
+                "exact keys: expected {} (one per pending pair), found {}",
+                pending.len(),
+                keys.len()
+            )));
+        }
+        let settings = self.settings().clone();
+        let c = settings.n_classes;
+        let mut at = 0;
+        let mut parts = Vec::with_capacity(self.blocks.len());
+        for b in self.blocks {
+            let n = pending[at..]
+                .iter()
+                .take_while(|p| b.test_rows().contains(&p.0))
+                .count();
+            parts.push(b.finish(&keys[at..at + n])?);
+            at += n;
+        }
+        stack(parts, &settings, c)
+    }
+}
+
+/// Stacks per-block results in block order.
+fn stack(parts: Vec<SearchResult>, s: &ShardSettings, c: usize) -> Result<SearchResult, Error> {
+    let labels: Vec<u32> = parts
+        .iter()
+        .flat_map(|p| {
+            p.knn
+                .first()
+                .map(|k| k.votes.labels())
+                .or_else(|| p.rnn.first().map(|r| r.votes.labels()))
+                .unwrap_or(&[])
+                .iter()
+                .copied()
+        })
+        .collect();
+    let knn = (0..s.ks.len())
+        .map(|i| {
+            let counts = parts
+                .iter()
+                .flat_map(|p| p.knn[i].votes.counts().iter().copied())
+                .collect();
+            Ok(KnnVotes {
+                k: s.ks[i],
+                votes: Votes::new(counts, c, labels.clone())?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let rnn = (0..s.radii.len())
+        .map(|i| {
+            let counts = parts
+                .iter()
+                .flat_map(|p| p.rnn[i].votes.counts().iter().copied())
+                .collect();
+            Ok(RnnVotes {
+                radius: s.radii[i],
+                votes: Votes::new(counts, c, labels.clone())?,
+                empty: parts.iter().map(|p| p.rnn[i].empty).sum(),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let neighbours = s.keep_neighbours.then(|| {
+        let mut all = NeighbourLists::default();
+        for p in &parts {
+            if let Some(l) = &p.neighbours {
+                all.knn.extend(l.knn.iter().cloned());
+                all.rnn.extend(l.rnn.iter().cloned());
+            }
+        }
+        all
+    });
+    Ok(SearchResult {
+        knn,
+        rnn,
+        threshold_fallbacks: 0,
+        neighbours,
+    })
+}

@@ -1,0 +1,327 @@
+//! Sharded search with an exact merge: the training set split into shards `I/N`, the test
+//! set into blocks `J/M`, one job per (shard, block), and a merge that reproduces the
+//! single-machine votes and neighbour lists bit for bit (`docs/SCALING.md`).
+//!
+//! - [`search`] / [`search_rows`]: one training shard against one test block → a
+//!   [`Partial`] (each shard's exact k_max nearest with proven intervals of their exact
+//!   keys, and its rNN label counts);
+//! - [`Partial::merge`]: partials of one block and disjoint shards → one partial (in any
+//!   order or tree);
+//! - [`Partial::pending`] → [`exact_keys`] → [`Partial::finish`]: the few pairs whose
+//!   order the intervals leave open get exact keys from whoever holds the data, then the
+//!   result is the single-machine [`crate::SearchResult`];
+//! - [`Merge`]: the same for every block of a run at once, blocks checked and stacked;
+//! - [`Partial::to_bytes`] / [`Partial::from_bytes`]: the versioned, checksummed file.
+
+mod bytes;
+mod finish;
+mod merge_all;
+mod order;
+mod partial;
+mod spec;
+
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::features::FeatureMatrix;
+use crate::neighbours::Metric;
+use crate::neighbours::exact::{Exact, exact_key};
+use crate::neighbours::search::{Lists, Reference, SearchConfig, search_detailed};
+
+pub use bytes::{FORMAT_VERSION, MAGIC};
+pub use merge_all::Merge;
+pub use partial::{Partial, ShardSettings};
+pub use spec::ShardSpec;
+
+use partial::{Row, Segment, ShardTable};
+
+/// The sample margin of the search (as [`crate::neighbours::search()`] uses it).
+const MARGIN: (f64, usize) = (1.25, 32);
+
+/// One training shard: its rows only, with the global facts a merge needs.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainShard<'a> {
+    /// Which shard (of the whole training set of `n_train` rows).
+    pub spec: ShardSpec,
+    /// Rows of the whole training set.
+    pub n_train: usize,
+    /// The shard's rows (`spec.range(n_train)` of the whole set).
+    pub features: &'a FeatureMatrix,
+    /// Their labels.
+    pub labels: &'a [u32],
+    /// Their *global* tie-break positions ([`crate::rank::tie_break_positions`] of the
+    /// whole training set).
+    pub positions: &'a [u32],
+    /// Number of classes of the whole run.
+    pub n_classes: usize,
+}
+
+/// One test block: its rows only.
+#[derive(Debug, Clone, Copy)]
+pub struct TestBlock<'a> {
+    /// Which block (of the whole test set of `n_test` rows).
+    pub spec: ShardSpec,
+    /// Rows of the whole test set.
+    pub n_test: usize,
+    /// The block's rows (`spec.range(n_test)` of the whole set).
+    pub features: &'a FeatureMatrix,
+    /// Their labels.
+    pub labels: &'a [u32],
+}
+
+/// Rows `range` of a matrix, copied.
+fn rows_of(m: &FeatureMatrix, range: std::ops::Range<usize>) -> FeatureMatrix {
+    FeatureMatrix {
+        n: range.len(),
+        dim: m.dim,
+        data: m.data[range.start * m.dim..range.end * m.dim].to_vec(),
+    }
+}
+
+/// [`search_rows`] from the whole training reference and test set: slices shard `train`
+/// and block `block` out of them.
+pub fn search(
+    reference: Reference<'_>,
+    test: &FeatureMatrix,
+    test_labels: &[u32],
+    config: &SearchConfig,
+    train: ShardSpec,
+    block: ShardSpec,
+    context: &str,
+) -> Result<Partial, Error> {
+    let tr = train.range(reference.features.n)?;
+    let te = block.range(test.n)?;
+    if reference.labels.len() != reference.features.n
+        || reference.positions.len() != reference.features.n
+        || test_labels.len() != test.n
+    {
+        return Err(Error::invalid(
+            "shard search: expected one label and position per training row and one label per test row",
+        ));
+    }
+    let shard_rows = rows_of(reference.features, tr.clone());
+    let block_rows = rows_of(test, te.clone());
+    search_rows(
+        TrainShard {
+            spec: train,
+            n_train: reference.features.n,
+            features: &shard_rows,
+            labels: &reference.labels[tr.clone()],
+            positions: &reference.positions[tr],
+            n_classes: reference.n_classes,
+        },
+        TestBlock {
+            spec: block,
+            n_test: test.n,
+            features: &block_rows,
+            labels: &test_labels[te],
+        },
+        config,
+        context,
+    )
+}
+
+/// Searches one training shard for one test block: the shard's exact k_max nearest of
+/// every test row (ties broken by the global positions), with the error bound of their
+/// fast values, and its rNN label counts (and balls, with neighbour lists). `context`
+/// is recorded and must match in every partial merged with this one (the CLI puts the
+/// dataset checksums, features and tie rule there).
+pub fn search_rows(
+    train: TrainShard<'_>,
+    test: TestBlock<'_>,
+    config: &SearchConfig,
+    context: &str,
+) -> Result<Partial, Error> {
+    let tr = train.spec.range(train.n_train)?;
+    let te = test.spec.range(test.n_test)?;
+    if train.features.n != tr.len()
+        || train.labels.len() != tr.len()
+        || train.positions.len() != tr.len()
+    {
+        return Err(Error::invalid(format!(
+            "train shard {}: expected {} rows, labels and positions (rows {}..{} of {}), found {}, {} and {}",
+            train.spec,
+            tr.len(),
+            tr.start,
+            tr.end,
+            train.n_train,
+            train.features.n,
+            train.labels.len(),
+            train.positions.len()
+        )));
+    }
+    if test.features.n != te.len() || test.labels.len() != te.len() {
+        return Err(Error::invalid(format!(
+            "test block {}: expected {} rows and labels (rows {}..{} of {}), found {} and {}",
+            test.spec,
+            te.len(),
+            te.start,
+            te.end,
+            test.n_test,
+            test.features.n,
+            test.labels.len()
+        )));
+    }
+    if let Some(&p) = train
+        .positions
+        .iter()
+        .find(|&&p| p as usize >= train.n_train)
+    {
+        return Err(Error::invalid(format!(
+            "train shard {}: tie-break position {p} is not below n_train = {}",
+            train.spec, train.n_train
+        )));
+    }
+    if let Some(&l) = train
+        .labels
+        .iter()
+        .chain(test.labels)
+        .find(|&&l| l as usize >= train.n_classes)
+    {
+        return Err(Error::invalid(format!(
+            "labels: expected values below n_classes = {}, found {l}",
+            train.n_classes
+        )));
+    }
+    // The shard searched on its own, with local positions in the global order.
+    let mut by_position: Vec<usize> = (0..tr.len()).collect();
+    by_position.sort_by_key(|&i| train.positions[i]);
+    let mut local = vec![0u32; tr.len()];
+    for (rank, &i) in by_position.iter().enumerate() {
+        local[i] = rank as u32;
+    }
+    let settings = ShardSettings {
+        metric: config.metric,
+        ks: config.ks.clone(),
+        radii: config.radii.clone(),
+        keep_neighbours: config.keep_neighbours,
+        n_train: train.n_train,
+        n_test: test.n_test,
+        n_classes: train.n_classes,
+        context: context.to_string(),
+    };
+    let shard_config = SearchConfig {
+        ks: if config.ks.is_empty() {
+            Vec::new()
+        } else {
+            vec![settings.k_max()]
+        },
+        keep_neighbours: false,
+        ..config.clone()
+    };
+    let lists = Lists {
+        knn: !config.ks.is_empty(),
+        rnn: config.keep_neighbours && !config.radii.is_empty(),
+    };
+    let reference = Reference {
+        features: train.features,
+        labels: train.labels,
+        positions: &local,
+        n_classes: train.n_classes,
+    };
+    let d = search_detailed(
+        reference,
+        test.features,
+        test.labels,
+        &shard_config,
+        lists,
+        &|_| {},
+        MARGIN,
+    )?;
+    let c = train.n_classes;
+    let globalise = |l: &[(u32, f32)]| -> Vec<(u32, f32)> {
+        l.iter().map(|&(j, f)| (j + tr.start as u32, f)).collect()
+    };
+    let rows = (0..te.len())
+        .map(|q| {
+            let segment = |lists: &[Vec<(u32, f32)>]| -> Vec<Segment> {
+                lists
+                    .get(q)
+                    .map(|l| Segment {
+                        shard: train.spec.index(),
+                        bound: d.bounds[q],
+                        items: globalise(l),
+                    })
+                    .into_iter()
+                    .collect()
+            };
+            Row {
+                rnn_counts: d
+                    .result
+                    .rnn
+                    .iter()
+                    .flat_map(|rv| rv.votes.row(q)[..c].to_vec())
+                    .collect(),
+                knn: segment(&d.knn),
+                rnn: segment(&d.rnn),
+            }
+        })
+        .collect();
+    Ok(Partial {
+        settings,
+        train_count: train.spec.count(),
+        shards: vec![ShardTable {
+            index: train.spec.index(),
+            domain: d.domain,
+            labels: train.labels.to_vec(),
+            positions: train.positions.to_vec(),
+            origin: String::new(),
+        }],
+        block: test.spec,
+        test_labels: test.labels.to_vec(),
+        rows,
+        known: Default::default(),
+    })
+}
+
+/// The exact keys of `pairs` (global test row, global training index), in order, for
+/// [`Partial::finish`]: `train` holds training rows `train_start..` and `test` test rows
+/// `test_start..` (0 and 0 for the whole sets).
+pub fn exact_keys(
+    metric: Metric,
+    train: &FeatureMatrix,
+    train_start: usize,
+    test: &FeatureMatrix,
+    test_start: usize,
+    pairs: &[(usize, u32)],
+) -> Result<Vec<Exact>, Error> {
+    if train.dim != test.dim {
+        return Err(Error::invalid(format!(
+            "exact keys: training features have {} columns, test features {}",
+            train.dim, test.dim
+        )));
+    }
+    let local = |(q, j): (usize, u32)| -> Option<(usize, usize)> {
+        let q = q.checked_sub(test_start).filter(|&q| q < test.n)?;
+        let j = (j as usize)
+            .checked_sub(train_start)
+            .filter(|&j| j < train.n)?;
+        Some((q, j))
+    };
+    if let Some(&(q, j)) = pairs.iter().find(|&&p| local(p).is_none()) {
+        return Err(Error::invalid(format!(
+            "exact keys: pair (test row {q}, training row {j}) is outside the rows given (test {}..{}, training {}..{})",
+            test_start,
+            test_start + test.n,
+            train_start,
+            train_start + train.n
+        )));
+    }
+    Ok(pairs
+        .par_iter()
+        .map(|&p| {
+            let (q, j) = local(p).expect("checked above");
+            let (a, b) = (test.row(q), train.row(j));
+            if metric == Metric::Cosine {
+                // The search compares the rows scaled to unit length, exactly so.
+                let dim = a.len().max(1);
+                let (mut a, mut b) = (a.to_vec(), b.to_vec());
+                crate::neighbours::gemm::normalize_rows(&mut a, dim);
+                crate::neighbours::gemm::normalize_rows(&mut b, dim);
+                exact_key(metric, &a, &b)
+            } else {
+                exact_key(metric, a, b)
+            }
+        })
+        .collect())
+}

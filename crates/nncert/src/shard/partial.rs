@@ -1,0 +1,307 @@
+//! [`Partial`]: what one (training shard, test block) job found, and the exact merge of
+//! partials of one test block.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::neighbours::Metric;
+use crate::neighbours::exact::{Bound, Exact};
+use crate::neighbours::key_interval::KeyDomain;
+
+use super::ShardSpec;
+
+/// The settings every partial of one run shares: a merge refuses partials that differ in
+/// any of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardSettings {
+    /// Distance.
+    pub metric: Metric,
+    /// kNN sizes, in the order asked.
+    pub ks: Vec<usize>,
+    /// rNN radii, in the order asked.
+    pub radii: Vec<f64>,
+    /// Whether neighbour lists are wanted in the merged result.
+    pub keep_neighbours: bool,
+    /// Rows of the whole training set.
+    pub n_train: usize,
+    /// Rows of the whole test set.
+    pub n_test: usize,
+    /// Number of classes.
+    pub n_classes: usize,
+    /// Free text from the caller that must match too: what the data and features are
+    /// (e.g. dataset checksums, feature kind, tie rule), as the CLI records them.
+    pub context: String,
+}
+
+impl ShardSettings {
+    /// The largest k that matters: `min(max k, n_train)` (0 without k).
+    pub fn k_max(&self) -> usize {
+        self.ks.iter().max().map_or(0, |&k| k.min(self.n_train))
+    }
+
+    /// The first difference from `other`, in words (`None`: the same).
+    pub fn difference(&self, other: &ShardSettings) -> Option<String> {
+        let bits = |r: &[f64]| r.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let diffs = [
+            (self.metric != other.metric)
+                .then(|| format!("metric {} vs {}", self.metric, other.metric)),
+            (self.ks != other.ks).then(|| format!("k {:?} vs {:?}", self.ks, other.ks)),
+            (bits(&self.radii) != bits(&other.radii))
+                .then(|| format!("r {:?} vs {:?}", self.radii, other.radii)),
+            (self.keep_neighbours != other.keep_neighbours).then(|| {
+                format!(
+                    "neighbour lists {} vs {}",
+                    self.keep_neighbours, other.keep_neighbours
+                )
+            }),
+            (self.n_train != other.n_train)
+                .then(|| format!("n_train {} vs {}", self.n_train, other.n_train)),
+            (self.n_test != other.n_test)
+                .then(|| format!("n_test {} vs {}", self.n_test, other.n_test)),
+            (self.n_classes != other.n_classes)
+                .then(|| format!("classes {} vs {}", self.n_classes, other.n_classes)),
+            (self.context != other.context)
+                .then(|| format!("data/settings {:?} vs {:?}", self.context, other.context)),
+        ];
+        diffs.into_iter().flatten().next()
+    }
+}
+
+/// What a partial knows about the training rows of one shard it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ShardTable {
+    /// The shard number `I` (1-based).
+    pub index: usize,
+    /// What the shard search's fast values measure.
+    pub domain: KeyDomain,
+    /// Label of each of the shard's rows.
+    pub labels: Vec<u32>,
+    /// Global tie-break position of each of the shard's rows.
+    pub positions: Vec<u32>,
+    /// Where this shard's result came from (a file name; for messages, not stored).
+    pub origin: String,
+}
+
+/// One shard's list for one test row: candidates in the shard's exact order, with the
+/// error bound of their fast values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Segment {
+    /// The shard number `I` (1-based).
+    pub shard: usize,
+    /// Error bound of the fast values.
+    pub bound: Bound,
+    /// (global training index, fast value), in exact order.
+    pub items: Vec<(u32, f32)>,
+}
+
+/// One test row of a partial.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Row {
+    /// rNN label counts, `radii.len() × c` (radii in the order asked), summed over shards.
+    pub rnn_counts: Vec<u32>,
+    /// kNN candidates, one segment per shard (sorted by shard).
+    pub knn: Vec<Segment>,
+    /// Every example within the largest radius, one segment per shard (only with
+    /// neighbour lists).
+    pub rnn: Vec<Segment>,
+}
+
+/// The result of one training shard (or of several, merged) for one test block: per test
+/// row, each shard's exact k_max nearest with proven intervals of their exact keys, its
+/// rNN label counts and, with neighbour lists, its rNN balls.
+///
+/// Partials of the same test block and disjoint training shards [`merge`](Partial::merge)
+/// in any order and grouping; once every shard is in, [`Partial::pending`] names the few
+/// (test row, training row) pairs whose exact keys the order still needs and
+/// [`Partial::finish`] gives the single-machine result (`docs/SCALING.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partial {
+    pub(crate) settings: ShardSettings,
+    /// Number of training shards `N`.
+    pub(crate) train_count: usize,
+    /// Covered training shards, sorted by index.
+    pub(crate) shards: Vec<ShardTable>,
+    /// The test block.
+    pub(crate) block: ShardSpec,
+    /// Labels of the block's test rows.
+    pub(crate) test_labels: Vec<u32>,
+    /// One per test row of the block.
+    pub(crate) rows: Vec<Row>,
+    /// Exact keys already known: (global test row, training index) → key.
+    pub(crate) known: BTreeMap<(u64, u32), Exact>,
+}
+
+impl Partial {
+    /// The settings of the run.
+    pub fn settings(&self) -> &ShardSettings {
+        &self.settings
+    }
+
+    /// The test block.
+    pub fn test_block(&self) -> ShardSpec {
+        self.block
+    }
+
+    /// The number of training shards `N` of the run.
+    pub fn train_shard_count(&self) -> usize {
+        self.train_count
+    }
+
+    /// The training shards covered (numbers `I`, ascending).
+    pub fn train_shards(&self) -> Vec<usize> {
+        self.shards.iter().map(|s| s.index).collect()
+    }
+
+    /// Whether every training shard is in.
+    pub fn is_complete(&self) -> bool {
+        self.shards.len() == self.train_count
+    }
+
+    /// The global test rows of the block.
+    pub fn test_rows(&self) -> std::ops::Range<usize> {
+        self.block.range_unchecked(self.settings.n_test)
+    }
+
+    /// Labels of the block's test rows.
+    pub fn test_labels(&self) -> &[u32] {
+        &self.test_labels
+    }
+
+    /// Names every shard's result with `origin` (e.g. the file it was read from), for
+    /// error messages.
+    pub fn with_origin(mut self, origin: &str) -> Partial {
+        for s in &mut self.shards {
+            s.origin = origin.to_string();
+        }
+        self
+    }
+
+    /// A name for error messages: the origins of the covered shards.
+    pub(crate) fn describe(&self) -> String {
+        let mut names: Vec<&str> = self.shards.iter().map(|s| s.origin.as_str()).collect();
+        names.dedup();
+        if names.iter().all(|n| n.is_empty()) {
+            format!(
+                "partial (train shards {:?} of {}, test block {})",
+                self.train_shards(),
+                self.train_count,
+                self.block
+            )
+        } else {
+            names.join(" + ")
+        }
+    }
+
+    /// The table of the shard holding training row `index`.
+    pub(crate) fn table_of(&self, index: u32) -> Option<(&ShardTable, usize)> {
+        let n = self.settings.n_train;
+        let i = index as usize;
+        if i >= n {
+            return None;
+        }
+        let shard = ShardSpec::containing(i, n, self.train_count);
+        let t = self
+            .shards
+            .binary_search_by_key(&shard, |s| s.index)
+            .ok()
+            .map(|p| &self.shards[p])?;
+        let start = ShardSpec::new(shard, self.train_count)
+            .ok()?
+            .range_unchecked(n)
+            .start;
+        Some((t, i - start))
+    }
+
+    /// Merges the partial of other training shards of the same test block into this one.
+    /// Refuses partials of another run (settings, shard count, test block) or that share
+    /// a training shard. Associative and commutative up to the candidates it drops, which
+    /// are provably not among the k_max nearest; [`Partial::finish`] gives the same result
+    /// for any grouping.
+    pub fn merge(mut self, other: Partial) -> Result<Partial, Error> {
+        if let Some(d) = self.settings.difference(&other.settings) {
+            return Err(Error::invalid(format!(
+                "{} and {}: not the same run ({d})",
+                self.describe(),
+                other.describe()
+            )));
+        }
+        if self.train_count != other.train_count {
+            return Err(Error::invalid(format!(
+                "{} and {}: training split into {} vs {} shards",
+                self.describe(),
+                other.describe(),
+                self.train_count,
+                other.train_count
+            )));
+        }
+        if self.block != other.block {
+            return Err(Error::invalid(format!(
+                "{} and {}: different test blocks ({} vs {})",
+                self.describe(),
+                other.describe(),
+                self.block,
+                other.block
+            )));
+        }
+        for s in &other.shards {
+            if let Ok(p) = self.shards.binary_search_by_key(&s.index, |t| t.index) {
+                return Err(Error::invalid(format!(
+                    "{}: training shard {}/{} of test block {} given twice (also in {})",
+                    if s.origin.is_empty() {
+                        "partial"
+                    } else {
+                        &s.origin
+                    },
+                    s.index,
+                    self.train_count,
+                    self.block,
+                    if self.shards[p].origin.is_empty() {
+                        "another partial"
+                    } else {
+                        &self.shards[p].origin
+                    }
+                )));
+            }
+        }
+        self.shards.extend(other.shards);
+        self.shards.sort_by_key(|s| s.index);
+        let k_max = self.settings.k_max();
+        let domains: Vec<(usize, KeyDomain)> =
+            self.shards.iter().map(|s| (s.index, s.domain)).collect();
+        let domain_of = |shard: usize| {
+            domains
+                .binary_search_by_key(&shard, |d| d.0)
+                .map_or(KeyDomain::Key, |p| domains[p].1)
+        };
+        for (row, o) in self.rows.iter_mut().zip(other.rows) {
+            for (a, b) in row.rnn_counts.iter_mut().zip(o.rnn_counts) {
+                *a = a.saturating_add(b);
+            }
+            row.knn.extend(o.knn);
+            row.knn.sort_by_key(|s| s.shard);
+            super::order::prune(&mut row.knn, k_max, &domain_of);
+            row.rnn.extend(o.rnn);
+            row.rnn.sort_by_key(|s| s.shard);
+        }
+        for (pair, key) in other.known {
+            self.known.entry(pair).or_insert(key);
+        }
+        Ok(self)
+    }
+
+    /// Checks that every training shard is in (for [`Partial::pending`] and
+    /// [`Partial::finish`]).
+    pub(crate) fn check_complete(&self) -> Result<(), Error> {
+        if let Some(missing) = (1..=self.train_count)
+            .find(|i| self.shards.binary_search_by_key(i, |s| s.index).is_err())
+        {
+            return Err(Error::invalid(format!(
+                "{}: training shard {missing}/{} of test block {} is missing",
+                self.describe(),
+                self.train_count,
+                self.block
+            )));
+        }
+        Ok(())
+    }
+}

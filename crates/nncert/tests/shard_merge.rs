@@ -1,0 +1,383 @@
+//! Sharded search and the exact merge against the single-machine search: for every metric,
+//! on tie-heavy integer data and on random f32 data with near-ties, any split of the
+//! training set into N ≤ 5 shards and of the test set into blocks, merged in a random tree
+//! order (through the file format too), gives the same votes and neighbour lists bit for
+//! bit. And every malformed input to a merge is refused.
+
+use nncert::features::FeatureMatrix;
+use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig, SearchResult, search};
+use nncert::rank::tie_break_positions;
+use nncert::rng::SplitMix64;
+use nncert::shard::{self, Merge, Partial, ShardSpec};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+
+const METRICS: [Metric; 5] = [
+    Metric::L1,
+    Metric::L2,
+    Metric::Linf,
+    Metric::Ip,
+    Metric::Cosine,
+];
+
+/// A random problem.
+#[derive(Debug, Clone)]
+struct Problem {
+    train: FeatureMatrix,
+    test: FeatureMatrix,
+    labels: Vec<u32>,
+    test_labels: Vec<u32>,
+    positions: Vec<u32>,
+    c: usize,
+    config: SearchConfig,
+}
+
+/// Values: small integers (many exact ties) or values near a few centres with tiny
+/// relative offsets (near-ties the f32 kernels cannot separate).
+fn value(rng: &mut SplitMix64, ties: bool) -> f32 {
+    if ties {
+        rng.below(3) as f32
+    } else {
+        let centre = [0.5f32, 1.25, 3.0][rng.below(3) as usize];
+        let sign = if rng.below(5) == 0 { -1.0 } else { 1.0 };
+        sign * centre * (1.0 + (rng.below(7) as f32 - 3.0) * 1e-7)
+    }
+}
+
+fn problem(seed: u64, metric: Metric, ties: bool, neighbours: bool) -> Problem {
+    let mut rng = SplitMix64::new(seed);
+    let n_train = 1 + rng.below(50) as usize;
+    let n_test = 1 + rng.below(12) as usize;
+    let dim = 1 + rng.below(6) as usize;
+    let c = 2 + rng.below(3) as usize;
+    let rows = |n: usize, rng: &mut SplitMix64| FeatureMatrix {
+        n,
+        dim,
+        data: (0..n * dim).map(|_| value(rng, ties)).collect(),
+    };
+    let train = rows(n_train, &mut rng);
+    let test = rows(n_test, &mut rng);
+    let labels: Vec<u32> = (0..n_train).map(|_| rng.below(c as u64) as u32).collect();
+    let test_labels: Vec<u32> = (0..n_test).map(|_| rng.below(c as u64) as u32).collect();
+    let records: Vec<u8> = train.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let positions = tie_break_positions(&labels, &records, dim * 4);
+    let mut ks: Vec<usize> = (0..1 + rng.below(3))
+        .map(|_| 1 + rng.below(n_train as u64 + 3) as usize)
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let scale = if ties { 1.0 } else { 0.7 };
+    let radii: Vec<f64> = (0..rng.below(3))
+        .map(|_| {
+            let r = rng.below(8) as f64 * scale * dim as f64 / 4.0;
+            match metric {
+                Metric::Ip => r - dim as f64,
+                Metric::Cosine => r / (2.0 * dim as f64),
+                _ => r,
+            }
+        })
+        .collect();
+    let mut radii_unique = radii.clone();
+    radii_unique.sort_by(f64::total_cmp);
+    radii_unique.dedup();
+    Problem {
+        train,
+        test,
+        labels,
+        test_labels,
+        positions,
+        c,
+        config: SearchConfig {
+            metric,
+            ks,
+            radii: radii_unique,
+            kernel: Kernel::detect().unwrap(),
+            keep_neighbours: neighbours,
+        },
+    }
+}
+
+impl Problem {
+    fn reference(&self) -> Reference<'_> {
+        Reference {
+            features: &self.train,
+            labels: &self.labels,
+            positions: &self.positions,
+            n_classes: self.c,
+        }
+    }
+
+    fn single(&self) -> SearchResult {
+        search(
+            self.reference(),
+            &self.test,
+            &self.test_labels,
+            &self.config,
+            &|_| {},
+        )
+        .unwrap()
+    }
+
+    fn partial(&self, train: ShardSpec, block: ShardSpec) -> Partial {
+        shard::search(
+            self.reference(),
+            &self.test,
+            &self.test_labels,
+            &self.config,
+            train,
+            block,
+            "test data",
+        )
+        .unwrap()
+    }
+
+    /// Every partial of an N × M split, merged per block in a random tree order (some
+    /// through bytes), then finished with the exact keys asked for.
+    fn sharded(&self, n: usize, m: usize, rng: &mut SplitMix64) -> SearchResult {
+        let mut all = Vec::new();
+        for j in 1..=m {
+            let block = ShardSpec::new(j, m).unwrap();
+            let mut parts: Vec<Partial> = (1..=n)
+                .map(|i| self.partial(ShardSpec::new(i, n).unwrap(), block))
+                .map(|p| {
+                    if rng.below(2) == 0 {
+                        Partial::from_bytes(&p.to_bytes()).unwrap()
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            // A random tree: merge two random neighbours until few are left.
+            let leave = 1 + rng.below(2) as usize;
+            while parts.len() > leave {
+                let at = rng.below(parts.len() as u64 - 1) as usize;
+                let b = parts.remove(at + 1);
+                let a = parts.remove(at);
+                let merged = if rng.below(2) == 0 {
+                    a.merge(b)
+                } else {
+                    b.merge(a)
+                }
+                .unwrap();
+                parts.insert(at, merged);
+            }
+            all.extend(parts);
+        }
+        // Blocks in a random order.
+        for i in (1..all.len()).rev() {
+            all.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let merge = Merge::new(all).unwrap();
+        let pending = merge.pending().unwrap();
+        let keys =
+            shard::exact_keys(self.config.metric, &self.train, 0, &self.test, 0, &pending).unwrap();
+        merge.finish(&keys).unwrap()
+    }
+}
+
+/// The same votes and lists (indices always; f32 distances where the kernels sum in one
+/// fixed order, ℓ1 and ℓ∞).
+fn assert_same(
+    single: &SearchResult,
+    sharded: &SearchResult,
+    metric: Metric,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&single.knn, &sharded.knn);
+    prop_assert_eq!(&single.rnn, &sharded.rnn);
+    match (&single.neighbours, &sharded.neighbours) {
+        (None, None) => {}
+        (Some(a), Some(b)) => {
+            let idx = |l: &Vec<Vec<nncert::neighbours::Neighbour>>| -> Vec<Vec<u32>> {
+                l.iter()
+                    .map(|v| v.iter().map(|x| x.index).collect())
+                    .collect()
+            };
+            prop_assert_eq!(idx(&a.knn), idx(&b.knn));
+            prop_assert_eq!(idx(&a.rnn), idx(&b.rnn));
+            if matches!(metric, Metric::L1 | Metric::Linf) {
+                prop_assert_eq!(a, b);
+            }
+        }
+        _ => prop_assert!(false, "neighbour lists in one result only"),
+    }
+    Ok(())
+}
+
+fn config(cases: u32, seed: u64) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(400, 0x05a4_d000))]
+
+    #[test]
+    fn merged_shards_equal_one_search(
+        seed in any::<u64>(),
+        metric in 0usize..5,
+        ties in any::<bool>(),
+        neighbours in any::<bool>(),
+        n in 1usize..=5,
+        m in 1usize..=3,
+    ) {
+        let metric = METRICS[metric];
+        let p = problem(seed, metric, ties, neighbours);
+        let n = n.min(p.train.n);
+        let m = m.min(p.test.n);
+        let single = p.single();
+        let mut rng = SplitMix64::new(seed ^ 0x5eed);
+        let sharded = p.sharded(n, m, &mut rng);
+        assert_same(&single, &sharded, metric)?;
+    }
+}
+
+/// A fixed problem for the refusals.
+fn small() -> Problem {
+    let mut p = problem(7, Metric::L1, true, true);
+    while p.train.n < 6 || p.test.n < 2 || p.config.ks.is_empty() {
+        p = problem(
+            p.train.n as u64 * 31 + p.test.n as u64 + 1000,
+            Metric::L1,
+            true,
+            true,
+        );
+    }
+    p
+}
+
+fn spec(i: usize, n: usize) -> ShardSpec {
+    ShardSpec::new(i, n).unwrap()
+}
+
+fn refused(r: Result<impl std::fmt::Debug, nncert::Error>, expect: &str) {
+    let e = r.expect_err("should be refused").to_string();
+    assert!(e.contains(expect), "{e:?} should mention {expect:?}");
+    assert!(!e.contains('\n'), "one line: {e:?}");
+}
+
+#[test]
+fn merges_of_partials_that_do_not_fit_together_are_refused() {
+    let p = small();
+    let b1 = spec(1, 2);
+    let part = |i, n| {
+        p.partial(spec(i, n), b1)
+            .with_origin(&format!("s{i}of{n}.part"))
+    };
+    // The same shard twice (also after a merge).
+    refused(
+        part(1, 3).merge(part(1, 3)),
+        "s1of3.part: training shard 1/3 of test block 1/2 given twice",
+    );
+    refused(
+        part(1, 3).merge(part(2, 3)).unwrap().merge(part(2, 3)),
+        "given twice",
+    );
+    // Overlapping splits (1/2 and 2/3 share rows).
+    refused(
+        part(1, 2).merge(part(2, 3)),
+        "training split into 2 vs 3 shards",
+    );
+    // Another test block.
+    refused(
+        part(1, 3).merge(p.partial(spec(2, 3), spec(2, 2))),
+        "different test blocks",
+    );
+    // Other settings or data.
+    let other = shard::search(
+        p.reference(),
+        &p.test,
+        &p.test_labels,
+        &p.config,
+        spec(2, 3),
+        b1,
+        "other data",
+    )
+    .unwrap();
+    refused(part(1, 3).merge(other), "not the same run (data/settings");
+    let mut config = p.config.clone();
+    config.ks.push(p.train.n + 7);
+    let other = shard::search(
+        p.reference(),
+        &p.test,
+        &p.test_labels,
+        &config,
+        spec(2, 3),
+        b1,
+        "test data",
+    )
+    .unwrap();
+    refused(part(1, 3).merge(other), "not the same run (k");
+    // A missing shard, a missing block.
+    refused(
+        Merge::new(vec![part(1, 3), part(3, 3)]),
+        "training shard 2/3 of test block 1/2 is missing",
+    );
+    refused(part(1, 3).pending(), "is missing");
+    let whole = |j| p.partial(ShardSpec::WHOLE, spec(j, 2));
+    refused(Merge::new(vec![whole(2)]), "test block 1/2 is missing");
+    assert!(Merge::new(vec![whole(2), whole(1)]).is_ok());
+    refused(
+        Merge::new(vec![whole(1), whole(1), whole(2)]),
+        "given twice",
+    );
+    // Keys that do not match the pending pairs.
+    let merge = Merge::new(vec![whole(1), whole(2)]).unwrap();
+    let n_pending = merge.pending().unwrap().len();
+    refused(
+        merge.finish(&vec![nncert::neighbours::exact::Exact::ZERO; n_pending + 1]),
+        "exact keys: expected",
+    );
+    // Shard specs.
+    refused(ShardSpec::parse("0/2"), "shard 0/2");
+    refused(spec(1, 99).range(p.train.n), "would leave a shard empty");
+    refused(
+        shard::search(
+            p.reference(),
+            &p.test,
+            &p.test_labels,
+            &p.config,
+            spec(1, 99),
+            b1,
+            "",
+        ),
+        "would leave a shard empty",
+    );
+}
+
+#[test]
+fn corrupt_truncated_and_foreign_files_are_refused() {
+    let p = small();
+    let bytes = p.partial(spec(2, 3), spec(1, 2)).to_bytes();
+    assert_eq!(Partial::from_bytes(&bytes).unwrap().to_bytes(), bytes);
+    for cut in [0, 5, 12, 40, bytes.len() / 2, bytes.len() - 1] {
+        refused(Partial::from_bytes(&bytes[..cut]), "partial result");
+    }
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 1;
+    refused(Partial::from_bytes(&flipped), "checksum mismatch");
+    let mut version = bytes.clone();
+    version[8] = 9;
+    refused(Partial::from_bytes(&version), "format version 9");
+    refused(
+        Partial::from_bytes(b"P6\n1 1\n255\n\0\0\0"),
+        "not an nncert partial result",
+    );
+    // A file whose checksum is right but whose counts lie: refused, without allocating
+    // what the counts announce.
+    use sha2::Digest as _;
+    let mut lying = bytes[..bytes.len() - 32].to_vec();
+    let at = lying.len() - 8; // the count of known keys
+    lying[at..].copy_from_slice(&u64::MAX.to_le_bytes());
+    let digest = sha2::Sha256::digest(&lying);
+    lying.extend_from_slice(&digest);
+    refused(Partial::from_bytes(&lying), "truncated or corrupt");
+    // Named after the file when read from one.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.part");
+    std::fs::write(&path, &flipped).unwrap();
+    refused(Partial::read(&path), "bad.part: partial result corrupt");
+}
