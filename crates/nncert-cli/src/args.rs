@@ -40,6 +40,9 @@ pub enum Command {
     Features(FeaturesArgs),
     /// kNN and rNN votes of a dataset, one .npy per setting (what certify-votes reads).
     Votes(VotesArgs),
+    /// Merge the partial results of `votes --train-shard I/N --test-shard J/M` into the
+    /// files a single `votes` run writes, byte for byte.
+    Merge(MergeArgs),
     /// Inspect datasets: counts, shapes, label histograms, checksums.
     #[command(subcommand)]
     Data(DataCommand),
@@ -53,6 +56,7 @@ impl Command {
             Command::Attack(a) => a.search.threads,
             Command::Reproduce(a) => a.threads,
             Command::Votes(a) => a.search.threads,
+            Command::Merge(a) => a.threads,
             _ => None,
         }
     }
@@ -389,8 +393,37 @@ pub struct VotesArgs {
     /// (rnn_r<R>_neighbours.npy, int32, flat, with rnn_r<R>_offsets.npy, int64, n_test + 1).
     #[arg(long)]
     pub neighbours: bool,
+    /// Search only training shard I of N (rows ⌊(I−1)n/N⌋ to ⌊In/N⌋) and write a partial
+    /// result (--out DIR/partial.nncert) for `nncert merge`.
+    #[arg(long, value_name = "I/N")]
+    pub train_shard: Option<String>,
+    /// Search only test block J of M (rows ⌊(J−1)n/M⌋ to ⌊Jn/M⌋) and write a partial
+    /// result for `nncert merge`.
+    #[arg(long, value_name = "J/M")]
+    pub test_shard: Option<String>,
     /// Output directory: knn_k<K>.npy, rnn_r<R>.npy (int32, n_test × c), test_labels.npy,
-    /// report.json.
+    /// report.json; with --train-shard/--test-shard: partial.nncert and report.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Partial results: partial.nncert files, or the directories `votes --train-shard …`
+    /// wrote. Every training shard of every test block exactly once.
+    #[arg(required = true, value_name = "PARTIAL")]
+    pub partials: Vec<PathBuf>,
+    /// The dataset of the votes runs: needed only when some pairs need exact keys (merge
+    /// says so); checked against the checksums in the partials.
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// The features of the votes runs (with the dataset).
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Output directory: the files `votes` writes (same bytes) and report.json.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }

@@ -22,6 +22,7 @@ mod features_cmd;
 mod fetch;
 mod figures;
 mod interrupt;
+mod merge_cmd;
 mod progress;
 mod reproduce;
 mod summary;
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         Some(Command::CertifyEnsemble(a)) => certify_ensemble::run(&a),
         Some(Command::Features(a)) => features_cmd::run(&a),
         Some(Command::Votes(a)) => votes_cmd::run(&a),
+        Some(Command::Merge(a)) => merge_cmd::run(&a),
         Some(Command::Fetch(a)) => fetch::run(&a),
         Some(Command::Data(args::DataCommand::Info(a))) => data_info::run(&a),
     };

@@ -2,23 +2,13 @@
 //! `certify-votes` reads.
 
 use anyhow::Result;
-use nncert::data::npy;
 use nncert::pipeline;
-use nncert::report::OutputDir;
+use nncert::report::{OutputDir, knn_file, rnn_file, stage_votes};
+use nncert::shard::ShardSpec;
 use serde_json::json;
 
 use crate::args::VotesArgs;
 use crate::progress;
-
-/// File name of a kNN votes matrix.
-pub fn knn_file(k: usize) -> String {
-    format!("knn_k{k}.npy")
-}
-
-/// File name of an rNN votes matrix (the radius as written, e.g. `rnn_r4.npy`).
-pub fn rnn_file(r: f64) -> String {
-    format!("rnn_r{r}.npy")
-}
 
 pub fn run(a: &VotesArgs) -> Result<()> {
     OutputDir::preflight(&a.out)?;
@@ -29,54 +19,38 @@ pub fn run(a: &VotesArgs) -> Result<()> {
         "nothing to do: give --knn K,… and/or --rnn R,…"
     );
     let kind = a.features.kind(a.dataset.name()? == "npy")?;
+    let shards = match (&a.train_shard, &a.test_shard) {
+        (None, None) => None,
+        (train, block) => {
+            let parse = |flag: &str, v: &Option<String>| -> Result<ShardSpec> {
+                match v {
+                    None => Ok(ShardSpec::WHOLE),
+                    Some(t) => ShardSpec::parse(t).map_err(|e| anyhow::anyhow!("{flag}: {e}")),
+                }
+            };
+            Some((
+                parse("--train-shard", train)?,
+                parse("--test-shard", block)?,
+            ))
+        }
+    };
     let dataset = nncert::data::load(&a.dataset.spec()?)?;
+    if let Some((train, block)) = shards {
+        return run_shard(a, &config, kind, &dataset, train, block);
+    }
     let run = progress::PipelineBars::new(&dataset)
         .run(|p| pipeline::votes(&dataset, kind, &config, p))?;
     let mut out = OutputDir::new(&a.out);
     let n = dataset.test.len();
     let c = dataset.n_classes;
-    let as_i32 = |v: &nncert::Votes| v.counts().iter().map(|&x| x as i32).collect::<Vec<_>>();
-    for kv in &run.result.knn {
-        out.stage(knn_file(kv.k), npy::encode(&[n, c], &as_i32(&kv.votes)));
-    }
-    for rv in &run.result.rnn {
-        out.stage(
-            rnn_file(rv.radius),
-            npy::encode(&[n, c], &as_i32(&rv.votes)),
-        );
-    }
-    let labels: Vec<i64> = dataset.test.labels.iter().map(|&y| i64::from(y)).collect();
-    out.stage("test_labels.npy", npy::encode(&[n], &labels));
-    if let Some(lists) = &run.result.neighbours {
-        if let Some(&k) = config.ks.iter().max() {
-            let width = lists.knn.first().map_or(0, Vec::len);
-            let flat: Vec<i32> = lists
-                .knn
-                .iter()
-                .flat_map(|l| l.iter().map(|x| x.index as i32))
-                .collect();
-            out.stage(
-                format!("knn_k{k}_neighbours.npy"),
-                npy::encode(&[n, width], &flat),
-            );
-        }
-        if let Some(r) = config.radii.iter().cloned().reduce(f64::max) {
-            let mut offsets = vec![0i64];
-            let mut flat: Vec<i32> = Vec::new();
-            for l in &lists.rnn {
-                flat.extend(l.iter().map(|x| x.index as i32));
-                offsets.push(flat.len() as i64);
-            }
-            out.stage(
-                format!("rnn_r{r}_neighbours.npy"),
-                npy::encode(&[flat.len()], &flat),
-            );
-            out.stage(
-                format!("rnn_r{r}_offsets.npy"),
-                npy::encode(&[offsets.len()], &offsets),
-            );
-        }
-    }
+    stage_votes(
+        &mut out,
+        &run.result,
+        &config.ks,
+        &config.radii,
+        &dataset.test.labels,
+        c,
+    );
     let report = json!({
         "nncert_version": nncert::report::VERSION,
         "command": "votes",
@@ -119,3 +93,63 @@ pub fn run(a: &VotesArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// `votes --train-shard I/N --test-shard J/M`: one partial result.
+fn run_shard(
+    a: &VotesArgs,
+    config: &nncert::SearchConfig,
+    kind: nncert::features::FeatureKind,
+    dataset: &nncert::data::Dataset,
+    train: ShardSpec,
+    block: ShardSpec,
+) -> Result<()> {
+    train
+        .range(dataset.train.len())
+        .map_err(|e| anyhow::anyhow!("--train-shard: {e}"))?;
+    block
+        .range(dataset.test.len())
+        .map_err(|e| anyhow::anyhow!("--test-shard: {e}"))?;
+    let (partial, seconds) = progress::PipelineBars::new(dataset)
+        .run(|p| pipeline::shard_votes(dataset, kind, config, train, block, p))?;
+    let bytes = partial.to_bytes();
+    let mut out = OutputDir::new(&a.out);
+    let size = bytes.len();
+    out.stage(PARTIAL_FILE, bytes);
+    let report = json!({
+        "nncert_version": nncert::report::VERSION,
+        "command": "votes",
+        "dataset": dataset.name,
+        "caveat": dataset.caveat,
+        "files": dataset.files,
+        "features": kind,
+        "metric": config.metric,
+        "kernel": config.kernel,
+        "threads": rayon::current_num_threads(),
+        "n_train": dataset.train.len(),
+        "n_test": dataset.test.len(),
+        "n_classes": dataset.n_classes,
+        "train_shard": train.to_string(),
+        "test_shard": block.to_string(),
+        "partial": {"file": PARTIAL_FILE, "bytes": size, "format_version": nncert::shard::FORMAT_VERSION},
+        "knn": config.ks,
+        "rnn": config.radii,
+        "seconds": seconds,
+    });
+    out.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
+    out.commit()?;
+    say!(
+        "{}: train shard {train}, test block {block}; features {:.2} s, ranks {:.2} s, neighbours {:.2} s ({} kernel, {} threads); wrote {} ({} bytes)",
+        dataset.name,
+        seconds.features,
+        seconds.ranks,
+        seconds.neighbours,
+        config.kernel,
+        rayon::current_num_threads(),
+        a.out.join(PARTIAL_FILE).display(),
+        size
+    );
+    Ok(())
+}
+
+/// The partial result's file name inside `votes --train-shard … --out DIR`.
+pub const PARTIAL_FILE: &str = "partial.nncert";

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::features::{FeatureKind, FeatureMatrix, extract_with_progress};
 use crate::neighbours::{Reference, SearchConfig, SearchResult, search};
 use crate::rank::tie_break_positions;
+use crate::shard::{self, Partial, ShardSpec, TestBlock, TrainShard};
 
 /// Seconds spent per stage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -104,6 +105,75 @@ pub fn votes(
         test_features,
         seconds,
     })
+}
+
+/// What a sharded run's partials must agree on besides the search settings: the dataset
+/// (name, classes, sizes and the SHA-256 of every file's content, not its path) and the
+/// features. Recorded in every partial and compared by the merge.
+pub fn shard_context(dataset: &Dataset, features: FeatureKind) -> String {
+    let files: Vec<serde_json::Value> = dataset
+        .files
+        .iter()
+        .map(|f| serde_json::json!({"role": f.role, "sha256": f.sha256}))
+        .collect();
+    serde_json::json!({
+        "dataset": dataset.name,
+        "n_classes": dataset.n_classes,
+        "files": files,
+        "features": features,
+    })
+    .to_string()
+}
+
+/// One training shard of `dataset` searched for one test block: features of those rows
+/// only, tie-break positions of the whole training set, and [`shard::search_rows`].
+pub fn shard_votes(
+    dataset: &Dataset,
+    features: FeatureKind,
+    config: &SearchConfig,
+    train: ShardSpec,
+    block: ShardSpec,
+    progress: &Progress<'_>,
+) -> Result<(Partial, StageSeconds), Error> {
+    let tr = train.range(dataset.train.len())?;
+    let te = block.range(dataset.test.len())?;
+    let t = Instant::now();
+    let train_split = dataset.train.rows(tr.clone());
+    let test_split = dataset.test.rows(te);
+    let train_features = extract_with_progress(dataset, &train_split, features, progress.features)?;
+    let test_features = extract_with_progress(dataset, &test_split, features, progress.features)?;
+    let mut seconds = StageSeconds {
+        features: t.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let positions = tie_break_positions(
+        &dataset.train.labels,
+        &dataset.train.records,
+        dataset.train.record_len,
+    );
+    seconds.ranks = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let partial = shard::search_rows(
+        TrainShard {
+            spec: train,
+            n_train: dataset.train.len(),
+            features: &train_features,
+            labels: &train_split.labels,
+            positions: &positions[tr],
+            n_classes: dataset.n_classes,
+        },
+        TestBlock {
+            spec: block,
+            n_test: dataset.test.len(),
+            features: &test_features,
+            labels: &test_split.labels,
+        },
+        config,
+        &shard_context(dataset, features),
+    )?;
+    seconds.neighbours = t.elapsed().as_secs_f64();
+    Ok((partial, seconds))
 }
 
 /// Quantiles of the distance from a test input to its k-th nearest training example.

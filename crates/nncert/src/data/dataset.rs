@@ -96,6 +96,25 @@ impl Split {
         h
     }
 
+    /// Examples `range` (clamped to the split), e.g. one shard of a sharded search.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Split {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
+        let dim = self
+            .features
+            .as_ref()
+            .map_or(0, |f| f.len() / self.len().max(1));
+        Split {
+            records: self.records[start * self.record_len..end * self.record_len].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+            record_len: self.record_len,
+            features: self
+                .features
+                .as_ref()
+                .map(|f| f[start * dim..end * dim].to_vec()),
+        }
+    }
+
     /// The first `n` examples (or all, if fewer).
     pub fn truncated(&self, n: usize) -> Split {
         let n = n.min(self.len());

@@ -5,12 +5,14 @@ pub mod attack;
 mod output_dir;
 pub mod reproduction;
 mod tables;
+mod votes_files;
 
 pub use output_dir::{OUTPUT_MARKERS, OutputDir, PendingPath, remove_pending};
 pub use tables::{
     CURVES_HEADER, EXAMPLES_HEADER, ExampleRow, curves_csv, examples_csv, summary_points,
     summary_rows, summary_rows_at, summary_table, table_points,
 };
+pub use votes_files::{knn_file, rnn_file, stage_votes};
 
 use std::io::Read;
 use std::path::Path;
