@@ -216,6 +216,9 @@ pub(crate) struct Lists {
     pub knn: bool,
     /// Every example within the largest radius, in exact order.
     pub rnn: bool,
+    /// Whether lists are put in exact order (else: the same sets, ordered by fast value
+    /// then position, which saves the exact keys of their near-ties).
+    pub ordered: bool,
 }
 
 /// A neighbour as the search found it: training index and fast value (in the search's
@@ -335,6 +338,7 @@ fn search_with_margin(
     let lists = Lists {
         knn: config.keep_neighbours,
         rnn: config.keep_neighbours,
+        ordered: true,
     };
     let detailed = search_detailed(
         reference,
@@ -885,7 +889,11 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
                 counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
                 if plan.lists.knn && ki + 1 == plan.ks.len() {
                     let mut nearest = keys[..k.min(keys.len())].to_vec();
-                    plan.exact_order(q0 + q, &bounds[q], &mut nearest);
+                    if plan.lists.ordered {
+                        plan.exact_order(q0 + q, &bounds[q], &mut nearest);
+                    } else {
+                        nearest.sort_unstable();
+                    }
                     knn_lists.push(to_neighbours(plan, &nearest));
                 }
                 // The exact k nearest hold the exact k' nearest of every k' < k, in the
@@ -901,7 +909,11 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
             if let Some(lim) = limits[q].last() {
                 keys.retain(|&k| distance_of(k) <= lim.certain || plan.exact(q0 + q, k) <= lim.key);
             }
-            plan.exact_order(q0 + q, &bounds[q], &mut keys);
+            if plan.lists.ordered {
+                plan.exact_order(q0 + q, &bounds[q], &mut keys);
+            } else {
+                keys.sort_unstable();
+            }
             to_neighbours(plan, &keys)
         })
         .collect();

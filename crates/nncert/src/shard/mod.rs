@@ -3,8 +3,8 @@
 //! single-machine votes and neighbour lists bit for bit (`docs/SCALING.md`).
 //!
 //! - [`search`] / [`search_rows`]: one training shard against one test block → a
-//!   [`Partial`] (each shard's exact k_max nearest with proven intervals of their exact
-//!   keys, and its rNN label counts);
+//!   [`Partial`] (each shard's exact k_max nearest, as a set, with proven intervals of
+//!   their exact keys, and its rNN label counts);
 //! - [`Partial::merge`]: partials of one block and disjoint shards → one partial (in any
 //!   order or tree);
 //! - [`Partial::pending`] → [`exact_keys`] → [`Partial::finish`]: the few pairs whose
@@ -122,7 +122,8 @@ pub fn search(
 }
 
 /// Searches one training shard for one test block: the shard's exact k_max nearest of
-/// every test row (ties broken by the global positions), with the error bound of their
+/// every test row as a set (ties broken by the global positions; listed by fast value,
+/// not in exact order), with the error bound of their
 /// fast values, and its rNN label counts (and balls, with neighbour lists). `context`
 /// is recorded and must match in every partial merged with this one (the CLI puts the
 /// dataset checksums, features and tie rule there).
@@ -212,6 +213,9 @@ pub fn search_rows(
     let lists = Lists {
         knn: !config.ks.is_empty(),
         rnn: config.keep_neighbours && !config.radii.is_empty(),
+        // The merge orders what matters; exact order here would cost exact keys for every
+        // near-tie of every list.
+        ordered: false,
     };
     let reference = Reference {
         features: train.features,

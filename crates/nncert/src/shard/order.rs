@@ -1,15 +1,15 @@
 //! The exact order of one test row's candidates from several shards.
 //!
-//! Each shard's list is in exact order (exact key, then tie-break position) already; across
-//! shards only the proven intervals `[lo, hi]` of the exact keys are known. Sorted by `lo`,
-//! the candidates fall into *clusters*: maximal runs whose intervals chain together
-//! (each member's `lo` is at most the largest `hi` before it in the run). Every member of a
-//! cluster is exactly nearer than every member of any later cluster, so the order is known
-//! up to the order inside clusters. Inside a cluster whose members all come from one shard,
-//! that shard's order is the exact order. A cluster with members from several shards needs
-//! the exact keys of all its members — but only if its order matters: if it straddles a k
-//! (the k nearest take some of its members and not others), or, when neighbour lists are
-//! written, if it lies within the k_max nearest at all (`docs/SCALING.md`).
+//! Each shard gives its exact k_max nearest as a set; of every candidate only a proven
+//! interval `[lo, hi]` of its exact key is known. Sorted by `lo`, the candidates fall into
+//! *clusters*: maximal runs whose intervals chain together (each member's `lo` is at most
+//! the largest `hi` before it in the run). Every member of a cluster is exactly nearer than
+//! every member of any later cluster, so the order is known up to the order inside
+//! clusters. A cluster of several members needs the exact keys of all of them — but only
+//! if its order matters: if it straddles a k (the k nearest take some of its members and
+//! not others), or, when neighbour lists are written, if it lies within the k_max nearest
+//! at all (`docs/SCALING.md`). Computing the keys of the whole cluster makes the order
+//! inside it total and consistent with the intervals outside it.
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -24,7 +24,7 @@ use super::partial::Segment;
 pub(crate) struct Item {
     /// Which segment (shard list) it came from.
     pub seg: usize,
-    /// Its place in that segment (the shard's exact order).
+    /// Its place in that segment (for a deterministic order where the order is free).
     pub rank: usize,
     /// Global training index.
     pub index: u32,
@@ -55,9 +55,9 @@ fn items(segments: &[Segment], domain_of: &dyn Fn(usize) -> KeyDomain) -> Vec<It
     out
 }
 
-/// Drops every candidate that at least `k_max` others provably precede: the same shard's
-/// earlier candidates, and other shards' candidates whose interval lies wholly below its
-/// own. Such a candidate is not among the k_max nearest of the union.
+/// Drops every candidate that at least `k_max` others provably precede (their intervals
+/// lie wholly below its own). Such a candidate is not among the k_max nearest of the
+/// union.
 pub(crate) fn prune(
     segments: &mut [Segment],
     k_max: usize,
@@ -74,15 +74,9 @@ pub(crate) fn prune(
     };
     let all_his = sorted_his(&mut all.iter().map(|i| i.hi));
     let below = |his: &[f64], lo: f64| his.partition_point(|&h| h < lo);
-    for (seg, s) in segments.iter_mut().enumerate() {
-        let mine: Vec<&Item> = all.iter().filter(|i| i.seg == seg).collect();
-        let seg_his = sorted_his(&mut mine.iter().map(|i| i.hi));
-        let keep: Vec<bool> = mine
-            .iter()
-            .map(|i| i.rank + below(&all_his, i.lo) - below(&seg_his, i.lo) < k_max)
-            .collect();
-        let mut flags = keep.into_iter();
-        s.items.retain(|_| flags.next().unwrap_or(true));
+    let mut keep = all.iter().map(|i| below(&all_his, i.lo) < k_max);
+    for s in segments.iter_mut() {
+        s.items.retain(|_| keep.next().unwrap_or(true));
     }
 }
 
@@ -118,13 +112,12 @@ pub(crate) fn clusters(
             reach = reach.max(all[end].hi);
             end += 1;
         }
-        let mixed = all[start..end].iter().any(|i| i.seg != all[start].seg);
         let matters = if needs.full_order {
             true
         } else {
             needs.boundaries.iter().any(|&k| start < k && k < end)
         };
-        out.push((start..end, mixed && matters));
+        out.push((start..end, end - start > 1 && matters));
         start = end;
     }
     (all, out)

@@ -82,15 +82,15 @@ pub(crate) struct ShardTable {
     pub origin: String,
 }
 
-/// One shard's list for one test row: candidates in the shard's exact order, with the
-/// error bound of their fast values.
+/// One shard's list for one test row: the shard's exact k_max nearest (or its rNN ball)
+/// as a set, listed by fast value, with the error bound of their fast values.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Segment {
     /// The shard number `I` (1-based).
     pub shard: usize,
     /// Error bound of the fast values.
     pub bound: Bound,
-    /// (global training index, fast value), in exact order.
+    /// (global training index, fast value), by fast value then position.
     pub items: Vec<(u32, f32)>,
 }
 
@@ -107,7 +107,7 @@ pub(crate) struct Row {
 }
 
 /// The result of one training shard (or of several, merged) for one test block: per test
-/// row, each shard's exact k_max nearest with proven intervals of their exact keys, its
+/// row, each shard's exact k_max nearest (a set) with proven intervals of their exact keys, its
 /// rNN label counts and, with neighbour lists, its rNN balls.
 ///
 /// Partials of the same test block and disjoint training shards [`merge`](Partial::merge)
