@@ -12,8 +12,10 @@ outside the repository, e.g. `python3 -m venv /work/venv-peers &&
         tools/peers/embedding_bench.py --work /tmp/emb --threads 2 \
         [--rows embed-l2-100,embed-l2-1000,embed-ip-100,embed-cos-100,embed-l1-100,mnist-l1-5000]
 
-Data: 100,000 × 512 training and 2,000 test float32 rows drawn around 200 seeded Gaussian
-centres (label = centre mod 10); MNIST HOG from `nncert features`. Each measured process
+Data: 100,000 × 512 training and 2,000 test float32 rows (rows `embed-…`), or 1,000,000 ×
+128 training and 1,000 test rows (rows `embed1m-…`), drawn around 200 seeded Gaussian
+centres (label = centre mod 10); MNIST HOG from `nncert features`. `input_MB` is the bytes
+of the two feature files, so `nncert_rss_MB / input_MB` is the memory ratio. Each measured process
 loads the `.npy` files itself, so every peak RSS includes the input.
 """
 import argparse
@@ -106,7 +108,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rows", default="embed-l2-100,embed-l2-1000,embed-ip-100,embed-cos-100,"
                                       "embed-l1-100,mnist-l1-5000")
-    ap.add_argument("--peers", default="faiss,sklearn")
+    ap.add_argument("--peers", default="faiss,sklearn", help="comma-separated; empty: nncert only")
     args = ap.parse_args()
     if args.data is None:
         ap.error("--data DIR (or NNCERT_DATA_DIR) is required")
@@ -119,6 +121,9 @@ def main():
         if data == "embed":
             d = work / "embed"
             make_embeddings(d, 100_000, 2_000, 512)
+        elif data == "embed1m":
+            d = work / "embed1m"
+            make_embeddings(d, 1_000_000, 1_000, 128)
         else:
             d = work / "mnist"
             if not (d / "train_features.npy").exists():
@@ -129,8 +134,9 @@ def main():
         load = os.getloadavg()[0]
         wall, rss, _ = nncert_row(d, metric, k, args.threads)
         line = {"row": row, "input_MB": round(input_mb), "load": round(load, 1),
-                "nncert_s": round(wall, 2), "nncert_rss_MB": round(rss)}
-        for kind in args.peers.split(","):
+                "nncert_s": round(wall, 2), "nncert_rss_MB": round(rss),
+                "nncert_rss_ratio": round(rss / input_mb, 2)}
+        for kind in filter(None, args.peers.split(",")):
             if kind == "sklearn" and metric == "ip":
                 continue
             pw, prss, psearch = peer_row(d, kind, metric, k, args.threads)

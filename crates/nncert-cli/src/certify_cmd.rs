@@ -16,7 +16,7 @@ pub fn run(a: &CertifyArgs) -> Result<()> {
     OutputDir::preflight(&a.out)?;
     experiment::validate_threat(a.certify.threat, &a.baselines.config()?)?;
     let spec = a.dataset.spec()?;
-    let mut dataset = nncert::data::load(&spec)?;
+    let mut dataset = nncert::data::load_for_search(&spec)?;
     if let Some(t) = &a.trigger {
         let trigger: Trigger = t.parse()?;
         stamp_test_set(&mut dataset, trigger)?;

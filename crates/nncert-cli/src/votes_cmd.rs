@@ -34,10 +34,11 @@ pub fn run(a: &VotesArgs) -> Result<()> {
             ))
         }
     };
-    let dataset = nncert::data::load(&a.dataset.spec()?)?;
     if let Some((train, block)) = shards {
+        let dataset = nncert::data::load(&a.dataset.spec()?)?;
         return run_shard(a, &config, kind, &dataset, train, block);
     }
+    let dataset = nncert::data::load_for_search(&a.dataset.spec()?)?;
     let run = progress::PipelineBars::new(&dataset)
         .run(|p| pipeline::votes(&dataset, kind, &config, p))?;
     let mut out = OutputDir::new(&a.out);

@@ -18,7 +18,7 @@ use crate::certify::{Certification, Method, PointCertificate, certify_points};
 use crate::curve::{Curve, CurveOptions, GroupingGap, certify_votes, curves_from_points};
 use crate::data::Dataset;
 use crate::error::Error;
-use crate::features::FeatureKind;
+use crate::features::{self, FeatureKind};
 use crate::neighbours::{Neighbour, SearchConfig, SearchResult};
 use crate::pipeline::{self, Progress, StageSeconds};
 use crate::report::{self, ExampleRow};
@@ -377,12 +377,21 @@ pub fn run(
     let mut settings = neighbour_settings(&votes_run.result, &certify, &dataset.train.labels)?;
     let certify_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    settings.extend(run_baselines(
-        dataset,
-        config,
-        &votes_run.train_features,
-        &votes_run.test_features,
-    )?);
+    let b = &config.baselines;
+    if !(b.dpa.is_empty() && b.bagging.is_empty() && b.ensembles.fa.is_empty()) {
+        // Features held only in the search's layout are copied back to rows for the
+        // baselines (which train on them in training-set order).
+        let train = match votes_run.train_features.take() {
+            Some(f) => f,
+            None => features::extract(dataset, &dataset.train, config.features)?,
+        };
+        settings.extend(run_baselines(
+            dataset,
+            config,
+            &train,
+            &votes_run.test_features,
+        )?);
+    }
     Ok(Experiment {
         settings,
         seconds: ExperimentSeconds {
@@ -481,7 +490,7 @@ fn run_baselines(
     for &zeta in &b.dpa {
         let members = dpa::partitions(
             &dataset.train.labels,
-            &dataset.train.records,
+            &dataset.train.records_bytes(),
             dataset.train.record_len,
             zeta,
         );
@@ -524,7 +533,7 @@ fn run_baselines(
         let spread = Spread::seeded(k, b.ensembles.d, b.ensembles.spread_seed)?;
         let members = spread.members(
             &dataset.train.labels,
-            &dataset.train.records,
+            &dataset.train.records_bytes(),
             dataset.train.record_len,
         );
         let ensemble = Ensemble::train(b.learner, train, &dataset.train.labels, c, &members);

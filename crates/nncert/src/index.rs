@@ -18,9 +18,11 @@ use crate::experiment::{
     CertifyOptions, Experiment, ExperimentSeconds, drop_list_only_k, neighbour_settings,
 };
 use crate::features::FeatureMatrix;
-use crate::neighbours::{Reference, SearchConfig, SearchResult, search};
+use crate::neighbours::{
+    LaidOutReference, SearchConfig, SearchResult, TrainLayout, search_laid_out,
+};
 use crate::pipeline::StageSeconds;
-use crate::rank::tie_break_positions;
+use crate::rank::{positions_of_ranks, rank};
 
 /// The most classes an index accepts: votes take `n_test × c` counts, so `c` must stay
 /// reasonable whatever number (or label) a caller passes.
@@ -144,6 +146,64 @@ impl<'a> MatrixRef<'a> {
         })
     }
 
+    /// The values as f32 rows straight in the search's layout (one copy), with the checks
+    /// of [`MatrixRef::to_features`].
+    fn to_layout(&self, labels: &[u32], n_classes: usize) -> Result<TrainLayout, Error> {
+        let name = self.name;
+        if self.n == 0 {
+            return Err(Error::invalid(format!(
+                "{name}: expected at least one row, found none"
+            )));
+        }
+        if self.dim == 0 {
+            return Err(Error::invalid(format!(
+                "{name}: expected at least one column, found none"
+            )));
+        }
+        let mut layout = TrainLayout::zeroed(labels, n_classes, self.dim);
+        for i in 0..self.n {
+            let row = layout.row_mut(i);
+            let range = i * self.dim..(i + 1) * self.dim;
+            match self.values {
+                Values::F32(v) => row.copy_from_slice(&v[range]),
+                Values::F64(v) => {
+                    for (out, &x) in row.iter_mut().zip(&v[range]) {
+                        *out = x as f32;
+                    }
+                }
+                Values::U8(v) => {
+                    for (out, &x) in row.iter_mut().zip(&v[range]) {
+                        *out = f32::from(x);
+                    }
+                }
+            }
+            if let Some(col) = row.iter().position(|v| !v.is_finite()) {
+                let found = match self.values {
+                    Values::F64(v) if v[i * self.dim + col].is_finite() => {
+                        format!("{} (outside the float32 range)", v[i * self.dim + col])
+                    }
+                    _ => row[col].to_string(),
+                };
+                return Err(Error::invalid(format!(
+                    "{name}: expected finite values, found {found} at row {i}, column {col}"
+                )));
+            }
+        }
+        Ok(layout)
+    }
+
+    /// Row `i`'s values as little-endian bytes in the original dtype (see
+    /// [`MatrixRef::le_bytes`]), written into `out`.
+    fn row_le_bytes(&self, i: usize, out: &mut Vec<u8>) {
+        out.clear();
+        let range = i * self.dim..(i + 1) * self.dim;
+        match self.values {
+            Values::F32(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
+            Values::F64(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
+            Values::U8(v) => out.extend_from_slice(&v[range]),
+        }
+    }
+
     /// Every row's values as little-endian bytes in the original dtype: the bytes a `.npy`
     /// file of this matrix stores, which the tie-break rank hashes.
     pub fn le_bytes(&self) -> Vec<u8> {
@@ -165,11 +225,12 @@ impl<'a> MatrixRef<'a> {
     }
 }
 
-/// A training set ready for any number of queries: f32 features, labels, the number of
-/// classes and every example's tie-break position, computed once.
+/// A training set ready for any number of queries: f32 features (in the search's layout,
+/// the one copy the index holds), labels, the number of classes and every example's
+/// tie-break position, computed once.
 #[derive(Debug, Clone)]
 pub struct Index {
-    features: FeatureMatrix,
+    features: TrainLayout,
     labels: Vec<u32>,
     positions: Vec<u32>,
     n_classes: usize,
@@ -197,7 +258,6 @@ impl Index {
         n_classes: Option<usize>,
         rank_rows: MatrixRef<'_>,
     ) -> Result<Index, Error> {
-        let features = train.to_features()?;
         if labels.len() != train.n {
             return Err(Error::invalid(format!(
                 "labels: expected {} (one per row of {}), found {}",
@@ -240,8 +300,17 @@ impl Index {
                 train.name
             )));
         }
+        let features = train.to_layout(&labels, n_classes)?;
         let t = Instant::now();
-        let positions = tie_break_positions(&labels, &rank_rows.le_bytes(), rank_rows.record_len());
+        // Hashed row by row: no copy of the whole matrix's bytes.
+        let mut bytes = Vec::with_capacity(rank_rows.record_len());
+        let ranks: Vec<_> = (0..train.n)
+            .map(|i| {
+                rank_rows.row_le_bytes(i, &mut bytes);
+                rank(labels[i], &bytes)
+            })
+            .collect();
+        let positions = positions_of_ranks(&ranks);
         Ok(Index {
             features,
             labels,
@@ -253,12 +322,12 @@ impl Index {
 
     /// Number of training examples.
     pub fn n_train(&self) -> usize {
-        self.features.n
+        self.features.n()
     }
 
     /// Feature columns.
     pub fn dim(&self) -> usize {
-        self.features.dim
+        self.features.dim()
     }
 
     /// Number of classes `c`.
@@ -271,8 +340,9 @@ impl Index {
         &self.labels
     }
 
-    /// Training features as f32.
-    pub fn features(&self) -> &FeatureMatrix {
+    /// Training features as f32, in the search's layout ([`TrainLayout::row`] gives
+    /// row `i`; [`TrainLayout::to_matrix`] a row-major copy).
+    pub fn features(&self) -> &TrainLayout {
         &self.features
     }
 
@@ -281,10 +351,10 @@ impl Index {
         &self.positions
     }
 
-    /// The training side of [`crate::neighbours::search()`].
-    pub fn reference(&self) -> Reference<'_> {
-        Reference {
-            features: &self.features,
+    /// The training side of [`crate::neighbours::search_laid_out()`].
+    pub fn reference(&self) -> LaidOutReference<'_> {
+        LaidOutReference {
+            layout: &self.features,
             labels: &self.labels,
             positions: &self.positions,
             n_classes: self.n_classes,
@@ -343,7 +413,7 @@ impl Index {
         config: &SearchConfig,
     ) -> Result<SearchResult, Error> {
         let (features, labels) = self.test_side(test, labels)?;
-        search(self.reference(), &features, &labels, config, &|_| {})
+        search_laid_out(self.reference(), &features, &labels, config, &|_| {})
     }
 
     /// One training shard `train` of this index searched for test block `block` of
@@ -360,8 +430,15 @@ impl Index {
         context: &str,
     ) -> Result<crate::shard::Partial, Error> {
         let (features, labels) = self.test_side(test, labels)?;
+        // The shard search takes row-major training features: a copy, for this call.
+        let matrix = self.features.to_matrix();
         crate::shard::search(
-            self.reference(),
+            crate::neighbours::Reference {
+                features: &matrix,
+                labels: &self.labels,
+                positions: &self.positions,
+                n_classes: self.n_classes,
+            },
             &features,
             &labels,
             config,
@@ -387,7 +464,7 @@ impl Index {
         let (features, labels) = self.test_side(test, Some(labels))?;
         let t = Instant::now();
         let (config, list_only_k) = options.search_config(config);
-        let mut result = search(self.reference(), &features, &labels, &config, &|_| {})?;
+        let mut result = search_laid_out(self.reference(), &features, &labels, &config, &|_| {})?;
         drop_list_only_k(&mut result, list_only_k);
         let neighbours = t.elapsed().as_secs_f64();
         let t = Instant::now();
@@ -411,7 +488,8 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neighbours::{Kernel, Metric};
+    use crate::neighbours::{Kernel, Metric, Reference, search};
+    use crate::rank::tie_break_positions;
 
     fn config(ks: Vec<usize>, radii: Vec<f64>) -> SearchConfig {
         SearchConfig {
@@ -431,7 +509,7 @@ mod tests {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(index.positions(), tie_break_positions(&[0, 1], &bytes, 16));
         assert_eq!(index.n_classes(), 2);
-        assert_eq!(index.features().data, vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(index.features().to_matrix().data, vec![1.0, 2.0, 3.0, 4.0]);
     }
 
     #[test]
@@ -481,7 +559,7 @@ mod tests {
             .unwrap();
         let direct = search(
             Reference {
-                features: index.features(),
+                features: &index.features().to_matrix(),
                 labels: &labels,
                 positions: index.positions(),
                 n_classes: 2,

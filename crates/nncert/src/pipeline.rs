@@ -8,8 +8,9 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::{FeatureKind, FeatureMatrix, extract_with_progress};
-use crate::neighbours::{Reference, SearchConfig, SearchResult, search};
-use crate::rank::tie_break_positions;
+use crate::neighbours::{
+    LaidOutReference, Reference, SearchConfig, SearchResult, search, search_laid_out,
+};
 use crate::shard::{self, Partial, ShardSpec, TestBlock, TrainShard};
 
 /// Seconds spent per stage.
@@ -44,8 +45,10 @@ impl Default for Progress<'_> {
 pub struct VotesRun {
     /// kNN and rNN votes.
     pub result: SearchResult,
-    /// Training features.
-    pub train_features: FeatureMatrix,
+    /// Training features (`None` when the dataset holds them in the search's layout,
+    /// `Split::layout`, to avoid a second copy: [`crate::data::Split::feature_matrix`]
+    /// makes one when needed).
+    pub train_features: Option<FeatureMatrix>,
     /// Test features.
     pub test_features: FeatureMatrix,
     /// Stage timings.
@@ -60,27 +63,30 @@ pub fn votes(
     progress: &Progress<'_>,
 ) -> Result<VotesRun, Error> {
     let t = Instant::now();
-    let train_features =
-        extract_with_progress(dataset, &dataset.train, features, progress.features)?;
+    // A training split already in the search's layout is searched where it is.
+    let laid_out = dataset
+        .train
+        .layout
+        .as_deref()
+        .filter(|_| features == FeatureKind::Raw);
+    let train_features = match laid_out {
+        Some(_) => None,
+        None => Some(extract_with_progress(
+            dataset,
+            &dataset.train,
+            features,
+            progress.features,
+        )?),
+    };
     let test_features = extract_with_progress(dataset, &dataset.test, features, progress.features)?;
     let mut seconds = StageSeconds {
         features: t.elapsed().as_secs_f64(),
         ..Default::default()
     };
     let t = Instant::now();
-    let positions = tie_break_positions(
-        &dataset.train.labels,
-        &dataset.train.records,
-        dataset.train.record_len,
-    );
+    let positions = dataset.train.tie_break_positions();
     seconds.ranks = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let reference = Reference {
-        features: &train_features,
-        labels: &dataset.train.labels,
-        positions: &positions,
-        n_classes: dataset.n_classes,
-    };
     let result = if config.ks.is_empty() && config.radii.is_empty() {
         // Nothing to search for (e.g. baselines only): skip the all-pairs pass.
         SearchResult {
@@ -89,7 +95,27 @@ pub fn votes(
             threshold_fallbacks: 0,
             neighbours: None,
         }
+    } else if let Some(layout) = laid_out {
+        let reference = LaidOutReference {
+            layout,
+            labels: &dataset.train.labels,
+            positions: &positions,
+            n_classes: dataset.n_classes,
+        };
+        search_laid_out(
+            reference,
+            &test_features,
+            &dataset.test.labels,
+            config,
+            progress.neighbours,
+        )?
     } else {
+        let reference = Reference {
+            features: train_features.as_ref().expect("extracted above"),
+            labels: &dataset.train.labels,
+            positions: &positions,
+            n_classes: dataset.n_classes,
+        };
         search(
             reference,
             &test_features,
@@ -147,11 +173,7 @@ pub fn shard_votes(
         ..Default::default()
     };
     let t = Instant::now();
-    let positions = tie_break_positions(
-        &dataset.train.labels,
-        &dataset.train.records,
-        dataset.train.record_len,
-    );
+    let positions = dataset.train.tie_break_positions();
     seconds.ranks = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let partial = shard::search_rows(

@@ -29,9 +29,15 @@ pub fn tie_break_positions(labels: &[u32], records: &[u8], record_len: usize) ->
         .zip(records.chunks_exact(record_len.max(1)))
         .map(|(&y, r)| rank(y, if record_len == 0 { &[] } else { r }))
         .collect();
-    let mut order: Vec<u32> = (0..labels.len() as u32).collect();
+    positions_of_ranks(&ranks)
+}
+
+/// Each example's position in the order (rank descending, index ascending), from the
+/// ranks of every example in index order.
+pub fn positions_of_ranks(ranks: &[Rank]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..ranks.len() as u32).collect();
     order.sort_unstable_by(|&i, &j| ranks[j as usize].cmp(&ranks[i as usize]).then(i.cmp(&j)));
-    let mut position = vec![0u32; labels.len()];
+    let mut position = vec![0u32; ranks.len()];
     for (pos, &i) in order.iter().enumerate() {
         position[i as usize] = pos as u32;
     }

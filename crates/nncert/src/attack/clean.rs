@@ -3,7 +3,7 @@
 use super::Target;
 use crate::data::Dataset;
 use crate::error::Error;
-use crate::features::{FeatureKind, FeatureMatrix};
+use crate::features::{self, FeatureKind, FeatureMatrix};
 use crate::neighbours::kernel::{LANES, Metric};
 use crate::neighbours::{Kernel, SearchConfig};
 use crate::pipeline::{self, Progress};
@@ -56,7 +56,10 @@ pub(super) fn clean_run(
     Ok(CleanRun {
         votes,
         neighbourhoods,
-        train_features: run.train_features,
+        train_features: match run.train_features {
+            Some(f) => f,
+            None => features::extract(dataset, &dataset.train, features)?,
+        },
         test_features: run.test_features,
     })
 }

@@ -95,35 +95,43 @@ pub fn poisoned_dataset(
     removed: &[usize],
     inserted: &[(usize, u32)],
 ) -> Dataset {
-    let len = dataset.train.record_len;
-    let mut is_removed = vec![false; dataset.train.len()];
+    // A training split held in the search layout: back to rows first.
+    let unpacked;
+    let train = if dataset.train.layout.is_some() {
+        unpacked = dataset.train.truncated(dataset.train.len());
+        &unpacked
+    } else {
+        &dataset.train
+    };
+    let len = train.record_len;
+    let mut is_removed = vec![false; train.len()];
     for &j in removed {
         is_removed[j] = true;
     }
-    let mut records = Vec::with_capacity(dataset.train.records.len() + inserted.len() * len);
-    let mut labels = Vec::with_capacity(dataset.train.len() + inserted.len());
-    for j in (0..dataset.train.len()).filter(|&j| !is_removed[j]) {
-        records.extend_from_slice(dataset.train.record(j));
-        labels.push(dataset.train.labels[j]);
+    let mut records = Vec::with_capacity(train.records.len() + inserted.len() * len);
+    let mut labels = Vec::with_capacity(train.len() + inserted.len());
+    for j in (0..train.len()).filter(|&j| !is_removed[j]) {
+        records.extend_from_slice(train.record(j));
+        labels.push(train.labels[j]);
     }
     for &(i, label) in inserted {
         records.extend_from_slice(dataset.test.record(i));
         labels.push(label);
     }
-    let features = dataset.train.features.as_ref().map(|_| {
+    let features = train.features.as_ref().map(|_| {
         // Feature datasets: the features of the kept rows, then the test rows inserted.
         let dim = match dataset.content {
             Content::Features { dim, .. } => dim,
             Content::Images(s) => s.len(),
         };
-        let tr = dataset.train.features.as_ref().expect("checked");
+        let tr = train.features.as_ref().expect("checked");
         let te = dataset
             .test
             .features
             .as_ref()
             .expect("feature datasets have both");
         let mut f = Vec::with_capacity(labels.len() * dim);
-        for j in (0..dataset.train.len()).filter(|&j| !is_removed[j]) {
+        for j in (0..train.len()).filter(|&j| !is_removed[j]) {
             f.extend_from_slice(&tr[j * dim..(j + 1) * dim]);
         }
         for &(i, _) in inserted {
@@ -137,6 +145,7 @@ pub fn poisoned_dataset(
         labels,
         record_len: len,
         features,
+        layout: None,
     };
     d
 }

@@ -104,6 +104,7 @@ fn split_from(sources: &[SourceBytes]) -> Result<Split, Error> {
         labels: Vec::new(),
         record_len: SHAPE.len(),
         features: None,
+        layout: None,
     };
     for s in sources {
         let (labels, pixels) = parse_batch(&s.bytes).map_err(|problem| Error::Data {

@@ -1,9 +1,15 @@
 //! The loaded dataset: raw training and test records, labels, and where they came from.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::DataError;
 use crate::error::Error;
+use crate::features::FeatureMatrix;
+use crate::neighbours::TrainLayout;
+use crate::rank::{positions_of_ranks, rank};
 
 /// Pixel layout of image records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,16 +65,27 @@ impl Content {
 }
 
 /// One split (train or test): records as stored and their labels.
+///
+/// A float32 training split loaded for the search
+/// ([`load_npy_dataset_into`](super::npy_features::load_npy_dataset_into)) keeps its
+/// values only once, in the search's [`TrainLayout`]: `records` and `features` are then
+/// empty, and [`Split::records_bytes`] / [`Split::feature_matrix`] rebuild them from the
+/// layout (a float32 row's record is exactly its values' little-endian bytes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
-    /// `n × record_len` bytes, the input bytes of METHOD §2's rank.
+    /// `n × record_len` bytes, the input bytes of METHOD §2's rank (empty when `layout`
+    /// holds the rows).
     pub records: Vec<u8>,
     /// One label per record.
     pub labels: Vec<u32>,
     /// Bytes per record.
     pub record_len: usize,
-    /// For feature datasets: the values as f32, `n × dim` (None for images).
+    /// For feature datasets: the values as f32, `n × dim` (None for images, and when
+    /// `layout` holds the rows).
     pub features: Option<Vec<f32>>,
+    /// For a float32 training split loaded for the search: its rows, already in the
+    /// search's layout (shared, so that cloning the dataset does not copy them).
+    pub layout: Option<Arc<TrainLayout>>,
 }
 
 impl Split {
@@ -83,8 +100,57 @@ impl Split {
     }
 
     /// The raw bytes of record `i`.
+    ///
+    /// # Panics
+    /// For a split held in a [`TrainLayout`] (use [`Split::records_bytes`]).
     pub fn record(&self, i: usize) -> &[u8] {
         &self.records[i * self.record_len..(i + 1) * self.record_len]
+    }
+
+    /// Every record, `n × record_len` bytes: borrowed, or rebuilt from the layout.
+    pub fn records_bytes(&self) -> Cow<'_, [u8]> {
+        match &self.layout {
+            None => Cow::Borrowed(&self.records),
+            Some(layout) => {
+                let mut out = Vec::with_capacity(self.len() * self.record_len);
+                for i in 0..layout.n() {
+                    out.extend(layout.row(i).iter().flat_map(|v| v.to_le_bytes()));
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// For feature datasets, the values as a row-major matrix of `dim` columns (a copy).
+    pub fn feature_matrix(&self, dim: usize) -> Option<FeatureMatrix> {
+        match (&self.layout, &self.features) {
+            (Some(layout), _) => Some(layout.to_matrix()),
+            (None, Some(data)) => Some(FeatureMatrix {
+                n: self.len(),
+                dim,
+                data: data.clone(),
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// Each example's tie-break position (see [`crate::rank::tie_break_positions`]),
+    /// hashing the records as stored.
+    pub fn tie_break_positions(&self) -> Vec<u32> {
+        match &self.layout {
+            None => crate::rank::tie_break_positions(&self.labels, &self.records, self.record_len),
+            Some(layout) => {
+                let mut bytes = Vec::with_capacity(self.record_len);
+                let ranks = (0..layout.n())
+                    .map(|i| {
+                        bytes.clear();
+                        bytes.extend(layout.row(i).iter().flat_map(|v| v.to_le_bytes()));
+                        rank(self.labels[i], &bytes)
+                    })
+                    .collect::<Vec<_>>();
+                positions_of_ranks(&ranks)
+            }
+        }
     }
 
     /// Count of each label, `0..n_classes`.
@@ -100,6 +166,21 @@ impl Split {
     pub fn rows(&self, range: std::ops::Range<usize>) -> Split {
         let end = range.end.min(self.len());
         let start = range.start.min(end);
+        if let Some(layout) = &self.layout {
+            // Back to row-major records and values (a float32 record is its values'
+            // little-endian bytes).
+            let mut features = Vec::with_capacity((end - start) * layout.dim());
+            for i in start..end {
+                features.extend_from_slice(layout.row(i));
+            }
+            return Split {
+                records: features.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                labels: self.labels[start..end].to_vec(),
+                record_len: self.record_len,
+                features: Some(features),
+                layout: None,
+            };
+        }
         let dim = self
             .features
             .as_ref()
@@ -112,12 +193,16 @@ impl Split {
                 .features
                 .as_ref()
                 .map(|f| f[start * dim..end * dim].to_vec()),
+            layout: None,
         }
     }
 
     /// The first `n` examples (or all, if fewer).
     pub fn truncated(&self, n: usize) -> Split {
         let n = n.min(self.len());
+        if self.layout.is_some() {
+            return self.rows(0..n);
+        }
         Split {
             records: self.records[..n * self.record_len].to_vec(),
             labels: self.labels[..n].to_vec(),
@@ -126,6 +211,7 @@ impl Split {
                 let dim = f.len() / self.len().max(1);
                 f[..n * dim].to_vec()
             }),
+            layout: None,
         }
     }
 }
@@ -209,7 +295,10 @@ impl Dataset {
                 });
             }
             assert_eq!(split.record_len, self.content.record_len());
-            assert_eq!(split.records.len(), split.len() * split.record_len);
+            match &split.layout {
+                None => assert_eq!(split.records.len(), split.len() * split.record_len),
+                Some(layout) => assert_eq!(layout.n(), split.len()),
+            }
             if let Some((index, &label)) = split
                 .labels
                 .iter()

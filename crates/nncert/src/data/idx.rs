@@ -143,6 +143,7 @@ pub fn split_from_sources(
             labels: label_bytes.iter().map(|&y| u32::from(y)).collect(),
             record_len: rows * cols,
             features: None,
+            layout: None,
         },
         shape,
     ))

@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod idx;
 pub mod npy;
 pub mod npy_features;
+pub mod npy_stream;
 pub mod source;
 pub mod trigger;
 pub mod votes_file;
@@ -162,6 +163,20 @@ pub enum DatasetSpec {
     Cifar10(PathBuf),
     /// User features and labels, with an optional number of classes.
     Npy(npy_features::NpyPaths, Option<usize>),
+}
+
+/// Loads and validates the dataset `spec` describes, for the neighbour search: float32
+/// `.npy` training features go straight into the search's layout, the only copy of them
+/// (see [`npy_features::TrainInto::SearchLayout`]); everything else as [`load`].
+pub fn load_for_search(spec: &DatasetSpec) -> Result<Dataset, Error> {
+    match spec {
+        DatasetSpec::Npy(paths, classes) => npy_features::load_npy_dataset_into(
+            paths,
+            *classes,
+            npy_features::TrainInto::SearchLayout,
+        ),
+        other => load(other),
+    }
 }
 
 /// Loads and validates the dataset `spec` describes.

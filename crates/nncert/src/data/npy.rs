@@ -187,34 +187,60 @@ fn shape_text(shape: &[usize]) -> String {
     }
 }
 
-impl NpyArray {
-    /// Parses a whole `.npy` file held in memory.
-    pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
-        if bytes.len() < 8 || &bytes[..6] != MAGIC {
-            let head = &bytes[..bytes.len().min(6)];
+/// The header of a `.npy` file: what the data after it holds and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// Dimensions, outermost first (C order).
+    pub shape: Vec<usize>,
+    /// Element type.
+    pub dtype: DType,
+    /// Whether the elements are stored big-endian.
+    pub big_endian: bool,
+    /// Offset of the first data byte.
+    pub data_start: usize,
+    /// Data bytes the shape announces (checked against overflow).
+    pub data_len: usize,
+}
+
+/// Bytes before the header text: magic, version, header length (2 bytes in version 1,
+/// 4 in versions 2 and 3).
+pub const PREAMBLE_MAX: usize = 12;
+
+impl NpyHeader {
+    /// Where the header text ends (= the data starts), from the first [`PREAMBLE_MAX`]
+    /// bytes of a file (fewer if the file is shorter).
+    pub fn data_start(prefix: &[u8]) -> Result<usize, NpyError> {
+        if prefix.len() < 8 || &prefix[..6] != MAGIC {
+            let head = &prefix[..prefix.len().min(6)];
             return Err(NpyError::BadMagic {
                 found: head.escape_ascii().to_string(),
             });
         }
-        let (major, minor) = (bytes[6], bytes[7]);
+        let (major, minor) = (prefix[6], prefix[7]);
         let (len_bytes, header_start) = match (major, minor) {
             (1, 0) => (2usize, 10usize),
             (2, 0) | (3, 0) => (4, 12),
             _ => return Err(NpyError::UnsupportedVersion { major, minor }),
         };
-        if bytes.len() < header_start {
+        if prefix.len() < header_start {
             return Err(NpyError::Truncated {
                 part: "header",
                 expected: header_start as u64,
-                found: bytes.len() as u64,
+                found: prefix.len() as u64,
             });
         }
         let header_len = if len_bytes == 2 {
-            u16::from_le_bytes([bytes[8], bytes[9]]) as usize
+            u16::from_le_bytes([prefix[8], prefix[9]]) as usize
         } else {
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
+            u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize
         };
-        let data_start = header_start + header_len;
+        Ok(header_start + header_len)
+    }
+
+    /// Parses the header at the start of `bytes`, which must hold at least the whole header
+    /// (the data may follow; it is not looked at).
+    pub fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyError> {
+        let data_start = NpyHeader::data_start(&bytes[..bytes.len().min(PREAMBLE_MAX)])?;
         if bytes.len() < data_start {
             return Err(NpyError::Truncated {
                 part: "header",
@@ -222,6 +248,7 @@ impl NpyArray {
                 found: bytes.len() as u64,
             });
         }
+        let header_start = if bytes[6] == 1 { 10 } else { 12 };
         let header = std::str::from_utf8(&bytes[header_start..data_start])
             .map_err(|_| NpyError::BadHeader("expected UTF-8 text".into()))?;
         let dict = header::parse(header).map_err(NpyError::BadHeader)?;
@@ -229,31 +256,57 @@ impl NpyArray {
             return Err(NpyError::FortranOrder);
         }
         let (big_endian, dtype) = parse_descr(&dict.descr)?;
-        let count = dict
+        let data_len = dict
             .shape
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
             .and_then(|n| n.checked_mul(dtype.size()))
             .ok_or_else(|| NpyError::ShapeOverflow(shape_text(&dict.shape)))?;
-        let found = bytes.len() - data_start;
-        if found < count {
-            return Err(NpyError::Truncated {
-                part: "data",
-                expected: count as u64,
-                found: found as u64,
-            });
-        }
-        if found > count {
-            return Err(NpyError::TrailingBytes {
-                expected: count as u64,
-                extra: (found - count) as u64,
-            });
-        }
-        Ok(NpyArray {
+        Ok(NpyHeader {
             shape: dict.shape,
             dtype,
             big_endian,
-            data: bytes[data_start..].to_vec(),
+            data_start,
+            data_len,
+        })
+    }
+
+    /// The error for `found` data bytes where the header announces another count.
+    pub fn length_error(&self, found: u64) -> NpyError {
+        let expected = self.data_len as u64;
+        if found < expected {
+            NpyError::Truncated {
+                part: "data",
+                expected,
+                found,
+            }
+        } else {
+            NpyError::TrailingBytes {
+                expected,
+                extra: found - expected,
+            }
+        }
+    }
+
+    /// The shape as Python prints it, e.g. `(3, 4)` or `(5,)`.
+    pub fn shape_text(&self) -> String {
+        shape_text(&self.shape)
+    }
+}
+
+impl NpyArray {
+    /// Parses a whole `.npy` file held in memory.
+    pub fn parse(bytes: &[u8]) -> Result<NpyArray, NpyError> {
+        let header = NpyHeader::parse(bytes)?;
+        let found = bytes.len() - header.data_start;
+        if found != header.data_len {
+            return Err(header.length_error(found as u64));
+        }
+        Ok(NpyArray {
+            shape: header.shape,
+            dtype: header.dtype,
+            big_endian: header.big_endian,
+            data: bytes[header.data_start..].to_vec(),
         })
     }
 

@@ -1,12 +1,20 @@
 //! User data: feature matrices and labels as `.npy` files, for train and test.
+//!
+//! The feature files are streamed ([`NpyStream`]): labels first, then every row straight
+//! into its final place — row-major `records` and `features`, or, for the search, the
+//! search's own layout (`docs/MEMORY.md`).
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use super::DataError;
-use super::dataset::{Content, Dataset, FileRecord, Split};
-use super::npy::NpyArray;
+use super::dataset::{Content, Dataset, FileRecord, Split, max_classes};
+use super::npy::{DType, NpyArray, NpyError};
+use super::npy_stream::{Checksums, NpyStream};
 use super::source::read_source;
 use crate::error::Error;
+use crate::neighbours::TrainLayout;
 
 /// The four files of a user dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,15 +62,30 @@ fn load(path: &Path, role: &str) -> Result<Loaded, Error> {
     Ok(Loaded { array, record })
 }
 
-fn features_split(
-    features: &Loaded,
-    labels: &Loaded,
-    path: &Path,
-    lpath: &Path,
-) -> Result<(Split, usize), Error> {
-    let f = &features.array;
-    f.expect_rank(2).map_err(npy_err(path))?;
-    let (n, dim) = (f.shape[0], f.shape[1]);
+/// Where a loader puts the training features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainInto {
+    /// `records` (the bytes as stored) and `features` (f32), row-major: what every
+    /// consumer of a [`Dataset`] can read.
+    Rows,
+    /// For float32 features in a plain (not gzip-compressed) file: straight into the
+    /// search's [`TrainLayout`], the only copy (`Split::layout`); other dtypes and
+    /// compressed files fall back to [`TrainInto::Rows`].
+    SearchLayout,
+}
+
+/// A feature file opened and its header checked: a 2-D array of a feature dtype with at
+/// least one row and one column.
+fn open_features(path: &Path) -> Result<(NpyStream, usize, usize), Error> {
+    let stream = NpyStream::open(path)?;
+    let h = stream.header();
+    if h.shape.len() != 2 {
+        return Err(npy_err(path)(NpyError::WrongRank {
+            expected: 2,
+            found: h.shape_text(),
+        }));
+    }
+    let (n, dim) = (h.shape[0], h.shape[1]);
     if n == 0 {
         return Err(data_err(
             path,
@@ -79,22 +102,17 @@ fn features_split(
             },
         ));
     }
-    let values = f.to_f32_values().map_err(npy_err(path))?;
-    if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
-        let original = if f.dtype == super::npy::DType::F64 {
-            "a value outside the float32 range, or NaN/inf".to_string()
-        } else {
-            values[pos].to_string()
-        };
-        return Err(data_err(
-            path,
-            DataError::NonFinite {
-                row: pos / dim,
-                col: pos % dim,
-                value: original,
-            },
-        ));
+    if !matches!(h.dtype, DType::F32 | DType::F64 | DType::U8) {
+        return Err(npy_err(path)(NpyError::UnsupportedDtype {
+            found: h.dtype.to_string(),
+            expected: "float32, float64 or uint8 features",
+        }));
     }
+    Ok((stream, n, dim))
+}
+
+/// Labels of a split of `n` rows whose features are in `fpath`.
+fn labels_of(labels: &Loaded, n: usize, fpath: &Path, lpath: &Path) -> Result<Vec<u32>, Error> {
     let l = &labels.array;
     l.expect_rank(1).map_err(npy_err(lpath))?;
     if l.shape[0] != n {
@@ -104,66 +122,198 @@ fn features_split(
                 what: "labels",
                 expected: n,
                 found: l.shape[0],
-                other: path.display().to_string(),
+                other: fpath.display().to_string(),
             },
         ));
     }
-    let y = l
-        .to_u32_checked(u32::MAX - 1, "a class label ≥ 0 (an integer class index)")
-        .map_err(npy_err(lpath))?;
+    l.to_u32_checked(u32::MAX - 1, "a class label ≥ 0 (an integer class index)")
+        .map_err(npy_err(lpath))
+}
+
+/// Rows read per piece: about 1 MiB of data.
+fn rows_per_piece(record_len: usize) -> usize {
+    ((1 << 20) / record_len.max(1)).max(1)
+}
+
+/// Streams the `n × dim` values of `stream`, calling `put(row, le_bytes, values)` for
+/// every row in order with its record (little-endian bytes as stored) and its f32
+/// values. A non-finite value (or a float64 outside the f32 range) is an error naming
+/// its row and column.
+fn stream_rows(
+    stream: &mut NpyStream,
+    path: &Path,
+    n: usize,
+    dim: usize,
+    mut put: impl FnMut(usize, &[u8], &[f32]),
+) -> Result<(), Error> {
+    let (dtype, big_endian) = (stream.header().dtype, stream.header().big_endian);
+    let size = dtype.size();
+    let record_len = dim * size;
+    let per_piece = rows_per_piece(record_len);
+    let mut piece = vec![0u8; per_piece.min(n) * record_len];
+    let mut values = vec![0f32; dim];
+    let mut row = 0;
+    while row < n {
+        let rows = per_piece.min(n - row);
+        let bytes = &mut piece[..rows * record_len];
+        stream.read_data(bytes)?;
+        if big_endian && size > 1 {
+            for element in bytes.chunks_exact_mut(size) {
+                element.reverse();
+            }
+        }
+        for record in bytes.chunks_exact(record_len) {
+            for (col, (v, b)) in values.iter_mut().zip(record.chunks_exact(size)).enumerate() {
+                *v = match dtype {
+                    DType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                    DType::F64 => {
+                        f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                    }
+                    _ => f32::from(b[0]),
+                };
+                if !v.is_finite() {
+                    let value = if dtype == DType::F64 {
+                        "a value outside the float32 range, or NaN/inf".to_string()
+                    } else {
+                        v.to_string()
+                    };
+                    return Err(data_err(path, DataError::NonFinite { row, col, value }));
+                }
+            }
+            put(row, record, &values);
+            row += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Reads every row of `stream` into a row-major split: records and f32 features.
+fn rows_split(
+    mut stream: NpyStream,
+    path: &Path,
+    n: usize,
+    dim: usize,
+    labels: Vec<u32>,
+) -> Result<(Split, Checksums), Error> {
+    let record_len = dim * stream.header().dtype.size();
+    // A plain file's length matches its header: allocate once. A compressed one grows
+    // with what it really holds.
+    let (mut records, mut features) = if stream.length_checked() {
+        (
+            Vec::with_capacity(n * record_len),
+            Vec::with_capacity(n * dim),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    stream_rows(&mut stream, path, n, dim, |_, record, values| {
+        records.extend_from_slice(record);
+        features.extend_from_slice(values);
+    })?;
+    let sums = stream.finish()?;
     Ok((
         Split {
-            records: f.little_endian_bytes(),
-            labels: y,
-            record_len: dim * f.dtype.size(),
-            features: Some(values),
+            records,
+            labels,
+            record_len,
+            features: Some(features),
+            layout: None,
         },
-        dim,
+        sums,
     ))
+}
+
+/// Reads every row of a float32 `stream` straight into its place in the search's layout.
+fn layout_split(
+    mut stream: NpyStream,
+    path: &Path,
+    (n, dim): (usize, usize),
+    labels: Vec<u32>,
+    n_classes: usize,
+) -> Result<(Split, Checksums), Error> {
+    let mut layout = TrainLayout::zeroed(&labels, n_classes, dim);
+    stream_rows(&mut stream, path, n, dim, |row, _, values| {
+        layout.row_mut(row).copy_from_slice(values);
+    })?;
+    let sums = stream.finish()?;
+    Ok((
+        Split {
+            records: Vec::new(),
+            labels,
+            record_len: dim * 4,
+            features: None,
+            layout: Some(Arc::new(layout)),
+        },
+        sums,
+    ))
+}
+
+fn file_record(path: &Path, role: &str, sums: Checksums) -> FileRecord {
+    FileRecord {
+        role: role.to_string(),
+        path: path.display().to_string(),
+        sha256: sums.sha256,
+        stored_md5: sums.stored_md5,
+        canonical: None,
+    }
 }
 
 /// Loads a user dataset. `n_classes` defaults to one more than the largest label seen in
 /// either split; when given, every label must be below it.
 pub fn load_npy_dataset(paths: &NpyPaths, n_classes: Option<usize>) -> Result<Dataset, Error> {
-    let trf = load(&paths.train_features, "train-features")?;
+    load_npy_dataset_into(paths, n_classes, TrainInto::Rows)
+}
+
+/// As [`load_npy_dataset`], with the training features put where `into` says. Labels are
+/// read first, then each feature file is streamed in pieces of about 1 MiB straight into
+/// its final place, so no buffer holds a whole file besides the result.
+pub fn load_npy_dataset_into(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+    into: TrainInto,
+) -> Result<Dataset, Error> {
+    let (train_stream, n_train, dim) = open_features(&paths.train_features)?;
+    let dtype = train_stream.header().dtype;
     let trl = load(&paths.train_labels, "train-labels")?;
-    let tef = load(&paths.test_features, "test-features")?;
-    let tel = load(&paths.test_labels, "test-labels")?;
-    let (train, dim) = features_split(&trf, &trl, &paths.train_features, &paths.train_labels)?;
-    if tef.array.dtype != trf.array.dtype {
+    let train_labels = labels_of(&trl, n_train, &paths.train_features, &paths.train_labels)?;
+    let test_stream = NpyStream::open(&paths.test_features)?;
+    let test_header = test_stream.header();
+    if test_header.dtype != dtype {
         return Err(Error::content(
             &paths.test_features,
             format!(
-                "expected the training features' dtype {}, found {}",
-                trf.array.dtype, tef.array.dtype
+                "expected the training features' dtype {dtype}, found {}",
+                test_header.dtype
             ),
         ));
     }
-    if tef.array.shape.len() == 2 && tef.array.shape[1] != dim {
+    if test_header.shape.len() == 2 && test_header.shape[1] != dim {
         return Err(data_err(
             &paths.test_features,
             DataError::DimensionMismatch {
                 expected: dim,
-                found: tef.array.shape[1],
+                found: test_header.shape[1],
             },
         ));
     }
-    let (test, _) = features_split(&tef, &tel, &paths.test_features, &paths.test_labels)?;
-    let max_label = train
-        .labels
+    drop(test_stream);
+    let (test_stream, n_test, _) = open_features(&paths.test_features)?;
+    let tel = load(&paths.test_labels, "test-labels")?;
+    let test_labels = labels_of(&tel, n_test, &paths.test_features, &paths.test_labels)?;
+    let max_label = train_labels
         .iter()
-        .chain(&test.labels)
+        .chain(&test_labels)
         .copied()
         .max()
         .unwrap_or(0) as usize;
     let n_classes = match n_classes {
         Some(c) => {
-            for (split, path) in [(&train, &paths.train_labels), (&test, &paths.test_labels)] {
-                if let Some((index, &label)) = split
-                    .labels
-                    .iter()
-                    .enumerate()
-                    .find(|&(_, &y)| y as usize >= c)
+            for (labels, path) in [
+                (&train_labels, &paths.train_labels),
+                (&test_labels, &paths.test_labels),
+            ] {
+                if let Some((index, &label)) =
+                    labels.iter().enumerate().find(|&(_, &y)| y as usize >= c)
                 {
                     return Err(data_err(
                         path,
@@ -179,16 +329,56 @@ pub fn load_npy_dataset(paths: &NpyPaths, n_classes: Option<usize>) -> Result<Da
         }
         None => (max_label + 1).max(2),
     };
+    // The class count is checked before a layout with one group per class is built.
+    let n_examples = n_train + n_test;
+    if n_classes > max_classes(n_examples) {
+        return Err(data_err(
+            Path::new("npy"),
+            DataError::TooManyClasses {
+                n_classes,
+                n_examples,
+                limit: max_classes(n_examples),
+            },
+        ));
+    }
+    let in_layout = into == TrainInto::SearchLayout
+        && dtype == DType::F32
+        && train_stream.length_checked()
+        && n_train < u32::MAX as usize - 1;
+    let (train, train_sums) = if in_layout {
+        layout_split(
+            train_stream,
+            &paths.train_features,
+            (n_train, dim),
+            train_labels,
+            n_classes,
+        )?
+    } else {
+        rows_split(
+            train_stream,
+            &paths.train_features,
+            n_train,
+            dim,
+            train_labels,
+        )?
+    };
+    let (test, test_sums) =
+        rows_split(test_stream, &paths.test_features, n_test, dim, test_labels)?;
     let dataset = Dataset {
         name: "npy".into(),
         n_classes,
         content: Content::Features {
             dim,
-            bytes_per_value: trf.array.dtype.size(),
+            bytes_per_value: dtype.size(),
         },
         train,
         test,
-        files: vec![trf.record, trl.record, tef.record, tel.record],
+        files: vec![
+            file_record(&paths.train_features, "train-features", train_sums),
+            trl.record,
+            file_record(&paths.test_features, "test-features", test_sums),
+            tel.record,
+        ],
         caveat: None,
     };
     dataset.validate()?;

@@ -67,14 +67,9 @@ pub fn extract_with_progress(
             dim: shape.len(),
             data: split.records.iter().map(|&b| f32::from(b)).collect(),
         }),
-        (FeatureKind::Raw, Content::Features { dim, .. }) => Ok(FeatureMatrix {
-            n: split.len(),
-            dim,
-            data: split
-                .features
-                .clone()
-                .expect("feature datasets carry their values"),
-        }),
+        (FeatureKind::Raw, Content::Features { dim, .. }) => Ok(split
+            .feature_matrix(dim)
+            .expect("feature datasets carry their values")),
     }
 }
 

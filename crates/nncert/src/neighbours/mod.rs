@@ -9,10 +9,12 @@ pub mod exact;
 pub(crate) mod gemm;
 pub mod kernel;
 pub mod key_interval;
+pub mod layout;
 pub mod search;
 pub mod select;
 
 pub use kernel::{Kernel, Metric};
 pub use search::{
-    KnnVotes, Neighbour, NeighbourLists, Reference, RnnVotes, SearchConfig, SearchResult, search,
+    KnnVotes, LaidOutReference, Neighbour, NeighbourLists, Reference, RnnVotes, SearchConfig,
+    SearchResult, TrainLayout, search, search_laid_out,
 };

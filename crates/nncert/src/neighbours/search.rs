@@ -22,6 +22,8 @@
 //! ([`exact_key`]), and neighbour lists are put in exact order (`docs/SEARCH.md`). The
 //! output is therefore the same for every thread count, kernel and summation order.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -29,10 +31,10 @@ use super::exact::{Bound, Exact, exact_key, radius_key, select_exact};
 use super::gemm::{self, GemmNorms};
 use super::kernel::{Kernel, LANES, Metric, scalar};
 use super::key_interval::KeyDomain;
+pub use super::layout::TrainLayout;
 use super::select::{TopK, from_ord_bits, order_key};
 use crate::error::Error;
 use crate::features::FeatureMatrix;
-use crate::rng::SplitMix64;
 use crate::votes::Votes;
 
 /// Queries per rayon task.
@@ -41,8 +43,6 @@ pub const QUERY_BLOCK: usize = 64;
 pub const TILE_BYTES: usize = 192 * 1024;
 /// Bytes of training rows per tile in the matrix-multiplication path (ℓ2, ip, cosine).
 pub const GEMM_TILE_BYTES: usize = 1024 * 1024;
-/// Seed of the training-row visiting order.
-const ORDER_SEED: u64 = 0x6e6e_6365_7274; // "nncert"
 
 /// What to search for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -129,24 +129,26 @@ pub struct SearchResult {
     pub neighbours: Option<NeighbourLists>,
 }
 
-/// Rows padded to a multiple of [`LANES`] values.
-struct Padded {
+/// Rows padded to a multiple of [`LANES`] values (borrowed from a [`TrainLayout`] when
+/// it can be).
+struct Padded<'a> {
     dim: usize,
-    data: Vec<f32>,
+    data: Cow<'a, [f32]>,
 }
 
-impl Padded {
-    /// `order[i]` = which original row goes to padded row `i` (`None`: a zero row).
-    fn new(m: &FeatureMatrix, order: &[Option<usize>]) -> Padded {
+impl Padded<'_> {
+    /// The rows of `m`, padded, followed by zero rows up to a multiple of 4.
+    fn new(m: &FeatureMatrix) -> Padded<'static> {
         let dim = m.dim.div_ceil(LANES).max(1) * LANES;
-        let rows = order.len().div_ceil(4) * 4;
+        let rows = m.n.div_ceil(4) * 4;
         let mut data = vec![0f32; rows * dim];
-        for (i, src) in order.iter().enumerate() {
-            if let Some(src) = *src {
-                data[i * dim..i * dim + m.dim].copy_from_slice(m.row(src));
-            }
+        for i in 0..m.n {
+            data[i * dim..i * dim + m.dim].copy_from_slice(m.row(i));
         }
-        Padded { dim, data }
+        Padded {
+            dim,
+            data: Cow::Owned(data),
+        }
     }
 
     #[inline]
@@ -174,9 +176,9 @@ struct Run {
 }
 
 /// Everything the per-block workers share.
-struct Plan {
-    train: Padded,
-    test: Padded,
+struct Plan<'a> {
+    train: Padded<'a>,
+    test: Padded<'a>,
     /// Tie-break position of every padded training row (padding: unused).
     positions: Vec<u32>,
     label_by_position: Vec<u32>,
@@ -246,7 +248,7 @@ pub(crate) struct Detailed {
 /// The sample margin: 25 % more than proportional, plus 32.
 const MARGIN: (f64, usize) = (1.25, 32);
 
-impl Plan {
+impl Plan<'_> {
     fn row_len(&self) -> usize {
         (self.ks.len() + self.radii.len()) * self.n_classes
     }
@@ -349,8 +351,13 @@ fn search_with_margin(
         progress,
         margin,
     )?;
+    Ok(into_result(detailed, config.keep_neighbours))
+}
+
+/// The result of a search, with its neighbour lists in reported distances if `keep`.
+fn into_result(detailed: Detailed, keep: bool) -> SearchResult {
     let mut result = detailed.result;
-    if config.keep_neighbours {
+    if keep {
         let domain = detailed.domain;
         let convert = |lists: Vec<Vec<RawNeighbour>>| -> Vec<Vec<Neighbour>> {
             lists
@@ -370,7 +377,72 @@ fn search_with_margin(
             rnn: convert(detailed.rnn),
         });
     }
-    Ok(result)
+    result
+}
+
+/// The training side of a search whose rows are already in the search's layout (e.g.
+/// streamed there by the `.npy` loader): the search then makes no copy of them, except a
+/// normalised one for cosine.
+#[derive(Debug, Clone, Copy)]
+pub struct LaidOutReference<'a> {
+    /// Training rows.
+    pub layout: &'a TrainLayout,
+    /// Training labels (those the layout was built with).
+    pub labels: &'a [u32],
+    /// Tie-break positions ([`crate::rank::tie_break_positions`]).
+    pub positions: &'a [u32],
+    /// Number of classes (as the layout was built with).
+    pub n_classes: usize,
+}
+
+/// As [`search()`], for training rows already in the search's layout.
+pub fn search_laid_out(
+    reference: LaidOutReference<'_>,
+    test: &FeatureMatrix,
+    test_labels: &[u32],
+    config: &SearchConfig,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<SearchResult, Error> {
+    let train = TrainSide {
+        n: reference.layout.n(),
+        dim: reference.layout.dim(),
+        labels: reference.labels,
+        positions: reference.positions,
+        n_classes: reference.n_classes,
+    };
+    check(&train, test, test_labels, config)?;
+    if reference.layout.groups().len() != train.n_classes {
+        return Err(Error::invalid(format!(
+            "search: the training layout has {} classes, the reference {}",
+            reference.layout.groups().len(),
+            train.n_classes
+        )));
+    }
+    let lists = Lists {
+        knn: config.keep_neighbours,
+        rnn: config.keep_neighbours,
+        ordered: true,
+    };
+    let detailed = search_in(
+        Cow::Borrowed(reference.layout),
+        &train,
+        test,
+        test_labels,
+        config,
+        lists,
+        progress,
+        MARGIN,
+    )?;
+    Ok(into_result(detailed, config.keep_neighbours))
+}
+
+/// What the search needs to know of the training side besides its rows.
+struct TrainSide<'a> {
+    n: usize,
+    dim: usize,
+    labels: &'a [u32],
+    positions: &'a [u32],
+    n_classes: usize,
 }
 
 /// [`search`] with the lists asked for by `lists` (whatever `config.keep_neighbours`
@@ -384,8 +456,34 @@ pub(crate) fn search_detailed(
     progress: &(dyn Fn(usize) + Sync),
     margin: (f64, usize),
 ) -> Result<Detailed, Error> {
-    let train = reference.features;
-    let c = reference.n_classes;
+    let train = TrainSide {
+        n: reference.features.n,
+        dim: reference.features.dim,
+        labels: reference.labels,
+        positions: reference.positions,
+        n_classes: reference.n_classes,
+    };
+    check(&train, test, test_labels, config)?;
+    let layout = TrainLayout::from_matrix(reference.features, reference.labels, train.n_classes);
+    search_in(
+        Cow::Owned(layout),
+        &train,
+        test,
+        test_labels,
+        config,
+        lists,
+        progress,
+        margin,
+    )
+}
+
+/// Checks the arguments of a search before anything is allocated for it.
+fn check(
+    train: &TrainSide<'_>,
+    test: &FeatureMatrix,
+    test_labels: &[u32],
+    config: &SearchConfig,
+) -> Result<(), Error> {
     if train.dim != test.dim {
         return Err(Error::invalid(format!(
             "search: training features have {} columns, test features {}",
@@ -419,22 +517,27 @@ pub(crate) fn search_detailed(
             config.kernel
         )));
     }
-    assert_eq!(reference.labels.len(), train.n);
-    assert_eq!(reference.positions.len(), train.n);
+    assert_eq!(train.labels.len(), train.n);
+    assert_eq!(train.positions.len(), train.n);
     assert_eq!(test_labels.len(), test.n);
 
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_in(
+    layout: Cow<'_, TrainLayout>,
+    train: &TrainSide<'_>,
+    test: &FeatureMatrix,
+    test_labels: &[u32],
+    config: &SearchConfig,
+    lists: Lists,
+    progress: &(dyn Fn(usize) + Sync),
+    margin: (f64, usize),
+) -> Result<Detailed, Error> {
+    let c = train.n_classes;
     let n_train = train.n;
-    // A fixed shuffle, then grouped by label (stable): random order within each label.
-    let mut shuffled: Vec<usize> = (0..n_train).collect();
-    let mut rng = SplitMix64::new(ORDER_SEED);
-    for i in (1..n_train).rev() {
-        shuffled.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); c];
-    for &j in &shuffled {
-        by_label[reference.labels[j] as usize].push(j);
-    }
-    let dim = train.dim.div_ceil(LANES).max(1) * LANES;
+    let dim = layout.padded_dim();
     // The matrix-multiplication path blocks for the caches itself: longer tiles amortise
     // its packing of the query block.
     let tile_bytes = if config.metric.uses_gemm() {
@@ -443,25 +546,22 @@ pub(crate) fn search_detailed(
         TILE_BYTES
     };
     let tile_rows = ((tile_bytes / (dim * 4)) / 4 * 4).max(4);
-    // Padded layout: each label's rows, padded to a multiple of 4; its first eighth is
-    // the sample.
-    let mut order: Vec<Option<usize>> = Vec::with_capacity(n_train + 4 * c);
+    // Each label's slots (its rows, padded to a multiple of 4); its first eighth is the
+    // sample.
     let mut phases: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
     let mut sample_size = 0;
-    for (label, rows) in by_label.iter().enumerate() {
-        let start = order.len();
-        order.extend(rows.iter().map(|&j| Some(j)));
-        order.resize(start + rows.len().div_ceil(4) * 4, None);
-        let sample = (rows.len().div_ceil(8).div_ceil(4) * 4).min(order.len() - start);
-        sample_size += sample.min(rows.len());
-        let parts = [(start, start + sample), (start + sample, order.len())];
+    for (label, group) in layout.groups().iter().enumerate() {
+        let (start, end) = (group.start, group.start + group.padded);
+        let sample = (group.len.div_ceil(8).div_ceil(4) * 4).min(group.padded);
+        sample_size += sample.min(group.len);
+        let parts = [(start, start + sample), (start + sample, end)];
         for (phase, (from, to)) in parts.into_iter().enumerate() {
             for chunk in (from..to).step_by(tile_rows) {
-                let end = (chunk + tile_rows).min(to);
+                let stop = (chunk + tile_rows).min(to);
                 phases[phase].push(Run {
                     start: chunk,
-                    rows: end - chunk,
-                    valid: (start + rows.len()).saturating_sub(chunk).min(end - chunk),
+                    rows: stop - chunk,
+                    valid: (start + group.len).saturating_sub(chunk).min(stop - chunk),
                     label: label as u32,
                 });
             }
@@ -469,8 +569,8 @@ pub(crate) fn search_detailed(
     }
     let mut label_by_position = vec![0u32; n_train];
     let mut index_by_position = vec![0u32; n_train];
-    for (j, &p) in reference.positions.iter().enumerate() {
-        label_by_position[p as usize] = reference.labels[j];
+    for (j, &p) in train.positions.iter().enumerate() {
+        label_by_position[p as usize] = train.labels[j];
         index_by_position[p as usize] = j as u32;
     }
     let mut ks: Vec<usize> = config.ks.iter().map(|&k| k.min(n_train)).collect();
@@ -485,16 +585,24 @@ pub(crate) fn search_detailed(
         .map(|&r| RadiusLimits::new(config.metric, &bound, r))
         .collect();
     let mut row_by_position = vec![0u32; n_train];
-    for (row, j) in order.iter().enumerate() {
-        if let Some(j) = *j {
-            row_by_position[reference.positions[j] as usize] = row as u32;
+    let mut positions = vec![0u32; layout.slots()];
+    for (slot, position) in positions.iter_mut().enumerate() {
+        if let Some(j) = layout.row_of_slot(slot) {
+            *position = train.positions[j];
+            row_by_position[train.positions[j] as usize] = slot as u32;
         }
     }
-    let mut train_rows = Padded::new(train, &order);
-    let mut test_rows = Padded::new(test, &(0..test.n).map(Some).collect::<Vec<_>>());
+    let mut train_rows = Padded {
+        dim,
+        data: match layout {
+            Cow::Borrowed(l) => Cow::Borrowed(l.data()),
+            Cow::Owned(l) => Cow::Owned(l.into_data()),
+        },
+    };
+    let mut test_rows = Padded::new(test);
     if config.metric == Metric::Cosine {
-        gemm::normalize_rows(&mut train_rows.data, dim);
-        gemm::normalize_rows(&mut test_rows.data, dim);
+        gemm::normalize_rows(train_rows.data.to_mut(), dim);
+        gemm::normalize_rows(test_rows.data.to_mut(), dim);
     }
     let gemm = if config.metric.uses_gemm() {
         let norms = GemmNorms::new(&train_rows.data, &test_rows.data, dim);
@@ -517,10 +625,7 @@ pub(crate) fn search_detailed(
         _ => KeyDomain::Key,
     };
     let plan = Plan {
-        positions: order
-            .iter()
-            .map(|j| j.map_or(0, |j| reference.positions[j]))
-            .collect(),
+        positions,
         train: train_rows,
         test: test_rows,
         gemm,
@@ -632,7 +737,7 @@ fn distance_of(key: u64) -> f32 {
     from_ord_bits((key >> 32) as u32)
 }
 
-impl Plan {
+impl Plan<'_> {
     /// The exact distance key of query `q` (test row) and the training example at `key`.
     fn exact(&self, q: usize, key: u64) -> Exact {
         let row = self.row_by_position[position_of(key)] as usize;
@@ -730,7 +835,7 @@ struct BlockResult {
 }
 
 /// Neighbours from order keys, in the order given.
-fn to_neighbours(plan: &Plan, keys: &[u64]) -> Vec<RawNeighbour> {
+fn to_neighbours(plan: &Plan<'_>, keys: &[u64]) -> Vec<RawNeighbour> {
     keys.iter()
         .map(|&k| (plan.index_by_position[position_of(k)], distance_of(k)))
         .collect()
@@ -749,7 +854,7 @@ struct BlockState {
 
 impl BlockState {
     /// Takes the fast values `dq` of block query `q` against the valid rows of `run`.
-    fn take(&mut self, plan: &Plan, run: &Run, q: usize, dq: &[f32]) {
+    fn take(&mut self, plan: &Plan<'_>, run: &Run, q: usize, dq: &[f32]) {
         let c = plan.n_classes;
         let row_len = plan.row_len();
         let positions = &plan.positions[run.start..run.start + run.valid];
@@ -794,7 +899,7 @@ impl BlockState {
 }
 
 /// Counts (and neighbour lists, if kept) of queries `q0..q0+nq`.
-fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
+fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
     let c = plan.n_classes;
     let row_len = plan.row_len();
     let want_knn = plan.k_max > 0;
@@ -928,7 +1033,7 @@ fn search_block(plan: &Plan, q0: usize, nq: usize) -> BlockResult {
 
 /// Every key whose interval reaches the k_max-th of one query, without any threshold (the
 /// rare fallback).
-fn exhaustive_keys(plan: &Plan, q: usize, bound: Bound) -> Vec<u64> {
+fn exhaustive_keys(plan: &Plan<'_>, q: usize, bound: Bound) -> Vec<u64> {
     let mut top = TopK::with_bound(plan.k_max, Some(bound));
     for run in plan.phases.iter().flatten() {
         for j in run.start..run.start + run.valid {
@@ -942,6 +1047,7 @@ fn exhaustive_keys(plan: &Plan, q: usize, bound: Bound) -> Vec<u64> {
 mod tests {
     use super::*;
     use crate::rank::tie_break_positions;
+    use crate::rng::SplitMix64;
 
     /// A margin far too small makes τ too tight for nearly every query: the exhaustive
     /// fallback must then give exactly the same votes as the normal path.

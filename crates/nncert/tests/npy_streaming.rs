@@ -1,0 +1,391 @@
+//! The streaming `.npy` loader against the whole-file parser it replaced: the same records,
+//! features, checksums and errors, and — when the training rows go straight into the
+//! search's layout — the same votes and neighbour lists, byte for byte.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use nncert::data::npy::{self, NpyArray};
+use nncert::data::npy_features::{NpyPaths, TrainInto, load_npy_dataset, load_npy_dataset_into};
+use nncert::data::source::read_source;
+use nncert::data::{Dataset, DatasetSpec, load, load_for_search};
+use nncert::features::FeatureKind;
+use nncert::neighbours::{Kernel, Metric, SearchConfig};
+use nncert::pipeline::{self, Progress};
+use nncert::rng::SplitMix64;
+
+/// Feature values of one dtype, row-major.
+#[derive(Clone)]
+enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    U8(Vec<u8>),
+}
+
+/// Values with repeats (exact ties), negative numbers and a zero row now and then.
+fn values(kind: &str, n: usize, dim: usize, rng: &mut SplitMix64) -> Values {
+    let mut v: Vec<f64> = (0..n * dim)
+        .map(|_| (rng.below(9) as f64 - 4.0) * 0.25 + rng.below(3) as f64 * 1e-3)
+        .collect();
+    if n > 2 {
+        v[dim..2 * dim].fill(0.0);
+    }
+    match kind {
+        "f32" => Values::F32(v.iter().map(|&x| x as f32).collect()),
+        "f64" => Values::F64(v.iter().map(|&x| x * 1.000_000_1).collect()),
+        _ => Values::U8(v.iter().map(|&x| (x * 8.0 + 40.0) as u8).collect()),
+    }
+}
+
+fn encode(v: &Values, n: usize, dim: usize) -> Vec<u8> {
+    match v {
+        Values::F32(x) => npy::encode(&[n, dim], x),
+        Values::F64(x) => npy::encode(&[n, dim], x),
+        Values::U8(x) => npy::encode(&[n, dim], x),
+    }
+}
+
+/// The same float32 array stored big-endian.
+fn encode_f32_big_endian(x: &[f32], n: usize, dim: usize) -> Vec<u8> {
+    let little = npy::encode(&[n, dim], x);
+    let data_start = little.len() - 4 * x.len();
+    let mut out = little[..data_start].to_vec();
+    let at = out.windows(3).position(|w| w == b"<f4").expect("descr");
+    out[at] = b'>';
+    for v in x {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+struct Files {
+    _dir: tempfile::TempDir,
+    paths: NpyPaths,
+}
+
+/// Writes the four files; `labels` unsorted, several classes.
+fn write(train: Vec<u8>, train_y: &[i64], test: Vec<u8>, test_y: &[i64]) -> Files {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    std::fs::write(p("xtr.npy"), train).unwrap();
+    std::fs::write(p("ytr.npy"), npy::encode(&[train_y.len()], train_y)).unwrap();
+    std::fs::write(p("xte.npy"), test).unwrap();
+    std::fs::write(p("yte.npy"), npy::encode(&[test_y.len()], test_y)).unwrap();
+    Files {
+        paths: NpyPaths {
+            train_features: p("xtr.npy"),
+            train_labels: p("ytr.npy"),
+            test_features: p("xte.npy"),
+            test_labels: p("yte.npy"),
+        },
+        _dir: dir,
+    }
+}
+
+fn labels(n: usize, c: u64, rng: &mut SplitMix64) -> Vec<i64> {
+    (0..n).map(|_| rng.below(c) as i64).collect()
+}
+
+/// What the whole-file path made of a feature file: records (little-endian bytes) and
+/// f32 values.
+fn in_memory(path: &Path) -> (Vec<u8>, Vec<f32>, String, String) {
+    let source = read_source(path).unwrap();
+    let array = NpyArray::parse(&source.bytes).unwrap();
+    (
+        array.little_endian_bytes(),
+        array.to_f32_values().unwrap(),
+        source.sha256(),
+        source.stored_md5.clone(),
+    )
+}
+
+fn assert_matches_in_memory(d: &Dataset, paths: &NpyPaths) {
+    for (split, path, file) in [
+        (&d.train, &paths.train_features, &d.files[0]),
+        (&d.test, &paths.test_features, &d.files[2]),
+    ] {
+        let (records, features, sha, md5) = in_memory(path);
+        assert_eq!(*split.records_bytes(), records[..], "{}", path.display());
+        let dim = features.len() / split.len();
+        assert_eq!(split.feature_matrix(dim).unwrap().data, features);
+        assert_eq!((&file.sha256, &file.stored_md5), (&sha, &md5));
+    }
+}
+
+fn configs() -> Vec<SearchConfig> {
+    [
+        Metric::L2,
+        Metric::L1,
+        Metric::Cosine,
+        Metric::Ip,
+        Metric::Linf,
+    ]
+    .into_iter()
+    .map(|metric| SearchConfig {
+        metric,
+        ks: vec![1, 3, 7],
+        radii: if metric == Metric::Ip {
+            vec![-0.5, 0.25]
+        } else {
+            vec![0.5, 1.0, 2.5]
+        },
+        kernel: Kernel::detect().unwrap(),
+        keep_neighbours: true,
+    })
+    .collect()
+}
+
+/// Rows and layout loads of the same files: same values, same votes and lists.
+fn check_both_ways(files: &Files, expect_layout: bool) {
+    let rows = load_npy_dataset(&files.paths, None).unwrap();
+    let laid = load_npy_dataset_into(&files.paths, None, TrainInto::SearchLayout).unwrap();
+    assert!(rows.train.layout.is_none());
+    assert_eq!(laid.train.layout.is_some(), expect_layout);
+    if expect_layout {
+        assert!(laid.train.records.is_empty() && laid.train.features.is_none());
+    }
+    assert_matches_in_memory(&rows, &files.paths);
+    assert_matches_in_memory(&laid, &files.paths);
+    assert_eq!(rows.files, laid.files);
+    assert_eq!(
+        rows.train.tie_break_positions(),
+        laid.train.tie_break_positions()
+    );
+    for config in configs() {
+        let a = pipeline::votes(&rows, FeatureKind::Raw, &config, &Progress::default()).unwrap();
+        let b = pipeline::votes(&laid, FeatureKind::Raw, &config, &Progress::default()).unwrap();
+        assert_eq!(a.result, b.result, "{:?}", config.metric);
+        assert_eq!(a.test_features, b.test_features);
+        assert!(b.train_features.is_none() == expect_layout);
+    }
+}
+
+#[test]
+fn odd_widths_and_unsorted_labels_give_the_same_votes_either_way() {
+    let mut rng = SplitMix64::new(14);
+    for (n_train, n_test, dim) in [(1, 1, 1), (57, 9, 17), (203, 13, 33), (64, 5, 16)] {
+        for kind in ["f32", "f64", "u8"] {
+            let xtr = values(kind, n_train, dim, &mut rng);
+            let xte = values(kind, n_test, dim, &mut rng);
+            let files = write(
+                encode(&xtr, n_train, dim),
+                &labels(n_train, 5, &mut rng),
+                encode(&xte, n_test, dim),
+                &labels(n_test, 5, &mut rng),
+            );
+            check_both_ways(&files, kind == "f32");
+        }
+    }
+}
+
+#[test]
+fn big_endian_and_gzip_inputs_load_like_the_whole_file_parser() {
+    let mut rng = SplitMix64::new(3);
+    let (n, dim) = (41, 19);
+    let Values::F32(xtr) = values("f32", n, dim, &mut rng) else {
+        unreachable!()
+    };
+    let Values::F32(xte) = values("f32", 7, dim, &mut rng) else {
+        unreachable!()
+    };
+    let (ytr, yte) = (labels(n, 3, &mut rng), labels(7, 3, &mut rng));
+    // Big-endian: records are the little-endian bytes, as before.
+    let files = write(
+        encode_f32_big_endian(&xtr, n, dim),
+        &ytr,
+        encode_f32_big_endian(&xte, 7, dim),
+        &yte,
+    );
+    check_both_ways(&files, true);
+    // gzip: streamed through the decoder, rows (no layout: the length is only known at
+    // the end of the stream).
+    let files = write(
+        gzip(&npy::encode(&[n, dim], &xtr)),
+        &ytr,
+        gzip(&npy::encode(&[7, dim], &xte)),
+        &yte,
+    );
+    check_both_ways(&files, false);
+}
+
+#[test]
+fn load_for_search_lays_out_float32_and_load_does_not() {
+    let mut rng = SplitMix64::new(5);
+    let Values::F32(xtr) = values("f32", 30, 5, &mut rng) else {
+        unreachable!()
+    };
+    let files = write(
+        npy::encode(&[30, 5], &xtr),
+        &labels(30, 4, &mut rng),
+        npy::encode(&[2, 5], &xtr[..10]),
+        &[0, 1],
+    );
+    let spec = DatasetSpec::Npy(files.paths.clone(), Some(4));
+    let laid = load_for_search(&spec).unwrap();
+    let rows = load(&spec).unwrap();
+    assert!(laid.train.layout.is_some() && rows.train.layout.is_none());
+    assert_eq!(laid.n_classes, 4);
+    // A subset of a laid-out split is row-major again, with the same content.
+    let a = laid.subset(Some(11), Some(1));
+    let b = rows.subset(Some(11), Some(1));
+    assert_eq!(a, b);
+}
+
+/// The error of loading `paths` either way; both must agree.
+fn load_error(paths: &NpyPaths) -> String {
+    let a = load_npy_dataset(paths, None).unwrap_err().to_string();
+    let b = load_npy_dataset_into(paths, None, TrainInto::SearchLayout)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(a, b);
+    a
+}
+
+fn corrupt(path: &PathBuf, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    f(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn truncated_or_padded_files_are_refused_whole() {
+    let mut rng = SplitMix64::new(9);
+    let (n, dim) = (20, 7);
+    let Values::F32(x) = values("f32", n, dim, &mut rng) else {
+        unreachable!()
+    };
+    let y = labels(n, 2, &mut rng);
+    let fresh = || {
+        write(
+            npy::encode(&[n, dim], &x),
+            &y,
+            npy::encode(&[n, dim], &x),
+            &y,
+        )
+    };
+    let announced = n * dim * 4;
+    for (which, cut) in [("train", 1), ("train", 4 * dim + 3), ("test", 2)] {
+        let files = fresh();
+        let path = if which == "train" {
+            &files.paths.train_features
+        } else {
+            &files.paths.test_features
+        };
+        corrupt(path, |b| b.truncate(b.len() - cut));
+        let e = load_error(&files.paths);
+        assert!(
+            e.contains(&format!(
+                "truncated data: expected {announced} bytes, found {}",
+                announced - cut
+            )) && e.contains(&path.display().to_string()),
+            "{e}"
+        );
+    }
+    let files = fresh();
+    corrupt(&files.paths.train_features, |b| {
+        b.extend_from_slice(&[0; 5])
+    });
+    let e = load_error(&files.paths);
+    assert!(e.contains("5 trailing bytes"), "{e}");
+    // Compressed: the decoder's stream ends early, found at the end of the data.
+    let gz_truncated = {
+        let full = npy::encode(&[n, dim], &x);
+        gzip(&full[..full.len() - 6])
+    };
+    let files = fresh();
+    std::fs::write(&files.paths.train_features, gz_truncated).unwrap();
+    let e = load_error(&files.paths);
+    assert!(
+        e.contains(&format!(
+            "truncated data: expected {announced} bytes, found {}",
+            announced - 6
+        )),
+        "{e}"
+    );
+    let files = fresh();
+    std::fs::write(
+        &files.paths.train_features,
+        gzip(&[npy::encode(&[n, dim], &x), vec![1, 2, 3]].concat()),
+    )
+    .unwrap();
+    assert!(load_error(&files.paths).contains("3 trailing bytes"));
+    // A corrupt gzip stream.
+    let files = fresh();
+    let mut gz = gzip(&npy::encode(&[n, dim], &x));
+    let mid = gz.len() / 2;
+    gz[mid..mid + 8].fill(0xff);
+    std::fs::write(&files.paths.train_features, gz).unwrap();
+    let _ = load_error(&files.paths);
+}
+
+#[test]
+fn bad_values_and_headers_are_named() {
+    let mut rng = SplitMix64::new(2);
+    let (n, dim) = (6, 3);
+    let Values::F32(mut x) = values("f32", n, dim, &mut rng) else {
+        unreachable!()
+    };
+    let y = labels(n, 2, &mut rng);
+    x[5 * dim + 2] = f32::NAN;
+    let files = write(
+        npy::encode(&[n, dim], &x),
+        &y,
+        npy::encode(&[1, dim], &x[..dim]),
+        &y[..1],
+    );
+    let e = load_error(&files.paths);
+    assert!(
+        e.contains("row 5, column 2: expected a finite feature value, found NaN"),
+        "{e}"
+    );
+    // A huge shape in the header of a small file: refused before any allocation.
+    let files = write(
+        npy::encode(&[n, dim], &x),
+        &y,
+        npy::encode(&[1, dim], &x[..dim]),
+        &y[..1],
+    );
+    corrupt(&files.paths.train_features, |b| {
+        let at = b.windows(6).position(|w| w == b"(6, 3)").unwrap();
+        b.splice(at..at + 6, b"(9999999999, 3)".iter().copied());
+        // Keep the header length field honest about the longer text.
+        let len = u16::from_le_bytes([b[8], b[9]]) + 9;
+        b[8..10].copy_from_slice(&len.to_le_bytes());
+    });
+    let e = load_error(&files.paths);
+    assert!(
+        e.contains("truncated data: expected 119999999988 bytes"),
+        "{e}"
+    );
+    // Integer features, 1-D features, wrong test width.
+    let files = write(
+        npy::encode(&[n, dim], &vec![1i32; n * dim]),
+        &y,
+        npy::encode(&[1, dim], &vec![1i32; dim]),
+        &y[..1],
+    );
+    assert!(
+        load_error(&files.paths)
+            .contains("unsupported dtype 'int32': expected float32, float64 or uint8 features")
+    );
+    let files = write(
+        npy::encode(&[n * dim], &x),
+        &y,
+        npy::encode(&[1, dim], &x[..dim]),
+        &y[..1],
+    );
+    assert!(load_error(&files.paths).contains("expected a 2-D array, found shape (18,)"));
+    let files = write(
+        npy::encode(&[n, dim], &x),
+        &y,
+        npy::encode(&[1, 2], &x[..2]),
+        &y[..1],
+    );
+    assert!(load_error(&files.paths).contains("expected 3 feature columns"));
+}
