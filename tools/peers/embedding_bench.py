@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NNCERT = ROOT / "target/release/nncert"
+NNCERT = ROOT / "target/release/nncert"  # --nncert overrides
 
 PEER = r'''
 import sys, time, numpy as np
@@ -84,8 +84,11 @@ def make_embeddings(d, n_train, n_test, dim, seed=7):
         np.save(d / f"{name}_labels.npy", (c % 10).astype(np.int64))
 
 
+args_nncert = NNCERT
+
+
 def nncert_row(d, metric, k, threads):
-    cmd = [str(NNCERT), "votes", "--dataset", "npy",
+    cmd = [str(args_nncert), "votes", "--dataset", "npy",
            "--train-features", str(d / "train_features.npy"),
            "--train-labels", str(d / "train_labels.npy"),
            "--test-features", str(d / "test_features.npy"),
@@ -109,7 +112,10 @@ def main():
     ap.add_argument("--rows", default="embed-l2-100,embed-l2-1000,embed-ip-100,embed-cos-100,"
                                       "embed-l1-100,mnist-l1-5000")
     ap.add_argument("--peers", default="faiss,sklearn", help="comma-separated; empty: nncert only")
+    ap.add_argument("--nncert", default=str(NNCERT), help="the nncert binary to time")
     args = ap.parse_args()
+    global args_nncert
+    args_nncert = Path(args.nncert)
     if args.data is None:
         ap.error("--data DIR (or NNCERT_DATA_DIR) is required")
     work = Path(args.work)
@@ -127,7 +133,7 @@ def main():
         else:
             d = work / "mnist"
             if not (d / "train_features.npy").exists():
-                subprocess.check_call([str(NNCERT), "features", "--dataset", "mnist",
+                subprocess.check_call([str(args_nncert), "features", "--dataset", "mnist",
                                        "--data-dir", args.data, "--out", str(d)],
                                       stdout=subprocess.DEVNULL)
         input_mb = sum((d / f).stat().st_size for f in ("train_features.npy", "test_features.npy")) / 2**20

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::DataError;
@@ -113,8 +114,10 @@ impl Split {
             None => Cow::Borrowed(&self.records),
             Some(layout) => {
                 let mut out = Vec::with_capacity(self.len() * self.record_len);
+                let mut bytes = Vec::new();
                 for i in 0..layout.n() {
-                    out.extend(layout.row(i).iter().flat_map(|v| v.to_le_bytes()));
+                    le_bytes_into(layout.row(i), &mut bytes);
+                    out.extend_from_slice(&bytes);
                 }
                 Cow::Owned(out)
             }
@@ -140,14 +143,14 @@ impl Split {
         match &self.layout {
             None => crate::rank::tie_break_positions(&self.labels, &self.records, self.record_len),
             Some(layout) => {
-                let mut bytes = Vec::with_capacity(self.record_len);
-                let ranks = (0..layout.n())
-                    .map(|i| {
-                        bytes.clear();
-                        bytes.extend(layout.row(i).iter().flat_map(|v| v.to_le_bytes()));
-                        rank(self.labels[i], &bytes)
+                // Rows hashed in parallel (each rank depends on its row alone).
+                let ranks: Vec<_> = (0..layout.n())
+                    .into_par_iter()
+                    .map_init(Vec::new, |bytes, i| {
+                        le_bytes_into(layout.row(i), bytes);
+                        rank(self.labels[i], bytes)
                     })
-                    .collect::<Vec<_>>();
+                    .collect();
                 positions_of_ranks(&ranks)
             }
         }
@@ -213,6 +216,15 @@ impl Split {
             }),
             layout: None,
         }
+    }
+}
+
+/// The little-endian bytes of `values` (what a float32 `.npy` stores), into `out`.
+fn le_bytes_into(values: &[f32], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(values.len() * 4);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 

@@ -163,22 +163,32 @@ fn stream_rows(
             }
         }
         for record in bytes.chunks_exact(record_len) {
-            for (col, (v, b)) in values.iter_mut().zip(record.chunks_exact(size)).enumerate() {
-                *v = match dtype {
-                    DType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                    DType::F64 => {
-                        f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+            // One loop per dtype (vectorisable), then one finiteness scan.
+            match dtype {
+                DType::F32 => {
+                    for (v, b) in values.iter_mut().zip(record.chunks_exact(4)) {
+                        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                     }
-                    _ => f32::from(b[0]),
-                };
-                if !v.is_finite() {
-                    let value = if dtype == DType::F64 {
-                        "a value outside the float32 range, or NaN/inf".to_string()
-                    } else {
-                        v.to_string()
-                    };
-                    return Err(data_err(path, DataError::NonFinite { row, col, value }));
                 }
+                DType::F64 => {
+                    for (v, b) in values.iter_mut().zip(record.chunks_exact(8)) {
+                        *v = f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                            as f32;
+                    }
+                }
+                _ => {
+                    for (v, &b) in values.iter_mut().zip(record) {
+                        *v = f32::from(b);
+                    }
+                }
+            }
+            if let Some(col) = values.iter().position(|v| !v.is_finite()) {
+                let value = if dtype == DType::F64 {
+                    "a value outside the float32 range, or NaN/inf".to_string()
+                } else {
+                    values[col].to_string()
+                };
+                return Err(data_err(path, DataError::NonFinite { row, col, value }));
             }
             put(row, record, &values);
             row += 1;
