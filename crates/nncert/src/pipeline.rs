@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::{FeatureKind, FeatureMatrix, extract_with_progress};
 use crate::neighbours::{
-    LaidOutReference, Reference, SearchConfig, SearchResult, search, search_laid_out,
+    LaidOutReference, Reference, SearchConfig, SearchResult, TrainLayout, search, search_laid_out,
 };
 use crate::shard::{self, Partial, ShardSpec, TestBlock, TrainShard};
 
@@ -63,12 +63,22 @@ pub fn votes(
     progress: &Progress<'_>,
 ) -> Result<VotesRun, Error> {
     let t = Instant::now();
-    // A training split already in the search's layout is searched where it is.
-    let laid_out = dataset
-        .train
-        .layout
-        .as_deref()
-        .filter(|_| features == FeatureKind::Raw);
+    // Raw user features are searched in the layout the loader built, or laid out here
+    // straight from the dataset's values: no row-major copy of the training matrix.
+    let built;
+    let laid_out = match (&dataset.train.layout, &dataset.train.features, features) {
+        (Some(layout), _, FeatureKind::Raw) => Some(&**layout),
+        (None, Some(values), FeatureKind::Raw) if !values.is_empty() => {
+            built = TrainLayout::from_rows(
+                values,
+                values.len() / dataset.train.len(),
+                &dataset.train.labels,
+                dataset.n_classes,
+            );
+            Some(&built)
+        }
+        _ => None,
+    };
     let train_features = match laid_out {
         Some(_) => None,
         None => Some(extract_with_progress(

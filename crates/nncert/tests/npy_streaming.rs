@@ -10,7 +10,7 @@ use nncert::data::npy_features::{NpyPaths, TrainInto, load_npy_dataset, load_npy
 use nncert::data::source::read_source;
 use nncert::data::{Dataset, DatasetSpec, load, load_for_search};
 use nncert::features::FeatureKind;
-use nncert::neighbours::{Kernel, Metric, SearchConfig};
+use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig, search};
 use nncert::pipeline::{self, Progress};
 use nncert::rng::SplitMix64;
 
@@ -161,8 +161,27 @@ fn check_both_ways(files: &Files, expect_layout: bool) {
         let a = pipeline::votes(&rows, FeatureKind::Raw, &config, &Progress::default()).unwrap();
         let b = pipeline::votes(&laid, FeatureKind::Raw, &config, &Progress::default()).unwrap();
         assert_eq!(a.result, b.result, "{:?}", config.metric);
+        // And the general entry point on a row-major matrix, as before the layout.
+        let dim = a.test_features.dim;
+        let train = rows.train.feature_matrix(dim).unwrap();
+        let positions = rows.train.tie_break_positions();
+        let direct = search(
+            Reference {
+                features: &train,
+                labels: &rows.train.labels,
+                positions: &positions,
+                n_classes: rows.n_classes,
+            },
+            &a.test_features,
+            &rows.test.labels,
+            &config,
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(direct, b.result, "{:?}", config.metric);
         assert_eq!(a.test_features, b.test_features);
-        assert!(b.train_features.is_none() == expect_layout);
+        // Raw features are searched in a layout, never copied row-major by the pipeline.
+        assert!(a.train_features.is_none() && b.train_features.is_none());
     }
 }
 
