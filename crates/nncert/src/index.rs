@@ -148,7 +148,7 @@ impl<'a> MatrixRef<'a> {
 
     /// The values as f32 rows straight in the search's layout (one copy), with the checks
     /// of [`MatrixRef::to_features`].
-    fn to_layout(&self, labels: &[u32], n_classes: usize) -> Result<TrainLayout, Error> {
+    fn laid_out(&self, labels: &[u32], n_classes: usize) -> Result<TrainLayout, Error> {
         let name = self.name;
         if self.n == 0 {
             return Err(Error::invalid(format!(
@@ -300,7 +300,7 @@ impl Index {
                 train.name
             )));
         }
-        let features = train.to_layout(&labels, n_classes)?;
+        let features = train.laid_out(&labels, n_classes)?;
         let t = Instant::now();
         // Hashed row by row: no copy of the whole matrix's bytes.
         let mut bytes = Vec::with_capacity(rank_rows.record_len());
