@@ -10,10 +10,12 @@ __all__ = [
     "Certified",
     "NeighbourIndex",
     "__version__",
+    "_index_from_state",
     "certify_votes",
     "distance_kernel",
     "hog",
     "load_dataset",
+    "search_plan",
 ]
 
 __version__: str
@@ -58,6 +60,33 @@ class NeighbourIndex:
         threat: str = "general",
         n_jobs: Optional[int] = None,
     ) -> Certified: ...
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]: ...
+    def certify_parts(
+        self,
+        y: npt.NDArray[np.int64],
+        knn: list[tuple[int, npt.NDArray[np.int64]]],
+        rnn: list[tuple[float, npt.NDArray[np.int64], int]],
+        knn_neighbours: Optional[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]],
+        threshold_fallbacks: int,
+        metric: str,
+        joint: Optional[list[str]] = None,
+        seed: int = 0,
+        max_e: Optional[int] = None,
+        tie_rule: str = "larger",
+        threat: str = "general",
+        added_k: Optional[int] = None,
+        threads: int = 1,
+        seconds: float = 0.0,
+        command: str = "python: nncert.distributed",
+    ) -> Certified: ...
+
+def _index_from_state(state: dict[str, Any]) -> NeighbourIndex: ...
+def search_plan(
+    ks: list[int],
+    joint: Optional[list[str]] = None,
+    max_e: Optional[int] = None,
+    threat: str = "general",
+) -> tuple[list[int], bool, Optional[int]]: ...
 
 @final
 class Certified:
