@@ -7,6 +7,7 @@
 //! soundness, and its one-line errors become `ValueError` (`OSError` for files).
 
 mod parts;
+mod shards;
 
 use std::path::PathBuf;
 
@@ -22,8 +23,8 @@ use nncert::features::{HogParams, hog_images};
 use nncert::pipeline::StageSeconds;
 use nncert::report::{self, OutputDir};
 use nncert::{
-    Certification, CurveOptions, Index, Kernel, MatrixRef, Method, Metric, SearchConfig, TieRule,
-    Values, Votes, certify_votes as certify_votes_lib,
+    Certification, CurveOptions, Index, Kernel, MatrixRef, Method, Metric, SearchConfig,
+    SearchResult, TieRule, Values, Votes, certify_votes as certify_votes_lib,
 };
 use numpy::ndarray::{Array1, Array2};
 use numpy::{
@@ -233,46 +234,7 @@ impl NeighbourIndex {
         };
         let index = &self.index;
         let result = compute(py, n_jobs, || index.search(test, None, &config))?;
-        let c = index.n_classes();
-        let n = test.n();
-        let out = PyDict::new(py);
-        let knn = PyList::empty(py);
-        for kv in &result.knn {
-            let votes = kv.votes.counts().iter().map(|&v| i64::from(v)).collect();
-            knn.append((kv.k, array2(py, votes, n, c)?))?;
-        }
-        let rnn = PyList::empty(py);
-        for rv in &result.rnn {
-            let votes = rv.votes.counts().iter().map(|&v| i64::from(v)).collect();
-            rnn.append((rv.radius, array2(py, votes, n, c)?, rv.empty))?;
-        }
-        out.set_item("knn", knn)?;
-        out.set_item("rnn", rnn)?;
-        out.set_item("threshold_fallbacks", result.threshold_fallbacks)?;
-        if let Some(lists) = result.neighbours {
-            for (key, per_query) in [
-                ("knn_neighbours", &lists.knn),
-                ("rnn_neighbours", &lists.rnn),
-            ] {
-                let mut offsets = Vec::with_capacity(per_query.len() + 1);
-                offsets.push(0i64);
-                let (mut index_flat, mut dist_flat) = (Vec::new(), Vec::new());
-                for q in per_query {
-                    index_flat.extend(q.iter().map(|nb| i64::from(nb.index)));
-                    dist_flat.extend(q.iter().map(|nb| nb.distance));
-                    offsets.push(index_flat.len() as i64);
-                }
-                out.set_item(
-                    key,
-                    (
-                        array1(py, index_flat),
-                        array1(py, dist_flat),
-                        array1(py, offsets),
-                    ),
-                )?;
-            }
-        }
-        Ok(out.unbind())
+        Ok(search_dict(py, &result, test.n(), index.n_classes())?.unbind())
     }
 
     /// Votes, certificates and curves of every k and r.
@@ -337,6 +299,32 @@ impl NeighbourIndex {
             &exp,
         );
         Ok(Certified { exp, context })
+    }
+
+    /// Training shard `shard = (I, N)` (1-based; rows ⌊(I−1)n/N⌋ … ⌊In/N⌋ − 1): its
+    /// features, labels and global tie-break positions, for `shard_search`.
+    fn train_shard<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+        count: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        shards::train_shard(py, &self.index, (index, count))
+    }
+
+    /// Every test block's merged partial result → the search of the whole test set `x`
+    /// (the dict of `search`, plus `exact_pairs`), with the exact keys of the undecided
+    /// pairs computed from this index's features and `x`.
+    #[pyo3(signature = (partials, x, context, n_jobs=None))]
+    fn finish_partials<'py>(
+        &self,
+        py: Python<'py>,
+        partials: Vec<Bound<'py, pyo3::types::PyBytes>>,
+        x: &Bound<'py, PyAny>,
+        context: &str,
+        n_jobs: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        shards::finish_partials(py, &self.index, &partials, x, context, n_jobs)
     }
 
     /// Pickling: the index's parts as plain arrays (see `parts.rs`), rebuilt by
@@ -430,6 +418,55 @@ impl NeighbourIndex {
         );
         Ok(Certified { exp, context })
     }
+}
+
+/// A search result as `NeighbourIndex.search` returns it: `{"knn": [(k, votes)], "rnn":
+/// [(r, votes, empty)], "threshold_fallbacks": n}` and, if kept, the neighbour lists as flat
+/// `(indices, distances, offsets)`.
+fn search_dict<'py>(
+    py: Python<'py>,
+    result: &SearchResult,
+    n: usize,
+    c: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    let knn = PyList::empty(py);
+    for kv in &result.knn {
+        let votes = kv.votes.counts().iter().map(|&v| i64::from(v)).collect();
+        knn.append((kv.k, array2(py, votes, n, c)?))?;
+    }
+    let rnn = PyList::empty(py);
+    for rv in &result.rnn {
+        let votes = rv.votes.counts().iter().map(|&v| i64::from(v)).collect();
+        rnn.append((rv.radius, array2(py, votes, n, c)?, rv.empty))?;
+    }
+    out.set_item("knn", knn)?;
+    out.set_item("rnn", rnn)?;
+    out.set_item("threshold_fallbacks", result.threshold_fallbacks)?;
+    if let Some(lists) = &result.neighbours {
+        for (key, per_query) in [
+            ("knn_neighbours", &lists.knn),
+            ("rnn_neighbours", &lists.rnn),
+        ] {
+            let mut offsets = Vec::with_capacity(per_query.len() + 1);
+            offsets.push(0i64);
+            let (mut index_flat, mut dist_flat) = (Vec::new(), Vec::new());
+            for q in per_query {
+                index_flat.extend(q.iter().map(|nb| i64::from(nb.index)));
+                dist_flat.extend(q.iter().map(|nb| nb.distance));
+                offsets.push(index_flat.len() as i64);
+            }
+            out.set_item(
+                key,
+                (
+                    array1(py, index_flat),
+                    array1(py, dist_flat),
+                    array1(py, offsets),
+                ),
+            )?;
+        }
+    }
+    Ok(out)
 }
 
 /// What `report.json` records about a certification of `n_test` inputs against `index`
@@ -958,5 +995,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(distance_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(_index_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(search_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::shard_search, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::merge_partials, m)?)?;
     Ok(())
 }

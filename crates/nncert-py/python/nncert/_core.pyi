@@ -15,7 +15,9 @@ __all__ = [
     "distance_kernel",
     "hog",
     "load_dataset",
+    "merge_partials",
     "search_plan",
+    "shard_search",
 ]
 
 __version__: str
@@ -61,6 +63,14 @@ class NeighbourIndex:
         n_jobs: Optional[int] = None,
     ) -> Certified: ...
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]: ...
+    def train_shard(self, index: int, count: int) -> dict[str, Any]: ...
+    def finish_partials(
+        self,
+        partials: list[bytes],
+        x: npt.NDArray[Any],
+        context: str,
+        n_jobs: Optional[int] = None,
+    ) -> dict[str, Any]: ...
     def certify_parts(
         self,
         y: npt.NDArray[np.int64],
@@ -81,6 +91,24 @@ class NeighbourIndex:
     ) -> Certified: ...
 
 def _index_from_state(state: dict[str, Any]) -> NeighbourIndex: ...
+def shard_search(
+    features: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.uint32],
+    positions: npt.NDArray[np.uint32],
+    shard: tuple[int, int],
+    n_train: int,
+    n_classes: int,
+    x: npt.NDArray[Any],
+    block: tuple[int, int],
+    n_test: int,
+    ks: list[int],
+    radii: list[float],
+    metric: str = "l1",
+    neighbours: bool = False,
+    context: str = "",
+    n_jobs: Optional[int] = None,
+) -> bytes: ...
+def merge_partials(a: bytes, b: bytes) -> bytes: ...
 def search_plan(
     ks: list[int],
     joint: Optional[list[str]] = None,
