@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncert
+from nncert import _core
 
 dask_array = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -49,7 +50,14 @@ def tie_heavy(seed: int, n_train: int, n_test: int) -> Any:
     return train, rng.integers(0, 3, size=n_train), test, rng.integers(0, 3, size=n_test)
 
 
-def same_search(a: dict[str, Any], b: dict[str, Any]) -> None:
+def same_search(a: dict[str, Any], b: dict[str, Any], sharded: bool = False) -> None:
+    """Votes and neighbour lists bit for bit. The threshold-fallback count is a speed
+    statistic of one search; merged shards report 0 (and how many pairs needed exact keys)."""
+    a, b = dict(a), dict(b)
+    if sharded:
+        assert a.pop("exact_pairs") >= 0
+        assert a.pop("threshold_fallbacks") == 0
+        b.pop("threshold_fallbacks")
     assert a.keys() == b.keys()
     for key in ("knn", "rnn"):
         assert [x[0] for x in a[key]] == [x[0] for x in b[key]]
@@ -57,7 +65,7 @@ def same_search(a: dict[str, Any], b: dict[str, Any]) -> None:
             assert x[1].dtype == y[1].dtype and x[1].shape == y[1].shape
             assert x[1].tobytes() == y[1].tobytes()
             assert x[2:] == y[2:]
-    assert a["threshold_fallbacks"] == b["threshold_fallbacks"]
+    assert a.get("threshold_fallbacks") == b.get("threshold_fallbacks")
     for key in ("knn_neighbours", "rnn_neighbours"):
         if key in a:
             for x, y in zip(a[key], b[key]):
@@ -68,11 +76,14 @@ def same_search(a: dict[str, Any], b: dict[str, Any]) -> None:
 RUN_ONLY = ("command", "seconds", "threads", "nncert_version")
 
 
-def same_certificates(a: nncert.Certificates, b: nncert.Certificates, tmp: Path) -> None:
+def same_certificates(
+    a: nncert.Certificates, b: nncert.Certificates, tmp: Path, sharded: bool = False
+) -> None:
     da, db = a.to_dict(), b.to_dict()
     assert da["settings"] == db["settings"]
-    ra = {k: x for k, x in da["report"].items() if k not in RUN_ONLY}
-    rb = {k: x for k, x in db["report"].items() if k not in RUN_ONLY}
+    run_only = RUN_ONLY + (("threshold_fallbacks",) if sharded else ())
+    ra = {k: x for k, x in da["report"].items() if k not in run_only}
+    rb = {k: x for k, x in db["report"].items() if k not in run_only}
     assert ra == rb
     assert db["report"]["command"] == "python: nncert.distributed"
     a.write(tmp / "a")
@@ -83,26 +94,29 @@ def same_certificates(a: nncert.Certificates, b: nncert.Certificates, tmp: Path)
         assert s.votes.tobytes() == t.votes.tobytes()
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     seed=st.integers(0, 2**16),
     n_test=st.integers(1, 60),
     block=st.integers(1, 70),
+    shards=st.integers(1, 5),
     threat=st.sampled_from(["general", "delete", "insert"]),
     use_dask=st.booleans(),
 )
 def test_same_votes_and_certificates_as_in_process(
-    client: Any, tmp_path_factory: Any, seed: int, n_test: int, block: int, threat: str,
-    use_dask: bool,
+    client: Any, tmp_path_factory: Any, seed: int, n_test: int, block: int, shards: int,
+    threat: str, use_dask: bool,
 ) -> None:  # fmt: skip
     train, ytr, test, yte = tie_heavy(seed, 120, n_test)
     index = nncert.NeighbourIndex(train, ytr)
     ks, radii = [1, 6, 40], [0, 1, 2]
     x: Any = dask_array.from_array(test, chunks=(7, 3)) if use_dask else test
-    with nd.DistributedIndex(train, ytr, client=client) as dist:
+    with nd.DistributedIndex(train, ytr, client=client, train_shards=shards) as dist:
         kw: dict[str, Any] = {"k": ks, "r": radii, "neighbours": True}
         same_search(
-            dist.search(x, test_block_size=block, timeout=TIMEOUT, **kw), index.search(test, **kw)
+            dist.search(x, test_block_size=block, timeout=TIMEOUT, **kw),
+            index.search(test, **kw),
+            sharded=shards > 1,
         )
         cert: dict[str, Any] = {"k": ks, "r": radii, "joint": ("island", "rd"), "seed": seed}
         cert["threat"] = threat
@@ -111,6 +125,7 @@ def test_same_votes_and_certificates_as_in_process(
             index.certify(test, yte, **cert),
             dist.certify(x, yte, test_block_size=block, timeout=TIMEOUT, **cert),
             tmp_path_factory.mktemp("certs"),
+            sharded=shards > 1,
         )
 
 
@@ -129,6 +144,51 @@ def test_built_in_mnist_subset(
         nd.certified_accuracy(rnn, test, subset.test_y, client=client, timeout=TIMEOUT),
         tmp_path,
     )
+    # Three training shards × four test blocks, kNN and rNN in one pass, lists too.
+    index = knn.index_
+    kw: dict[str, Any] = {"k": [1, 50, 500], "r": [3, 4], "neighbours": True}
+    with nd.DistributedIndex.from_index(index, client=client, train_shards=3) as dist:
+        got = dist.search(test, test_block_size=250, timeout=TIMEOUT, **kw)
+        same_search(got, index.search(test, **kw), sharded=True)
+        same_certificates(
+            index.certify(test, subset.test_y, k=500, r=4),
+            dist.certify(test, subset.test_y, k=500, r=4, timeout=TIMEOUT),
+            tmp_path / "sharded",
+            sharded=True,
+        )
+
+
+def test_corrupt_or_mismatched_partials_are_refused() -> None:
+    train, ytr, test, _ = tie_heavy(5, 40, 6)
+    index = nncert.NeighbourIndex(train, ytr)
+    core = index._core
+
+    def partial(i: int, n: int, context: str = "run", ks: tuple[int, ...] = (3,)) -> bytes:
+        s = core.train_shard(i, n)
+        return _core.shard_search(
+            s["features"], s["labels"], s["positions"], (i, n), 40, index.n_classes,
+            test, (1, 1), 6, list(ks), [1.0], context=context,
+        )  # fmt: skip
+
+    a, b = partial(1, 2), partial(2, 2)
+    whole = core.finish_partials([_core.merge_partials(a, b)], test, "run")
+    same_search(whole, index.search(test, k=3, r=1.0), sharded=True)
+    with pytest.raises(ValueError, match="corrupt or truncated"):  # one flipped byte
+        _core.merge_partials(a[:-1] + bytes([a[-1] ^ 1]), b)
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        _core.merge_partials(a[: len(a) // 2], b)
+    with pytest.raises(ValueError, match="training shard 1/2 of test block 1/1 given twice"):
+        _core.merge_partials(a, a)
+    with pytest.raises(ValueError, match=r"not the same run \(k \[3\] vs \[4\]\)"):
+        _core.merge_partials(a, partial(2, 2, ks=(4,)))
+    with pytest.raises(ValueError, match="not the same run"):  # another index
+        _core.merge_partials(a, partial(2, 2, context="other"))
+    with pytest.raises(ValueError, match="training shard 2/2 of test block 1/1 is missing"):
+        core.finish_partials([a], test, "run")
+    with pytest.raises(ValueError, match="not for this index and test set"):
+        core.finish_partials([_core.merge_partials(a, b)], test, "other run")
+    with pytest.raises(ValueError, match="not for this index and test set"):
+        core.finish_partials([_core.merge_partials(a, b)], test[:5], "run")
 
 
 class KillFirstSearch(distributed.WorkerPlugin):  # type: ignore[misc]
@@ -142,7 +202,7 @@ class KillFirstSearch(distributed.WorkerPlugin):  # type: ignore[misc]
         self.marker = marker
 
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
-        if finish != "executing" or "_search_block" not in str(key):
+        if finish != "executing" or not str(key).startswith(("_search_block", "_search_shard")):
             return
         try:
             fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -152,8 +212,13 @@ class KillFirstSearch(distributed.WorkerPlugin):  # type: ignore[misc]
         os._exit(1)
 
 
+@pytest.mark.parametrize("shards", [1, 2])
 def test_a_worker_killed_mid_run_changes_nothing(
-    client: Any, tmp_path: Path, subset: nncert.datasets.Dataset, subset_hog: tuple[Any, Any]
+    client: Any,
+    tmp_path: Path,
+    subset: nncert.datasets.Dataset,
+    subset_hog: tuple[Any, Any],
+    shards: int,
 ) -> None:
     train, test = subset_hog
     index = nncert.NeighbourIndex(train, subset.train_y, rank_by=subset.train_x)
@@ -163,7 +228,7 @@ def test_a_worker_killed_mid_run_changes_nothing(
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     client.register_plugin(KillFirstSearch(str(marker)))
     try:
-        with nd.DistributedIndex.from_index(index, client=client) as dist:
+        with nd.DistributedIndex.from_index(index, client=client, train_shards=shards) as dist:
             got = dist.certify(
                 test, subset.test_y, k=[50, 500], r=4, test_block_size=100, timeout=TIMEOUT
             )
@@ -171,7 +236,7 @@ def test_a_worker_killed_mid_run_changes_nothing(
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
         client.unregister_worker_plugin(KillFirstSearch.name)
     assert marker.exists(), "no worker was killed: the test tested nothing"
-    same_certificates(expected, got, tmp_path)
+    same_certificates(expected, got, tmp_path, sharded=shards > 1)
     client.wait_for_workers(2, timeout=TIMEOUT)
 
 
@@ -179,6 +244,8 @@ def test_parameters_are_checked(client: Any) -> None:
     train, ytr, test, _ = tie_heavy(0, 30, 5)
     with pytest.raises(ValueError, match="train_shards: expected"):
         nd.DistributedIndex(train, ytr, client=client, train_shards=0)
+    with pytest.raises(ValueError, match="train_shards: expected"):
+        nd.DistributedIndex(train, ytr, client=client, train_shards=31)
     with pytest.raises(TypeError, match=r"client: expected a dask\.distributed\.Client"):
         nd.DistributedIndex(train, ytr, client=object())  # type: ignore[arg-type]
     with nd.DistributedIndex(train, ytr, client=client) as dist:

@@ -1,22 +1,29 @@
 """Exact votes and certificates on a Dask cluster (``pip install 'nncert[dask]'``).
 
-The test set is cut into blocks of rows; each block's search is one Dask task that runs
-the compiled search on a worker, against the training index scattered to the workers
-once. Test rows are independent (a row's votes and neighbours depend only on that row and
-the whole training set), so concatenating the blocks' votes in order gives the in-process
-votes exactly, and the certificates — individual and joint, which need the whole test set
-— are computed once from them on the client, by the same library code as
-``NeighbourIndex.certify``. Results are identical to the in-process API's, whatever the
-block size, worker count or retries (docs/python.md, "Dask").
+The test set is cut into blocks of rows and, optionally, the training set into shards;
+each (training shard, test block) is one Dask task that runs the compiled search on a
+worker. Test rows are independent (a row's votes and neighbours depend only on that row
+and the whole training set), so the blocks' results, concatenated in order, are the
+in-process ones exactly. With several training shards each task returns the library's
+partial result (every shard's exact k nearest with proven bounds of their distances, and
+its rNN counts); the partials of a block are merged two at a time in a tree on the
+workers, and the client resolves the few pairs whose order the bounds leave open with
+exact distances and gets the single-machine search result (docs/SCALING.md). The
+certificates — individual and joint, which need the whole test set — are computed once
+from the votes on the client by the same library code as ``NeighbourIndex.certify``.
+Results are identical to the in-process API's whatever the shard count, block size,
+worker count or retries (docs/python.md, "Dask").
 
 Tasks are pure functions of their inputs, so Dask may run one again when the worker that
-held it dies; the index is replicated on every worker, so losing one does not lose it.
+held it dies; the index and the shards are task results whose inputs the scheduler keeps,
+so a lost copy is recomputed rather than lost.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -42,13 +49,20 @@ __all__ = ["DistributedIndex", "certified_accuracy", "votes"]
 ArrayLike = Any
 
 
-# The few Dask calls used here, typed: `distributed` marks these methods untyped, so each
-# call's type is stated once here rather than ignored at every use.
-def _scatter(client: Client, value: object) -> Future[Any]:
-    future: Future[Any] = client.scatter(value, broadcast=True, hash=False)  # type: ignore[no-untyped-call]  # untyped in distributed
+def _hold(value: Any) -> Any:
+    """A task that returns its input: the input then lives on a worker as a task result
+    that the scheduler can recompute (from the input it keeps) if that worker dies."""
+    return value
+
+
+def _put(client: Client, value: object, name: str) -> Future[Any]:
+    """`value` on the cluster as the result of a `_hold` task named `name`."""
+    future: Future[Any] = client.submit(_hold, value, key=name, pure=False)
     return future
 
 
+# The few Dask calls used here, typed: `distributed` marks these methods untyped, so each
+# call's type is stated once here rather than ignored at every use.
 def _release(future: Future[Any]) -> None:
     future.release()  # type: ignore[no-untyped-call]  # untyped in distributed
 
@@ -74,9 +88,11 @@ def _gather(client: Client, futures: list[Future[Any]]) -> list[Any]:
     return out
 
 
-def _row_blocks(x: _da.Array, rows: int) -> list[Any]:
-    """Delayed blocks of `rows` rows (all columns) of a 2-D Dask array, in order."""
-    blocks = x.rechunk((rows, x.shape[1])).to_delayed()  # type: ignore[no-untyped-call]  # untyped in dask
+def _row_blocks(x: _da.Array, bounds: list[int]) -> list[Any]:
+    """Delayed blocks of rows `bounds[j] … bounds[j+1] − 1` (all columns) of a 2-D Dask
+    array, in order."""
+    sizes = tuple(b - a for a, b in zip(bounds, bounds[1:]))
+    blocks = x.rechunk((sizes, x.shape[1])).to_delayed()  # type: ignore[no-untyped-call]  # untyped in dask
     return list(blocks.ravel().tolist())
 
 
@@ -102,6 +118,43 @@ def _search_block(
             f"X: expected {index.n_features} features (as in training), found {x.shape[1]}"
         )
     return index.search(x, ks, radii, metric=metric, neighbours=neighbours, n_jobs=n_jobs)
+
+
+def _search_shard(
+    shard: dict[str, Any],
+    spec: tuple[int, int],
+    n_train: int,
+    n_classes: int,
+    x: Any,
+    block: tuple[int, int],
+    n_test: int,
+    ks: list[int],
+    radii: list[float],
+    metric: str,
+    neighbours: bool,
+    context: str,
+    n_jobs: Optional[int],
+) -> bytes:
+    """One Dask task: training shard `spec` against test block `block` → the library's
+    partial result as bytes. Pure, as `_search_block`."""
+    x = v.as_matrix(x, "X")
+    if x.shape[1] != shard["features"].shape[1]:
+        raise ValueError(
+            f"X: expected {shard['features'].shape[1]} features (as in training), "
+            f"found {x.shape[1]}"
+        )
+    return _core.shard_search(
+        shard["features"], shard["labels"], shard["positions"], spec, n_train, n_classes,
+        x, block, n_test, ks, radii, metric=metric, neighbours=neighbours, context=context,
+        n_jobs=n_jobs,
+    )  # fmt: skip
+
+
+def _bounds(n: int, size: int) -> list[int]:
+    """Row boundaries of ⌈n / size⌉ blocks of at most `size` rows, as the library numbers
+    test blocks: block j of m holds rows ⌊(j−1)n/m⌋ … ⌊jn/m⌋ − 1."""
+    m = math.ceil(n / size)
+    return [j * n // m for j in range(m + 1)]
 
 
 def _concat_lists(parts: list[tuple[Any, Any, Any]]) -> tuple[Any, Any, Any]:
@@ -200,16 +253,25 @@ class DistributedIndex:
         if not isinstance(client, Client):
             raise TypeError(f"client: expected a dask.distributed.Client, found {type(client)}")
         shards = v.check_int(train_shards, "train_shards", 1, index.n_train)
-        if shards != 1:
-            raise NotImplementedError(
-                "train_shards: only 1 is supported by this version (test blocks only)"
-            )
         self.index = index
         self.client = client
         self.train_shards = shards
         self.n_jobs = v.threads(n_jobs)
-        # Once, on every worker: tasks name this future instead of carrying the index.
-        self._index_future = _scatter(client, index._core)
+        # What every partial of this index records and the merge checks.
+        self._context = (
+            f"nncert.distributed: {index.n_train} x {index.n_features} training features, "
+            f"{index.n_classes} classes, {shards} shards"
+        )
+        token = uuid.uuid4().hex
+        # Once: tasks name these futures instead of carrying the data.
+        self._data: list[Future[Any]] = (
+            [_put(client, index._core, f"nncert-index-{token}")]
+            if shards == 1
+            else [
+                _put(client, index._core.train_shard(i, shards), f"nncert-shard-{i}-{token}")
+                for i in range(1, shards + 1)
+            ]
+        )
 
     @property
     def n_train(self) -> int:
@@ -224,8 +286,9 @@ class DistributedIndex:
         return self.index.n_classes
 
     def close(self) -> None:
-        """Releases the index held on the workers."""
-        _release(self._index_future)
+        """Releases the index (or shards) held on the workers."""
+        for f in self._data:
+            _release(f)
 
     def __enter__(self) -> DistributedIndex:
         return self
@@ -233,9 +296,11 @@ class DistributedIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _blocks(self, X: ArrayLike, test_block_size: Optional[int]) -> tuple[list[Any], int]:
-        """The test set as blocks of rows (NumPy slices, or futures of Dask chunks that
-        stay on the cluster) and its number of rows."""
+    def _blocks(self, X: ArrayLike, test_block_size: Optional[int]) -> tuple[list[Any], Any, int]:
+        """The test set as blocks of rows — NumPy slices, or futures of Dask chunks that stay
+        on the cluster — the whole test set as a NumPy array if it is one here (else
+        None), and its number of rows. Block j of m holds rows ⌊(j−1)n/m⌋ … ⌊jn/m⌋ − 1
+        (the library's test-block numbering, 1-based)."""
         if isinstance(X, _da.Array):
             if X.ndim != 2:
                 raise ValueError(
@@ -244,18 +309,25 @@ class DistributedIndex:
             n = X.shape[0]
             if not isinstance(n, int) or n == 0:
                 raise ValueError(f"X: expected a known, non-zero number of rows, found {n}")
-            size = self._block_size(n, test_block_size)
-            return list(_compute(self.client, _row_blocks(X, size))), n
+            bounds = _bounds(n, self._block_size(n, test_block_size))
+            return list(_compute(self.client, _row_blocks(X, bounds))), None, n
         x = self.index._test(X)
         n = x.shape[0]
-        size = self._block_size(n, test_block_size)
-        return [x[i : i + size] for i in range(0, n, size)], n
+        bounds = _bounds(n, self._block_size(n, test_block_size))
+        return [x[a:b] for a, b in zip(bounds, bounds[1:])], x, n
 
     def _block_size(self, n: int, test_block_size: Optional[int]) -> int:
         if test_block_size is None:
             blocks = BLOCKS_PER_THREAD * _worker_threads(self.client)
             return max(1, math.ceil(n / blocks))
         return v.check_int(test_block_size, "test_block_size", 1)
+
+    def _wait(self, futures: list[Future[Any]], what: str, timeout: Optional[float]) -> None:
+        unfinished = _wait_all(self.client, futures, timeout)
+        if unfinished:
+            raise TimeoutError(
+                f"timeout: {unfinished} of {len(futures)} {what} unfinished after {timeout} s"
+            )
 
     def _search(
         self,
@@ -267,27 +339,63 @@ class DistributedIndex:
         test_block_size: Optional[int],
         timeout: Optional[float],
     ) -> tuple[dict[str, Any], int]:
-        blocks, n = self._blocks(X, test_block_size)
-        futures = [
-            self.client.submit(
-                _search_block,
-                self._index_future,
-                block,
-                ks,
-                radii,
-                metric,
-                neighbours,
-                self.n_jobs,
-                pure=True,
-            )
-            for block in blocks
-        ]
-        unfinished = _wait_all(self.client, futures, timeout)
-        if unfinished:
-            raise TimeoutError(
-                f"timeout: {unfinished} of {len(futures)} test blocks unfinished after {timeout} s"
-            )
-        return _concat(_gather(self.client, futures)), n
+        blocks, whole, n = self._blocks(X, test_block_size)
+        submit = self.client.submit
+        if self.train_shards == 1:
+            futures = [
+                submit(
+                    _search_block,
+                    self._data[0],
+                    block,
+                    ks,
+                    radii,
+                    metric,
+                    neighbours,
+                    self.n_jobs,
+                    pure=True,
+                )
+                for block in blocks
+            ]
+            self._wait(futures, "test blocks", timeout)
+            return _concat(_gather(self.client, futures)), n
+        m, shards = len(blocks), self.train_shards
+        per_block = []
+        for j, block in enumerate(blocks, start=1):
+            partials = [
+                submit(
+                    _search_shard,
+                    shard,
+                    (i, shards),
+                    self.n_train,
+                    self.n_classes,
+                    block,
+                    (j, m),
+                    n,
+                    ks,
+                    radii,
+                    metric,
+                    neighbours,
+                    self._context,
+                    self.n_jobs,
+                    pure=True,
+                )
+                for i, shard in enumerate(self._data, start=1)
+            ]
+            # A tree: partials of neighbouring shards merged two at a time (any order is
+            # exact; a tree keeps the depth at log2 of the shard count).
+            while len(partials) > 1:
+                pairs = zip(partials[0::2], partials[1::2])
+                merged = [submit(_core.merge_partials, a, b, pure=True) for a, b in pairs]
+                partials = merged + ([partials[-1]] if len(partials) % 2 else [])
+            per_block.append(partials[0])
+        self._wait(per_block, "test blocks", timeout)
+        if whole is None:
+            # The exact keys of the undecided pairs need the test rows here.
+            whole = np.concatenate(_gather(self.client, blocks))
+        out = self.index._core.finish_partials(
+            _gather(self.client, per_block), v.as_matrix(whole, "X"), self._context
+        )
+        return out, n
 
     def search(
         self,
