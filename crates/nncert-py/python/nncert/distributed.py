@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -57,8 +58,27 @@ def _hold(value: Any) -> Any:
 
 def _put(client: Client, value: object, name: str) -> Future[Any]:
     """`value` on the cluster as the result of a `_hold` task named `name`."""
-    future: Future[Any] = client.submit(_hold, value, key=name, pure=False)
+    with warnings.catch_warnings():
+        # Dask advises against large task inputs; here the input in the graph is the point
+        # (it is what makes the value recomputable), and it is sent once.
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        future: Future[Any] = client.submit(_hold, value, key=name, pure=False)
     return future
+
+
+def _put_on(client: Client, value: Future[Any], name: str, worker: str) -> Future[Any]:
+    """A copy of `value` on `worker` as the result of a `_hold` task named `name`, which
+    Dask may run elsewhere if `worker` dies."""
+    future: Future[Any] = client.submit(
+        _hold, value, key=name, workers=[worker], allow_other_workers=True, pure=False
+    )
+    return future
+
+
+def _workers(client: Client) -> list[str]:
+    info = client.scheduler_info()
+    workers = info.get("workers", {}) if isinstance(info, dict) else {}
+    return sorted(str(w) for w in workers)
 
 
 # The few Dask calls used here, typed: `distributed` marks these methods untyped, so each
@@ -264,14 +284,22 @@ class DistributedIndex:
         )
         token = uuid.uuid4().hex
         # Once: tasks name these futures instead of carrying the data.
-        self._data: list[Future[Any]] = (
-            [_put(client, index._core, f"nncert-index-{token}")]
-            if shards == 1
-            else [
+        if shards == 1:
+            whole = _put(client, index._core, f"nncert-index-{token}")
+            # One copy per worker, each a task of its own (so that Dask's memory manager
+            # keeps them all) placed on its worker but free to move if that worker dies:
+            # test blocks take turns over the copies, and every worker gets a share.
+            self._copies = [
+                _put_on(client, whole, f"nncert-index-{token}-{i}", worker)
+                for i, worker in enumerate(_workers(client))
+            ] or [whole]
+            self._data: list[Future[Any]] = [whole]
+        else:
+            self._data = [
                 _put(client, index._core.train_shard(i, shards), f"nncert-shard-{i}-{token}")
                 for i in range(1, shards + 1)
             ]
-        )
+            self._copies = []
 
     @property
     def n_train(self) -> int:
@@ -287,7 +315,7 @@ class DistributedIndex:
 
     def close(self) -> None:
         """Releases the index (or shards) held on the workers."""
-        for f in self._data:
+        for f in self._copies + self._data:
             _release(f)
 
     def __enter__(self) -> DistributedIndex:
@@ -342,10 +370,11 @@ class DistributedIndex:
         blocks, whole, n = self._blocks(X, test_block_size)
         submit = self.client.submit
         if self.train_shards == 1:
+            copies = self._copies
             futures = [
                 submit(
                     _search_block,
-                    self._data[0],
+                    copies[b % len(copies)],
                     block,
                     ks,
                     radii,
@@ -354,7 +383,7 @@ class DistributedIndex:
                     self.n_jobs,
                     pure=True,
                 )
-                for block in blocks
+                for b, block in enumerate(blocks)
             ]
             self._wait(futures, "test blocks", timeout)
             return _concat(_gather(self.client, futures)), n
