@@ -8,7 +8,7 @@ in-process ones exactly. With several training shards each task returns the libr
 partial result (every shard's exact k nearest with proven bounds of their distances, and
 its rNN counts); the partials of a block are merged two at a time in a tree on the
 workers, and the client resolves the few pairs whose order the bounds leave open with
-exact distances and gets the single-machine search result (docs/SCALING.md). The
+exact distances and gets the single-machine search result (``nncert::shard``). The
 certificates — individual and joint, which need the whole test set — are computed once
 from the votes on the client by the same library code as ``NeighbourIndex.certify``.
 Results are identical to the in-process API's whatever the shard count, block size,
