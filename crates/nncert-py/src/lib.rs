@@ -6,6 +6,9 @@
 //! Python half (`python/nncert/`); the library repeats every check that matters for
 //! soundness, and its one-line errors become `ValueError` (`OSError` for files).
 
+mod parts;
+mod shards;
+
 use std::path::PathBuf;
 
 use nncert::baselines::bagging::{self, BaggingParams};
@@ -13,12 +16,15 @@ use nncert::baselines::dpa::{self, Units};
 use nncert::certify::threat::Threat;
 use nncert::curve::format_fraction_floor;
 use nncert::data::{Content, DatasetSpec, npy_features::NpyPaths};
-use nncert::experiment::{CertifyOptions, Experiment, ExperimentSeconds, Setting};
+use nncert::experiment::{
+    CertifyOptions, Experiment, ExperimentSeconds, Setting, drop_list_only_k, neighbour_settings,
+};
 use nncert::features::{HogParams, hog_images};
+use nncert::pipeline::StageSeconds;
 use nncert::report::{self, OutputDir};
 use nncert::{
-    Certification, CurveOptions, Index, Kernel, MatrixRef, Method, Metric, SearchConfig, TieRule,
-    Values, Votes, certify_votes as certify_votes_lib,
+    Certification, CurveOptions, Index, Kernel, MatrixRef, Method, Metric, SearchConfig,
+    SearchResult, TieRule, Values, Votes, certify_votes as certify_votes_lib,
 };
 use numpy::ndarray::{Array1, Array2};
 use numpy::{
@@ -228,45 +234,7 @@ impl NeighbourIndex {
         };
         let index = &self.index;
         let result = compute(py, n_jobs, || index.search(test, None, &config))?;
-        let c = index.n_classes();
-        let n = test.n();
-        let out = PyDict::new(py);
-        let knn = PyList::empty(py);
-        for kv in &result.knn {
-            let votes = kv.votes.counts().iter().map(|&v| i64::from(v)).collect();
-            knn.append((kv.k, array2(py, votes, n, c)?))?;
-        }
-        let rnn = PyList::empty(py);
-        for rv in &result.rnn {
-            let votes = rv.votes.counts().iter().map(|&v| i64::from(v)).collect();
-            rnn.append((rv.radius, array2(py, votes, n, c)?, rv.empty))?;
-        }
-        out.set_item("knn", knn)?;
-        out.set_item("rnn", rnn)?;
-        if let Some(lists) = result.neighbours {
-            for (key, per_query) in [
-                ("knn_neighbours", &lists.knn),
-                ("rnn_neighbours", &lists.rnn),
-            ] {
-                let mut offsets = Vec::with_capacity(per_query.len() + 1);
-                offsets.push(0i64);
-                let (mut index_flat, mut dist_flat) = (Vec::new(), Vec::new());
-                for q in per_query {
-                    index_flat.extend(q.iter().map(|nb| i64::from(nb.index)));
-                    dist_flat.extend(q.iter().map(|nb| nb.distance));
-                    offsets.push(index_flat.len() as i64);
-                }
-                out.set_item(
-                    key,
-                    (
-                        array1(py, index_flat),
-                        array1(py, dist_flat),
-                        array1(py, offsets),
-                    ),
-                )?;
-            }
-        }
-        Ok(out.unbind())
+        Ok(search_dict(py, &result, test.n(), index.n_classes())?.unbind())
     }
 
     /// Votes, certificates and curves of every k and r.
@@ -320,26 +288,263 @@ impl NeighbourIndex {
             .validate()?;
             index.certify(test, &labels, &config, &options)
         })?;
-        let context = json!({
-            "command": "python: NeighbourIndex.certify",
-            "dataset": {
-                "n_train": index.n_train(),
-                "n_test": test.n(),
-                "n_classes": index.n_classes(),
-                "n_features": index.dim(),
-            },
-            "metric": metric,
-            "kernel": config.kernel,
-            "threads": threads,
-            "tie_rule": options.tie,
-            "threat": options.threat,
-            "rd_seed": options.seed,
-            "max_e_requested": options.max_e,
-            "seconds": exp.seconds,
-            "threshold_fallbacks": exp.threshold_fallbacks,
-        });
+        let context = certify_context(
+            "python: NeighbourIndex.certify",
+            index,
+            test.n(),
+            metric,
+            config.kernel,
+            threads,
+            &options,
+            &exp,
+        );
         Ok(Certified { exp, context })
     }
+
+    /// Training shard `shard = (I, N)` (1-based; rows ⌊(I−1)n/N⌋ … ⌊In/N⌋ − 1): its
+    /// features, labels and global tie-break positions, for `shard_search`.
+    fn train_shard<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+        count: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        shards::train_shard(py, &self.index, (index, count))
+    }
+
+    /// Every test block's merged partial result → the search of the whole test set `x`
+    /// (the dict of `search`, plus `exact_pairs`), with the exact keys of the undecided
+    /// pairs computed from this index's features and `x`.
+    #[pyo3(signature = (partials, x, context, n_jobs=None))]
+    fn finish_partials<'py>(
+        &self,
+        py: Python<'py>,
+        partials: Vec<Bound<'py, pyo3::types::PyBytes>>,
+        x: &Bound<'py, PyAny>,
+        context: &str,
+        n_jobs: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        shards::finish_partials(py, &self.index, &partials, x, context, n_jobs)
+    }
+
+    /// Pickling: the index's parts as plain arrays (see `parts.rs`), rebuilt by
+    /// `_index_from_state` without recomputing the ranks.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyDict>,))> {
+        let rebuild = py.import("nncert._core")?.getattr("_index_from_state")?;
+        Ok((rebuild, (parts::index_state(py, &self.index)?,)))
+    }
+
+    /// Certificates of votes (and kNN neighbour lists) searched elsewhere, e.g. block by
+    /// block on Dask workers, for the test labels `y`: what `certify` computes from its own
+    /// search. `added_k` is the k `search_plan` added only to lengthen the lists.
+    #[pyo3(signature = (y, knn, rnn, knn_neighbours, threshold_fallbacks, metric, joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", added_k=None, threads=1, seconds=0.0, command="python: nncert.distributed"))]
+    #[allow(clippy::too_many_arguments)]
+    fn certify_parts(
+        &self,
+        py: Python<'_>,
+        y: PyReadonlyArray1<'_, i64>,
+        knn: Vec<(usize, PyReadonlyArray2<'_, i64>)>,
+        rnn: Vec<(f64, PyReadonlyArray2<'_, i64>, usize)>,
+        knn_neighbours: Option<(
+            PyReadonlyArray1<'_, i64>,
+            PyReadonlyArray1<'_, f32>,
+            PyReadonlyArray1<'_, i64>,
+        )>,
+        threshold_fallbacks: usize,
+        metric: &str,
+        joint: Option<Vec<String>>,
+        seed: u64,
+        max_e: Option<u64>,
+        tie_rule: &str,
+        threat: &str,
+        added_k: Option<usize>,
+        threads: usize,
+        seconds: f64,
+        command: &str,
+    ) -> PyResult<Certified> {
+        let labels = labels_u32(&y, "y")?;
+        let metric = parse::<Metric>(metric)?;
+        let mut options = CertifyOptions {
+            seed,
+            max_e,
+            tie: parse::<TieRule>(tie_rule)?,
+            threat: parse::<Threat>(threat)?,
+            ..CertifyOptions::default()
+        };
+        if let Some(j) = joint_list(joint)? {
+            options.joint = j;
+        }
+        if knn.is_empty() && rnn.is_empty() {
+            return Err(invalid("knn, rnn: expected at least one k or r"));
+        }
+        let index = &self.index;
+        let given = parts::Parts {
+            knn,
+            rnn,
+            knn_neighbours,
+            threshold_fallbacks,
+        };
+        let mut result = parts::search_result(&given, &labels, index.n_train(), index.n_classes())?;
+        drop_list_only_k(&mut result, added_k);
+        let t = std::time::Instant::now();
+        let settings = py
+            .detach(|| neighbour_settings(&result, &options, index.labels()))
+            .map_err(py_err)?;
+        let exp = Experiment {
+            settings,
+            seconds: ExperimentSeconds {
+                votes: StageSeconds {
+                    features: 0.0,
+                    ranks: 0.0,
+                    neighbours: seconds,
+                },
+                certify: t.elapsed().as_secs_f64(),
+                baselines: 0.0,
+            },
+            threshold_fallbacks: result.threshold_fallbacks,
+        };
+        let context = certify_context(
+            command,
+            index,
+            labels.len(),
+            metric,
+            kernel()?,
+            threads,
+            &options,
+            &exp,
+        );
+        Ok(Certified { exp, context })
+    }
+}
+
+/// A search result as `NeighbourIndex.search` returns it: `{"knn": [(k, votes)], "rnn":
+/// [(r, votes, empty)], "threshold_fallbacks": n}` and, if kept, the neighbour lists as flat
+/// `(indices, distances, offsets)`.
+fn search_dict<'py>(
+    py: Python<'py>,
+    result: &SearchResult,
+    n: usize,
+    c: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    let knn = PyList::empty(py);
+    for kv in &result.knn {
+        let votes = kv.votes.counts().iter().map(|&v| i64::from(v)).collect();
+        knn.append((kv.k, array2(py, votes, n, c)?))?;
+    }
+    let rnn = PyList::empty(py);
+    for rv in &result.rnn {
+        let votes = rv.votes.counts().iter().map(|&v| i64::from(v)).collect();
+        rnn.append((rv.radius, array2(py, votes, n, c)?, rv.empty))?;
+    }
+    out.set_item("knn", knn)?;
+    out.set_item("rnn", rnn)?;
+    out.set_item("threshold_fallbacks", result.threshold_fallbacks)?;
+    if let Some(lists) = &result.neighbours {
+        for (key, per_query) in [
+            ("knn_neighbours", &lists.knn),
+            ("rnn_neighbours", &lists.rnn),
+        ] {
+            let mut offsets = Vec::with_capacity(per_query.len() + 1);
+            offsets.push(0i64);
+            let (mut index_flat, mut dist_flat) = (Vec::new(), Vec::new());
+            for q in per_query {
+                index_flat.extend(q.iter().map(|nb| i64::from(nb.index)));
+                dist_flat.extend(q.iter().map(|nb| nb.distance));
+                offsets.push(index_flat.len() as i64);
+            }
+            out.set_item(
+                key,
+                (
+                    array1(py, index_flat),
+                    array1(py, dist_flat),
+                    array1(py, offsets),
+                ),
+            )?;
+        }
+    }
+    Ok(out)
+}
+
+/// What `report.json` records about a certification of `n_test` inputs against `index`
+/// besides its settings and summary.
+#[allow(clippy::too_many_arguments)]
+fn certify_context(
+    command: &str,
+    index: &Index,
+    n_test: usize,
+    metric: Metric,
+    kernel: Kernel,
+    threads: usize,
+    options: &CertifyOptions,
+    exp: &Experiment,
+) -> Value {
+    json!({
+        "command": command,
+        "dataset": {
+            "n_train": index.n_train(),
+            "n_test": n_test,
+            "n_classes": index.n_classes(),
+            "n_features": index.dim(),
+        },
+        "metric": metric,
+        "kernel": kernel,
+        "threads": threads,
+        "tie_rule": options.tie,
+        "threat": options.threat,
+        "rd_seed": options.seed,
+        "max_e_requested": options.max_e,
+        "seconds": exp.seconds,
+        "threshold_fallbacks": exp.threshold_fallbacks,
+    })
+}
+
+/// Rebuilds a pickled `NeighbourIndex` (the target of its `__reduce__`).
+#[pyfunction]
+fn _index_from_state(state: &Bound<'_, PyDict>) -> PyResult<NeighbourIndex> {
+    Ok(NeighbourIndex {
+        index: parts::index_from_state(state)?,
+    })
+}
+
+/// The search that certifying `ks` under `threat` needs (as `NeighbourIndex.certify` runs
+/// it): `(ks to search, whether to keep the kNN neighbour lists, the k added only for the
+/// lists)`. Checks the curve options first, so that a bad one fails before any search.
+#[pyfunction]
+#[pyo3(signature = (ks, joint=None, max_e=None, threat="general"))]
+fn search_plan(
+    ks: Vec<usize>,
+    joint: Option<Vec<String>>,
+    max_e: Option<u64>,
+    threat: &str,
+) -> PyResult<(Vec<usize>, bool, Option<usize>)> {
+    let mut options = CertifyOptions {
+        max_e,
+        threat: parse::<Threat>(threat)?,
+        ..CertifyOptions::default()
+    };
+    if let Some(j) = joint_list(joint)? {
+        options.joint = j;
+    }
+    CurveOptions {
+        joint: options.joint.clone(),
+        max_e: options.max_e,
+        ..CurveOptions::new(Method::Rnn, "")
+    }
+    .validate()
+    .map_err(py_err)?;
+    let config = SearchConfig {
+        metric: Metric::L1,
+        ks,
+        radii: Vec::new(),
+        kernel: Kernel::Scalar,
+        keep_neighbours: false,
+    };
+    let (config, added) = options.search_config(&config);
+    Ok((config.ks, config.keep_neighbours, added))
 }
 
 /// Certificates and curves of one or more settings, with the CLI's writers.
@@ -788,5 +993,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hog, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(distance_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(_index_from_state, m)?)?;
+    m.add_function(wrap_pyfunction!(search_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::shard_search, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::merge_partials, m)?)?;
     Ok(())
 }

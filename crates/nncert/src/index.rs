@@ -320,6 +320,67 @@ impl Index {
         })
     }
 
+    /// Rebuilds an index from its parts as [`Index::features`], [`Index::labels`],
+    /// [`Index::positions`] and [`Index::n_classes`] return them, e.g. after they were
+    /// shipped to another process: the ranks are not recomputed (the bytes they hashed may
+    /// be gone), so the rebuilt index searches exactly as the original. Checks that the
+    /// parts fit together: values finite, one label per row and each below `n_classes`,
+    /// and `positions` a permutation of `0..n`.
+    pub fn from_parts(
+        features: FeatureMatrix,
+        labels: Vec<u32>,
+        positions: Vec<u32>,
+        n_classes: usize,
+    ) -> Result<Index, Error> {
+        let (n, dim) = (features.n, features.dim);
+        let features =
+            MatrixRef::new("features", Values::F32(&features.data), n, dim)?.to_features()?;
+        if !(2..=MAX_CLASSES).contains(&n_classes) {
+            return Err(Error::invalid(format!(
+                "n_classes: expected 2..={MAX_CLASSES}, found {n_classes}"
+            )));
+        }
+        if labels.len() != n {
+            return Err(Error::invalid(format!(
+                "labels: expected {n} (one per row of features), found {}",
+                labels.len()
+            )));
+        }
+        if let Some((i, &y)) = labels
+            .iter()
+            .enumerate()
+            .find(|&(_, &y)| y as usize >= n_classes)
+        {
+            return Err(Error::invalid(format!(
+                "labels: expected values below n_classes = {n_classes}, found {y} at index {i}"
+            )));
+        }
+        if positions.len() != n {
+            return Err(Error::invalid(format!(
+                "positions: expected {n} (one per row of features), found {}",
+                positions.len()
+            )));
+        }
+        let mut seen = vec![false; n];
+        for (i, &p) in positions.iter().enumerate() {
+            match seen.get_mut(p as usize) {
+                Some(s) if !*s => *s = true,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "positions: expected a permutation of 0..{n}, found {p} at index {i}"
+                    )));
+                }
+            }
+        }
+        Ok(Index {
+            features,
+            labels,
+            positions,
+            n_classes,
+            ranks_seconds: 0.0,
+        })
+    }
+
     /// Number of training examples.
     pub fn n_train(&self) -> usize {
         self.features.n()
@@ -581,5 +642,65 @@ mod tests {
             unlabelled.knn[0].votes.counts(),
             direct.knn[0].votes.counts()
         );
+    }
+
+    #[test]
+    fn from_parts_rebuilds_the_same_index_and_refuses_parts_that_do_not_fit() {
+        let train = [3u8, 1, 2, 2, 0, 1, 2, 3];
+        let m = MatrixRef::new("X", Values::U8(&train), 4, 2).unwrap();
+        let index = Index::new(m, vec![0, 1, 1, 2], None).unwrap();
+        let rebuilt = Index::from_parts(
+            index.features().clone(),
+            index.labels().to_vec(),
+            index.positions().to_vec(),
+            index.n_classes(),
+        )
+        .unwrap();
+        let test = [2.0f32, 1.0, 0.0, 3.0];
+        let t = MatrixRef::new("T", Values::F32(&test), 2, 2).unwrap();
+        let cfg = SearchConfig {
+            keep_neighbours: true,
+            ..config(vec![1, 3], vec![2.0])
+        };
+        assert_eq!(
+            index.search(t, None, &cfg).unwrap(),
+            rebuilt.search(t, None, &cfg).unwrap()
+        );
+        let parts = |labels: Vec<u32>, positions: Vec<u32>, c: usize| {
+            Index::from_parts(index.features().clone(), labels, positions, c)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = parts(vec![0, 1, 1, 2], vec![0, 1, 1, 3], 3);
+        assert!(
+            e.starts_with("positions: expected a permutation of 0..4, found 1 at index 2"),
+            "{e}"
+        );
+        let e = parts(vec![0, 1, 1, 2], vec![0, 1, 2, 4], 3);
+        assert!(e.starts_with("positions: expected a permutation"), "{e}");
+        let e = parts(vec![0, 1, 1, 2], vec![0, 1, 2], 3);
+        assert!(e.starts_with("positions: expected 4"), "{e}");
+        let e = parts(vec![0, 1, 1, 2], vec![0, 1, 2, 3], 2);
+        assert!(
+            e.starts_with("labels: expected values below n_classes = 2"),
+            "{e}"
+        );
+        let e = parts(vec![0, 1, 1], vec![0, 1, 2, 3], 3);
+        assert!(e.starts_with("labels: expected 4"), "{e}");
+        let e = parts(vec![0, 1, 1, 2], vec![0, 1, 2, 3], 1);
+        assert!(e.starts_with("n_classes: expected 2.."), "{e}");
+        let bad = FeatureMatrix {
+            n: 4,
+            dim: 2,
+            data: vec![0.0; 7],
+        };
+        assert!(Index::from_parts(bad, vec![0; 4], vec![0, 1, 2, 3], 2).is_err());
+        let nan = FeatureMatrix {
+            n: 1,
+            dim: 1,
+            data: vec![f32::NAN],
+        };
+        assert!(Index::from_parts(nan, vec![0], vec![0], 2).is_err());
     }
 }

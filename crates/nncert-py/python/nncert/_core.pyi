@@ -10,10 +10,14 @@ __all__ = [
     "Certified",
     "NeighbourIndex",
     "__version__",
+    "_index_from_state",
     "certify_votes",
     "distance_kernel",
     "hog",
     "load_dataset",
+    "merge_partials",
+    "search_plan",
+    "shard_search",
 ]
 
 __version__: str
@@ -58,6 +62,59 @@ class NeighbourIndex:
         threat: str = "general",
         n_jobs: Optional[int] = None,
     ) -> Certified: ...
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]: ...
+    def train_shard(self, index: int, count: int) -> dict[str, Any]: ...
+    def finish_partials(
+        self,
+        partials: list[bytes],
+        x: npt.NDArray[Any],
+        context: str,
+        n_jobs: Optional[int] = None,
+    ) -> dict[str, Any]: ...
+    def certify_parts(
+        self,
+        y: npt.NDArray[np.int64],
+        knn: list[tuple[int, npt.NDArray[np.int64]]],
+        rnn: list[tuple[float, npt.NDArray[np.int64], int]],
+        knn_neighbours: Optional[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]],
+        threshold_fallbacks: int,
+        metric: str,
+        joint: Optional[list[str]] = None,
+        seed: int = 0,
+        max_e: Optional[int] = None,
+        tie_rule: str = "larger",
+        threat: str = "general",
+        added_k: Optional[int] = None,
+        threads: int = 1,
+        seconds: float = 0.0,
+        command: str = "python: nncert.distributed",
+    ) -> Certified: ...
+
+def _index_from_state(state: dict[str, Any]) -> NeighbourIndex: ...
+def shard_search(
+    features: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.uint32],
+    positions: npt.NDArray[np.uint32],
+    shard: tuple[int, int],
+    n_train: int,
+    n_classes: int,
+    x: npt.NDArray[Any],
+    block: tuple[int, int],
+    n_test: int,
+    ks: list[int],
+    radii: list[float],
+    metric: str = "l1",
+    neighbours: bool = False,
+    context: str = "",
+    n_jobs: Optional[int] = None,
+) -> bytes: ...
+def merge_partials(a: bytes, b: bytes) -> bytes: ...
+def search_plan(
+    ks: list[int],
+    joint: Optional[list[str]] = None,
+    max_e: Optional[int] = None,
+    threat: str = "general",
+) -> tuple[list[int], bool, Optional[int]]: ...
 
 @final
 class Certified:

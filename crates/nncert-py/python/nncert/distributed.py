@@ -1,0 +1,580 @@
+"""Exact votes and certificates on a Dask cluster (``pip install 'nncert[dask]'``).
+
+The test set is cut into blocks of rows and, optionally, the training set into shards;
+each (training shard, test block) is one Dask task that runs the compiled search on a
+worker. Test rows are independent (a row's votes and neighbours depend only on that row
+and the whole training set), so the blocks' results, concatenated in order, are the
+in-process ones exactly. With several training shards each task returns the library's
+partial result (every shard's exact k nearest with proven bounds of their distances, and
+its rNN counts); the partials of a block are merged two at a time in a tree on the
+workers, and the client resolves the few pairs whose order the bounds leave open with
+exact distances and gets the single-machine search result (``nncert::shard``). The
+certificates — individual and joint, which need the whole test set — are computed once
+from the votes on the client by the same library code as ``NeighbourIndex.certify``.
+Results are identical to the in-process API's whatever the shard count, block size,
+worker count or retries (docs/python.md, "Dask").
+
+Tasks are pure functions of their inputs, so Dask may run one again when the worker that
+held it dies; the index and the shards are task results whose inputs the scheduler keeps,
+so a lost copy is recomputed rather than lost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _core
+from . import _validation as v
+from .estimators import NeighbourIndex, _Certifier
+from .results import Certificates
+
+try:
+    import dask.array as _da
+    from distributed import Client, Future, wait
+except ImportError as e:  # pragma: no cover - exercised only without dask
+    raise ImportError(
+        "nncert.distributed needs Dask: pip install 'nncert[dask]' "
+        f"(dask[distributed]); it could not be imported ({e})"
+    ) from e
+
+__all__ = ["DistributedIndex", "certified_accuracy", "votes"]
+
+ArrayLike = Any
+
+
+def _hold(value: Any) -> Any:
+    """A task that returns its input: the input then lives on a worker as a task result
+    that the scheduler can recompute (from the input it keeps) if that worker dies."""
+    return value
+
+
+def _put(client: Client, value: object, name: str) -> Future[Any]:
+    """`value` on the cluster as the result of a `_hold` task named `name`."""
+    with warnings.catch_warnings():
+        # Dask advises against large task inputs; here the input in the graph is the point
+        # (it is what makes the value recomputable), and it is sent once.
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        future: Future[Any] = client.submit(_hold, value, key=name, pure=False)
+    return future
+
+
+def _put_on(client: Client, value: Future[Any], name: str, worker: str) -> Future[Any]:
+    """A copy of `value` on `worker` as the result of a `_hold` task named `name`, which
+    Dask may run elsewhere if `worker` dies."""
+    future: Future[Any] = client.submit(
+        _hold, value, key=name, workers=[worker], allow_other_workers=True, pure=False
+    )
+    return future
+
+
+def _workers(client: Client) -> list[str]:
+    info = client.scheduler_info()
+    workers = info.get("workers", {}) if isinstance(info, dict) else {}
+    return sorted(str(w) for w in workers)
+
+
+# The few Dask calls used here, typed: `distributed` marks these methods untyped, so each
+# call's type is stated once here rather than ignored at every use.
+def _release(future: Future[Any]) -> None:
+    future.release()  # type: ignore[no-untyped-call]  # untyped in distributed
+
+
+def _compute(client: Client, values: Any) -> Any:
+    return client.compute(values)  # type: ignore[no-untyped-call]  # untyped in distributed
+
+
+def _wait_all(client: Client, futures: list[Future[Any]], timeout: Optional[float]) -> int:
+    """Waits for `futures` at most `timeout` seconds; cancels them and returns how many were
+    unfinished if that was not enough (0: all done)."""
+    try:
+        wait(futures, timeout=timeout)  # type: ignore[no-untyped-call]  # untyped in distributed
+    except TimeoutError:
+        unfinished = sum(1 for f in futures if f.status != "finished")
+        client.cancel(futures)  # type: ignore[no-untyped-call]  # untyped in distributed
+        return max(1, unfinished)
+    return 0
+
+
+def _gather(client: Client, futures: list[Future[Any]]) -> list[Any]:
+    out: list[Any] = client.gather(futures)  # type: ignore[no-untyped-call]  # untyped in distributed
+    return out
+
+
+def _row_blocks(x: _da.Array, bounds: list[int]) -> list[Any]:
+    """Delayed blocks of rows `bounds[j] … bounds[j+1] − 1` (all columns) of a 2-D Dask
+    array, in order."""
+    sizes = tuple(b - a for a, b in zip(bounds, bounds[1:]))
+    blocks = x.rechunk((sizes, x.shape[1])).to_delayed()  # type: ignore[no-untyped-call]  # untyped in dask
+    return list(blocks.ravel().tolist())
+
+
+#: Blocks per worker thread when no ``test_block_size`` is given: a few tasks per thread
+#: keep every thread busy and let a restarted worker's share be spread over the others.
+BLOCKS_PER_THREAD = 2
+
+
+def _search_block(
+    index: _core.NeighbourIndex,
+    x: Any,
+    ks: list[int],
+    radii: list[float],
+    metric: str,
+    neighbours: bool,
+    n_jobs: Optional[int],
+) -> dict[str, Any]:
+    """One Dask task: the votes (and lists) of one block of test rows. Pure: the same
+    inputs give the same arrays, so a re-run after a lost worker changes nothing."""
+    x = v.as_matrix(x, "X")
+    if x.shape[1] != index.n_features:
+        raise ValueError(
+            f"X: expected {index.n_features} features (as in training), found {x.shape[1]}"
+        )
+    return index.search(x, ks, radii, metric=metric, neighbours=neighbours, n_jobs=n_jobs)
+
+
+def _search_shard(
+    shard: dict[str, Any],
+    spec: tuple[int, int],
+    n_train: int,
+    n_classes: int,
+    x: Any,
+    block: tuple[int, int],
+    n_test: int,
+    ks: list[int],
+    radii: list[float],
+    metric: str,
+    neighbours: bool,
+    context: str,
+    n_jobs: Optional[int],
+) -> bytes:
+    """One Dask task: training shard `spec` against test block `block` → the library's
+    partial result as bytes. Pure, as `_search_block`."""
+    x = v.as_matrix(x, "X")
+    if x.shape[1] != shard["features"].shape[1]:
+        raise ValueError(
+            f"X: expected {shard['features'].shape[1]} features (as in training), "
+            f"found {x.shape[1]}"
+        )
+    return _core.shard_search(
+        shard["features"], shard["labels"], shard["positions"], spec, n_train, n_classes,
+        x, block, n_test, ks, radii, metric=metric, neighbours=neighbours, context=context,
+        n_jobs=n_jobs,
+    )  # fmt: skip
+
+
+def _bounds(n: int, size: int) -> list[int]:
+    """Row boundaries of ⌈n / size⌉ blocks of at most `size` rows, as the library numbers
+    test blocks: block j of m holds rows ⌊(j−1)n/m⌋ … ⌊jn/m⌋ − 1."""
+    m = math.ceil(n / size)
+    return [j * n // m for j in range(m + 1)]
+
+
+def _concat_lists(parts: list[tuple[Any, Any, Any]]) -> tuple[Any, Any, Any]:
+    """Flat neighbour lists of consecutive blocks as one: offsets shifted by the lengths
+    of the blocks before."""
+    indices = np.concatenate([p[0] for p in parts])
+    distances = np.concatenate([p[1] for p in parts])
+    offsets = [np.zeros(1, dtype=np.int64)]
+    start = 0
+    for p in parts:
+        offsets.append(p[2][1:] + start)
+        start += int(p[2][-1])
+    return indices, distances, np.concatenate(offsets)
+
+
+def _concat(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The search of consecutive test blocks as the search of all their rows."""
+    first = blocks[0]
+    out: dict[str, Any] = {
+        "knn": [
+            (k, np.concatenate([b["knn"][i][1] for b in blocks]))
+            for i, (k, _) in enumerate(first["knn"])
+        ],
+        "rnn": [
+            (
+                r,
+                np.concatenate([b["rnn"][i][1] for b in blocks]),
+                sum(int(b["rnn"][i][2]) for b in blocks),
+            )
+            for i, (r, _, _) in enumerate(first["rnn"])
+        ],
+        "threshold_fallbacks": sum(int(b["threshold_fallbacks"]) for b in blocks),
+    }
+    for key in ("knn_neighbours", "rnn_neighbours"):
+        if key in first:
+            out[key] = _concat_lists([b[key] for b in blocks])
+    return out
+
+
+def _worker_threads(client: Client) -> int:
+    info = client.scheduler_info()
+    workers = info.get("workers", {}) if isinstance(info, dict) else {}
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+class DistributedIndex:
+    """A training index on a Dask cluster: ``search`` and ``certify`` as
+    ``NeighbourIndex``'s, computed by tasks on the workers of ``client``.
+
+    ``X``, ``y``: the training set as NumPy or Dask arrays (a Dask array is computed once
+    on the cluster and gathered here, because the tie-break ranks order the whole training
+    set). ``train_shards``: how many parts the training set is cut into (1: every task
+    searches the whole index). ``n_jobs``: threads per task (default 1, Dask's convention
+    of one thread per task; the results do not depend on it).
+    """
+
+    def __init__(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        client: Client,
+        n_classes: Optional[int] = None,
+        rank_by: Optional[ArrayLike] = None,
+        train_shards: int = 1,
+        n_jobs: Optional[int] = 1,
+    ) -> None:
+        index = NeighbourIndex(
+            _local(X, client),
+            _local(y, client),
+            n_classes=n_classes,
+            rank_by=None if rank_by is None else _local(rank_by, client),
+        )
+        self._setup(index, client, train_shards, n_jobs)
+
+    @classmethod
+    def from_index(
+        cls,
+        index: NeighbourIndex,
+        *,
+        client: Client,
+        train_shards: int = 1,
+        n_jobs: Optional[int] = 1,
+    ) -> DistributedIndex:
+        """The cluster version of an index already built here (e.g. a fitted certifier's
+        ``index_``)."""
+        if not isinstance(index, NeighbourIndex):
+            raise TypeError(f"index: expected a nncert.NeighbourIndex, found {type(index)}")
+        self = cls.__new__(cls)
+        self._setup(index, client, train_shards, n_jobs)
+        return self
+
+    def _setup(
+        self, index: NeighbourIndex, client: Client, train_shards: int, n_jobs: Optional[int]
+    ) -> None:
+        if not isinstance(client, Client):
+            raise TypeError(f"client: expected a dask.distributed.Client, found {type(client)}")
+        shards = v.check_int(train_shards, "train_shards", 1, index.n_train)
+        self.index = index
+        self.client = client
+        self.train_shards = shards
+        self.n_jobs = v.threads(n_jobs)
+        # What every partial of this index records and the merge checks.
+        self._context = (
+            f"nncert.distributed: {index.n_train} x {index.n_features} training features, "
+            f"{index.n_classes} classes, {shards} shards"
+        )
+        token = uuid.uuid4().hex
+        # Once: tasks name these futures instead of carrying the data.
+        if shards == 1:
+            whole = _put(client, index._core, f"nncert-index-{token}")
+            # One copy per worker, each a task of its own (so that Dask's memory manager
+            # keeps them all) placed on its worker but free to move if that worker dies:
+            # test blocks take turns over the copies, and every worker gets a share.
+            self._copies = [
+                _put_on(client, whole, f"nncert-index-{token}-{i}", worker)
+                for i, worker in enumerate(_workers(client))
+            ] or [whole]
+            self._data: list[Future[Any]] = [whole]
+        else:
+            self._data = [
+                _put(client, index._core.train_shard(i, shards), f"nncert-shard-{i}-{token}")
+                for i in range(1, shards + 1)
+            ]
+            self._copies = []
+
+    @property
+    def n_train(self) -> int:
+        return self.index.n_train
+
+    @property
+    def n_features(self) -> int:
+        return self.index.n_features
+
+    @property
+    def n_classes(self) -> int:
+        return self.index.n_classes
+
+    def close(self) -> None:
+        """Releases the index (or shards) held on the workers."""
+        for f in self._copies + self._data:
+            _release(f)
+
+    def __enter__(self) -> DistributedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _blocks(self, X: ArrayLike, test_block_size: Optional[int]) -> tuple[list[Any], Any, int]:
+        """The test set as blocks of rows — NumPy slices, or futures of Dask chunks that stay
+        on the cluster — the whole test set as a NumPy array if it is one here (else
+        None), and its number of rows. Block j of m holds rows ⌊(j−1)n/m⌋ … ⌊jn/m⌋ − 1
+        (the library's test-block numbering, 1-based)."""
+        if isinstance(X, _da.Array):
+            if X.ndim != 2:
+                raise ValueError(
+                    f"X: expected a 2-D array (n_samples, n_features), found shape {X.shape}"
+                )
+            n = X.shape[0]
+            if not isinstance(n, int) or n == 0:
+                raise ValueError(f"X: expected a known, non-zero number of rows, found {n}")
+            bounds = _bounds(n, self._block_size(n, test_block_size))
+            return list(_compute(self.client, _row_blocks(X, bounds))), None, n
+        x = self.index._test(X)
+        n = x.shape[0]
+        bounds = _bounds(n, self._block_size(n, test_block_size))
+        return [x[a:b] for a, b in zip(bounds, bounds[1:])], x, n
+
+    def _block_size(self, n: int, test_block_size: Optional[int]) -> int:
+        if test_block_size is None:
+            blocks = BLOCKS_PER_THREAD * _worker_threads(self.client)
+            return max(1, math.ceil(n / blocks))
+        return v.check_int(test_block_size, "test_block_size", 1)
+
+    def _wait(self, futures: list[Future[Any]], what: str, timeout: Optional[float]) -> None:
+        unfinished = _wait_all(self.client, futures, timeout)
+        if unfinished:
+            raise TimeoutError(
+                f"timeout: {unfinished} of {len(futures)} {what} unfinished after {timeout} s"
+            )
+
+    def _search(
+        self,
+        X: ArrayLike,
+        ks: list[int],
+        radii: list[float],
+        metric: str,
+        neighbours: bool,
+        test_block_size: Optional[int],
+        timeout: Optional[float],
+    ) -> tuple[dict[str, Any], int]:
+        blocks, whole, n = self._blocks(X, test_block_size)
+        submit = self.client.submit
+        if self.train_shards == 1:
+            copies = self._copies
+            futures = [
+                submit(
+                    _search_block,
+                    copies[b % len(copies)],
+                    block,
+                    ks,
+                    radii,
+                    metric,
+                    neighbours,
+                    self.n_jobs,
+                    pure=True,
+                )
+                for b, block in enumerate(blocks)
+            ]
+            self._wait(futures, "test blocks", timeout)
+            return _concat(_gather(self.client, futures)), n
+        m, shards = len(blocks), self.train_shards
+        per_block = []
+        for j, block in enumerate(blocks, start=1):
+            partials = [
+                submit(
+                    _search_shard,
+                    shard,
+                    (i, shards),
+                    self.n_train,
+                    self.n_classes,
+                    block,
+                    (j, m),
+                    n,
+                    ks,
+                    radii,
+                    metric,
+                    neighbours,
+                    self._context,
+                    self.n_jobs,
+                    pure=True,
+                )
+                for i, shard in enumerate(self._data, start=1)
+            ]
+            # A tree: partials of neighbouring shards merged two at a time (any order is
+            # exact; a tree keeps the depth at log2 of the shard count).
+            while len(partials) > 1:
+                pairs = zip(partials[0::2], partials[1::2])
+                merged = [submit(_core.merge_partials, a, b, pure=True) for a, b in pairs]
+                partials = merged + ([partials[-1]] if len(partials) % 2 else [])
+            per_block.append(partials[0])
+        self._wait(per_block, "test blocks", timeout)
+        if whole is None:
+            # The exact keys of the undecided pairs need the test rows here.
+            whole = np.concatenate(_gather(self.client, blocks))
+        out = self.index._core.finish_partials(
+            _gather(self.client, per_block), v.as_matrix(whole, "X"), self._context
+        )
+        return out, n
+
+    def search(
+        self,
+        X: ArrayLike,
+        k: Union[int, Sequence[int], None] = None,
+        r: Union[float, Sequence[float], None] = None,
+        *,
+        metric: str = "l1",
+        neighbours: bool = False,
+        test_block_size: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> dict[str, Any]:
+        """``NeighbourIndex.search`` on the cluster (the same dict, the same arrays).
+
+        ``test_block_size``: test rows per task (default: about two tasks per worker
+        thread). ``timeout``: seconds to wait for the tasks (``TimeoutError`` after).
+        """
+        metric = v.check_choice(metric, "metric", v.METRICS)
+        ks = [] if k is None else v.check_ks(k, "k")
+        radii = [] if r is None else v.check_radii(r, "r", metric)
+        if not ks and not radii:
+            raise ValueError("k, r: expected at least one k or r")
+        out, _ = self._search(X, ks, radii, metric, bool(neighbours), test_block_size, timeout)
+        return out
+
+    def certify(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        k: Union[int, Sequence[int], None] = None,
+        r: Union[float, Sequence[float], None] = None,
+        *,
+        metric: str = "l1",
+        joint: Union[str, Sequence[str], None] = ("island",),
+        seed: int = 0,
+        max_e: Optional[int] = None,
+        tie_rule: str = "larger",
+        threat: str = "general",
+        test_block_size: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> Certificates:
+        """``NeighbourIndex.certify`` on the cluster: votes searched by tasks, certified
+        here; the settings, curves and files are the in-process ones, byte for byte
+        (``report.json`` records ``"command": "python: nncert.distributed"`` and the
+        run's own timings and threads)."""
+        metric = v.check_choice(metric, "metric", v.METRICS)
+        ks = [] if k is None else v.check_ks(k, "k")
+        radii = [] if r is None else v.check_radii(r, "r", metric)
+        if not ks and not radii:
+            raise ValueError("k, r: expected at least one k or r")
+        joint_names = v.check_joint(joint)
+        max_e = v.check_max_e(max_e, "max_e")
+        threat = v.check_threat(threat)
+        tie_rule = v.check_choice(tie_rule, "tie_rule", v.TIE_RULES)
+        seed = v.check_seed(seed)
+        labels = _local(y, self.client)
+        # The library's own plan: under insert/delete kNN needs ordered lists (and k + e).
+        search_ks, keep_lists, added_k = _core.search_plan(
+            ks, joint=joint_names, max_e=max_e, threat=threat
+        )
+        start = time.perf_counter()
+        out, n = self._search(X, search_ks, radii, metric, keep_lists, test_block_size, timeout)
+        seconds = time.perf_counter() - start
+        labels = v.as_labels(labels, "y", n)
+        if labels.size and int(labels.max()) >= self.n_classes:
+            raise ValueError(
+                f"y: expected labels below n_classes = {self.n_classes}, found {int(labels.max())}"
+            )
+        core = self.index._core.certify_parts(
+            labels,
+            out["knn"],
+            out["rnn"],
+            out.get("knn_neighbours") if keep_lists and search_ks else None,
+            out["threshold_fallbacks"],
+            metric,
+            joint=joint_names,
+            seed=seed,
+            max_e=max_e,
+            tie_rule=tie_rule,
+            threat=threat,
+            added_k=added_k,
+            threads=_worker_threads(self.client) * (self.n_jobs or 1),
+            seconds=seconds,
+            command="python: nncert.distributed",
+        )
+        return Certificates(core)
+
+
+def _local(a: ArrayLike, client: Client) -> Any:
+    """A Dask array computed on the cluster and gathered here; anything else as it is."""
+    if isinstance(a, _da.Array):
+        return _compute(client, a).result()
+    return a
+
+
+def votes(
+    certifier: _Certifier,
+    X: ArrayLike,
+    *,
+    client: Client,
+    train_shards: int = 1,
+    test_block_size: Optional[int] = None,
+    timeout: Optional[float] = None,
+) -> npt.NDArray[np.int64]:
+    """A fitted certifier's ``votes(X)``, computed on the cluster."""
+    index = DistributedIndex.from_index(
+        certifier._fitted(), client=client, train_shards=train_shards, n_jobs=1
+    )
+    with index:
+        ks, radii = certifier._search_args()
+        out = index.search(
+            X,
+            ks,
+            radii,
+            metric=str(getattr(certifier, "metric", "l1")),
+            test_block_size=test_block_size,
+            timeout=timeout,
+        )
+    result: npt.NDArray[np.int64] = (out["knn"] or out["rnn"])[0][1]
+    return result
+
+
+def certified_accuracy(
+    certifier: _Certifier,
+    X: ArrayLike,
+    y: ArrayLike,
+    e: Optional[int] = None,
+    *,
+    client: Client,
+    train_shards: int = 1,
+    test_block_size: Optional[int] = None,
+    timeout: Optional[float] = None,
+) -> Certificates:
+    """A fitted certifier's ``certified_accuracy(X, y, e)``, computed on the cluster."""
+    index = DistributedIndex.from_index(
+        certifier._fitted(), client=client, train_shards=train_shards, n_jobs=1
+    )
+    with index:
+        ks, radii = certifier._search_args()
+        return index.certify(
+            X,
+            y,
+            ks,
+            radii,
+            metric=str(getattr(certifier, "metric", "l1")),
+            joint=certifier._joint(),
+            seed=int(getattr(certifier, "seed", 0)),
+            max_e=v.check_max_e(e, "e"),
+            tie_rule=str(getattr(certifier, "tie_rule", "larger")),
+            threat=str(getattr(certifier, "threat", "general")),
+            test_block_size=test_block_size,
+            timeout=timeout,
+        )
