@@ -24,10 +24,10 @@ pub const STATE_VERSION: u32 = 1;
 /// The parts of `index` as a dict of plain values and NumPy arrays.
 pub fn index_state<'py>(py: Python<'py>, index: &Index) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    let f = index.features();
+    let f = index.features().to_matrix();
     d.set_item("format", STATE_FORMAT)?;
     d.set_item("version", STATE_VERSION)?;
-    d.set_item("features", array2(py, f.data.clone(), f.n, f.dim)?)?;
+    d.set_item("features", array2(py, f.data, f.n, f.dim)?)?;
     d.set_item("labels", array1(py, index.labels().to_vec()))?;
     d.set_item("positions", array1(py, index.positions().to_vec()))?;
     d.set_item("n_classes", index.n_classes())?;

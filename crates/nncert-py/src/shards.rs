@@ -34,9 +34,11 @@ pub fn train_shard<'py>(
         "features",
         array2(
             py,
-            f.data[rows.start * f.dim..rows.end * f.dim].to_vec(),
+            rows.clone()
+                .flat_map(|i| f.row(i).iter().copied())
+                .collect(),
             rows.len(),
-            f.dim,
+            f.dim(),
         )?,
     )?;
     d.set_item("labels", array1(py, index.labels()[rows.clone()].to_vec()))?;
@@ -163,7 +165,14 @@ pub fn finish_partials<'py>(
         let metric = s.metric;
         let pending = merge.pending()?;
         let test_features = test.to_features()?;
-        let keys = exact_keys(metric, index.features(), 0, &test_features, 0, &pending)?;
+        let keys = exact_keys(
+            metric,
+            &index.features().to_matrix(),
+            0,
+            &test_features,
+            0,
+            &pending,
+        )?;
         Ok((merge.finish(&keys)?, pending.len()))
     })?;
     let out = search_dict(py, &result, test.n(), index.n_classes())?;

@@ -372,6 +372,7 @@ impl Index {
                 }
             }
         }
+        let features = TrainLayout::from_matrix(&features, &labels, n_classes);
         Ok(Index {
             features,
             labels,
@@ -650,7 +651,7 @@ mod tests {
         let m = MatrixRef::new("X", Values::U8(&train), 4, 2).unwrap();
         let index = Index::new(m, vec![0, 1, 1, 2], None).unwrap();
         let rebuilt = Index::from_parts(
-            index.features().clone(),
+            index.features().to_matrix(),
             index.labels().to_vec(),
             index.positions().to_vec(),
             index.n_classes(),
@@ -667,7 +668,7 @@ mod tests {
             rebuilt.search(t, None, &cfg).unwrap()
         );
         let parts = |labels: Vec<u32>, positions: Vec<u32>, c: usize| {
-            Index::from_parts(index.features().clone(), labels, positions, c)
+            Index::from_parts(index.features().to_matrix(), labels, positions, c)
                 .map(|_| ())
                 .unwrap_err()
                 .to_string()
