@@ -8,7 +8,7 @@ use nncert::baselines::baseline_curve;
 use nncert::baselines::dpa::{self, Units};
 use nncert::data::votes_file::load_votes;
 use nncert::report::{self, OutputDir, curves_csv, examples_csv, sha256_file};
-use nncert::{CertifiedVotes, CurveOptions, Method, Votes, certify_votes};
+use nncert::{CertifiedVotes, Classifier, CurveOptions, Method, Votes, certify_votes};
 use serde_json::json;
 
 use crate::args::CertifyVotesArgs;
@@ -101,7 +101,11 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
         };
         (bagging::certificates(&votes, &params)?, param)
     };
-    let curve = baseline_curve(a.kind, param.clone(), &certs, a.certify.max_e)?;
+    let classifier = Classifier::Given {
+        method: a.kind,
+        param,
+    };
+    let curve = baseline_curve(classifier.clone(), &certs, a.certify.max_e)?;
     let mut inputs = serde_json::Map::new();
     for (name, path) in [("votes", &a.votes), ("labels", &a.labels)] {
         inputs.insert(
@@ -129,11 +133,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
     staged.stage("curves.csv", curves_csv(&curves));
     staged.stage(
         "examples.csv",
-        examples_csv(&[(
-            a.kind,
-            param.as_str(),
-            certs.iter().map(Into::into).collect(),
-        )]),
+        examples_csv(&[(&classifier, certs.iter().map(Into::into).collect())]),
     );
     staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
     staged.commit()?;
@@ -162,8 +162,7 @@ pub fn certify_and_write(
     staged.stage(
         "examples.csv",
         examples_csv(&[(
-            options.method,
-            options.param.as_str(),
+            &options.classifier,
             result.points.iter().map(Into::into).collect(),
         )]),
     );
@@ -195,8 +194,8 @@ fn run_record(
         "command": command,
         "inputs": inputs,
         "settings": {
-            "method": options.method,
-            "param": options.param,
+            "method": options.method(),
+            "param": options.classifier.to_string(),
             "certifications": result.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
             "rd_seed": options.seed,
             "max_e_requested": options.max_e,
