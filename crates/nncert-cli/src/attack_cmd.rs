@@ -70,9 +70,9 @@ pub fn run(a: &AttackArgs) -> Result<()> {
             &budgets,
             tie,
         )?;
-        let (method, param) = (target.method(), target.param());
+        let (method, param) = (target.method(), target.classifier());
         // Certified curves over the whole range, for the figure.
-        let mut options = CurveOptions::new(method, param.clone());
+        let mut options = CurveOptions::for_classifier(param.clone());
         options.tie = tie;
         options.max_e = budgets.iter().max().copied();
         if method == Method::Rnn {

@@ -108,7 +108,7 @@ pub fn print_summary(dataset: &Dataset, exp: &Experiment, out: &Path) {
         if let Some(empty) = s.empty_neighbourhoods.filter(|&e| e > 0) {
             say!(
                 "rNN r = {}: {}",
-                s.param,
+                s.classifier,
                 plural(empty, "test input has", "test inputs have")
                     + " no training example within r"
             );
@@ -140,11 +140,11 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 /// inputs, with the run's features and metric).
 fn print_radius_guidance(dataset: &Dataset, config: &ExperimentConfig, exp: &Experiment) {
     let n_test = dataset.test.len();
-    let sparse: Vec<&str> = exp
+    let sparse: Vec<String> = exp
         .settings
         .iter()
         .filter(|s| s.empty_neighbourhoods.is_some_and(|e| 2 * e > n_test))
-        .map(|s| s.param.as_str())
+        .map(|s| s.classifier.to_string())
         .collect();
     if sparse.is_empty() {
         return;

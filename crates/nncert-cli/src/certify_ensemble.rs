@@ -12,7 +12,7 @@ use nncert::baselines::runoff::roe_certificates;
 use nncert::baselines::spread::Spread;
 use nncert::data::ensemble_file::{load_model_rankings, load_model_votes};
 use nncert::report::{self, ExampleRow, OutputDir, curves_csv, examples_csv, sha256_file};
-use nncert::{Curve, Method};
+use nncert::{Classifier, Curve, Method};
 use serde_json::json;
 
 use crate::args::CertifyEnsembleArgs;
@@ -75,7 +75,7 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
 
     let t = Instant::now();
     let mut curves: Vec<Curve> = Vec::new();
-    let mut examples: Vec<(Method, String, Vec<ExampleRow>)> = Vec::new();
+    let mut examples: Vec<(Classifier, Vec<ExampleRow>)> = Vec::new();
     let mut per_method = serde_json::Map::new();
     for &method in &methods {
         let spread = match method {
@@ -115,8 +115,9 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
         for &u in &units {
             let param = format!("{base} units={}", units_name(u));
             let in_units: Vec<_> = certs.iter().map(|c| c.in_units(u)).collect();
-            curves.push(baseline_curve(method, param.clone(), &in_units, a.max_e)?);
-            examples.push((method, param, in_units.iter().map(Into::into).collect()));
+            let classifier = Classifier::Given { method, param };
+            curves.push(baseline_curve(classifier.clone(), &in_units, a.max_e)?);
+            examples.push((classifier, in_units.iter().map(Into::into).collect()));
         }
     }
     let certify_seconds = t.elapsed().as_secs_f64();
@@ -155,10 +156,8 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
     });
     let mut staged = OutputDir::new(&a.out);
     staged.stage("curves.csv", curves_csv(&curves));
-    let settings: Vec<(Method, &str, Vec<ExampleRow>)> = examples
-        .iter()
-        .map(|(m, p, rows)| (*m, p.as_str(), rows.clone()))
-        .collect();
+    let settings: Vec<(&Classifier, Vec<ExampleRow>)> =
+        examples.iter().map(|(c, rows)| (c, rows.clone())).collect();
     staged.stage("examples.csv", examples_csv(&settings));
     staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
     staged.commit()?;

@@ -7,8 +7,9 @@ use nncert::baselines::bagging::{self, BaggingParams};
 use nncert::baselines::baseline_curve;
 use nncert::baselines::dpa::{self, Units};
 use nncert::data::votes_file::load_votes;
-use nncert::report::{self, OutputDir, curves_csv, examples_csv, sha256_file};
-use nncert::{CertifiedVotes, CurveOptions, Method, Votes, certify_votes};
+use nncert::report::certify_votes::{baseline_votes_report_json, votes_report_json};
+use nncert::report::{OutputDir, curves_csv, examples_csv, sha256_file};
+use nncert::{Classifier, CurveOptions, Method, Votes, certify_votes};
 use serde_json::json;
 
 use crate::args::CertifyVotesArgs;
@@ -101,7 +102,11 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
         };
         (bagging::certificates(&votes, &params)?, param)
     };
-    let curve = baseline_curve(a.kind, param.clone(), &certs, a.certify.max_e)?;
+    let classifier = Classifier::Given {
+        method: a.kind,
+        param,
+    };
+    let curve = baseline_curve(classifier.clone(), &certs, a.certify.max_e)?;
     let mut inputs = serde_json::Map::new();
     for (name, path) in [("votes", &a.votes), ("labels", &a.labels)] {
         inputs.insert(
@@ -111,29 +116,13 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
     }
     let max_e = curve.certified.len() as u64 - 1;
     settings.insert("max_e".into(), json!(max_e));
-    let correct = certs
-        .iter()
-        .filter(|c| c.prediction.predicted == c.label)
-        .count();
-    let report = json!({
-        "nncert_version": report::VERSION,
-        "command": "certify-votes",
-        "inputs": inputs,
-        "settings": settings,
-        "n_test": certs.len(),
-        "clean_accuracy": report::fraction_json(correct as u64, certs.len() as u64, 6),
-        "notes": "certified_accuracy values are proven lower bounds, rounded down; e_star = -1 means not certified even at e = 0",
-    });
+    let report = baseline_votes_report_json("certify-votes", inputs, settings, &certs);
     let curves = [curve];
     let mut staged = OutputDir::new(&a.out);
     staged.stage("curves.csv", curves_csv(&curves));
     staged.stage(
         "examples.csv",
-        examples_csv(&[(
-            a.kind,
-            param.as_str(),
-            certs.iter().map(Into::into).collect(),
-        )]),
+        examples_csv(&[(&classifier, certs.iter().map(Into::into).collect())]),
     );
     staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
     staged.commit()?;
@@ -155,15 +144,14 @@ pub fn certify_and_write(
     mut staged: OutputDir,
 ) -> Result<()> {
     let result = certify_votes(votes, options)?;
-    let report = run_record(votes, options, &result, command, input_records);
+    let report = votes_report_json(votes, options, &result, command, input_records);
     let out = staged.dir().to_path_buf();
 
     staged.stage("curves.csv", curves_csv(&result.curves));
     staged.stage(
         "examples.csv",
         examples_csv(&[(
-            options.method,
-            options.param.as_str(),
+            &options.classifier,
             result.points.iter().map(Into::into).collect(),
         )]),
     );
@@ -179,40 +167,4 @@ pub fn certify_and_write(
         out.display()
     );
     Ok(())
-}
-
-fn run_record(
-    votes: &Votes,
-    options: &CurveOptions,
-    result: &CertifiedVotes,
-    command: &str,
-    inputs: serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Value {
-    let correct = result.points.iter().filter(|p| p.correct()).count();
-    let summary = report::summary_json(&result.curves, result.max_e);
-    let mut record = json!({
-        "nncert_version": report::VERSION,
-        "command": command,
-        "inputs": inputs,
-        "settings": {
-            "method": options.method,
-            "param": options.param,
-            "certifications": result.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
-            "rd_seed": options.seed,
-            "max_e_requested": options.max_e,
-            "max_e": result.max_e,
-            "tie_rule": options.tie,
-            "threat": options.threat,
-        },
-        "n_test": votes.n_test(),
-        "n_classes": votes.n_classes(),
-        "clean_accuracy": report::fraction_json(correct as u64, votes.n_test() as u64, 6),
-        "summary": summary,
-        "notes": "certified_accuracy values are proven lower bounds, rounded down",
-    });
-    // Only with POLISH, so that other runs' reports are unchanged.
-    if let (Some(gap), Some(map)) = (&result.grouping_gap, record.as_object_mut()) {
-        map.insert("grouping_gap".into(), gap.to_json(votes.n_test() as u64));
-    }
-    record
 }

@@ -5,6 +5,7 @@
 use std::sync::Once;
 
 use anyhow::{Context, Result, anyhow};
+use nncert::attack::Strategy;
 use nncert::experiment::Experiment;
 use nncert::{Certification, Curve, Method};
 use plotters::coord::Shift;
@@ -72,14 +73,15 @@ fn step_points(curve: &Curve, x_max: u64) -> Vec<(f64, f64)> {
 }
 
 fn label(c: &Curve) -> String {
-    let setting = match c.method {
-        Method::Knn => format!("kNN, k = {}", c.param),
-        Method::Rnn => format!("rNN, r = {}", c.param),
-        Method::Dpa => format!("DPA, ζ = {}", c.param),
-        Method::Bagging => format!("bagging, ξ = {}", c.param),
-        Method::Fa => format!("FA, {}", c.param),
-        Method::RoeDpa => format!("ROE (DPA), {}", c.param),
-        Method::RoeFa => format!("ROE (FA), {}", c.param),
+    let p = &c.classifier;
+    let setting = match c.method() {
+        Method::Knn => format!("kNN, k = {p}"),
+        Method::Rnn => format!("rNN, r = {p}"),
+        Method::Dpa => format!("DPA, ζ = {p}"),
+        Method::Bagging => format!("bagging, ξ = {p}"),
+        Method::Fa => format!("FA, {p}"),
+        Method::RoeDpa => format!("ROE (DPA), {p}"),
+        Method::RoeFa => format!("ROE (FA), {p}"),
     };
     match c.certification {
         Certification::Individual => format!("{setting}, individual"),
@@ -111,7 +113,10 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
             .collect()
     };
     let mut figures = Vec::new();
-    let knn: Vec<&Curve> = curves.iter().filter(|c| c.method == Method::Knn).collect();
+    let knn: Vec<&Curve> = curves
+        .iter()
+        .filter(|c| c.method() == Method::Knn)
+        .collect();
     if !knn.is_empty() {
         figures.push(Figure {
             name: "knn_impact_of_k".into(),
@@ -122,11 +127,11 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
             legend_low: false,
         });
     }
-    let rnn_params: Vec<String> = {
-        let mut p: Vec<String> = curves
+    let rnn_params: Vec<nncert::Classifier> = {
+        let mut p: Vec<nncert::Classifier> = curves
             .iter()
-            .filter(|c| c.method == Method::Rnn)
-            .map(|c| c.param.clone())
+            .filter(|c| c.method() == Method::Rnn)
+            .map(|c| c.classifier.clone())
             .collect();
         p.dedup();
         p
@@ -135,7 +140,9 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
         let selected: Vec<&Curve> = curves
             .iter()
             .filter(|c| {
-                c.method == Method::Rnn && &c.param == r && c.certification != Certification::Best
+                c.method() == Method::Rnn
+                    && c.classifier == *r
+                    && c.certification != Certification::Best
             })
             .collect();
         figures.push(Figure {
@@ -150,12 +157,10 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
     if !rnn_params.is_empty() {
         // Impact of r: the default joint bound (ISLAND) if computed, else individual.
         let preferred = |c: &&Curve| {
-            let has_island = curves.iter().any(|o| {
-                o.method == Method::Rnn
-                    && o.param == c.param
-                    && o.certification == Certification::Island
-            });
-            c.method == Method::Rnn
+            let has_island = curves
+                .iter()
+                .any(|o| o.classifier == c.classifier && o.certification == Certification::Island);
+            c.method() == Method::Rnn
                 && if has_island {
                     c.certification == Certification::Island
                 } else {
@@ -174,7 +179,7 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
     // Overview: kNN (individual) and rNN (its best joint bound) together.
     let overview: Vec<&Curve> = curves
         .iter()
-        .filter(|c| match c.method {
+        .filter(|c| match c.method() {
             Method::Knn
             | Method::Dpa
             | Method::Bagging
@@ -193,9 +198,9 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
                     Certification::Individual,
                 ];
                 let best_available = order.iter().find(|cert| {
-                    curves.iter().any(|o| {
-                        o.method == Method::Rnn && o.param == c.param && o.certification == **cert
-                    })
+                    curves
+                        .iter()
+                        .any(|o| o.classifier == c.classifier && o.certification == **cert)
                 });
                 best_available == Some(&c.certification)
             }
@@ -241,7 +246,7 @@ pub fn attack_figure(
             dashed: false,
         })
         .collect();
-    for (j, strategy) in ["individual", "budget", "greedy"].into_iter().enumerate() {
+    for (j, strategy) in Strategy::ALL.into_iter().enumerate() {
         let mut pts: Vec<(f64, f64)> = report
             .rows
             .iter()
@@ -250,9 +255,9 @@ pub fn attack_figure(
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let what = match strategy {
-            "individual" => "attacked, one poisoned set per input",
-            "budget" => "attacked, merged individual sets (upper bound)",
-            _ => "attacked, greedy shared set (upper bound)",
+            Strategy::Individual => "attacked, one poisoned set per input",
+            Strategy::Budget => "attacked, merged individual sets (upper bound)",
+            Strategy::Greedy => "attacked, greedy shared set (upper bound)",
         };
         series.push(Series {
             label: what.to_string(),
@@ -262,12 +267,13 @@ pub fn attack_figure(
         });
     }
     let first = &report.rows[0];
-    let setting = match first.method {
-        Method::Knn => format!("kNN, k = {}", first.param),
-        _ => format!("rNN, r = {}", first.param),
+    let c = &first.classifier;
+    let setting = match c.method() {
+        Method::Knn => format!("kNN, k = {c}"),
+        _ => format!("rNN, r = {c}"),
     };
     Figure {
-        name: format!("attack_{}{}", first.method, first.param),
+        name: format!("attack_{}{c}", c.method()),
         title: format!("{dataset}: {setting}: certified vs attacked accuracy"),
         series,
         x_max: x_max as f64,

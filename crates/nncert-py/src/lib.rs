@@ -621,8 +621,8 @@ fn setting_dict<'py>(py: Python<'py>, s: &Setting) -> PyResult<Bound<'py, PyDict
     let col = |f: &dyn Fn(&nncert::report::ExampleRow) -> i64| -> Vec<i64> {
         s.rows.iter().map(f).collect()
     };
-    d.set_item("method", s.method.to_string())?;
-    d.set_item("param", &s.param)?;
+    d.set_item("method", s.method().to_string())?;
+    d.set_item("param", s.classifier.to_string())?;
     d.set_item("n_test", n)?;
     d.set_item("n_classes", s.votes.n_classes())?;
     d.set_item("max_e", s.max_e)?;
@@ -751,8 +751,7 @@ fn certify_votes(
             context["tie_rule"] = json!(options.tie);
             context["rd_seed"] = json!(options.seed);
             Setting {
-                method,
-                param: param.to_string(),
+                classifier: options.classifier.clone(),
                 rows: certified.points.iter().map(Into::into).collect(),
                 max_e: certified.max_e,
                 curves: certified.curves,
@@ -813,7 +812,8 @@ fn certify_votes(
                 };
                 (certs, param)
             };
-            Setting::from_baseline(method, param, votes, &certs, max_e).map_err(py_err)?
+            let classifier = nncert::Classifier::Given { method, param };
+            Setting::from_baseline(classifier, votes, &certs, max_e).map_err(py_err)?
         }
         Method::Fa | Method::RoeDpa | Method::RoeFa => {
             return Err(invalid(format!(

@@ -15,6 +15,7 @@ use crate::certify::one_label::{
 use crate::certify::polish::polish_counts;
 use crate::certify::threat::{self, Threat};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
+use crate::classifier::Classifier;
 use crate::error::Error;
 use crate::votes::{TieRule, Votes};
 
@@ -30,10 +31,9 @@ pub const DEFAULT_MAX_E_CAP: u64 = 100_000;
 /// What to certify and how (validated by [`CurveOptions::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CurveOptions {
-    /// Which classifier produced the votes.
-    pub method: Method,
-    /// Free text naming the classifier's parameter (k or r), copied to outputs.
-    pub param: String,
+    /// Which classifier produced the votes (its method decides which certificates are
+    /// valid; its `Display` is the `param` column of the outputs).
+    pub classifier: Classifier,
     /// Joint certifications to compute besides the individual one (rNN only):
     /// any of [`Certification::Island`], [`Certification::Rd`],
     /// [`Certification::IslandLabel`], [`Certification::RdLabel`], [`Certification::Polish`],
@@ -53,11 +53,20 @@ pub struct CurveOptions {
 }
 
 impl CurveOptions {
-    /// The paper's defaults for `method`: individual, plus ISLAND for rNN.
+    /// The paper's defaults for votes of `method` with a free-text parameter (votes that
+    /// came from elsewhere): individual, plus ISLAND for rNN.
     pub fn new(method: Method, param: impl Into<String>) -> Self {
-        CurveOptions {
+        Self::for_classifier(Classifier::Given {
             method,
             param: param.into(),
+        })
+    }
+
+    /// The paper's defaults for `classifier`: individual, plus ISLAND for rNN.
+    pub fn for_classifier(classifier: Classifier) -> Self {
+        let method = classifier.method();
+        CurveOptions {
+            classifier,
             joint: match method {
                 Method::Rnn => vec![Certification::Island],
                 _ => Vec::new(),
@@ -69,9 +78,14 @@ impl CurveOptions {
         }
     }
 
+    /// Which kind of classifier produced the votes.
+    pub fn method(&self) -> Method {
+        self.classifier.method()
+    }
+
     /// Checks the combination once, at the edge.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.method != Method::Rnn && !self.joint.is_empty() {
+        if self.method() != Method::Rnn && !self.joint.is_empty() {
             return Err(Error::invalid(
                 "joint certification is only defined for rNN (docs/METHOD.md §4): removing one of a kNN \
                  input's neighbours pulls the (k+1)-th one in, so a removal can change the votes \
@@ -79,11 +93,13 @@ impl CurveOptions {
                  use --kind rnn or drop --joint",
             ));
         }
-        if matches!(self.method, Method::Dpa | Method::Bagging) && self.threat != Threat::General {
+        if matches!(self.method(), Method::Dpa | Method::Bagging) && self.threat != Threat::General
+        {
             return Err(Error::invalid(format!(
                 "threat: `{}` is not implemented for {} (the general certificate holds for \
                  every threat; use --threat general)",
-                self.threat, self.method
+                self.threat,
+                self.method()
             )));
         }
         if let Some(c) = self.joint.iter().find(|c| {
@@ -114,7 +130,9 @@ impl CurveOptions {
                 "max-e: expected at most {MAX_E_LIMIT}, found {max_e}"
             )));
         }
-        if self.param.contains(['\n', '\r']) {
+        if let Classifier::Given { param, .. } = &self.classifier
+            && param.contains(['\n', '\r'])
+        {
             return Err(Error::invalid("param: expected one line of text"));
         }
         Ok(())
@@ -124,10 +142,9 @@ impl CurveOptions {
 /// One CA(e) curve: `certified[e]` test inputs out of `n_test` are certified correct at `e`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Curve {
-    /// Classifier.
-    pub method: Method,
-    /// Its parameter text.
-    pub param: String,
+    /// The classifier (written as its `method` and `param` columns).
+    #[serde(flatten)]
+    pub classifier: Classifier,
     /// Which bound.
     pub certification: Certification,
     /// Count of certified-correct test inputs for `e = 0, 1, …`.
@@ -137,6 +154,11 @@ pub struct Curve {
 }
 
 impl Curve {
+    /// Which kind of classifier.
+    pub fn method(&self) -> Method {
+        self.classifier.method()
+    }
+
     /// CA(e) as a decimal fraction with `decimals` digits, rounded down.
     pub fn accuracy_text(&self, e: usize, decimals: u32) -> String {
         format_fraction_floor(self.certified[e], self.n_test, decimals)
@@ -266,17 +288,17 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
             "votes: expected at least one test input, found none",
         ));
     }
-    if options.method == Method::Knn {
+    if options.method() == Method::Knn {
         check_knn_votes(votes)?;
     }
     let mut points = certify_points(votes, options.tie);
-    if options.method == Method::Rnn {
+    if options.method() == Method::Rnn {
         // kNN from votes alone keeps the general certificate (sound for every threat).
         points = threat::rnn_points(&points, options.threat);
     }
     // The one-label bound (docs/JOINT.md) needs every label's votes, not only the margin;
     // it is derived for the general threat model.
-    let wants_needs = options.method == Method::Rnn
+    let wants_needs = options.method() == Method::Rnn
         && options.threat == Threat::General
         && options.joint.iter().any(|c| {
             matches!(
@@ -430,8 +452,7 @@ fn curves_with_needs(
             monotone_from_right(&mut certified);
             certified.truncate(max_e as usize + 1);
             Curve {
-                method: options.method,
-                param: options.param.clone(),
+                classifier: options.classifier.clone(),
                 certification,
                 certified,
                 n_test: n_test as u64,

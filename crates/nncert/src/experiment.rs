@@ -15,6 +15,7 @@ use crate::baselines::spread::Spread;
 use crate::baselines::{BaselineCertificate, baseline_curve};
 use crate::certify::threat::{Threat, knn_delete_e_star, knn_insert_e_star};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
+use crate::classifier::Classifier;
 use crate::curve::{Curve, CurveOptions, GroupingGap, certify_votes, curves_from_points};
 use crate::data::Dataset;
 use crate::error::Error;
@@ -114,10 +115,8 @@ impl Default for BaselineConfig {
 /// One classifier setting (a k, an r, a ζ or a ξ) and its certificates.
 #[derive(Debug, Clone)]
 pub struct Setting {
-    /// kNN, rNN, DPA or bagging.
-    pub method: Method,
-    /// The k, r, ζ or ξ as text.
-    pub param: String,
+    /// kNN with its k, rNN with its r, DPA with its ζ, bagging with its ξ, …
+    pub classifier: Classifier,
     /// Its votes.
     pub votes: Votes,
     /// Its curves (individual first).
@@ -133,6 +132,11 @@ pub struct Setting {
 }
 
 impl Setting {
+    /// Which kind of classifier.
+    pub fn method(&self) -> Method {
+        self.classifier.method()
+    }
+
     /// Test inputs whose clean prediction is their label.
     pub fn clean_correct(&self) -> usize {
         self.rows.iter().filter(|r| r.predicted == r.label).count()
@@ -140,16 +144,14 @@ impl Setting {
 
     /// A baseline setting (DPA, bagging) from its per-input certificates.
     pub fn from_baseline(
-        method: Method,
-        param: String,
+        classifier: Classifier,
         votes: Votes,
         certs: &[BaselineCertificate],
         max_e: Option<u64>,
     ) -> Result<Setting, Error> {
-        let curve = baseline_curve(method, param.clone(), certs, max_e)?;
+        let curve = baseline_curve(classifier.clone(), certs, max_e)?;
         Ok(Setting {
-            method,
-            param,
+            classifier,
             votes,
             max_e: curve.certified.len() as u64 - 1,
             curves: vec![curve],
@@ -181,11 +183,6 @@ pub struct Experiment {
     pub seconds: ExperimentSeconds,
     /// Queries whose top-k threshold fell back to an exhaustive pass.
     pub threshold_fallbacks: usize,
-}
-
-/// The parameter text of a radius: `4`, `4.5`.
-pub fn radius_text(r: f64) -> String {
-    format!("{r}")
 }
 
 /// How the votes of every kNN and rNN setting are certified (the part of an
@@ -303,15 +300,15 @@ pub fn neighbour_settings(
     let mut settings = Vec::with_capacity(result.knn.len() + result.rnn.len());
     let lists = result.neighbours.as_ref().map(|l| l.knn.as_slice());
     for kv in &result.knn {
-        let mut curve = CurveOptions::new(Method::Knn, kv.k.to_string());
+        let classifier = Classifier::Knn { k: kv.k };
+        let mut curve = CurveOptions::for_classifier(classifier.clone());
         curve.max_e = options.max_e;
         curve.tie = options.tie;
         curve.threat = options.threat;
         let points = knn_points(&kv.votes, kv.k, lists, train_labels, options)?;
         let certified = curves_from_points(points, kv.votes.n_classes(), &curve)?;
         settings.push(Setting {
-            method: Method::Knn,
-            param: kv.k.to_string(),
+            classifier,
             rows: certified.points.iter().map(Into::into).collect(),
             max_e: certified.max_e,
             curves: certified.curves,
@@ -321,8 +318,8 @@ pub fn neighbour_settings(
         });
     }
     for rv in &result.rnn {
-        let param = radius_text(rv.radius);
-        let mut curve = CurveOptions::new(Method::Rnn, param.clone());
+        let classifier = Classifier::Rnn { r: rv.radius };
+        let mut curve = CurveOptions::for_classifier(classifier.clone());
         curve.joint = options.joint.clone();
         curve.seed = options.seed;
         curve.max_e = options.max_e;
@@ -330,8 +327,7 @@ pub fn neighbour_settings(
         curve.threat = options.threat;
         let certified = certify_votes(&rv.votes, &curve)?;
         settings.push(Setting {
-            method: Method::Rnn,
-            param,
+            classifier,
             rows: certified.points.iter().map(Into::into).collect(),
             max_e: certified.max_e,
             curves: certified.curves,
@@ -503,8 +499,7 @@ fn run_baselines(
         let certs = dpa::certificates(&votes, Units::Poisoning);
         let roe_votes = b.ensembles.roe.then(|| votes.clone());
         settings.push(Setting::from_baseline(
-            Method::Dpa,
-            zeta.to_string(),
+            Classifier::Dpa { partitions: zeta },
             votes,
             &certs,
             config.max_e,
@@ -521,8 +516,7 @@ fn run_baselines(
             )?;
             let certs = in_poisoning_units(trained.runoff.as_deref().unwrap_or_default());
             settings.push(Setting::from_baseline(
-                Method::RoeDpa,
-                zeta.to_string(),
+                Classifier::RoeDpa { partitions: zeta },
                 votes,
                 &certs,
                 config.max_e,
@@ -547,18 +541,16 @@ fn run_baselines(
             b.ensembles.roe,
         )?;
         let votes = Votes::new(trained.counts, c, dataset.test.labels.clone())?;
-        let param = format!("k={k} d={}", b.ensembles.d);
+        let d = b.ensembles.d;
         settings.push(Setting::from_baseline(
-            Method::Fa,
-            param.clone(),
+            Classifier::Fa { k, d },
             votes.clone(),
             &in_poisoning_units(&trained.plurality),
             config.max_e,
         )?);
         if let Some(roe) = &trained.runoff {
             settings.push(Setting::from_baseline(
-                Method::RoeFa,
-                param,
+                Classifier::RoeFa { k, d },
                 votes,
                 &in_poisoning_units(roe),
                 config.max_e,
@@ -586,8 +578,7 @@ fn run_baselines(
         )?;
         let certs = bagging::certificates(&votes, &params)?;
         settings.push(Setting::from_baseline(
-            Method::Bagging,
-            xi.to_string(),
+            Classifier::Bagging { subsample: xi },
             votes,
             &certs,
             config.max_e,
@@ -615,7 +606,7 @@ impl Experiment {
         let settings: Vec<_> = self
             .settings
             .iter()
-            .map(|s| (s.method, s.param.as_str(), s.rows.clone()))
+            .map(|s| (&s.classifier, s.rows.clone()))
             .collect();
         report::examples_csv(&settings)
     }
@@ -633,8 +624,8 @@ impl Experiment {
             .iter()
             .map(|s| {
                 let mut setting = json!({
-                    "method": s.method,
-                    "param": s.param,
+                    "method": s.method(),
+                    "param": s.classifier.to_string(),
                     "clean_accuracy": crate::report::fraction_json(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
                     "certifications": s.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
                     "max_e": s.max_e,

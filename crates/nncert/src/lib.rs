@@ -62,6 +62,7 @@ pub mod rank;
 pub mod neighbours;
 pub mod votes;
 pub mod certify;
+pub mod classifier;
 pub mod curve;
 pub mod baselines;
 pub mod pipeline;
@@ -76,6 +77,7 @@ pub mod rng;
 mod error;
 
 pub use certify::{Certification, Method, PointCertificate};
+pub use classifier::Classifier;
 pub use curve::{CertifiedVotes, Curve, CurveOptions, certify_votes};
 pub use error::{Error, Result};
 pub use experiment::{CertifyOptions, Experiment, Setting};

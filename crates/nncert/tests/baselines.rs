@@ -9,7 +9,7 @@ use nncert::baselines::beta::beta_inv;
 use nncert::baselines::dpa::{self, Units};
 use nncert::baselines::{BaselineCertificate, baseline_curve};
 use nncert::rng::SplitMix64;
-use nncert::{Method, Prediction, TieRule, Votes};
+use nncert::{Prediction, TieRule, Votes};
 
 #[test]
 fn beta_quantiles_agree_with_scipy_to_1e_10() {
@@ -235,8 +235,7 @@ fn from_votes_paths_match_hand_computed_examples() {
         .collect();
     assert_eq!(ours, vec![1, 0, 0]);
     let curve = baseline_curve(
-        Method::Dpa,
-        "11".into(),
+        nncert::Classifier::Dpa { partitions: 11 },
         &dpa::certificates(&v, Units::Poisoning),
         None,
     )

@@ -39,6 +39,7 @@ pub use backdoor::{BackdoorRow, backdoor, backdoor_violations};
 pub use poison::poisoned_dataset;
 
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
+use crate::classifier::Classifier;
 use crate::curve::{CurveOptions, certify_votes};
 use crate::data::Dataset;
 use crate::error::Error;
@@ -68,11 +69,11 @@ impl Target {
         }
     }
 
-    /// k or r as text, as every output writes it.
-    pub fn param(self) -> String {
+    /// The classifier setting (its `Display` is the `param` column of the outputs).
+    pub fn classifier(self) -> Classifier {
         match self {
-            Target::Knn(k) => k.to_string(),
-            Target::Rnn(r) => crate::experiment::radius_text(r),
+            Target::Knn(k) => Classifier::Knn { k },
+            Target::Rnn(r) => Classifier::Rnn { r },
         }
     }
 }
@@ -118,10 +119,9 @@ impl PartialEq<&str> for Strategy {
 /// One row of `attack.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttackRow {
-    /// knn or rnn.
-    pub method: Method,
-    /// k or r.
-    pub param: String,
+    /// kNN with its k or rNN with its r (written as `method` and `param`).
+    #[serde(flatten)]
+    pub classifier: Classifier,
     /// How the poisoned set was built.
     pub strategy: Strategy,
     /// Poisoning size budget.
@@ -261,8 +261,7 @@ impl Context<'_> {
 
     fn row(&self, strategy: Strategy, e: u64, attacked: u64, certified: u64) -> AttackRow {
         AttackRow {
-            method: self.target.method(),
-            param: self.target.param(),
+            classifier: self.target.classifier(),
             strategy,
             e,
             attacked_correct: attacked,
@@ -405,7 +404,7 @@ pub(crate) fn certified_counts(
     tie: TieRule,
     max_e: u64,
 ) -> Result<Vec<u64>, Error> {
-    let mut options = CurveOptions::new(target.method(), target.param());
+    let mut options = CurveOptions::for_classifier(target.classifier());
     options.tie = tie;
     options.max_e = Some(max_e);
     if target.method() == Method::Rnn {
@@ -429,7 +428,12 @@ pub fn soundness_violations(report: &AttackReport) -> Vec<String> {
         .map(|r| {
             format!(
                 "{} {} {} e = {}: attack leaves {} correct, certificate claims {}",
-                r.method, r.param, r.strategy, r.e, r.attacked_correct, r.certified_correct
+                r.classifier.method(),
+                r.classifier,
+                r.strategy,
+                r.e,
+                r.attacked_correct,
+                r.certified_correct
             )
         })
         .collect();

@@ -14,7 +14,8 @@ pub mod model_outputs;
 pub mod runoff;
 pub mod spread;
 
-use crate::certify::{Certification, Method};
+use crate::certify::Certification;
+use crate::classifier::Classifier;
 use crate::curve::{Curve, MAX_E_LIMIT, monotone_from_right};
 use crate::error::Error;
 use crate::votes::Prediction;
@@ -40,8 +41,7 @@ impl BaselineCertificate {
 
 /// The CA(e) curve of baseline certificates, `e` up to `max_e` (default: until 0).
 pub fn baseline_curve(
-    method: Method,
-    param: String,
+    classifier: Classifier,
     certs: &[BaselineCertificate],
     max_e: Option<u64>,
 ) -> Result<Curve, Error> {
@@ -69,8 +69,7 @@ pub fn baseline_curve(
     }
     monotone_from_right(&mut certified);
     Ok(Curve {
-        method,
-        param,
+        classifier,
         certification: Certification::Individual,
         certified,
         n_test: certs.len() as u64,

@@ -49,7 +49,7 @@ impl AttackResult {
             out.extend(
                 crate::attack::backdoor_violations(rows)
                     .into_iter()
-                    .map(|v| format!("{} {} {v}", target.method(), target.param())),
+                    .map(|v| format!("{} {} {v}", target.method(), target.classifier())),
             );
         }
         out
@@ -90,8 +90,8 @@ impl AttackRun<'_> {
         for r in self.results.iter().flat_map(|x| &x.report.rows) {
             csv.push_str(&format!(
                 "{},{},{},{},{},{}\n",
-                r.method,
-                r.param,
+                r.classifier.method(),
+                r.classifier,
                 r.strategy,
                 r.e,
                 format_fraction_ceil(r.attacked_correct, r.n_test, 6),
@@ -154,7 +154,7 @@ impl AttackRun<'_> {
                 csv.push_str(&format!(
                     "{},{},{},{},{},{}\n",
                     t.method(),
-                    t.param(),
+                    t.classifier(),
                     r.e,
                     format_fraction_ceil(r.attacked_correct, r.n_test, 6),
                     format_fraction_floor(r.certified_correct, r.n_test, 6),
@@ -175,7 +175,7 @@ impl AttackRun<'_> {
                 let r = &x.report;
                 json!({
                     "method": r.target.method(),
-                    "param": r.target.param(),
+                    "param": r.target.classifier().to_string(),
                     "backdoor": x.backdoor,
                     "individual_attacks": r.individual_flips + r.individual_failures,
                     "individual_failures": r.individual_failures,
@@ -206,7 +206,7 @@ fn set_key(report: &AttackReport, s: &PoisonedSet) -> String {
     format!(
         "{},{},{},{},{}",
         report.target.method(),
-        report.target.param(),
+        report.target.classifier(),
         s.strategy,
         s.e,
         s.target

@@ -2,6 +2,7 @@
 //! half-written result behind.
 
 pub mod attack;
+pub mod certify_votes;
 mod output_dir;
 pub mod reproduction;
 mod tables;

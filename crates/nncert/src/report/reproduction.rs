@@ -4,9 +4,10 @@
 use std::fmt::Write;
 
 use crate::certify::{Certification, Method};
+use crate::classifier::Classifier;
 use crate::curve::Curve;
 use crate::data::{Content, Dataset};
-use crate::experiment::{Experiment, ExperimentConfig, radius_text};
+use crate::experiment::{Experiment, ExperimentConfig};
 use crate::features::{FeatureKind, Hog};
 use crate::paper::{PaperDataset, mnist_statements};
 
@@ -24,13 +25,12 @@ pub struct Run<'a> {
 
 fn find<'a>(
     curves: &'a [Curve],
-    method: Method,
-    param: &str,
+    classifier: &Classifier,
     cert: Certification,
 ) -> Option<&'a Curve> {
     curves
         .iter()
-        .find(|c| c.method == method && c.param == param && c.certification == cert)
+        .find(|c| c.classifier == *classifier && c.certification == cert)
 }
 
 /// CA(e) in percent (rounded down to 0.1), 0 beyond the curve's end.
@@ -51,14 +51,15 @@ fn table(out: &mut String, curves: &[Curve], points: &[u64]) {
     }
     let _ = writeln!(out);
     for c in curves {
-        let name = match c.method {
-            Method::Knn => format!("kNN k = {}", c.param),
-            Method::Rnn => format!("rNN r = {}", c.param),
-            Method::Dpa => format!("DPA ζ = {}", c.param),
-            Method::Bagging => format!("bagging ξ = {}", c.param),
-            Method::Fa => format!("FA {}", c.param),
-            Method::RoeDpa => format!("ROE (DPA) {}", c.param),
-            Method::RoeFa => format!("ROE (FA) {}", c.param),
+        let p = &c.classifier;
+        let name = match c.method() {
+            Method::Knn => format!("kNN k = {p}"),
+            Method::Rnn => format!("rNN r = {p}"),
+            Method::Dpa => format!("DPA ζ = {p}"),
+            Method::Bagging => format!("bagging ξ = {p}"),
+            Method::Fa => format!("FA {p}"),
+            Method::RoeDpa => format!("ROE (DPA) {p}"),
+            Method::RoeFa => format!("ROE (FA) {p}"),
         };
         let _ = write!(out, "| {name}, {} |", c.certification);
         for &e in points {
@@ -152,8 +153,8 @@ fn dataset_section(out: &mut String, run: &Run<'_>) {
 
 /// The curves of the paper's headline k and r.
 struct Headline<'a> {
-    r: String,
-    k: String,
+    r: Classifier,
+    k: Classifier,
     individual: Option<&'a Curve>,
     island: Option<&'a Curve>,
     rd: Option<&'a Curve>,
@@ -162,13 +163,17 @@ struct Headline<'a> {
 
 impl<'a> Headline<'a> {
     fn find(curves: &'a [Curve], paper: PaperDataset) -> Headline<'a> {
-        let r = radius_text(paper.headline_r());
-        let k = paper.headline_k().to_string();
+        let r = Classifier::Rnn {
+            r: paper.headline_r(),
+        };
+        let k = Classifier::Knn {
+            k: paper.headline_k(),
+        };
         Headline {
-            individual: find(curves, Method::Rnn, &r, Certification::Individual),
-            island: find(curves, Method::Rnn, &r, Certification::Island),
-            rd: find(curves, Method::Rnn, &r, Certification::Rd),
-            knn: find(curves, Method::Knn, &k, Certification::Individual),
+            individual: find(curves, &r, Certification::Individual),
+            island: find(curves, &r, Certification::Island),
+            rd: find(curves, &r, Certification::Rd),
+            knn: find(curves, &k, Certification::Individual),
             r,
             k,
         }
@@ -267,21 +272,17 @@ fn parameter_trend(out: &mut String, curves: &[Curve], method: Method, points: &
     };
     let mut settings: Vec<&Curve> = curves
         .iter()
-        .filter(|c| c.method == method && c.certification == certification)
+        .filter(|c| c.method() == method && c.certification == certification)
         .collect();
     if settings.len() < 2 {
         return;
     }
-    settings.sort_by(|a, b| {
-        a.param
-            .parse::<f64>()
-            .unwrap_or(0.0)
-            .total_cmp(&b.param.parse::<f64>().unwrap_or(0.0))
-    });
+    let size = |c: &Curve| c.classifier.size().unwrap_or(0.0);
+    settings.sort_by(|a, b| size(a).total_cmp(&size(b)));
     let (first, last_setting) = (settings[0], settings[settings.len() - 1]);
     let ca0: Vec<String> = settings
         .iter()
-        .map(|c| format!("{name} = {}: {:.1}", c.param, pct(c, 0)))
+        .map(|c| format!("{name} = {}: {:.1}", c.classifier, pct(c, 0)))
         .collect();
     let smaller_higher_at_0 = settings.windows(2).all(|w| pct(w[0], 0) >= pct(w[1], 0));
     let mid = *points.last().unwrap_or(&0) / 2;
@@ -290,9 +291,9 @@ fn parameter_trend(out: &mut String, curves: &[Curve], method: Method, points: &
         out,
         "| smaller {name}: higher CA(0), faster decrease | CA(0) {}; at e = {mid}: {name} = {} {:.1} vs {name} = {} {:.1} | {} |",
         ca0.join(", "),
-        first.param,
+        first.classifier,
         pct(first, mid),
-        last_setting.param,
+        last_setting.classifier,
         pct(last_setting, mid),
         verdict(smaller_higher_at_0 && larger_better_late, "differs")
     );
@@ -312,8 +313,8 @@ fn baselines_statement(
         mnist_statements::ABOVE_DPA,
         mnist_statements::ABOVE_BAGGING
     );
-    let dpa = curves.iter().find(|c| c.method == Method::Dpa);
-    let bag = curves.iter().find(|c| c.method == Method::Bagging);
+    let dpa = curves.iter().find(|c| c.method() == Method::Dpa);
+    let bag = curves.iter().find(|c| c.method() == Method::Bagging);
     let (Some(dpa), Some(bag), Some(island)) = (dpa, bag, h.island) else {
         if is_mnist {
             let _ = writeln!(out, "| {mnist_statement} | baselines not run | — |");
@@ -333,9 +334,9 @@ fn baselines_statement(
         "| {statement} | at e = {e_cmp}: rNN r = {} (ISLAND) {:.1}, DPA ζ = {} {:.1}, bagging ξ = {} {:.1} → +{above_dpa:.1} and +{above_bag:.1} points; CA(0): rNN {:.1}, DPA {:.1}, bagging {:.1} (base learner: {}) | {} |",
         h.r,
         pct(island, e_cmp),
-        dpa.param,
+        dpa.classifier,
         pct(dpa, e_cmp),
-        bag.param,
+        bag.classifier,
         pct(bag, e_cmp),
         pct(island, 0),
         pct(dpa, 0),

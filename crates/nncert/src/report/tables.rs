@@ -1,7 +1,8 @@
 //! `curves.csv` and `examples.csv`: the formats the README documents.
 
 use crate::baselines::BaselineCertificate;
-use crate::certify::{Method, PointCertificate};
+use crate::certify::PointCertificate;
+use crate::classifier::Classifier;
 use crate::curve::Curve;
 
 /// Header of `curves.csv`: one row per (curve, e).
@@ -40,12 +41,13 @@ pub fn curves_csv(curves: &[Curve]) -> String {
     csv_to_string(|w| {
         w.write_record(CURVES_HEADER)?;
         for c in curves {
-            let method = c.method.to_string();
+            let method = c.method().to_string();
+            let param = c.classifier.to_string();
             let certification = c.certification.to_string();
             for e in 0..c.certified.len() {
                 w.write_record([
                     method.as_str(),
-                    c.param.as_str(),
+                    param.as_str(),
                     certification.as_str(),
                     &e.to_string(),
                     &c.accuracy_text(e, 6),
@@ -100,15 +102,16 @@ impl From<&BaselineCertificate> for ExampleRow {
 }
 
 /// `examples.csv` for one or more settings, each a (method, param, rows) triple.
-pub fn examples_csv(settings: &[(Method, &str, Vec<ExampleRow>)]) -> String {
+pub fn examples_csv(settings: &[(&Classifier, Vec<ExampleRow>)]) -> String {
     csv_to_string(|w| {
         w.write_record(EXAMPLES_HEADER)?;
-        for (method, param, rows) in settings {
-            let method = method.to_string();
+        for (classifier, rows) in settings {
+            let method = classifier.method().to_string();
+            let param = classifier.to_string();
             for (i, p) in rows.iter().enumerate() {
                 w.write_record([
                     method.clone(),
-                    param.to_string(),
+                    param.clone(),
                     i.to_string(),
                     p.label.to_string(),
                     p.predicted.to_string(),
@@ -156,10 +159,11 @@ pub fn summary_rows_at(curves: &[Curve], points: &[u64]) -> Vec<(String, Vec<(u6
     curves
         .iter()
         .map(|c| {
-            let label = if c.param.is_empty() {
-                format!("{} {}", c.method, c.certification)
+            let param = c.classifier.to_string();
+            let label = if param.is_empty() {
+                format!("{} {}", c.method(), c.certification)
             } else {
-                format!("{} {} {}", c.method, c.param, c.certification)
+                format!("{} {param} {}", c.method(), c.certification)
             };
             let cells = points
                 .iter()
