@@ -37,6 +37,10 @@ fn dataset_given(a: &MergeArgs) -> bool {
 pub fn run(a: &MergeArgs) -> Result<()> {
     OutputDir::preflight(&a.out)?;
     let with_data = dataset_given(a);
+    anyhow::ensure!(
+        with_data || a.features.features.is_none(),
+        "--features: applies with the dataset flags (--dataset …) only"
+    );
     let data_spec = if with_data {
         Some((
             a.features.kind(a.dataset.name()? == "npy")?,
