@@ -11,13 +11,14 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::data::dataset::max_classes;
 use crate::error::Error;
 use crate::neighbours::Metric;
 use crate::neighbours::exact::{Bound, Exact};
 use crate::neighbours::key_interval::KeyDomain;
 
-use super::ShardSpec;
 use super::partial::{Partial, Row, Segment, ShardSettings, ShardTable};
+use super::{ShardSpec, check_ks_and_radii};
 
 /// The first 8 bytes of every partial-result file.
 pub const MAGIC: [u8; 8] = *b"NNCERTPR";
@@ -240,6 +241,52 @@ impl Partial {
     }
 }
 
+/// Whether a search with `metric` can produce fast values of `domain`.
+fn domain_fits(metric: Metric, domain: KeyDomain) -> bool {
+    match metric {
+        Metric::L1 | Metric::Linf | Metric::Ip => domain == KeyDomain::Key,
+        Metric::L2 => matches!(domain, KeyDomain::Distance | KeyDomain::SquaredDistance),
+        Metric::Cosine => domain == KeyDomain::OneMinusDot,
+    }
+}
+
+/// Refuses a bound no search produces: NaN or negative errors, a floor other than the
+/// metric's (0 for distances, −∞ for the inner product and cosine), a non-positive or
+/// non-finite overflow threshold. (An error bound that is merely too small for the data
+/// cannot be told from the file; the checksum is an integrity check, not authentication.)
+fn check_bound(metric: Metric, bound: &Bound) -> Result<(), Error> {
+    let (relative, absolute, floor, overflow) = bound.to_parts();
+    let floor_ok = match metric {
+        Metric::L1 | Metric::L2 | Metric::Linf => floor == 0.0,
+        Metric::Ip | Metric::Cosine => floor == f64::NEG_INFINITY,
+    };
+    // `relative` may be +∞ (no fixed-order kernel: every comparison is left to exact keys).
+    let fits = relative >= 0.0 // false for NaN
+        && absolute >= 0.0
+        && absolute.is_finite()
+        && floor_ok
+        && overflow > 0.0
+        && overflow.is_finite();
+    if !fits {
+        return Err(bad(format!(
+            "partial result: error bound ({relative}, {absolute}, {floor}, {overflow}) is not one a {metric} search produces"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a fast value no search produces: NaN (its interval would be inverted and
+/// order before everything), −∞, or a negative distance.
+fn check_fast(metric: Metric, fast: f32) -> Result<(), Error> {
+    let distance = matches!(metric, Metric::L1 | Metric::L2 | Metric::Linf);
+    if fast.is_nan() || fast == f32::NEG_INFINITY || (distance && fast < 0.0) {
+        return Err(bad(format!(
+            "partial result: fast value {fast} is not one a {metric} search produces"
+        )));
+    }
+    Ok(())
+}
+
 fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
     let metric = metric_of(r.u8()?).ok_or_else(|| bad("partial result: unknown metric code"))?;
     let keep_neighbours = match r.u8()? {
@@ -259,17 +306,23 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
             "partial result: empty or oversized training set, test set or classes",
         ));
     }
+    // Vote matrices hold a count per class: the class count must be one the data can use
+    // (the rule of `Dataset::validate`), not a number that decides memory on its own.
+    let class_limit = max_classes(n_train.saturating_add(n_test)).min(u32::MAX as usize);
+    if n_classes > class_limit {
+        return Err(bad(format!(
+            "partial result: n_classes = {n_classes}, expected at most {class_limit} for {n_train} training and {n_test} test rows"
+        )));
+    }
     let nk = r.u32()? as usize;
     r.expect(nk, 8)?;
     let ks = (0..nk)
         .map(|_| r.usize("k"))
         .collect::<Result<Vec<_>, _>>()?;
-    if ks.contains(&0) {
-        return Err(bad("partial result: k = 0"));
-    }
     let nr = r.u32()? as usize;
     r.expect(nr, 8)?;
     let radii = (0..nr).map(|_| r.f64()).collect::<Result<Vec<_>, _>>()?;
+    check_ks_and_radii(metric, &ks, &radii).map_err(|e| bad(format!("partial result: {e}")))?;
     let context_len = r.u32()? as usize;
     let context = String::from_utf8(r.take(context_len)?.to_vec())
         .map_err(|_| bad("partial result: settings text is not UTF-8"))?;
@@ -292,6 +345,9 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
         )));
     }
     let n_shards = r.u32()? as usize;
+    if n_shards == 0 {
+        return Err(bad("partial result: covers no training shard"));
+    }
     r.expect(n_shards, 9)?;
     let mut shards: Vec<ShardTable> = Vec::new();
     for _ in 0..n_shards {
@@ -302,7 +358,12 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
             ));
         }
         let domain = KeyDomain::from_code(r.u8()?)
-            .ok_or_else(|| bad("partial result: unknown key domain"))?;
+            .filter(|&d| domain_fits(metric, d))
+            .ok_or_else(|| {
+                bad(format!(
+                    "partial result: unknown key domain, or one metric {metric} does not use"
+                ))
+            })?;
         let len = spec.range(n_train)?.len();
         let labels = r.u32s(len)?;
         let positions = r.u32s(len)?;
@@ -325,48 +386,109 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
     if test_labels.iter().any(|&l| l as usize >= n_classes) {
         return Err(bad("partial result: a test label out of range"));
     }
-    let row_counts = nr * n_classes;
+    let row_counts = nr
+        .checked_mul(n_classes)
+        .ok_or_else(|| bad("partial result: too many radii × classes"))?;
     // Every row holds at least its counts and two segment counts.
     r.expect(
         test_rows.len(),
         row_counts.saturating_mul(4).saturating_add(8),
     )?;
-    let covered = |j: u32| -> Option<usize> {
-        let i = j as usize;
-        (i < n_train).then(|| ShardSpec::containing(i, n_train, train_count))
+    let covered_rows: usize = shards.iter().map(|t| t.labels.len()).sum();
+    let shard_len = |shard: usize| {
+        shards
+            .binary_search_by_key(&shard, |t| t.index)
+            .map(|p| shards[p].labels.len())
     };
+    let knn_limit = settings.k_max();
+    let keep_rnn = keep_neighbours && nr > 0;
     let mut rows = Vec::new();
     for _ in 0..test_rows.len() {
         let rnn_counts = r.u32s(row_counts)?;
+        if let Some(v) = rnn_counts.iter().find(|&&v| v as usize > covered_rows) {
+            return Err(bad(format!(
+                "partial result: an rNN count of {v}, above the {covered_rows} training rows covered"
+            )));
+        }
         let mut lists = [Vec::new(), Vec::new()];
-        for list in &mut lists {
+        for (li, list) in lists.iter_mut().enumerate() {
+            let is_knn = li == 0;
             let n_seg = r.u32()? as usize;
             r.expect(n_seg, 36)?;
             for _ in 0..n_seg {
                 let shard = r.u32()? as usize;
-                if shards.binary_search_by_key(&shard, |t| t.index).is_err() {
-                    return Err(bad(format!(
+                let len = shard_len(shard).map_err(|_| {
+                    bad(format!(
                         "partial result: a list from training shard {shard}, which it does not cover"
+                    ))
+                })?;
+                let bound = Bound::from_parts(r.f64()?, r.f64()?, r.f64()?, r.f32()?);
+                check_bound(metric, &bound)?;
+                let n_items = r.u32()? as usize;
+                let limit = if is_knn { knn_limit.min(len) } else { len };
+                if n_items > limit {
+                    return Err(bad(format!(
+                        "partial result: {n_items} candidates from training shard {shard}, expected at most {limit}"
                     )));
                 }
-                let bound = Bound::from_parts(r.f64()?, r.f64()?, r.f64()?, r.f32()?);
-                let n_items = r.u32()? as usize;
                 r.expect(n_items, 8)?;
-                let mut items = Vec::new();
+                let start = ShardSpec::new(shard, train_count)?
+                    .range_unchecked(n_train)
+                    .start;
+                let mut items = Vec::with_capacity(n_items);
                 for _ in 0..n_items {
                     let j = r.u32()?;
-                    if covered(j) != Some(shard) {
+                    if !(start..start + len).contains(&(j as usize)) {
                         return Err(bad(format!(
                             "partial result: training row {j} is not in shard {shard}"
                         )));
                     }
-                    items.push((j, r.f32()?));
+                    let fast = r.f32()?;
+                    check_fast(metric, fast)?;
+                    items.push((j, fast));
+                }
+                let mut indices: Vec<u32> = items.iter().map(|i| i.0).collect();
+                indices.sort_unstable();
+                if let Some(w) = indices.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(bad(format!(
+                        "partial result: training row {} listed twice by shard {shard}",
+                        w[0]
+                    )));
                 }
                 list.push(Segment {
                     shard,
                     bound,
                     items,
                 });
+            }
+            // One list per covered shard, in shard order: kNN always (with k), rNN at most
+            // (with neighbour lists and radii); a repeated list would count twice.
+            let shards_of: Vec<usize> = list.iter().map(|s: &Segment| s.shard).collect();
+            let all: Vec<usize> = shards.iter().map(|t| t.index).collect();
+            let wanted = if is_knn {
+                !settings.ks.is_empty()
+            } else {
+                keep_rnn
+            };
+            let fits = if !wanted {
+                shards_of.is_empty()
+            } else if is_knn {
+                shards_of == all
+            } else {
+                shards_of.windows(2).all(|w| w[0] < w[1])
+            };
+            if !fits {
+                return Err(bad(format!(
+                    "partial result: {} lists from training shards {shards_of:?}, expected {}",
+                    if is_knn { "kNN" } else { "rNN" },
+                    if !wanted {
+                        "none".to_string()
+                    } else if is_knn {
+                        format!("one from each of {all:?}")
+                    } else {
+                        format!("at most one from each of {all:?}, in order")
+                    }
+                )));
             }
         }
         let [knn, rnn] = lists;
@@ -383,7 +505,16 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
         let q = r.u64()?;
         let j = r.u32()?;
         let key = Exact::from_le_bytes(r.take(Exact::BYTES)?.try_into().expect("key bytes"));
-        known.insert((q, j), key);
+        if !test_rows.contains(&(q as usize)) || j as usize >= n_train {
+            return Err(bad(format!(
+                "partial result: an exact key for test row {q}, training row {j}, outside the block or training set"
+            )));
+        }
+        if known.insert((q, j), key).is_some() {
+            return Err(bad(format!(
+                "partial result: two exact keys for test row {q}, training row {j}"
+            )));
+        }
     }
     if r.at != r.bytes.len() {
         return Err(bad(format!(

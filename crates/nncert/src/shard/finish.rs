@@ -3,7 +3,6 @@
 
 use crate::error::Error;
 use crate::neighbours::exact::Exact;
-use crate::neighbours::key_interval::KeyDomain;
 use crate::neighbours::{KnnVotes, Neighbour, NeighbourLists, RnnVotes, SearchResult};
 use crate::votes::Votes;
 
@@ -11,14 +10,6 @@ use super::order::{Needs, clusters, ordered};
 use super::partial::{Partial, Segment};
 
 impl Partial {
-    fn domain_fn(&self) -> impl Fn(usize) -> KeyDomain + '_ {
-        |shard| {
-            self.shards
-                .binary_search_by_key(&shard, |s| s.index)
-                .map_or(KeyDomain::Key, |p| self.shards[p].domain)
-        }
-    }
-
     /// The distinct effective k, ascending.
     fn boundaries(&self) -> Vec<usize> {
         let mut b: Vec<usize> = self
@@ -65,18 +56,20 @@ impl Partial {
 
     /// The (global test row, global training index) pairs whose exact keys the order still
     /// needs, sorted, without the keys already known. Meaningful once every training shard
-    /// is in (an error otherwise). Compute them with [`super::exact_keys`] and pass them,
-    /// in this order, to [`Partial::finish`].
+    /// is in (an error otherwise). Compute them with [`super::exact_keys`] and pass them
+    /// with their pairs to [`Partial::finish_with`] (or, in this order and to this same
+    /// partial, to [`Partial::finish`]). The set depends on the order the partials were
+    /// merged in ([`Partial::merge`]); the finished result does not.
     pub fn pending(&self) -> Result<Vec<(usize, u32)>, Error> {
         self.check_complete()?;
         let boundaries = self.boundaries();
-        let domain_of = self.domain_fn();
         let first = self.test_rows().start;
         let mut out = Vec::new();
         for row in 0..self.rows.len() {
             let q = first + row;
             for (segments, needs) in self.lists_of(row, &boundaries) {
-                let (items, cl) = clusters(segments, &domain_of, &needs);
+                let domains = self.segment_domains(segments)?;
+                let (items, cl) = clusters(segments, &domains, &needs);
                 for (range, exact) in cl {
                     if exact {
                         out.extend(
@@ -95,7 +88,9 @@ impl Partial {
     }
 
     /// Adds exact keys: `keys[i]` is the key of `pairs[i]` (as [`super::exact_keys`] gives
-    /// them). Later merges and [`Partial::finish`] use them.
+    /// them). Later merges and [`Partial::finish`] use them. Refuses a pair that is not a
+    /// (test row of this block, candidate of that row) — a key for it would be a key
+    /// matched to the wrong pair — and a pair whose key is already known differently.
     pub fn add_keys(&mut self, pairs: &[(usize, u32)], keys: &[Exact]) -> Result<(), Error> {
         if pairs.len() != keys.len() {
             return Err(Error::invalid(format!(
@@ -103,6 +98,29 @@ impl Partial {
                 pairs.len(),
                 keys.len()
             )));
+        }
+        let rows = self.test_rows();
+        for (&(q, j), &key) in pairs.iter().zip(keys) {
+            let candidate = rows.contains(&q) && {
+                let r = &self.rows[q - rows.start];
+                r.knn
+                    .iter()
+                    .chain(&r.rnn)
+                    .any(|seg| seg.items.iter().any(|&(i, _)| i == j))
+            };
+            if !candidate {
+                return Err(Error::invalid(format!(
+                    "{}: exact key for test row {q}, training row {j}, which is not a candidate of test block {}",
+                    self.describe(),
+                    self.block
+                )));
+            }
+            if self.known.get(&(q as u64, j)).is_some_and(|&k| k != key) {
+                return Err(Error::invalid(format!(
+                    "{}: a different exact key for test row {q}, training row {j} is already known",
+                    self.describe()
+                )));
+            }
         }
         for (&(q, j), &key) in pairs.iter().zip(keys) {
             self.known.insert((q as u64, j), key);
@@ -112,18 +130,43 @@ impl Partial {
 
     /// The votes of every k and r (and the neighbour lists, if the run keeps them) of the
     /// block's test rows, exactly as one search of the whole training set gives them.
-    /// `keys` are the exact keys of [`Partial::pending`], in its order.
-    /// `threshold_fallbacks` is 0 (a speed statistic of single searches).
+    /// `keys` are the exact keys of [`Partial::pending`] of this same partial, in its
+    /// order (keys computed from another process's pending list: use
+    /// [`Partial::finish_with`], which matches keys to pairs by the pairs themselves).
+    /// `threshold_fallbacks` is 0 (a speed statistic of single searches, not merged).
     pub fn finish(mut self, keys: &[Exact]) -> Result<SearchResult, Error> {
         let pending = self.pending()?;
         self.add_keys(&pending, keys)?;
+        self.finish_known()
+    }
+
+    /// [`Partial::finish`] from keys given with their pairs, (global test row, training
+    /// index, exact key), in any order: every pair must be a candidate of this block,
+    /// and every pair the order needs must be among them (or known already), else an
+    /// error naming the first missing pair.
+    pub fn finish_with(mut self, keys: &[(usize, u32, Exact)]) -> Result<SearchResult, Error> {
+        let pairs: Vec<(usize, u32)> = keys.iter().map(|&(q, j, _)| (q, j)).collect();
+        let values: Vec<Exact> = keys.iter().map(|k| k.2).collect();
+        self.add_keys(&pairs, &values)?;
+        if let Some(&(q, j)) = self.pending()?.first() {
+            return Err(Error::invalid(format!(
+                "{}: exact key for test row {q}, training row {j} missing",
+                self.describe()
+            )));
+        }
+        self.finish_known()
+    }
+
+    /// The result once every key the order needs is known.
+    fn finish_known(self) -> Result<SearchResult, Error> {
+        self.check_complete()?;
         let boundaries = self.boundaries();
-        let domain_of = self.domain_fn();
         let s = &self.settings;
         let c = s.n_classes;
         let first = self.test_rows().start;
         let n = self.rows.len();
-        let mut knn_counts: Vec<Vec<u32>> = vec![Vec::with_capacity(n * c); s.ks.len()];
+        // Grown as rows are counted: no capacity from numbers read from a file.
+        let mut knn_counts: Vec<Vec<u32>> = vec![Vec::new(); s.ks.len()];
         let mut lists = NeighbourLists::default();
         let position = |index: u32| {
             self.table_of(index)
@@ -135,10 +178,10 @@ impl Partial {
             let q = first + row;
             let key = |index: u32| self.known.get(&(q as u64, index)).copied();
             for (li, (segments, needs)) in self.lists_of(row, &boundaries).into_iter().enumerate() {
-                let items =
-                    ordered(segments, &domain_of, &needs, &key, &position).map_err(|j| {
-                        corrupt(format!("no exact key for test row {q}, training row {j}"))
-                    })?;
+                let domains = self.segment_domains(segments)?;
+                let items = ordered(segments, &domains, &needs, &key, &position).map_err(|j| {
+                    corrupt(format!("no exact key for test row {q}, training row {j}"))
+                })?;
                 let is_knn = li == 0 && !s.ks.is_empty();
                 if is_knn {
                     if items.len() < needs.limit {
@@ -164,7 +207,7 @@ impl Partial {
                         .iter()
                         .map(|it| Neighbour {
                             index: it.index,
-                            distance: domain_of(segments[it.seg].shard).reported(it.fast),
+                            distance: domains[it.seg].reported(it.fast),
                         })
                         .collect();
                     if is_knn {

@@ -1,11 +1,13 @@
 //! [`Merge`]: every partial of a run → one result, blocks checked and stacked in order.
 
+use std::collections::BTreeMap;
+
 use crate::error::Error;
 use crate::neighbours::exact::Exact;
 use crate::neighbours::{KnnVotes, NeighbourLists, RnnVotes, SearchResult};
 use crate::votes::Votes;
 
-use super::{Partial, ShardSettings};
+use super::{Partial, ShardSettings, ShardSpec};
 
 /// Every partial of a run, merged per test block: checks that they belong to one run,
 /// that every test block has every training shard exactly once, then gives the pairs that
@@ -26,7 +28,9 @@ impl Merge {
             ));
         };
         let m = first.block.count();
-        let mut blocks: Vec<Option<Partial>> = vec![None; m];
+        // Keyed by block: memory follows the partials given, not the block count a file
+        // announces.
+        let mut blocks: BTreeMap<usize, Partial> = BTreeMap::new();
         let (settings, name) = (first.settings.clone(), first.describe());
         for p in partials {
             if let Some(d) = settings.difference(&p.settings) {
@@ -43,26 +47,29 @@ impl Merge {
                     p.block.count()
                 )));
             }
-            let slot = &mut blocks[p.block.index() - 1];
-            *slot = Some(match slot.take() {
+            let j = p.block.index();
+            let merged = match blocks.remove(&j) {
                 None => p,
                 Some(have) => have.merge(p)?,
-            });
+            };
+            blocks.insert(j, merged);
         }
-        let blocks = blocks
-            .into_iter()
-            .enumerate()
-            .map(|(j, b)| {
-                let b = b.ok_or_else(|| {
-                    Error::invalid(format!(
-                        "merge: test block {}/{m} is missing (no partial for it)",
-                        j + 1
-                    ))
-                })?;
-                b.check_complete()?;
-                Ok(b)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        for b in blocks.values() {
+            b.check_complete()?;
+        }
+        if blocks.len() != m {
+            // The first gap in the sorted block numbers (not a scan of 1..=m: m comes from a file).
+            let first_missing = blocks
+                .keys()
+                .zip(1..)
+                .find(|(have, j)| **have != *j)
+                .map_or(blocks.len() + 1, |(_, j)| j);
+            return Err(Error::invalid(format!(
+                "merge: test block {first_missing}/{m} is missing (no partial for it; {} of {m} blocks missing)",
+                m - blocks.len()
+            )));
+        }
+        let blocks: Vec<Partial> = blocks.into_values().collect();
         Ok(Merge { blocks })
     }
 
@@ -88,8 +95,35 @@ impl Merge {
         Ok(out)
     }
 
-    /// The single-machine result; `keys` are the exact keys of [`Merge::pending`], in its
-    /// order.
+    /// The single-machine result from keys given with their pairs (global test row,
+    /// training index, exact key), in any order: see [`Partial::finish_with`]. Use this
+    /// when the pending pairs were computed elsewhere (another process may have merged
+    /// the partials in another order, and asked for other pairs).
+    pub fn finish_with(self, keys: &[(usize, u32, Exact)]) -> Result<SearchResult, Error> {
+        let settings = self.settings().clone();
+        let m = self.blocks.len();
+        let n_test = settings.n_test;
+        let mut per_block: Vec<Vec<(usize, u32, Exact)>> = vec![Vec::new(); m];
+        for &(q, j, key) in keys {
+            if q >= n_test {
+                return Err(Error::invalid(format!(
+                    "exact keys: test row {q} is not below n_test = {n_test}"
+                )));
+            }
+            per_block[ShardSpec::containing(q, n_test, m) - 1].push((q, j, key));
+        }
+        let parts = self
+            .blocks
+            .into_iter()
+            .zip(per_block)
+            .map(|(b, k)| b.finish_with(&k))
+            .collect::<Result<Vec<_>, Error>>()?;
+        stack(parts, &settings, settings.n_classes)
+    }
+
+    /// The single-machine result; `keys` are the exact keys of [`Merge::pending`] of this
+    /// same merge, in its order (keys for another process's pending list:
+    /// [`Merge::finish_with`]).
     pub fn finish(self, keys: &[Exact]) -> Result<SearchResult, Error> {
         let pending = self.pending()?;
         if pending.len() != keys.len() {

@@ -135,6 +135,14 @@ pub fn search_rows(
 ) -> Result<Partial, Error> {
     let tr = train.spec.range(train.n_train)?;
     let te = test.spec.range(test.n_test)?;
+    // Global indices are u32 (offset + local index must not wrap).
+    if train.n_train > u32::MAX as usize {
+        return Err(Error::invalid(format!(
+            "train shard {}: n_train = {} is above 2^32 − 1",
+            train.spec, train.n_train
+        )));
+    }
+    check_ks_and_radii(config.metric, &config.ks, &config.radii)?;
     if train.features.n != tr.len()
         || train.labels.len() != tr.len()
         || train.positions.len() != tr.len()
@@ -276,6 +284,25 @@ pub fn search_rows(
         rows,
         known: Default::default(),
     })
+}
+
+/// The k and radii a search accepts ([`crate::neighbours::search()`] refuses the same):
+/// every k ≥ 1, every radius finite and, except for the inner product, ≥ 0. Checked
+/// again on every partial read from a file.
+pub(crate) fn check_ks_and_radii(metric: Metric, ks: &[usize], radii: &[f64]) -> Result<(), Error> {
+    if ks.contains(&0) {
+        return Err(Error::invalid("k: expected at least 1, found 0"));
+    }
+    let signed_radius = metric == Metric::Ip;
+    if let Some(r) = radii
+        .iter()
+        .find(|r| !r.is_finite() || (**r < 0.0 && !signed_radius))
+    {
+        return Err(Error::invalid(format!(
+            "radius: expected a finite r ≥ 0, found {r}"
+        )));
+    }
+    Ok(())
 }
 
 /// The exact keys of `pairs` (global test row, global training index), in order, for

@@ -35,11 +35,12 @@ pub(crate) struct Item {
     pub hi: f64,
 }
 
-/// The intervals of every candidate of `segments`.
-fn items(segments: &[Segment], domain_of: &dyn Fn(usize) -> KeyDomain) -> Vec<Item> {
+/// The intervals of every candidate of `segments`; `domains[i]` is the key domain of
+/// `segments[i]`'s shard (resolved, with an error for an unknown shard, by the caller:
+/// [`super::partial::Partial::segment_domains`]).
+fn items(segments: &[Segment], domains: &[KeyDomain]) -> Vec<Item> {
     let mut out = Vec::with_capacity(segments.iter().map(|s| s.items.len()).sum());
-    for (seg, s) in segments.iter().enumerate() {
-        let domain = domain_of(s.shard);
+    for ((seg, s), &domain) in segments.iter().enumerate().zip(domains) {
         for (rank, &(index, fast)) in s.items.iter().enumerate() {
             let (lo, hi) = domain.interval(&s.bound, fast);
             out.push(Item {
@@ -58,15 +59,11 @@ fn items(segments: &[Segment], domain_of: &dyn Fn(usize) -> KeyDomain) -> Vec<It
 /// Drops every candidate that at least `k_max` others provably precede (their intervals
 /// lie wholly below its own). Such a candidate is not among the k_max nearest of the
 /// union.
-pub(crate) fn prune(
-    segments: &mut [Segment],
-    k_max: usize,
-    domain_of: &dyn Fn(usize) -> KeyDomain,
-) {
+pub(crate) fn prune(segments: &mut [Segment], k_max: usize, domains: &[KeyDomain]) {
     if segments.len() < 2 {
         return;
     }
-    let all = items(segments, domain_of);
+    let all = items(segments, domains);
     let sorted_his = |it: &mut dyn Iterator<Item = f64>| {
         let mut v: Vec<f64> = it.collect();
         v.sort_by(f64::total_cmp);
@@ -93,10 +90,10 @@ pub(crate) struct Needs<'a> {
 /// The candidates sorted by `lo` and the clusters among them that need exact keys.
 pub(crate) fn clusters(
     segments: &[Segment],
-    domain_of: &dyn Fn(usize) -> KeyDomain,
+    domains: &[KeyDomain],
     needs: &Needs<'_>,
 ) -> (Vec<Item>, Vec<(Range<usize>, bool)>) {
-    let mut all = items(segments, domain_of);
+    let mut all = items(segments, domains);
     all.sort_by(|a, b| {
         a.lo.total_cmp(&b.lo)
             .then(a.seg.cmp(&b.seg))
@@ -128,12 +125,12 @@ pub(crate) fn clusters(
 /// `position(index)` the tie-break position.
 pub(crate) fn ordered(
     segments: &[Segment],
-    domain_of: &dyn Fn(usize) -> KeyDomain,
+    domains: &[KeyDomain],
     needs: &Needs<'_>,
     key: &dyn Fn(u32) -> Option<Exact>,
     position: &dyn Fn(u32) -> u32,
 ) -> Result<Vec<Item>, u32> {
-    let (mut all, clusters) = clusters(segments, domain_of, needs);
+    let (mut all, clusters) = clusters(segments, domains, needs);
     let mut end_all = 0;
     for (range, exact) in clusters {
         end_all = range.end;

@@ -213,10 +213,15 @@ impl Partial {
     }
 
     /// Merges the partial of other training shards of the same test block into this one.
-    /// Refuses partials of another run (settings, shard count, test block) or that share
-    /// a training shard. Associative and commutative up to the candidates it drops, which
-    /// are provably not among the k_max nearest; [`Partial::finish`] gives the same result
-    /// for any grouping.
+    /// Refuses partials of another run (settings, shard count, test block, test labels),
+    /// that share a training shard, or that know different exact keys for one pair.
+    ///
+    /// The *result* ([`Partial::finish`]) is the same for any order and grouping of
+    /// merges, but the candidates a merge keeps are not: pruning drops candidates that
+    /// provably are not among the k_max nearest, and which ones it can prove that of
+    /// depends on what was merged before. So [`Partial::pending`] may differ between two
+    /// merges of the same files in different orders; pass keys with their pairs
+    /// ([`Partial::finish_with`]) when pending and finish happen in different processes.
     pub fn merge(mut self, other: Partial) -> Result<Partial, Error> {
         if let Some(d) = self.settings.difference(&other.settings) {
             return Err(Error::invalid(format!(
@@ -243,6 +248,25 @@ impl Partial {
                 other.block
             )));
         }
+        if self.test_labels != other.test_labels {
+            return Err(Error::invalid(format!(
+                "{} and {}: different test labels for test block {}",
+                self.describe(),
+                other.describe(),
+                self.block
+            )));
+        }
+        for (pair, key) in &other.known {
+            if self.known.get(pair).is_some_and(|k| k != key) {
+                return Err(Error::invalid(format!(
+                    "{} and {}: different exact keys for test row {}, training row {}",
+                    self.describe(),
+                    other.describe(),
+                    pair.0,
+                    pair.1
+                )));
+            }
+        }
         for s in &other.shards {
             if let Ok(p) = self.shards.binary_search_by_key(&s.index, |t| t.index) {
                 return Err(Error::invalid(format!(
@@ -266,27 +290,42 @@ impl Partial {
         self.shards.extend(other.shards);
         self.shards.sort_by_key(|s| s.index);
         let k_max = self.settings.k_max();
-        let domains: Vec<(usize, KeyDomain)> =
-            self.shards.iter().map(|s| (s.index, s.domain)).collect();
-        let domain_of = |shard: usize| {
-            domains
-                .binary_search_by_key(&shard, |d| d.0)
-                .map_or(KeyDomain::Key, |p| domains[p].1)
-        };
-        for (row, o) in self.rows.iter_mut().zip(other.rows) {
+        let mut rows = std::mem::take(&mut self.rows);
+        for (row, o) in rows.iter_mut().zip(other.rows) {
             for (a, b) in row.rnn_counts.iter_mut().zip(o.rnn_counts) {
                 *a = a.saturating_add(b);
             }
             row.knn.extend(o.knn);
             row.knn.sort_by_key(|s| s.shard);
-            super::order::prune(&mut row.knn, k_max, &domain_of);
+            let domains = self.segment_domains(&row.knn)?;
+            super::order::prune(&mut row.knn, k_max, &domains);
             row.rnn.extend(o.rnn);
             row.rnn.sort_by_key(|s| s.shard);
         }
-        for (pair, key) in other.known {
-            self.known.entry(pair).or_insert(key);
-        }
+        self.rows = rows;
+        self.known.extend(other.known);
         Ok(self)
+    }
+
+    /// The key domain of each segment's shard; a segment of a shard this partial does not
+    /// cover is an error (never a default domain, which could order its candidates
+    /// wrongly).
+    pub(crate) fn segment_domains(&self, segments: &[Segment]) -> Result<Vec<KeyDomain>, Error> {
+        segments
+            .iter()
+            .map(|seg| {
+                self.shards
+                    .binary_search_by_key(&seg.shard, |t| t.index)
+                    .map(|p| self.shards[p].domain)
+                    .map_err(|_| {
+                        Error::invalid(format!(
+                            "{}: a candidate list from training shard {}, which it does not cover",
+                            self.describe(),
+                            seg.shard
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// Checks that every training shard is in (for [`Partial::pending`] and
@@ -300,6 +339,32 @@ impl Partial {
                 self.describe(),
                 self.train_count,
                 self.block
+            )));
+        }
+        // The shards' tie-break positions must be a permutation of 0..n_train: each
+        // shard checked them against n_train only, so two shards could claim one
+        // position and the tie rule would not be the single-machine one.
+        let n = self.settings.n_train;
+        let mut seen = vec![false; n];
+        let mut total = 0usize;
+        for t in &self.shards {
+            for &p in &t.positions {
+                total += 1;
+                match seen.get_mut(p as usize) {
+                    Some(s) if !*s => *s = true,
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "{}: tie-break position {p} given twice or not below n_train = {n} (expected a permutation of 0..{n})",
+                            self.describe()
+                        )));
+                    }
+                }
+            }
+        }
+        if total != n {
+            return Err(Error::invalid(format!(
+                "{}: {total} tie-break positions for {n} training rows",
+                self.describe()
             )));
         }
         Ok(())
