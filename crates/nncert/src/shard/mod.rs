@@ -1,15 +1,19 @@
 //! Sharded search with an exact merge: the training set split into shards `I/N`, the test
 //! set into blocks `J/M`, one job per (shard, block), and a merge that reproduces the
-//! single-machine votes and neighbour lists bit for bit (`docs/SCALING.md`).
+//! single-machine votes and neighbour lists bit for bit (`docs/SCALING.md`) — except the
+//! f32 *distances* of neighbour lists for ℓ2, the inner product and cosine, which are the
+//! same exact distance computed on another path and may differ in the last bits
+//! (`docs/SHARD-CHECKS.md`, which also lists what a merge checks of untrusted files).
 //!
 //! - [`search`] / [`search_rows`]: one training shard against one test block → a
 //!   [`Partial`] (each shard's exact k_max nearest, as a set, with proven intervals of
 //!   their exact keys, and its rNN label counts);
 //! - [`Partial::merge`]: partials of one block and disjoint shards → one partial (in any
 //!   order or tree);
-//! - [`Partial::pending`] → [`exact_keys`] → [`Partial::finish`]: the few pairs whose
-//!   order the intervals leave open get exact keys from whoever holds the data, then the
-//!   result is the single-machine [`crate::SearchResult`];
+//! - [`Partial::pending`] → [`exact_keys`] → [`Partial::finish_with`] (or
+//!   [`Partial::finish`] in the same process): the few pairs whose order the intervals
+//!   leave open get exact keys from whoever holds the data, then the result is the
+//!   single-machine [`crate::SearchResult`];
 //! - [`Merge`]: the same for every block of a run at once, blocks checked and stacked;
 //! - [`Partial::to_bytes`] / [`Partial::from_bytes`]: the versioned, checksummed file.
 
