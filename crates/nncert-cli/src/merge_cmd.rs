@@ -52,23 +52,21 @@ pub fn run(a: &MergeArgs) -> Result<()> {
     let t = Instant::now();
     // Merged per test block as they are read: memory holds one accumulated partial per
     // block and the file being read.
-    let mut blocks: Vec<Option<Partial>> = Vec::new();
+    // Keyed by block: the block count comes from a file and must not size anything.
+    let mut blocks: std::collections::BTreeMap<usize, Partial> = Default::default();
     let mut bytes_read = 0u64;
     for p in &a.partials {
         let path = partial_path(p);
         bytes_read += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let part = Partial::read(&path)?;
-        let j = part.test_block().index() - 1;
-        if blocks.len() < part.test_block().count() {
-            blocks.resize(part.test_block().count(), None);
-        }
-        let slot = &mut blocks[j];
-        *slot = Some(match slot.take() {
+        let j = part.test_block().index();
+        let merged = match blocks.remove(&j) {
             None => part,
             Some(have) => have.merge(part)?,
-        });
+        };
+        blocks.insert(j, merged);
     }
-    let merge = Merge::new(blocks.into_iter().flatten().collect())?;
+    let merge = Merge::new(blocks.into_values().collect())?;
     let pending = merge.pending()?;
     let read_seconds = t.elapsed().as_secs_f64();
     let settings = merge.settings().clone();

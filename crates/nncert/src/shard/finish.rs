@@ -100,14 +100,26 @@ impl Partial {
             )));
         }
         let rows = self.test_rows();
-        for (&(q, j), &key) in pairs.iter().zip(keys) {
-            let candidate = rows.contains(&q) && {
+        // The candidates of each test row asked about, sorted once (pairs come in any
+        // order; a scan per pair would be quadratic in k_max).
+        let mut candidates: std::collections::BTreeMap<usize, Vec<u32>> = Default::default();
+        for &(q, _) in pairs {
+            if rows.contains(&q) && !candidates.contains_key(&q) {
                 let r = &self.rows[q - rows.start];
-                r.knn
+                let mut c: Vec<u32> = r
+                    .knn
                     .iter()
                     .chain(&r.rnn)
-                    .any(|seg| seg.items.iter().any(|&(i, _)| i == j))
-            };
+                    .flat_map(|seg| seg.items.iter().map(|&(i, _)| i))
+                    .collect();
+                c.sort_unstable();
+                candidates.insert(q, c);
+            }
+        }
+        for (&(q, j), &key) in pairs.iter().zip(keys) {
+            let candidate = candidates
+                .get(&q)
+                .is_some_and(|c| c.binary_search(&j).is_ok());
             if !candidate {
                 return Err(Error::invalid(format!(
                     "{}: exact key for test row {q}, training row {j}, which is not a candidate of test block {}",
