@@ -23,10 +23,10 @@
 //! whole partition ([`polish_groups`]).
 //!
 //! Whatever the heuristic, the count reported is the exact group bound of the partition
-//! it built, and at every `e` the better (by the paper's count) of this partition and
-//! POLISH's is kept, so CLUSTER is never below POLISH (property-tested). Everything is
-//! integer arithmetic with fixed tie rules (label, then position), so the result does not
-//! depend on the thread count.
+//! it built, and at every `e` the best of POLISH's partition and the CLUSTER partitions
+//! tried there (see [`GRID`]) is kept, so CLUSTER is never below POLISH (property-tested).
+//! Everything is integer arithmetic with fixed tie rules (label, then position), so the
+//! result does not depend on the thread count.
 
 use super::PointCertificate;
 use super::one_label::{Needs, OneLabelSolver, correct_by_label_descending};
