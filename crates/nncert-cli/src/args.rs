@@ -782,9 +782,10 @@ impl CertifyEnsembleArgs {
 #[derive(Debug, Args, Clone)]
 pub struct CertifyFlags {
     /// Joint certifications for rNN, comma-separated: island, rd, polish (ISLAND improved
-    /// label by label), island-label, rd-label, polish-label (the same groups under the
-    /// one-label bound: an inserted example carries one label),
-    /// best (= pointwise maximum of all bounds computed, always including island-label), or
+    /// label by label), cluster (certified clusters plus cheap sacrifices; never below
+    /// polish), island-label, rd-label, polish-label, cluster-label (the same groups under
+    /// the one-label bound: an inserted example carries one label), best (= pointwise
+    /// maximum of all bounds computed, always including island-label and cluster-label), or
     /// none. Default for rnn: island.
     #[arg(long, value_delimiter = ',', value_parser = parse_joint)]
     pub joint: Option<Vec<Option<Certification>>>,
@@ -880,11 +881,13 @@ fn parse_tie(s: &str) -> Result<TieRule, String> {
 fn parse_joint(s: &str) -> Result<Option<Certification>, String> {
     match s {
         "none" => Ok(None),
-        "island" | "rd" | "island-label" | "rd-label" | "polish" | "polish-label" | "best" => {
+        "island" | "rd" | "island-label" | "rd-label" | "polish" | "polish-label" | "cluster"
+        | "cluster-label" | "best" => {
             Ok(Some(s.parse().map_err(|e: nncert::Error| e.to_string())?))
         }
         other => Err(format!(
-            "expected island, rd, island-label, rd-label, polish, polish-label, best or none, \
+            "expected island, rd, island-label, rd-label, polish, polish-label, cluster, \
+             cluster-label, best or none, \
              found `{other}`"
         )),
     }

@@ -91,6 +91,8 @@ fn label(c: &Curve) -> String {
         Certification::RdLabel => format!("{setting}, joint (RD, one label)"),
         Certification::Polish => format!("{setting}, joint (POLISH)"),
         Certification::PolishLabel => format!("{setting}, joint (POLISH, one label)"),
+        Certification::Cluster => format!("{setting}, joint (CLUSTER)"),
+        Certification::ClusterLabel => format!("{setting}, joint (CLUSTER, one label)"),
         Certification::Best => format!("{setting}, best bound"),
     }
 }
@@ -189,8 +191,10 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
             Method::Rnn => {
                 let order = [
                     Certification::Best,
+                    Certification::ClusterLabel,
                     Certification::PolishLabel,
                     Certification::IslandLabel,
+                    Certification::Cluster,
                     Certification::Polish,
                     Certification::Island,
                     Certification::RdLabel,

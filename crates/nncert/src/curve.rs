@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::certify::cluster::cluster_counts;
 use crate::certify::grouping::{Partition, island_counts};
 use crate::certify::grouping_bound::grouping_upper_bound;
 use crate::certify::individual::individual_counts;
@@ -37,9 +38,10 @@ pub struct CurveOptions {
     /// Joint certifications to compute besides the individual one (rNN only):
     /// any of [`Certification::Island`], [`Certification::Rd`],
     /// [`Certification::IslandLabel`], [`Certification::RdLabel`], [`Certification::Polish`],
-    /// [`Certification::PolishLabel`], [`Certification::Best`]
-    /// (which always includes ISLAND under the one-label bound, the tightest grouping
-    /// computed by default).
+    /// [`Certification::PolishLabel`], [`Certification::Cluster`],
+    /// [`Certification::ClusterLabel`], [`Certification::Best`]
+    /// (which always includes ISLAND and CLUSTER under the one-label bound, the tightest
+    /// groupings computed by default).
     pub joint: Vec<Certification>,
     /// Seed of the RD partition.
     pub seed: u64,
@@ -109,6 +111,8 @@ impl CurveOptions {
                     | Certification::RdLabel
                     | Certification::Polish
                     | Certification::PolishLabel
+                    | Certification::Cluster
+                    | Certification::ClusterLabel
             )
         }) && self.threat != Threat::General
         {
@@ -120,7 +124,7 @@ impl CurveOptions {
         if let Some(c) = self.joint.iter().find(|c| **c == Certification::Individual) {
             return Err(Error::invalid(format!(
                 "joint certification: `{c}` is always computed; expected island, rd, \
-                 island-label, rd-label, polish, polish-label or best"
+                 island-label, rd-label, polish, polish-label, cluster, cluster-label or best"
             )));
         }
         if let Some(max_e) = self.max_e
@@ -202,43 +206,53 @@ pub struct CertifiedVotes {
     pub curves: Vec<Curve>,
     /// Last `e` of every curve.
     pub max_e: u64,
-    /// With POLISH: how far it is from the best grouping (see [`GroupingGap`]).
+    /// With POLISH or CLUSTER: how far they are from the best grouping (see
+    /// [`GroupingGap`]).
     pub grouping_gap: Option<GroupingGap>,
 }
 
-/// POLISH against an upper bound on what any grouping can certify under the paper's group
-/// bound (`docs/JOINT.md`), for `e = 0..=max_e`.
+/// POLISH and CLUSTER against an upper bound on what any grouping can certify under the
+/// paper's group bound (`docs/JOINT.md`), for `e = 0..=max_e`.
 ///
-/// Both are made non-increasing from the right as the reported curves are: the reported
-/// POLISH value at `e` is a grouping's count at some `e' ≥ e`, which the bound at `e'` covers,
-/// so the enveloped bound covers the reported curve.
+/// All are made non-increasing from the right as the reported curves are: the reported
+/// value at `e` is a grouping's count at some `e' ≥ e`, which the bound at `e'` covers,
+/// so the enveloped bound covers the reported curves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupingGap {
     /// Upper bound on the count of any grouping (paper's bound), per `e`.
     pub upper_bound: Vec<u64>,
-    /// POLISH's count (the `polish` curve), per `e`.
-    pub polish: Vec<u64>,
+    /// POLISH's count (the `polish` curve), per `e`, when computed.
+    pub polish: Option<Vec<u64>>,
+    /// CLUSTER's count (the `cluster` curve), per `e`, when computed.
+    pub cluster: Option<Vec<u64>>,
 }
 
 impl GroupingGap {
-    /// `upper_bound − polish` per `e`, in test inputs.
+    /// `upper_bound` minus the best grouping computed (CLUSTER if computed, which is never
+    /// below POLISH, else POLISH), per `e`, in test inputs.
     pub fn gap(&self) -> Vec<u64> {
+        let found = self.cluster.as_ref().or(self.polish.as_ref());
         self.upper_bound
             .iter()
-            .zip(&self.polish)
-            .map(|(u, p)| u - p)
+            .enumerate()
+            .map(|(e, u)| u - found.map_or(0, |f| f[e]))
             .collect()
     }
 
     /// The record written to `report.json`: counts per `e` and the gap.
     pub fn to_json(&self, n_test: u64) -> serde_json::Value {
-        serde_json::json!({
-            "what": "polish: certified count of the POLISH grouping (paper's group bound); upper_bound: no grouping certifies more (docs/JOINT.md); per e from 0, in test inputs",
+        let mut record = serde_json::json!({
+            "what": "polish / cluster: certified count of the POLISH / CLUSTER grouping (paper's group bound); upper_bound: no grouping certifies more (docs/JOINT.md); gap: upper_bound minus cluster if computed, else polish; per e from 0, in test inputs",
             "n_test": n_test,
-            "polish": self.polish,
             "upper_bound": self.upper_bound,
             "gap": self.gap(),
-        })
+        });
+        for (key, counts) in [("polish", &self.polish), ("cluster", &self.cluster)] {
+            if let (Some(counts), Some(map)) = (counts, record.as_object_mut()) {
+                map.insert(key.into(), serde_json::json!(counts));
+            }
+        }
+        record
     }
 }
 
@@ -307,6 +321,7 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
                     | Certification::IslandLabel
                     | Certification::RdLabel
                     | Certification::PolishLabel
+                    | Certification::ClusterLabel
             )
         });
     let needs = wants_needs.then(|| Needs::new(votes, options.tie));
@@ -384,8 +399,10 @@ fn curves_with_needs(
     )];
     let wants = |c: Certification| options.joint.contains(&c);
     let wants_best = wants(Certification::Best);
-    if needs.is_none() && wants(Certification::PolishLabel) {
-        return Err(one_label_without_votes(Certification::PolishLabel));
+    for c in [Certification::PolishLabel, Certification::ClusterLabel] {
+        if needs.is_none() && wants(c) {
+            return Err(one_label_without_votes(c));
+        }
     }
     let island_label = |needs: &Needs| island_one_label_counts(&points, needs, compute_to);
     // POLISH's partition serves both of its curves.
@@ -397,9 +414,22 @@ fn curves_with_needs(
         } else {
             (None, None)
         };
-    let mut grouping_gap = polish.as_ref().map(|paper| GroupingGap {
+    // CLUSTER's partitions serve both of its curves; `best` includes `cluster-label`.
+    let (cluster, cluster_label) = if wants(Certification::Cluster)
+        || wants(Certification::ClusterLabel)
+        || (wants_best && needs.is_some())
+    {
+        let one_label_needs = needs.filter(|_| wants(Certification::ClusterLabel) || wants_best);
+        let (paper, one_label) = cluster_counts(&points, n_classes, one_label_needs, compute_to);
+        (Some(paper), one_label)
+    } else {
+        (None, None)
+    };
+    let shown_cluster = cluster.clone().filter(|_| wants(Certification::Cluster));
+    let mut grouping_gap = (polish.is_some() || shown_cluster.is_some()).then(|| GroupingGap {
         upper_bound: grouping_upper_bound(&points, n_classes, compute_to),
-        polish: paper.clone(),
+        polish: polish.clone(),
+        cluster: shown_cluster,
     });
     for &certification in &options.joint {
         let c = match (certification, needs, &rd_label_partition) {
@@ -412,6 +442,8 @@ fn curves_with_needs(
             }
             (Certification::Polish, _, _) => polish.clone().unwrap_or_default(),
             (Certification::PolishLabel, _, _) => polish_label.clone().unwrap_or_default(),
+            (Certification::Cluster, _, _) => cluster.clone().unwrap_or_default(),
+            (Certification::ClusterLabel, _, _) => cluster_label.clone().unwrap_or_default(),
             (Certification::Best, _, _) => continue,
             (Certification::IslandLabel | Certification::RdLabel, _, _) => {
                 return Err(one_label_without_votes(certification));
@@ -421,17 +453,22 @@ fn curves_with_needs(
         counts.push((certification, c));
     }
     if wants_best {
-        // The one-label ISLAND curve is part of the best bound even when not shown.
-        let hidden = match (needs, options.joint.contains(&Certification::IslandLabel)) {
+        // The one-label ISLAND and CLUSTER curves are part of the best bound even when not
+        // shown.
+        let hidden_island = match (needs, options.joint.contains(&Certification::IslandLabel)) {
             (Some(needs), false) => Some(island_label(needs)),
             _ => None,
         };
+        let hidden_cluster = cluster_label
+            .as_ref()
+            .filter(|_| !wants(Certification::ClusterLabel));
         let best = (0..=compute_to as usize)
             .map(|e| {
                 counts
                     .iter()
                     .map(|(_, c)| c[e])
-                    .chain(hidden.as_ref().map(|c| c[e]))
+                    .chain(hidden_island.as_ref().map(|c| c[e]))
+                    .chain(hidden_cluster.map(|c| c[e]))
                     .max()
                     .unwrap_or(0)
             })
@@ -460,7 +497,8 @@ fn curves_with_needs(
         })
         .collect();
     if let Some(gap) = grouping_gap.as_mut() {
-        for v in [&mut gap.upper_bound, &mut gap.polish] {
+        let found = [gap.polish.as_mut(), gap.cluster.as_mut()];
+        for v in std::iter::once(&mut gap.upper_bound).chain(found.into_iter().flatten()) {
             monotone_from_right(v);
             v.truncate(max_e as usize + 1);
             v.resize(max_e as usize + 1, 0);

@@ -1,6 +1,7 @@
 //! Property tests (fixed seeds) of the certificate engine on random votes matrices, and the
 //! fast curve code against slow twins written straight from METHOD §3–4.
 
+use nncert::certify::cluster::{Sacrifices, cluster_counts, cluster_groups};
 use nncert::certify::grouping::{Partition, SplitMix64, island_counts};
 use nncert::certify::grouping_bound::grouping_upper_bound;
 use nncert::certify::individual::individual_counts;
@@ -372,18 +373,26 @@ proptest! {
             Certification::Rd,
             Certification::IslandLabel,
             Certification::RdLabel,
+            Certification::ClusterLabel,
             Certification::Best,
         ];
         options.tie = tie;
         options.seed = seed;
         let out = certify_votes(&votes, &options).unwrap();
-        let [ind, island, rd, island_label, rd_label, best] = &out.curves[..] else { panic!("six curves") };
+        let [ind, island, rd, island_label, rd_label, cluster_label, best] = &out.curves[..] else { panic!("seven curves") };
         prop_assert!(out.curves.iter().all(|c| *c.certified.last().unwrap() == 0));
         for e in 0..ind.certified.len() {
             prop_assert!(island_label.certified[e] >= island.certified[e]);
             prop_assert!(rd_label.certified[e] >= rd.certified[e]);
-            let max = [ind, island, rd, island_label, rd_label].iter().map(|c| c.certified[e]).max().unwrap();
+            let max = [ind, island, rd, island_label, rd_label, cluster_label].iter().map(|c| c.certified[e]).max().unwrap();
             prop_assert_eq!(best.certified[e], max);
+        }
+        // `best` includes island-label and cluster-label even when they are not listed.
+        options.joint = vec![Certification::Best];
+        let alone = certify_votes(&votes, &options).unwrap();
+        for (e, &b) in alone.curves[1].certified.iter().enumerate() {
+            let max = [ind, island_label, cluster_label].iter().map(|c| c.certified[e]).max().unwrap();
+            prop_assert_eq!(b, max, "e = {}", e);
         }
         // Under the one-label bound, a fixed partition's raw counts are exactly the sum of its
         // groups' counts.
@@ -490,7 +499,7 @@ proptest! {
     #![proptest_config(config(300, 0x000b_0a4d))]
 
     #[test]
-    fn island_and_polish_stay_below_the_best_grouping_and_its_upper_bound(
+    fn island_polish_and_cluster_stay_below_the_best_grouping_and_its_upper_bound(
         (c, n) in (2usize..5, 1usize..9),
         seed in any::<u64>(),
         tie in tie_strategy(),
@@ -505,13 +514,110 @@ proptest! {
         let max_e = 12;
         let island = island_counts(&points, c, max_e);
         let (polish, _) = polish_counts(&points, c, None, max_e);
+        let (cluster, _) = cluster_counts(&points, c, None, max_e);
         let bound = grouping_upper_bound(&points, c, max_e);
         for e in 0..=max_e {
             let best = best_grouping_brute_force(&points, e);
             let at = e as usize;
             prop_assert!(island[at] <= polish[at]);
+            prop_assert!(polish[at] <= cluster[at], "e = {}: polish {} > cluster {}", e, polish[at], cluster[at]);
             prop_assert!(polish[at] <= best, "e = {}: polish {} > best grouping {}", e, polish[at], best);
+            prop_assert!(cluster[at] <= best, "e = {}: cluster {} > best grouping {}", e, cluster[at], best);
             prop_assert!(best <= bound[at], "e = {}: best grouping {} > upper bound {}", e, best, bound[at]);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(200, 0x00c1_0573))]
+
+    /// CLUSTER's groups partition D2 with one member per label slot, its count is the exact
+    /// group bound of those groups, and its curves are never below POLISH's.
+    #[test]
+    fn cluster_partitions_d2_and_never_certifies_less_than_polish(votes in votes_strategy(), tie in tie_strategy()) {
+        let points = certify_points(&votes, tie);
+        let c = votes.n_classes();
+        let needs = Needs::new(&votes, tie);
+        let max_e = 80;
+        let (polish, polish_label) = polish_counts(&points, c, Some(&needs), max_e);
+        let (cluster, cluster_label) = cluster_counts(&points, c, Some(&needs), max_e);
+        let (polish_label, cluster_label) = (polish_label.unwrap(), cluster_label.unwrap());
+        let by_label = correct_by_label_descending(&points, c);
+        let mut solver = OneLabelSolver::new();
+        for e in 0..=max_e {
+            let at = e as usize;
+            prop_assert!(cluster[at] >= polish[at], "e = {}", e);
+            prop_assert!(cluster_label[at] >= polish_label[at], "e = {}", e);
+            prop_assert!(cluster_label[at] >= cluster[at], "e = {}", e);
+            for strategy in Sacrifices::ALL {
+                let (d1, groups) = cluster_groups(&by_label, &points, e, strategy);
+                let mut seen: Vec<usize> = Vec::new();
+                let (mut paper, mut one_label) = (d1, d1);
+                for g in &groups {
+                    prop_assert_eq!(g.len(), c);
+                    let members: Vec<usize> = g.iter().copied().filter(|&i| i != EMPTY).collect();
+                    for (l, &i) in g.iter().enumerate().filter(|(_, i)| **i != EMPTY) {
+                        prop_assert_eq!(points[i].prediction.predicted as usize, l);
+                    }
+                    seen.extend(&members);
+                    let refs: Vec<&PointCertificate> = members.iter().map(|&i| &points[i]).collect();
+                    paper += group_certified(&refs, e) as u64;
+                    one_label += group_certified_one_label(&members, &points, &needs, e, &mut solver) as u64;
+                }
+                seen.sort_unstable();
+                let d2: Vec<usize> = (0..points.len())
+                    .filter(|&i| points[i].correct() && points[i].margin > e && points[i].margin <= 2 * e)
+                    .collect();
+                prop_assert_eq!(&seen, &d2);
+                // The grid point's own partition is among those the curve takes the best of.
+                if e % nncert::certify::cluster::GRID == 0 {
+                    prop_assert!(cluster[at] >= paper, "e = {}", e);
+                    prop_assert!(cluster_label[at] >= one_label, "e = {}", e);
+                }
+            }
+        }
+    }
+}
+
+/// Same curves, bytes for bytes, on one thread and on several.
+#[test]
+fn cluster_curves_do_not_depend_on_the_thread_count() {
+    let mut rng = SplitMix64::new(0x7e57_c1a5);
+    let (n, c) = (600usize, 10usize);
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+    let counts: Vec<u32> = (0..n * c)
+        .map(|k| {
+            rng.below(40) as u32
+                + if labels[k / c] as usize == k % c {
+                    rng.below(120) as u32
+                } else {
+                    0
+                }
+        })
+        .collect();
+    let votes = Votes::new(counts, c, labels).unwrap();
+    let mut options = CurveOptions::new(Method::Rnn, "");
+    options.joint = vec![
+        Certification::Cluster,
+        Certification::ClusterLabel,
+        Certification::Best,
+    ];
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| certify_votes(&votes, &options).unwrap())
+    };
+    let one = run(1);
+    assert!(
+        one.curves
+            .iter()
+            .any(|c| c.certified.iter().any(|&x| x > 0))
+    );
+    for threads in [2, 3] {
+        let many = run(threads);
+        assert_eq!(one.curves, many.curves);
+        assert_eq!(one.grouping_gap, many.grouping_gap);
     }
 }

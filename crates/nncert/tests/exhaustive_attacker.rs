@@ -18,7 +18,7 @@
 //!   group U with pairwise different predicted labels;
 //! - the one-label group bound (an inserted example carries one label, docs/JOINT.md) never
 //!   exceeds it either, for every such group;
-//! - the individual, ISLAND, RD, POLISH, their one-label versions and best curves never
+//! - the individual, ISLAND, RD, POLISH, CLUSTER, their one-label versions and best curves never
 //!   exceed the true worst-case count.
 
 use std::collections::HashMap;
@@ -360,6 +360,8 @@ fn check_instance(inst: &Instance, tally: &mut Tally) {
                 Certification::RdLabel,
                 Certification::Polish,
                 Certification::PolishLabel,
+                Certification::Cluster,
+                Certification::ClusterLabel,
                 Certification::Best,
             ];
             options.max_e = Some(max_e);

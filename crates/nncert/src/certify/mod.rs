@@ -5,6 +5,7 @@
 //! - [`one_label`]: the tighter group bound in which an inserted example carries one label
 //!   (`docs/JOINT.md`), solved exactly per group.
 //! - [`polish`]: ISLAND's groups improved label by label by an exact matching step.
+//! - [`cluster`]: groups of a tight certified cluster plus cheap sacrifices, then polished.
 //! - [`grouping_bound`]: an upper bound on what any grouping can certify.
 //! - [`grouping`]: the partitions of the test set the dataset bound is evaluated on
 //!   (ISLAND, recomputed for every `e`, and RD, a seeded random division).
@@ -13,6 +14,7 @@
 //! `tests/exhaustive_attacker.rs` check each of them against an attacker that enumerates
 //! every poisoning of tiny instances.
 
+pub mod cluster;
 pub mod grouping;
 pub mod grouping_bound;
 pub mod individual;
@@ -105,6 +107,12 @@ pub enum Certification {
     /// POLISH's groups certified by the one-label bound.
     #[serde(rename = "polish-label")]
     PolishLabel,
+    /// Joint, CLUSTER partition (certified clusters plus cheap sacrifices, polished; never
+    /// below POLISH), recomputed for every `e`.
+    Cluster,
+    /// CLUSTER's groups certified by the one-label bound.
+    #[serde(rename = "cluster-label")]
+    ClusterLabel,
     /// Pointwise maximum of every bound computed in the same run (each is valid for each
     /// `e`, so their maximum is too).
     Best,
@@ -120,6 +128,8 @@ impl fmt::Display for Certification {
             Certification::RdLabel => "rd-label",
             Certification::Polish => "polish",
             Certification::PolishLabel => "polish-label",
+            Certification::Cluster => "cluster",
+            Certification::ClusterLabel => "cluster-label",
             Certification::Best => "best",
         })
     }
@@ -136,10 +146,12 @@ impl FromStr for Certification {
             "rd-label" => Ok(Certification::RdLabel),
             "polish" => Ok(Certification::Polish),
             "polish-label" => Ok(Certification::PolishLabel),
+            "cluster" => Ok(Certification::Cluster),
+            "cluster-label" => Ok(Certification::ClusterLabel),
             "best" => Ok(Certification::Best),
             other => Err(Error::invalid(format!(
                 "certification: expected one of `island`, `rd`, `island-label`, `rd-label`, \
-                 `polish`, `polish-label`, `best`, found `{other}`"
+                 `polish`, `polish-label`, `cluster`, `cluster-label`, `best`, found `{other}`"
             ))),
         }
     }

@@ -56,14 +56,28 @@ pub fn polished_groups(
                 .collect()
         })
         .collect();
+    polish_groups(&mut groups, points, e, ROUNDS);
+    (d1, groups)
+}
+
+/// Polishes `groups` (each one test index or [`EMPTY`] per label, every member in D2 at
+/// `e`) label by label, `rounds` times over all labels, and drops emptied groups. The
+/// paper's count of the partition never decreases (see the module documentation).
+pub fn polish_groups(
+    groups: &mut Vec<Vec<usize>>,
+    points: &[PointCertificate],
+    e: u64,
+    rounds: usize,
+) {
+    let c = groups.first().map_or(0, Vec::len);
     let cost = |i: usize| points[i].cost_key() - e;
     let mut keys: Vec<u64> = Vec::with_capacity(c);
     let mut thresholds: Vec<(u64, usize)> = Vec::new();
     let mut members: Vec<(u64, usize)> = Vec::new();
     let mut taken: Vec<bool> = Vec::new();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for l in 0..c {
-            if slices[l].is_empty() {
+            if groups.iter().all(|g| g[l] == EMPTY) {
                 continue;
             }
             members.clear();
@@ -117,7 +131,6 @@ pub fn polished_groups(
         }
     }
     groups.retain(|g| g.iter().any(|&i| i != EMPTY));
-    (d1, groups)
 }
 
 /// `certified[e]` for `e` in `0..=max_e` of the POLISH partition, under the paper's bound,
@@ -140,27 +153,8 @@ pub fn polish_counts(
         .into_par_iter()
         .map_init(OneLabelSolver::new, |solver, e| {
             let (d1, groups) = polished_groups(&by_label, points, e);
-            let (mut paper, mut one_label) = (d1, d1);
-            let mut keys: Vec<u64> = Vec::with_capacity(n_classes);
-            let mut rows: Vec<&[u64]> = Vec::with_capacity(n_classes);
-            for g in &groups {
-                keys.clear();
-                keys.extend(
-                    g.iter()
-                        .filter(|&&i| i != EMPTY)
-                        .map(|&i| points[i].cost_key()),
-                );
-                keys.sort_unstable();
-                let certified = certified_in_sorted_group(&keys, e);
-                paper += certified as u64;
-                if let Some(needs) = needs {
-                    rows.clear();
-                    rows.extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| needs.row(i)));
-                    let flips = solver.max_flips(&rows, e, rows.len() - certified);
-                    one_label += (rows.len() - flips) as u64;
-                }
-            }
-            (paper, one_label)
+            let (paper, one_label) = groups_certified(&groups, points, needs, e, solver);
+            (d1 + paper, d1 + one_label.unwrap_or(0))
         })
         .collect();
     let mut paper: Vec<u64> = per_e.iter().map(|x| x.0).collect();
@@ -171,4 +165,37 @@ pub fn polish_counts(
         v
     });
     (paper, one_label)
+}
+
+/// The certified count of `groups` (each one test index or [`EMPTY`] per label) at `e`
+/// under the paper's bound, and, when `needs` is given, under the one-label bound.
+pub fn groups_certified(
+    groups: &[Vec<usize>],
+    points: &[PointCertificate],
+    needs: Option<&Needs>,
+    e: u64,
+    solver: &mut OneLabelSolver,
+) -> (u64, Option<u64>) {
+    let c = groups.first().map_or(0, Vec::len);
+    let (mut paper, mut one_label) = (0u64, 0u64);
+    let mut keys: Vec<u64> = Vec::with_capacity(c);
+    let mut rows: Vec<&[u64]> = Vec::with_capacity(c);
+    for g in groups {
+        keys.clear();
+        keys.extend(
+            g.iter()
+                .filter(|&&i| i != EMPTY)
+                .map(|&i| points[i].cost_key()),
+        );
+        keys.sort_unstable();
+        let certified = certified_in_sorted_group(&keys, e);
+        paper += certified as u64;
+        if let Some(needs) = needs {
+            rows.clear();
+            rows.extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| needs.row(i)));
+            let flips = solver.max_flips(&rows, e, rows.len() - certified);
+            one_label += (rows.len() - flips) as u64;
+        }
+    }
+    (paper, needs.map(|_| one_label))
 }
