@@ -5,7 +5,7 @@
 //! Run: `cargo bench -p nncert --bench ensembles`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nncert::baselines::aggregation::fa_certificates;
+use nncert::baselines::aggregation::{AggregateCertificate, fa_certificates};
 use nncert::baselines::model_outputs::ModelRankings;
 use nncert::baselines::runoff::roe_certificates;
 use nncert::baselines::spread::Spread;
@@ -39,12 +39,32 @@ fn logits() -> (Vec<f32>, Vec<u32>) {
     (scores, labels)
 }
 
+/// FNV-1a of every (prediction, ρ): printed once per method, so that a speed change can be
+/// checked to leave every certificate bit-identical (compare the lines before and after).
+fn checksum(certs: &[AggregateCertificate]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for c in certs {
+        for x in [u64::from(c.prediction.predicted), c.rho] {
+            h = (h ^ x).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
+}
+
 fn bench(c: &mut Criterion) {
     let (scores, labels) = logits();
     let m = K * D;
     let rankings = ModelRankings::from_scores(&scores, m, C, labels.clone()).unwrap();
     let fa = Spread::seeded(K, D, 0).unwrap();
     let dpa = Spread::dpa(m).unwrap();
+    for (name, certs) in [
+        ("dpa", fa_certificates(rankings.votes(), &dpa).unwrap()),
+        ("fa_d16", fa_certificates(rankings.votes(), &fa).unwrap()),
+        ("roe_dpa", roe_certificates(&rankings, &dpa).unwrap()),
+        ("roe_fa_d16", roe_certificates(&rankings, &fa).unwrap()),
+    ] {
+        eprintln!("checksum {name}: {:016x}", checksum(&certs));
+    }
     let mut group = c.benchmark_group("ensembles_10k_x1008_c10");
     group.sample_size(10);
     group.bench_function("rank_logits", |b| {

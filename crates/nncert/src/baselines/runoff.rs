@@ -22,8 +22,8 @@
 use rayon::prelude::*;
 
 use super::aggregation::{
-    AggregateCertificate, Scratch, bucket_sums, certified_ops, check_models, min_buckets,
-    min_buckets_floor, overtake_cost, overtake_gap, tally_votes,
+    AggregateCertificate, Scratch, bucket_sums, certified_ops, check_models, ensure_tally,
+    min_buckets, min_buckets_floor, overtake_cost, overtake_gap, reset_tally,
 };
 use super::model_outputs::{ABSTAIN, ModelRankings};
 use super::spread::Spread;
@@ -87,7 +87,7 @@ fn roe_row(
     }
     let prediction = runoff_prediction(votes, positions, &scratch.counts);
     let (a, s) = (prediction.predicted, prediction.runner_up);
-    tally_votes(spread, votes, &mut scratch.tally);
+    reset_tally(scratch);
     let d = spread.d() as u32;
 
     // Round two between a and every other label, in one pass over the rankings: a model's
@@ -130,7 +130,7 @@ fn roe_row(
         let reach = if l == s {
             0
         } else {
-            overtake_cost(spread, scratch, s, l)
+            overtake_cost(spread, votes, scratch, s, l)
         };
         if reach >= best {
             continue;
@@ -145,7 +145,7 @@ fn roe_row(
     // Cost of one label overtaking a alone, computed once when first needed.
     let mut alone: Vec<Option<u64>> = vec![None; c];
     let mut cost_alone = |l: u32, scratch: &mut Scratch| -> u64 {
-        *alone[l as usize].get_or_insert_with(|| overtake_cost(spread, scratch, a, l))
+        *alone[l as usize].get_or_insert_with(|| overtake_cost(spread, votes, scratch, a, l))
     };
     for c1 in (0..c as u32).filter(|&x| x != a) {
         for c2 in (c1 + 1..c as u32).filter(|&x| x != a) {
@@ -162,6 +162,9 @@ fn roe_row(
             let lower = cost_alone(c1, scratch).max(cost_alone(c2, scratch));
             if lower >= best {
                 continue;
+            }
+            for l in [a, c1, c2] {
+                ensure_tally(spread, votes, l, scratch);
             }
             let (ta, t1, t2) = (a as usize * n, c1 as usize * n, c2 as usize * n);
             for b in 0..n {
