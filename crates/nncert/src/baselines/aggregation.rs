@@ -62,8 +62,10 @@ pub(crate) struct Scratch {
     indicator: Vec<u32>,
     /// `B`: a power per bucket.
     pub(crate) power: Vec<u32>,
-    /// A value per model (ROE: `c × M`, one row per label).
+    /// `M`: a value per model (ROE: its power on round two against one label).
     pub(crate) per_model: Vec<u32>,
+    /// `c`: voting models that rank the prediction before each label (ROE).
+    pub(crate) wins: Vec<u32>,
     /// Histogram of powers.
     pub(crate) hist: Vec<u32>,
     /// `c`: votes per label.
@@ -81,6 +83,7 @@ impl Scratch {
             indicator: vec![0; b],
             power: vec![0; b],
             per_model: vec![0; b],
+            wins: vec![0; n_classes],
             hist: Vec::new(),
             counts: vec![0; n_classes],
             duel: Vec::new(),
