@@ -174,7 +174,7 @@ impl Ensemble {
 
     /// Label scores of each test row in `rows` for every model: `rows.len() × n_models ×
     /// n_classes`, all `−∞` for a model that abstains. The vote is the highest score, the
-    /// smaller label first ([`vote_of`]); Run-Off Election ranks labels by these scores.
+    /// smaller label first; Run-Off Election ranks labels by these scores.
     /// Prototype learners score a label by minus the distance to the model's nearest
     /// prototype of that label; kNN and rNN by its number of voting neighbours.
     pub fn scores(
