@@ -175,7 +175,9 @@ pub struct BaselineArgs {
     /// Bagging: probability α that some certificate of the run is wrong.
     #[arg(long, default_value_t = 0.001)]
     pub alpha: f64,
-    /// Base classifier of DPA and bagging: centroid (nearest class mean) or 1nn.
+    /// Base classifier of DPA, FA, ROE and bagging: centroid (nearest class mean), 1nn,
+    /// knn:K (majority of the K nearest members) or rnn:R (majority within radius R,
+    /// abstains on an empty ball).
     #[arg(long, default_value = "centroid")]
     pub learner: String,
     /// Seed of bagging's subsamples.

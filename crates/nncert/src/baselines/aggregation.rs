@@ -53,12 +53,19 @@ impl AggregateCertificate {
 
 /// Per-thread buffers for one test input.
 pub(crate) struct Scratch {
-    /// `c × B`: models of each bucket voting each label.
+    /// `c × B`: models of each bucket voting each label, filled one label at a time when
+    /// a certificate first needs it ([`ensure_tally`]).
     pub(crate) tally: Vec<u32>,
+    /// `c`: whether the label's row of `tally` is filled for the current test input.
+    tally_ready: Vec<bool>,
+    /// `M`: whether each model votes the label being tallied.
+    indicator: Vec<u32>,
     /// `B`: a power per bucket.
     pub(crate) power: Vec<u32>,
-    /// A value per model (ROE: `c × M`, one row per label).
+    /// `M`: a value per model (ROE: its power on round two against one label).
     pub(crate) per_model: Vec<u32>,
+    /// `c`: voting models that rank the prediction before each label (ROE).
+    pub(crate) wins: Vec<u32>,
     /// Histogram of powers.
     pub(crate) hist: Vec<u32>,
     /// `c`: votes per label.
@@ -72,8 +79,11 @@ impl Scratch {
         let b = spread.n_buckets();
         Scratch {
             tally: vec![0; n_classes * b],
+            tally_ready: vec![false; n_classes],
+            indicator: vec![0; b],
             power: vec![0; b],
             per_model: vec![0; b],
+            wins: vec![0; n_classes],
             hist: Vec::new(),
             counts: vec![0; n_classes],
             duel: Vec::new(),
@@ -81,18 +91,34 @@ impl Scratch {
     }
 }
 
-/// Fills `tally[l·B + b]` with the number of models of bucket `b` that vote `l`.
-pub(crate) fn tally_votes(spread: &Spread, row: &[u32], tally: &mut [u32]) {
-    tally.fill(0);
-    let n = spread.n_buckets();
-    for &s in spread.shifts() {
-        for (i, &v) in row.iter().enumerate() {
-            if v != ABSTAIN {
-                let bucket = if i >= s { i - s } else { i + n - s };
-                tally[v as usize * n + bucket] += 1;
-            }
-        }
+/// Starts a new test input: no label's tally row is filled yet.
+pub(crate) fn reset_tally(scratch: &mut Scratch) {
+    scratch.tally_ready.fill(false);
+}
+
+/// Fills `tally[l·B + b]`, the number of models of bucket `b` that vote `l`, unless it
+/// is already filled for this test input (`scratch.counts` must hold the row's votes).
+///
+/// Why per label and on demand: a certificate rarely needs every label (the others are
+/// ruled out by [`min_buckets_floor`]), a label nobody votes for has an all-zero row, and
+/// a row is a sum of `d` shifted copies of a 0/1 vector, which vectorises, where
+/// scattering `M·d` increments over all labels at once does not.
+pub(crate) fn ensure_tally(spread: &Spread, row: &[u32], l: u32, scratch: &mut Scratch) {
+    let l = l as usize;
+    if scratch.tally_ready[l] {
+        return;
     }
+    scratch.tally_ready[l] = true;
+    let n = spread.n_buckets();
+    let out = &mut scratch.tally[l * n..(l + 1) * n];
+    if scratch.counts[l] == 0 {
+        out.fill(0);
+        return;
+    }
+    for (x, &v) in scratch.indicator.iter_mut().zip(row) {
+        *x = u32::from(v == l as u32);
+    }
+    bucket_sums(spread, &scratch.indicator, out);
 }
 
 /// `out[b] = Σ_s x[(b + s) mod B]`: the sum of a per-model value over each bucket's models.
@@ -153,14 +179,22 @@ pub(crate) fn overtake_gap(counts: &[u32], a: u32, c: u32) -> i64 {
     i64::from(counts[a as usize]) - i64::from(counts[c as usize]) + i64::from(c > a)
 }
 
-/// The fewest buckets an attacker needs so that `c` ranks before `a` in the vote, with the
-/// tally of the current row in `scratch.tally`.
-pub(crate) fn overtake_cost(spread: &Spread, scratch: &mut Scratch, a: u32, c: u32) -> u64 {
+/// The fewest buckets an attacker needs so that `c` ranks before `a` in the vote of `row`
+/// (whose vote counts are in `scratch.counts`).
+pub(crate) fn overtake_cost(
+    spread: &Spread,
+    row: &[u32],
+    scratch: &mut Scratch,
+    a: u32,
+    c: u32,
+) -> u64 {
     let gap = overtake_gap(&scratch.counts, a, c);
     let d = spread.d() as u32;
     if gap <= 0 {
         return 0;
     }
+    ensure_tally(spread, row, a, scratch);
+    ensure_tally(spread, row, c, scratch);
     let n = spread.n_buckets();
     let (ta, tc) = (a as usize * n, c as usize * n);
     for b in 0..n {
@@ -182,14 +216,14 @@ fn fa_row(spread: &Spread, row: &[u32], label: u32, scratch: &mut Scratch) -> Ag
     count_row(row, &mut scratch.counts);
     let prediction = Prediction::from_counts(&scratch.counts, TieRule::Smaller);
     let a = prediction.predicted;
-    tally_votes(spread, row, &mut scratch.tally);
+    reset_tally(scratch);
     let max_power = 2 * spread.d() as u32;
     let mut best = u64::MAX;
     for c in 0..scratch.counts.len() as u32 {
         if c == a || min_buckets_floor(overtake_gap(&scratch.counts, a, c), max_power) >= best {
             continue;
         }
-        best = best.min(overtake_cost(spread, scratch, a, c));
+        best = best.min(overtake_cost(spread, row, scratch, a, c));
     }
     AggregateCertificate {
         label,

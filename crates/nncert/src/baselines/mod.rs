@@ -11,6 +11,7 @@ pub mod builtin;
 pub mod dpa;
 pub mod ensemble;
 pub mod model_outputs;
+pub mod neighbour_learners;
 pub mod runoff;
 pub mod spread;
 

@@ -22,28 +22,24 @@
 use rayon::prelude::*;
 
 use super::aggregation::{
-    AggregateCertificate, Scratch, bucket_sums, certified_ops, check_models, min_buckets,
-    min_buckets_floor, overtake_cost, overtake_gap, tally_votes,
+    AggregateCertificate, Scratch, bucket_sums, certified_ops, check_models, ensure_tally,
+    min_buckets, min_buckets_floor, overtake_cost, overtake_gap, reset_tally,
 };
 use super::model_outputs::{ABSTAIN, ModelRankings};
 use super::spread::Spread;
 use crate::error::Error;
 use crate::votes::{Prediction, TieRule};
 
-/// Round-two votes for `a` and for `b`.
+/// Round-two votes for `a` and for `b`. Branch-free: which finalist a model prefers is
+/// as good as random to the processor.
 fn duel(votes: &[u32], positions: &[u16], c: usize, a: u32, b: u32) -> (u32, u32) {
-    let (mut va, mut vb) = (0, 0);
-    for (m, &v) in votes.iter().enumerate() {
-        if v != ABSTAIN {
-            let p = &positions[m * c..(m + 1) * c];
-            if p[a as usize] < p[b as usize] {
-                va += 1;
-            } else {
-                vb += 1;
-            }
-        }
+    let (mut va, mut voting) = (0u32, 0u32);
+    for (p, &v) in positions.chunks_exact(c).zip(votes) {
+        let votes_at_all = u32::from(v != ABSTAIN);
+        va += votes_at_all & u32::from(p[a as usize] < p[b as usize]);
+        voting += votes_at_all;
     }
-    (va, vb)
+    (va, voting - va)
 }
 
 /// The Run-Off Election prediction of one row: winner and other finalist with their
@@ -87,30 +83,29 @@ fn roe_row(
     }
     let prediction = runoff_prediction(votes, positions, &scratch.counts);
     let (a, s) = (prediction.predicted, prediction.runner_up);
-    tally_votes(spread, votes, &mut scratch.tally);
+    reset_tally(scratch);
     let d = spread.d() as u32;
 
-    // Round two between a and every other label, in one pass over the rankings: a model's
-    // power is 1 + [prefers a] − [prefers l] (1 for an abstaining model), and the round's
-    // gap is votes(a) − votes(l) + [a < l].
-    scratch.per_model.resize(c * n, 0);
-    scratch.duel.clear();
-    scratch.duel.resize(c, 0);
-    for (m, &v) in votes.iter().enumerate() {
+    // Round two between a and every other label, in one pass over the rankings: `wins[l]`
+    // voting models rank a before l (a loop over the labels of one model, which
+    // vectorises), so the round's gap is wins − (voting − wins) + [a < l].
+    let wins = &mut scratch.wins;
+    wins.fill(0);
+    let mut voting = 0i64;
+    for (p, &v) in positions.chunks_exact(c).zip(votes) {
         if v == ABSTAIN {
-            for l in 0..c {
-                scratch.per_model[l * n + m] = 1;
-            }
             continue;
         }
-        let p = &positions[m * c..(m + 1) * c];
+        voting += 1;
         let pa = p[a as usize];
-        for (l, (&pl, duel)) in p.iter().zip(scratch.duel.iter_mut()).enumerate() {
-            let prefers_a = pa < pl;
-            scratch.per_model[l * n + m] = 2 * u32::from(prefers_a);
-            *duel += if prefers_a { 1 } else { -1 };
+        for (w, &pl) in wins.iter_mut().zip(p) {
+            *w += u32::from(pa < pl);
         }
     }
+    scratch.duel.clear();
+    scratch
+        .duel
+        .extend(wins.iter().map(|&w| 2 * i64::from(w) - voting));
     let round_two_gap = |duel: &[i64], l: u32| duel[l as usize] + i64::from(a < l);
 
     // (B): l reaches the final with a (l = s, or l overtakes s) and wins round two. The
@@ -130,13 +125,25 @@ fn roe_row(
         let reach = if l == s {
             0
         } else {
-            overtake_cost(spread, scratch, s, l)
+            overtake_cost(spread, votes, scratch, s, l)
         };
         if reach >= best {
             continue;
         }
-        let x = &scratch.per_model[l as usize * n..(l as usize + 1) * n];
-        bucket_sums(spread, x, &mut scratch.power);
+        // A model's power on round two: 1 + [prefers a] − [prefers l], 1 if it abstains.
+        for ((x, p), &v) in scratch
+            .per_model
+            .iter_mut()
+            .zip(positions.chunks_exact(c))
+            .zip(votes)
+        {
+            *x = if v == ABSTAIN {
+                1
+            } else {
+                2 * u32::from(p[a as usize] < p[l as usize])
+            };
+        }
+        bucket_sums(spread, &scratch.per_model, &mut scratch.power);
         let win = min_buckets(gap, &scratch.power, 2 * d, &mut scratch.hist);
         best = best.min(reach.max(win));
     }
@@ -145,7 +152,7 @@ fn roe_row(
     // Cost of one label overtaking a alone, computed once when first needed.
     let mut alone: Vec<Option<u64>> = vec![None; c];
     let mut cost_alone = |l: u32, scratch: &mut Scratch| -> u64 {
-        *alone[l as usize].get_or_insert_with(|| overtake_cost(spread, scratch, a, l))
+        *alone[l as usize].get_or_insert_with(|| overtake_cost(spread, votes, scratch, a, l))
     };
     for c1 in (0..c as u32).filter(|&x| x != a) {
         for c2 in (c1 + 1..c as u32).filter(|&x| x != a) {
@@ -162,6 +169,9 @@ fn roe_row(
             let lower = cost_alone(c1, scratch).max(cost_alone(c2, scratch));
             if lower >= best {
                 continue;
+            }
+            for l in [a, c1, c2] {
+                ensure_tally(spread, votes, l, scratch);
             }
             let (ta, t1, t2) = (a as usize * n, c1 as usize * n, c2 as usize * n);
             for b in 0..n {
