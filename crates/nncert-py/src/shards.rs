@@ -165,14 +165,7 @@ pub fn finish_partials<'py>(
         let metric = s.metric;
         let pending = merge.pending()?;
         let test_features = test.to_features()?;
-        let keys = exact_keys(
-            metric,
-            &index.features().to_matrix(),
-            0,
-            &test_features,
-            0,
-            &pending,
-        )?;
+        let keys = exact_keys(metric, index.features(), 0, &test_features, 0, &pending)?;
         Ok((merge.finish(&keys)?, pending.len()))
     })?;
     let out = search_dict(py, &result, test.n(), index.n_classes())?;

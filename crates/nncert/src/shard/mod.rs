@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::features::FeatureMatrix;
 use crate::neighbours::Metric;
 use crate::neighbours::exact::{Exact, exact_key};
+use crate::neighbours::layout::TrainLayout;
 use crate::neighbours::search::{Lists, Reference, SearchConfig, search_detailed};
 
 pub use bytes::{FORMAT_VERSION, MAGIC};
@@ -309,28 +310,65 @@ pub(crate) fn check_ks_and_radii(metric: Metric, ks: &[usize], radii: &[f64]) ->
     Ok(())
 }
 
+/// Training rows read by index, whatever their layout: a row-major [`FeatureMatrix`] or
+/// the search's own [`TrainLayout`] (so a holder of an index computes exact keys from the
+/// copy it searches, without a row-major copy of the training set).
+pub trait TrainRows: Sync {
+    /// Number of rows.
+    fn n_rows(&self) -> usize;
+    /// Values per row.
+    fn n_cols(&self) -> usize;
+    /// Row `i` (its `n_cols` values).
+    fn values(&self, i: usize) -> &[f32];
+}
+
+impl TrainRows for FeatureMatrix {
+    fn n_rows(&self) -> usize {
+        self.n
+    }
+    fn n_cols(&self) -> usize {
+        self.dim
+    }
+    fn values(&self, i: usize) -> &[f32] {
+        self.row(i)
+    }
+}
+
+impl TrainRows for TrainLayout {
+    fn n_rows(&self) -> usize {
+        self.n()
+    }
+    fn n_cols(&self) -> usize {
+        self.dim()
+    }
+    fn values(&self, i: usize) -> &[f32] {
+        self.row(i)
+    }
+}
+
 /// The exact keys of `pairs` (global test row, global training index), in order, for
 /// [`Partial::finish`]: `train` holds training rows `train_start..` and `test` test rows
 /// `test_start..` (0 and 0 for the whole sets).
 pub fn exact_keys(
     metric: Metric,
-    train: &FeatureMatrix,
+    train: &impl TrainRows,
     train_start: usize,
     test: &FeatureMatrix,
     test_start: usize,
     pairs: &[(usize, u32)],
 ) -> Result<Vec<Exact>, Error> {
-    if train.dim != test.dim {
+    if train.n_cols() != test.dim {
         return Err(Error::invalid(format!(
             "exact keys: training features have {} columns, test features {}",
-            train.dim, test.dim
+            train.n_cols(),
+            test.dim
         )));
     }
     let local = |(q, j): (usize, u32)| -> Option<(usize, usize)> {
         let q = q.checked_sub(test_start).filter(|&q| q < test.n)?;
         let j = (j as usize)
             .checked_sub(train_start)
-            .filter(|&j| j < train.n)?;
+            .filter(|&j| j < train.n_rows())?;
         Some((q, j))
     };
     if let Some(&(q, j)) = pairs.iter().find(|&&p| local(p).is_none()) {
@@ -339,14 +377,14 @@ pub fn exact_keys(
             test_start,
             test_start + test.n,
             train_start,
-            train_start + train.n
+            train_start + train.n_rows()
         )));
     }
     Ok(pairs
         .par_iter()
         .map(|&p| {
             let (q, j) = local(p).expect("checked above");
-            let (a, b) = (test.row(q), train.row(j));
+            let (a, b) = (test.row(q), train.values(j));
             if metric == Metric::Cosine {
                 // The search compares the rows scaled to unit length, exactly so.
                 let dim = a.len().max(1);
