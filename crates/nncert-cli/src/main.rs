@@ -12,27 +12,21 @@ macro_rules! say {
 }
 
 mod args;
-mod attack_cmd;
-mod certify_cmd;
-mod certify_ensemble;
-mod certify_votes;
-mod data_info;
-mod demo;
-mod features_cmd;
-mod fetch;
+mod commands;
 mod figures;
 mod interrupt;
-mod merge_cmd;
 mod progress;
-mod reproduce;
 mod summary;
-mod votes_cmd;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use args::{Cli, Command};
+use commands::{
+    attack_cmd, certify_cmd, certify_ensemble, certify_votes, data_info, demo, features_cmd, fetch,
+    merge_cmd, reproduce, votes_cmd,
+};
 
 /// Writes to stdout; a closed pipe ends the process with success, like other Unix tools.
 pub fn write_stdout(text: &str) {

@@ -88,7 +88,7 @@ pub fn run(a: &VotesArgs) -> Result<()> {
             say!(
                 "rnn r={}: {} no neighbour within r",
                 rv.radius,
-                crate::certify_cmd::plural(rv.empty, "test input has", "test inputs have")
+                super::certify_cmd::plural(rv.empty, "test input has", "test inputs have")
             );
         }
     }

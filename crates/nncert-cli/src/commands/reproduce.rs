@@ -10,7 +10,7 @@ use nncert::report::OutputDir;
 use nncert::report::reproduction::{self, Run};
 
 use crate::args::ReproduceArgs;
-use crate::certify_cmd;
+use crate::commands::certify_cmd;
 
 pub fn run(a: &ReproduceArgs) -> Result<()> {
     OutputDir::preflight(&a.out)?;

@@ -8,7 +8,7 @@ use nncert::rng::SplitMix64;
 use nncert::{Certification, CurveOptions, Method, Votes};
 
 use crate::args::DemoArgs;
-use crate::certify_votes::{certify_and_write, input_record};
+use crate::commands::certify_votes::{certify_and_write, input_record};
 
 /// Classes of the generated votes.
 const N_CLASSES: usize = 10;

@@ -11,7 +11,7 @@ use nncert::shard::{self, Merge, Partial};
 use serde_json::json;
 
 use crate::args::MergeArgs;
-use crate::votes_cmd::PARTIAL_FILE;
+use crate::commands::votes_cmd::PARTIAL_FILE;
 
 /// A partial named on the command line: the file itself, or a `votes` output directory.
 fn partial_path(p: &Path) -> PathBuf {

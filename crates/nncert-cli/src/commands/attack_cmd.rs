@@ -50,7 +50,7 @@ pub fn run(a: &AttackArgs) -> Result<()> {
     let trigger = match (&a.trigger, a.target_label) {
         (Some(t), Some(l)) => {
             let t: Trigger = t.parse()?;
-            crate::certify_cmd::stamp_test_set(&mut dataset, t)?;
+            super::certify_cmd::stamp_test_set(&mut dataset, t)?;
             Some((t, l))
         }
         (Some(_), None) => anyhow::bail!("--trigger: the backdoor attack needs --target-label L"),
