@@ -228,6 +228,16 @@ pub struct GroupingGap {
 }
 
 impl GroupingGap {
+    /// Each vector made non-increasing from the right and cut (or padded) to `0..=max_e`.
+    fn cut_to(&mut self, max_e: u64) {
+        let found = [self.polish.as_mut(), self.cluster.as_mut()];
+        for v in std::iter::once(&mut self.upper_bound).chain(found.into_iter().flatten()) {
+            monotone_from_right(v);
+            v.truncate(max_e as usize + 1);
+            v.resize(max_e as usize + 1, 0);
+        }
+    }
+
     /// `upper_bound` minus the best grouping computed (CLUSTER if computed, which is never
     /// below POLISH, else POLISH), per `e`, in test inputs.
     pub fn gap(&self) -> Vec<u64> {
@@ -349,6 +359,11 @@ pub fn curves_from_points(
 
 /// [`curves_from_points`] with, for the one-label curves (and `best`, which includes
 /// `island-label`), every test input's needs per label.
+///
+/// The steps: how far to compute ([`CurveJob::new`]), the partitions shared by several
+/// curves ([`SharedGroupings`]), one raw count vector per asked certification
+/// ([`CurveJob::joint_curve`]), their pointwise maximum for `best`, then the curves made
+/// monotone and cut to the reported range ([`finish_curves`]).
 fn curves_with_needs(
     points: Vec<PointCertificate>,
     n_classes: usize,
@@ -362,107 +377,141 @@ fn curves_with_needs(
             "votes: expected at least one test input, found none",
         ));
     }
-    let wants_joint = !options.joint.is_empty();
-    let random_division = || Partition::random_division(&points, n_classes, options.seed);
-    let rd_label_partition = options
-        .joint
-        .contains(&Certification::RdLabel)
-        .then(random_division);
-    // Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g;
-    // under `delete`, once every group's costs fit in e), RD under the one-label bound once
-    // removals alone cover every group.
-    let horizon = if wants_joint && options.threat == Threat::Delete {
-        threat::delete_horizon(&points, n_classes)
-    } else {
-        points
-            .iter()
-            .filter(|p| p.correct())
-            .map(|p| if wants_joint { p.margin } else { p.e_star + 1 })
-            .max()
-            .unwrap_or(0)
-    }
-    .max(
-        rd_label_partition
-            .as_ref()
-            .map_or(0, |rd| partition_one_label_horizon(rd, &points)),
-    );
-    // Curves are computed only as far as they are reported. Made non-increasing from the
-    // right over that range (see `monotone_from_right`) they are still lower bounds: each
-    // value is a bound proven at the same or a larger e within the range.
-    let compute_to = options
-        .max_e
-        .unwrap_or_else(|| horizon.min(DEFAULT_MAX_E_CAP));
-
+    let job = CurveJob::new(&points, n_classes, needs, options);
     let mut counts: Vec<(Certification, Vec<u64>)> = vec![(
         Certification::Individual,
-        individual_counts(&points, compute_to),
+        individual_counts(&points, job.compute_to),
     )];
-    let wants = |c: Certification| options.joint.contains(&c);
-    let wants_best = wants(Certification::Best);
     for c in [Certification::PolishLabel, Certification::ClusterLabel] {
-        if needs.is_none() && wants(c) {
+        if needs.is_none() && job.wants(c) {
             return Err(one_label_without_votes(c));
         }
     }
-    let island_label = |needs: &Needs| island_one_label_counts(&points, needs, compute_to);
-    // POLISH's partition serves both of its curves.
-    let (polish, polish_label) =
-        if wants(Certification::Polish) || wants(Certification::PolishLabel) {
-            let one_label_needs = needs.filter(|_| wants(Certification::PolishLabel));
-            let (paper, one_label) = polish_counts(&points, n_classes, one_label_needs, compute_to);
-            (Some(paper), one_label)
-        } else {
-            (None, None)
-        };
-    // CLUSTER's partitions serve both of its curves; `best` includes `cluster-label`.
-    let (cluster, cluster_label) = if wants(Certification::Cluster)
-        || wants(Certification::ClusterLabel)
-        || (wants_best && needs.is_some())
-    {
-        let one_label_needs = needs.filter(|_| wants(Certification::ClusterLabel) || wants_best);
-        let (paper, one_label) = cluster_counts(&points, n_classes, one_label_needs, compute_to);
-        (Some(paper), one_label)
-    } else {
-        (None, None)
-    };
-    let shown_cluster = cluster.clone().filter(|_| wants(Certification::Cluster));
-    let mut grouping_gap = (polish.is_some() || shown_cluster.is_some()).then(|| GroupingGap {
-        upper_bound: grouping_upper_bound(&points, n_classes, compute_to),
-        polish: polish.clone(),
-        cluster: shown_cluster,
-    });
+    let shared = SharedGroupings::compute(&job);
+    let mut grouping_gap = shared.grouping_gap(&job);
     for &certification in &options.joint {
-        let c = match (certification, needs, &rd_label_partition) {
-            (Certification::Island | Certification::Rd, _, _) => {
-                joint_counts(certification, &points, n_classes, options, compute_to)
-            }
-            (Certification::IslandLabel, Some(needs), _) => island_label(needs),
-            (Certification::RdLabel, Some(needs), Some(rd)) => {
-                partition_one_label_counts(rd, &points, needs, compute_to)
-            }
-            (Certification::Polish, _, _) => polish.clone().unwrap_or_default(),
-            (Certification::PolishLabel, _, _) => polish_label.clone().unwrap_or_default(),
-            (Certification::Cluster, _, _) => cluster.clone().unwrap_or_default(),
-            (Certification::ClusterLabel, _, _) => cluster_label.clone().unwrap_or_default(),
-            (Certification::Best, _, _) => continue,
-            (Certification::IslandLabel | Certification::RdLabel, _, _) => {
-                return Err(one_label_without_votes(certification));
-            }
-            (Certification::Individual, _, _) => unreachable!("rejected by validate"),
-        };
-        counts.push((certification, c));
+        if let Some(c) = job.joint_curve(certification, &shared)? {
+            counts.push((certification, c));
+        }
     }
-    if wants_best {
-        // The one-label ISLAND and CLUSTER curves are part of the best bound even when not
-        // shown.
-        let hidden_island = match (needs, options.joint.contains(&Certification::IslandLabel)) {
-            (Some(needs), false) => Some(island_label(needs)),
+    if job.wants(Certification::Best) {
+        let best = job.best_counts(&counts, &shared);
+        counts.push((Certification::Best, best));
+    }
+    let (curves, max_e) = finish_curves(counts, options, n_test as u64, job.compute_to);
+    if let Some(gap) = grouping_gap.as_mut() {
+        gap.cut_to(max_e);
+    }
+    Ok(CertifiedVotes {
+        points,
+        curves,
+        max_e,
+        grouping_gap,
+    })
+}
+
+/// What every curve of one [`curves_with_needs`] call is computed from.
+struct CurveJob<'a> {
+    points: &'a [PointCertificate],
+    n_classes: usize,
+    needs: Option<&'a Needs>,
+    options: &'a CurveOptions,
+    /// RD's partition, when `rd-label` is asked (its horizon depends on it).
+    rd_label_partition: Option<Partition>,
+    /// The last `e` computed.
+    compute_to: u64,
+}
+
+impl<'a> CurveJob<'a> {
+    fn new(
+        points: &'a [PointCertificate],
+        n_classes: usize,
+        needs: Option<&'a Needs>,
+        options: &'a CurveOptions,
+    ) -> Self {
+        let rd_label_partition = options
+            .joint
+            .contains(&Certification::RdLabel)
+            .then(|| Partition::random_division(points, n_classes, options.seed));
+        let horizon = curve_horizon(points, n_classes, options, rd_label_partition.as_ref());
+        // Curves are computed only as far as they are reported. Made non-increasing from the
+        // right over that range (see `monotone_from_right`) they are still lower bounds: each
+        // value is a bound proven at the same or a larger e within the range.
+        let compute_to = options
+            .max_e
+            .unwrap_or_else(|| horizon.min(DEFAULT_MAX_E_CAP));
+        CurveJob {
+            points,
+            n_classes,
+            needs,
+            options,
+            rd_label_partition,
+            compute_to,
+        }
+    }
+
+    fn wants(&self, c: Certification) -> bool {
+        self.options.joint.contains(&c)
+    }
+
+    fn island_label(&self, needs: &Needs) -> Vec<u64> {
+        island_one_label_counts(self.points, needs, self.compute_to)
+    }
+
+    /// The raw counts of one asked joint certification; `None` for `best`, which is
+    /// computed from the others.
+    fn joint_curve(
+        &self,
+        certification: Certification,
+        shared: &SharedGroupings,
+    ) -> Result<Option<Vec<u64>>, Error> {
+        let (points, compute_to) = (self.points, self.compute_to);
+        Ok(Some(
+            match (certification, self.needs, &self.rd_label_partition) {
+                (Certification::Island | Certification::Rd, _, _) => joint_counts(
+                    certification,
+                    points,
+                    self.n_classes,
+                    self.options,
+                    compute_to,
+                ),
+                (Certification::IslandLabel, Some(needs), _) => self.island_label(needs),
+                (Certification::RdLabel, Some(needs), Some(rd)) => {
+                    partition_one_label_counts(rd, points, needs, compute_to)
+                }
+                (Certification::Polish, _, _) => shared.polish.clone().unwrap_or_default(),
+                (Certification::PolishLabel, _, _) => {
+                    shared.polish_label.clone().unwrap_or_default()
+                }
+                (Certification::Cluster, _, _) => shared.cluster.clone().unwrap_or_default(),
+                (Certification::ClusterLabel, _, _) => {
+                    shared.cluster_label.clone().unwrap_or_default()
+                }
+                (Certification::Best, _, _) => return Ok(None),
+                (Certification::IslandLabel | Certification::RdLabel, _, _) => {
+                    return Err(one_label_without_votes(certification));
+                }
+                (Certification::Individual, _, _) => unreachable!("rejected by validate"),
+            },
+        ))
+    }
+
+    /// `best`: the pointwise maximum of every curve computed, and of the one-label ISLAND
+    /// and CLUSTER curves, which are part of the best bound even when not shown.
+    fn best_counts(
+        &self,
+        counts: &[(Certification, Vec<u64>)],
+        shared: &SharedGroupings,
+    ) -> Vec<u64> {
+        let hidden_island = match (self.needs, self.wants(Certification::IslandLabel)) {
+            (Some(needs), false) => Some(self.island_label(needs)),
             _ => None,
         };
-        let hidden_cluster = cluster_label
+        let hidden_cluster = shared
+            .cluster_label
             .as_ref()
-            .filter(|_| !wants(Certification::ClusterLabel));
-        let best = (0..=compute_to as usize)
+            .filter(|_| !self.wants(Certification::ClusterLabel));
+        (0..=self.compute_to as usize)
             .map(|e| {
                 counts
                     .iter()
@@ -472,11 +521,97 @@ fn curves_with_needs(
                     .max()
                     .unwrap_or(0)
             })
-            .collect();
-        counts.push((Certification::Best, best));
+            .collect()
+    }
+}
+
+/// Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g;
+/// under `delete`, once every group's costs fit in e), RD under the one-label bound once
+/// removals alone cover every group.
+fn curve_horizon(
+    points: &[PointCertificate],
+    n_classes: usize,
+    options: &CurveOptions,
+    rd_label_partition: Option<&Partition>,
+) -> u64 {
+    let wants_joint = !options.joint.is_empty();
+    let horizon = if wants_joint && options.threat == Threat::Delete {
+        threat::delete_horizon(points, n_classes)
+    } else {
+        points
+            .iter()
+            .filter(|p| p.correct())
+            .map(|p| if wants_joint { p.margin } else { p.e_star + 1 })
+            .max()
+            .unwrap_or(0)
+    };
+    horizon.max(rd_label_partition.map_or(0, |rd| partition_one_label_horizon(rd, points)))
+}
+
+/// The POLISH and CLUSTER partitions each serve two curves (the paper's bound and the
+/// one-label bound), so they are computed once; `best` includes `cluster-label`.
+struct SharedGroupings {
+    polish: Option<Vec<u64>>,
+    polish_label: Option<Vec<u64>>,
+    cluster: Option<Vec<u64>>,
+    cluster_label: Option<Vec<u64>>,
+}
+
+impl SharedGroupings {
+    fn compute(job: &CurveJob<'_>) -> Self {
+        let (points, n_classes, needs) = (job.points, job.n_classes, job.needs);
+        let wants_best = job.wants(Certification::Best);
+        let (polish, polish_label) =
+            if job.wants(Certification::Polish) || job.wants(Certification::PolishLabel) {
+                let one_label_needs = needs.filter(|_| job.wants(Certification::PolishLabel));
+                let (paper, one_label) =
+                    polish_counts(points, n_classes, one_label_needs, job.compute_to);
+                (Some(paper), one_label)
+            } else {
+                (None, None)
+            };
+        let (cluster, cluster_label) = if job.wants(Certification::Cluster)
+            || job.wants(Certification::ClusterLabel)
+            || (wants_best && needs.is_some())
+        {
+            let one_label_needs =
+                needs.filter(|_| job.wants(Certification::ClusterLabel) || wants_best);
+            let (paper, one_label) =
+                cluster_counts(points, n_classes, one_label_needs, job.compute_to);
+            (Some(paper), one_label)
+        } else {
+            (None, None)
+        };
+        SharedGroupings {
+            polish,
+            polish_label,
+            cluster,
+            cluster_label,
+        }
     }
 
-    // Default range: stop at the first e where every curve is 0 (that row included).
+    /// The gap report beside the POLISH and shown CLUSTER curves (raw, cut later).
+    fn grouping_gap(&self, job: &CurveJob<'_>) -> Option<GroupingGap> {
+        let shown_cluster = self
+            .cluster
+            .clone()
+            .filter(|_| job.wants(Certification::Cluster));
+        (self.polish.is_some() || shown_cluster.is_some()).then(|| GroupingGap {
+            upper_bound: grouping_upper_bound(job.points, job.n_classes, job.compute_to),
+            polish: self.polish.clone(),
+            cluster: shown_cluster,
+        })
+    }
+}
+
+/// Raw counts into curves: the reported range (`options.max_e`, or up to the first `e`
+/// where every curve is 0, that row included), each made non-increasing and cut to it.
+fn finish_curves(
+    counts: Vec<(Certification, Vec<u64>)>,
+    options: &CurveOptions,
+    n_test: u64,
+    compute_to: u64,
+) -> (Vec<Curve>, u64) {
     let max_e = match options.max_e {
         Some(m) => m,
         None => (0..=compute_to as usize)
@@ -492,24 +627,11 @@ fn curves_with_needs(
                 classifier: options.classifier.clone(),
                 certification,
                 certified,
-                n_test: n_test as u64,
+                n_test,
             }
         })
         .collect();
-    if let Some(gap) = grouping_gap.as_mut() {
-        let found = [gap.polish.as_mut(), gap.cluster.as_mut()];
-        for v in std::iter::once(&mut gap.upper_bound).chain(found.into_iter().flatten()) {
-            monotone_from_right(v);
-            v.truncate(max_e as usize + 1);
-            v.resize(max_e as usize + 1, 0);
-        }
-    }
-    Ok(CertifiedVotes {
-        points,
-        curves,
-        max_e,
-        grouping_gap,
-    })
+    (curves, max_e)
 }
 
 /// One joint curve (raw, before it is made monotone) under the options' threat.
