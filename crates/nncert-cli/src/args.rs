@@ -3,8 +3,17 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use nncert::baselines::dpa::Units;
+use nncert::baselines::ensemble::BaseLearner;
 use nncert::certify::threat::Threat;
-use nncert::{Certification, Method, TieRule};
+use nncert::data::trigger::Trigger;
+use nncert::features::BlockNorm;
+use nncert::{Certification, Method, Metric, TieRule};
+
+use crate::choices::{
+    DatasetChoice, FeaturesChoice, HogNormChoice, JointChoice, MethodChoice, MetricChoice,
+    PaperChoice, ThreatChoice, TieChoice, UnitsChoice, library_value_of, value_of,
+};
 
 /// Certified robustness of kNN and rNN classifiers against data poisoning.
 ///
@@ -77,10 +86,10 @@ pub struct FeaturesArgs {
 /// Which features to compute.
 #[derive(Debug, Args, Clone)]
 pub struct FeatureArgs {
-    /// hog (scikit-image semantics, docs/METHOD.md §6) or raw (pixels / your features as they are).
-    /// Default: hog for images, raw for --dataset npy.
-    #[arg(long, value_parser = ["hog", "raw"])]
-    pub features: Option<String>,
+    /// Features: hog (scikit-image semantics, docs/METHOD.md §6) or raw (pixels / your
+    /// features as they are). Default: hog for images, raw for --dataset npy.
+    #[arg(long, value_enum)]
+    pub features: Option<FeaturesChoice>,
     /// HOG orientation bins.
     #[arg(long, default_value_t = 9)]
     pub hog_orientations: usize,
@@ -90,9 +99,9 @@ pub struct FeatureArgs {
     /// HOG block size in cells (square).
     #[arg(long, default_value_t = 3)]
     pub hog_block: usize,
-    /// HOG block normalisation: L1, L1-sqrt, L2, L2-Hys.
-    #[arg(long, default_value = "L2-Hys")]
-    pub hog_norm: String,
+    /// HOG block normalisation.
+    #[arg(long, default_value = "L2-Hys", value_parser = library_value_of::<HogNormChoice, BlockNorm>())]
+    pub hog_norm: BlockNorm,
 }
 
 impl FeatureArgs {
@@ -100,12 +109,17 @@ impl FeatureArgs {
     /// vectors (`npy`), which HOG cannot read.
     pub fn kind(&self, npy: bool) -> anyhow::Result<nncert::features::FeatureKind> {
         use nncert::features::{FeatureKind, HogParams};
-        // HOG flags are checked even with --features raw, so a typo never passes silently.
-        let block_norm = self.hog_norm.parse()?;
-        let default = if npy { "raw" } else { "hog" };
-        Ok(match self.features.as_deref().unwrap_or(default) {
-            "raw" => FeatureKind::Raw,
-            _ => FeatureKind::Hog(HogParams {
+        // HOG flags are checked (by clap) even with --features raw, so a typo never passes
+        // silently.
+        let block_norm = self.hog_norm;
+        let default = if npy {
+            FeaturesChoice::Raw
+        } else {
+            FeaturesChoice::Hog
+        };
+        Ok(match self.features.unwrap_or(default) {
+            FeaturesChoice::Raw => FeatureKind::Raw,
+            FeaturesChoice::Hog => FeatureKind::Hog(HogParams {
                 orientations: self.hog_orientations,
                 pixels_per_cell: (self.hog_cell, self.hog_cell),
                 cells_per_block: (self.hog_block, self.hog_block),
@@ -140,10 +154,9 @@ pub struct CertifyArgs {
         allow_negative_numbers = true
     )]
     pub rnn: Option<Vec<String>>,
-    /// Distance: l1 (paper), l2, linf, ip (inner product: nearer = larger x·y; --rnn r
-    /// keeps x·y ≥ r) or cosine (1 − cosine similarity, in [0, 2]).
-    #[arg(long, default_value = "l1")]
-    pub metric: String,
+    /// Distance between feature vectors.
+    #[arg(long, default_value = "l1", value_parser = library_value_of::<MetricChoice, Metric>())]
+    pub metric: Metric,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -153,8 +166,8 @@ pub struct CertifyArgs {
     pub baselines: BaselineArgs,
     /// Stamp a backdoor trigger on every test image first (patch:SIZE@ROW,COL=VALUE or
     /// blend:ALPHA): the curves are then backdoor certified accuracy (docs/METHOD.md §1).
-    #[arg(long, value_name = "TRIGGER")]
-    pub trigger: Option<String>,
+    #[arg(long, value_name = "TRIGGER", value_parser = parse_trigger)]
+    pub trigger: Option<Trigger>,
     /// Output directory.
     #[arg(long, value_name = "DIR", default_value = "nncert-out")]
     pub out: PathBuf,
@@ -178,8 +191,8 @@ pub struct BaselineArgs {
     /// Base classifier of DPA, FA, ROE and bagging: centroid (nearest class mean), 1nn,
     /// knn:K (majority of the K nearest members) or rnn:R (majority within radius R,
     /// abstains on an empty ball).
-    #[arg(long, default_value = "centroid")]
-    pub learner: String,
+    #[arg(long, default_value = "centroid", value_parser = parse_learner)]
+    pub learner: BaseLearner,
     /// Seed of bagging's subsamples.
     #[arg(long, default_value_t = 0)]
     pub bagging_seed: u64,
@@ -224,7 +237,7 @@ impl BaselineArgs {
             bagging: self.bagging.clone(),
             bagging_models: self.models,
             alpha: self.alpha,
-            learner: self.learner.parse()?,
+            learner: self.learner,
             seed: self.bagging_seed,
             ensembles: nncert::experiment::EnsembleConfig {
                 fa: self.fa.clone(),
@@ -286,12 +299,12 @@ impl CertifyArgs {
             .map(|k| default_k(k, dataset))
             .collect();
         let search = SearchArgs {
-            knn: parse_list(&self.knn, "--knn", k_default)?,
-            rnn: parse_list(&self.rnn, "--rnn", r_default)?,
-            metric: self.metric.clone(),
+            knn: self.knn.clone(),
+            rnn: self.rnn.clone(),
+            metric: self.metric,
             threads: self.threads,
         };
-        let search = search.config()?;
+        let search = search.config_or(k_default, r_default)?;
         anyhow::ensure!(
             !search.ks.is_empty()
                 || !search.radii.is_empty()
@@ -353,13 +366,13 @@ pub struct AttackArgs {
     pub n_test: Option<usize>,
     /// Backdoor: stamp this trigger on the test images (patch:SIZE@ROW,COL=VALUE or
     /// blend:ALPHA) and also mount the backdoor attack (needs --target-label).
-    #[arg(long, value_name = "TRIGGER")]
-    pub trigger: Option<String>,
+    #[arg(long, value_name = "TRIGGER", value_parser = parse_trigger)]
+    pub trigger: Option<Trigger>,
     /// Backdoor: the label the poisoned, triggered training examples carry.
     #[arg(long, value_name = "L")]
     pub target_label: Option<u32>,
-    /// Which label wins equal votes: larger (paper) or smaller.
-    #[arg(long, default_value = "larger", value_parser = parse_tie)]
+    /// Which label wins equal votes.
+    #[arg(long, default_value = "larger", value_parser = library_value_of::<TieChoice, TieRule>())]
     pub tie_rule: TieRule,
     /// Output directory: attack.csv, attack_sets.csv, attack_poison.csv, report.json, figures/.
     #[arg(long, value_name = "DIR")]
@@ -375,8 +388,13 @@ pub struct ReproduceArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Which datasets, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "mnist,cifar10", value_parser = ["mnist", "cifar10"])]
-    pub datasets: Vec<String>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mnist,cifar10"
+    )]
+    pub datasets: Vec<PaperChoice>,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -433,36 +451,52 @@ pub struct MergeArgs {
 /// Which neighbours to search for.
 #[derive(Debug, Args, Clone)]
 pub struct SearchArgs {
-    /// kNN sizes, comma-separated (e.g. 1000,3000,5000).
-    #[arg(long, value_delimiter = ',', value_name = "K,…")]
-    pub knn: Vec<usize>,
-    /// rNN radii, comma-separated (e.g. 3,4,5): neighbours at distance ≤ r.
+    /// kNN sizes, comma-separated (e.g. 1000,3000,5000), or `none`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "K,…",
+        allow_negative_numbers = true
+    )]
+    pub knn: Option<Vec<String>>,
+    /// rNN radii, comma-separated (e.g. 3,4,5): neighbours at distance ≤ r; or `none`.
     #[arg(
         long,
         value_delimiter = ',',
         value_name = "R,…",
         allow_negative_numbers = true
     )]
-    pub rnn: Vec<f64>,
-    /// Distance: l1 (paper), l2, linf, ip (inner product: nearer = larger x·y; --rnn r
-    /// keeps x·y ≥ r) or cosine (1 − cosine similarity, in [0, 2]).
-    #[arg(long, default_value = "l1")]
-    pub metric: String,
+    pub rnn: Option<Vec<String>>,
+    /// Distance between feature vectors.
+    #[arg(long, default_value = "l1", value_parser = library_value_of::<MetricChoice, Metric>())]
+    pub metric: Metric,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
 
 impl SearchArgs {
+    /// The search asked for; an option not given means no search of that kind.
     pub fn config(&self) -> anyhow::Result<nncert::neighbours::SearchConfig> {
-        if let Some(k) = self.knn.iter().find(|&&k| k == 0) {
+        self.config_or(Vec::new(), Vec::new())
+    }
+
+    /// The search asked for, with `ks` / `radii` when `--knn` / `--rnn` is not given.
+    /// Both options have one grammar in every command: numbers, comma-separated, or `none`.
+    pub fn config_or(
+        &self,
+        ks: Vec<usize>,
+        radii: Vec<f64>,
+    ) -> anyhow::Result<nncert::neighbours::SearchConfig> {
+        let ks: Vec<usize> = parse_list(&self.knn, "--knn", ks)?;
+        let radii: Vec<f64> = parse_list(&self.rnn, "--rnn", radii)?;
+        if let Some(k) = ks.iter().find(|&&k| k == 0) {
             anyhow::bail!("--knn: expected k ≥ 1, found {k}");
         }
-        let metric: nncert::neighbours::Metric = self.metric.parse()?;
+        let metric = self.metric;
         // For ip, r is an inner-product threshold and may be negative.
         let signed = metric == nncert::neighbours::Metric::Ip;
-        if let Some(r) = self
-            .rnn
+        if let Some(r) = radii
             .iter()
             .find(|r| !r.is_finite() || (**r < 0.0 && !signed))
         {
@@ -470,8 +504,8 @@ impl SearchArgs {
         }
         Ok(nncert::neighbours::SearchConfig {
             metric,
-            ks: self.knn.clone(),
-            radii: self.rnn.clone(),
+            ks,
+            radii,
             kernel: nncert::neighbours::Kernel::detect()?,
             keep_neighbours: false,
         })
@@ -481,8 +515,8 @@ impl SearchArgs {
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     /// mnist (four IDX .gz files, into DIR/mnist) or cifar10 (cifar-10-binary.tar.gz, into DIR).
-    #[arg(value_parser = ["mnist", "cifar10"])]
-    pub dataset: String,
+    #[arg(value_enum)]
+    pub dataset: PaperChoice,
     /// Where to put the files.
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -513,9 +547,9 @@ pub struct DataInfoArgs {
     pub dataset: DatasetArgs,
     #[command(flatten)]
     pub features: FeatureArgs,
-    /// Distance of the neighbour-distance quantiles (l1, l2, linf, ip, cosine).
-    #[arg(long, default_value = "l1")]
-    pub metric: String,
+    /// Distance of the neighbour-distance quantiles.
+    #[arg(long, default_value = "l1", value_parser = library_value_of::<MetricChoice, Metric>())]
+    pub metric: Metric,
     /// Neighbour-distance quantiles over the first N test inputs (0: none).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub distance_sample: usize,
@@ -526,8 +560,8 @@ pub struct DataInfoArgs {
 pub struct DatasetArgs {
     /// mnist, cifar10, npy (your own features), or embedded (the MNIST subset built in).
     /// Default: npy when --train-features and friends are given, else embedded.
-    #[arg(long, value_parser = ["embedded", "mnist", "cifar10", "npy"])]
-    pub dataset: Option<String>,
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetChoice>,
     /// Directory holding the dataset files (for mnist: the four IDX files, plain or .gz, in
     /// DIR or DIR/mnist; for cifar10: cifar-10-binary.tar.gz, or the batches, see README).
     #[arg(long, value_name = "DIR")]
@@ -561,7 +595,7 @@ impl DatasetArgs {
             ("--classes", self.classes.is_some()),
         ];
         let given = npy_flags.iter().find(|(_, g)| *g).map(|(f, _)| *f);
-        let name = match (self.dataset.as_deref(), given) {
+        let name = match (self.dataset.map(DatasetChoice::name), given) {
             (Some(d), _) => d,
             (None, Some(_)) => "npy",
             (None, None) => "embedded",
@@ -620,7 +654,7 @@ pub struct CertifyVotesArgs {
     /// Which classifier produced the votes: knn (individual certificate only), rnn
     /// (individual and joint), dpa (votes of ζ partition classifiers) or bagging (votes of
     /// N subsample classifiers).
-    #[arg(long, value_parser = parse_method)]
+    #[arg(long, value_parser = library_value_of::<MethodChoice, Method>())]
     pub kind: Method,
     /// Parameter text copied to the outputs (k, r, ζ or ξ; for bagging default: ξ).
     #[arg(long, default_value = "")]
@@ -630,8 +664,8 @@ pub struct CertifyVotesArgs {
     /// dpa: units of e: poisoning (nncert's, a modification counts 1) or insdel (DPA's
     /// insertions + deletions, a modification counts 2).
     /// Default: poisoning.
-    #[arg(long, value_parser = ["poisoning", "insdel"])]
-    pub units: Option<String>,
+    #[arg(long, value_parser = value_of::<UnitsChoice, Units>())]
+    pub units: Option<Units>,
     /// bagging: number of base classifiers N (each row's votes sum to at most N).
     #[arg(long, value_name = "N")]
     pub models: Option<u64>,
@@ -664,7 +698,7 @@ pub struct CertifyEnsembleArgs {
     pub labels: PathBuf,
     /// Defenses to certify, comma-separated: dpa, fa, roe-dpa, roe-fa. Default: dpa,fa with
     /// --predictions, all four with --logits.
-    #[arg(long, value_delimiter = ',', value_parser = parse_method)]
+    #[arg(long, value_delimiter = ',', value_parser = library_value_of::<MethodChoice, Method>())]
     pub method: Vec<Method>,
     /// FA: how many models each bucket feeds (the number of models must be k·d).
     #[arg(long)]
@@ -685,8 +719,13 @@ pub struct CertifyEnsembleArgs {
     pub classes: Option<usize>,
     /// Units of e, comma-separated: poisoning (nncert's, a modification counts 1) and/or
     /// insdel (the papers': insertions and deletions, each counts 1).
-    #[arg(long, value_delimiter = ',', default_value = "poisoning,insdel")]
-    pub units: Vec<String>,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "poisoning,insdel",
+        value_parser = value_of::<UnitsChoice, Units>()
+    )]
+    pub units: Vec<Units>,
     /// Parameter text for the outputs (default: k=… and d=… of each ensemble); the units
     /// are always appended.
     #[arg(long, default_value = "")]
@@ -733,15 +772,9 @@ impl CertifyEnsembleArgs {
     }
 
     /// The units asked.
-    pub fn units(&self) -> anyhow::Result<Vec<nncert::baselines::dpa::Units>> {
-        use nncert::baselines::dpa::Units;
+    pub fn units(&self) -> anyhow::Result<Vec<Units>> {
         let mut out = Vec::new();
-        for u in &self.units {
-            let unit = match u.as_str() {
-                "poisoning" => Units::Poisoning,
-                "insdel" => Units::Insdel,
-                other => anyhow::bail!("--units: expected poisoning or insdel, found `{other}`"),
-            };
+        for &unit in &self.units {
             if !out.contains(&unit) {
                 out.push(unit);
             }
@@ -789,7 +822,12 @@ pub struct CertifyFlags {
     /// the one-label bound: an inserted example carries one label), best (= pointwise
     /// maximum of all bounds computed, always including island-label and cluster-label), or
     /// none. Default for rnn: island.
-    #[arg(long, value_delimiter = ',', value_parser = parse_joint)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        hide_possible_values = true,
+        value_parser = value_of::<JointChoice, Option<Certification>>()
+    )]
     pub joint: Option<Vec<Option<Certification>>>,
     /// Seed of the RD random division.
     #[arg(long, default_value_t = 0)]
@@ -798,11 +836,11 @@ pub struct CertifyFlags {
     #[arg(long, value_name = "N")]
     pub max_e: Option<u64>,
     /// Which label wins equal votes: larger (paper) or smaller (DPA convention).
-    #[arg(long, default_value = "larger", value_parser = parse_tie)]
+    #[arg(long, default_value = "larger", value_parser = library_value_of::<TieChoice, TieRule>())]
     pub tie_rule: TieRule,
     /// What the attacker may do: general (insertions, deletions, modifications), insert,
     /// delete or flip (labels only). See docs/METHOD.md §8.
-    #[arg(long, default_value = "general", value_parser = parse_threat)]
+    #[arg(long, default_value = "general", value_parser = library_value_of::<ThreatChoice, Threat>())]
     pub threat: Threat,
 }
 
@@ -868,29 +906,10 @@ impl Default for DemoArgs {
     }
 }
 
-fn parse_method(s: &str) -> Result<Method, String> {
+fn parse_trigger(s: &str) -> Result<Trigger, String> {
     s.parse().map_err(|e: nncert::Error| e.to_string())
 }
 
-fn parse_threat(s: &str) -> Result<Threat, String> {
+fn parse_learner(s: &str) -> Result<BaseLearner, String> {
     s.parse().map_err(|e: nncert::Error| e.to_string())
-}
-
-fn parse_tie(s: &str) -> Result<TieRule, String> {
-    s.parse().map_err(|e: nncert::Error| e.to_string())
-}
-
-fn parse_joint(s: &str) -> Result<Option<Certification>, String> {
-    match s {
-        "none" => Ok(None),
-        "island" | "rd" | "island-label" | "rd-label" | "polish" | "polish-label" | "cluster"
-        | "cluster-label" | "best" => {
-            Ok(Some(s.parse().map_err(|e: nncert::Error| e.to_string())?))
-        }
-        other => Err(format!(
-            "expected island, rd, island-label, rd-label, polish, polish-label, cluster, \
-             cluster-label, best or none, \
-             found `{other}`"
-        )),
-    }
 }

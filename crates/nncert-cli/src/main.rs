@@ -12,6 +12,7 @@ macro_rules! say {
 }
 
 mod args;
+mod choices;
 mod commands;
 mod figures;
 mod interrupt;
@@ -105,10 +106,23 @@ fn argument_error(err: &clap::Error) -> ExitCode {
         .unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
     eprintln!(
-        "nncert: error: {} (see nncert --help)",
-        one_line(first.trim_end_matches('.'))
+        "nncert: error: {}{} (see nncert --help)",
+        one_line(first.trim_end_matches('.')),
+        one_line(&expected_values(err))
     );
     ExitCode::from(2)
+}
+
+/// `; expected one of: a, b, c` when clap refused a value outside a fixed list (clap puts
+/// the list on a line of its own, which the one-line message would drop).
+fn expected_values(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    match err.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) if !values.is_empty() => {
+            format!("; expected one of: {}", values.join(", "))
+        }
+        _ => String::new(),
+    }
 }
 
 /// `text` with every control character escaped (`\n`, `\u{1b}`, …): one line, inert on a

@@ -317,6 +317,122 @@ fn argument_parser_errors_are_one_line() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
 }
 
+/// Issue 11: an enumerated option refuses a value outside its list on one line that names
+/// the flag and lists what it accepts (in the library's words when the library parses the
+/// value; clap prints its own list on a line of its own, which must not be lost).
+#[test]
+fn enumerated_options_list_their_values_in_the_one_line_error() {
+    let dir = scratch("value_enum");
+    for (args, needles) in [
+        (
+            vec!["certify", "--metric", "l3"],
+            ["--metric: metric: expected l1, l2, linf, ip or cosine, found `l3`"].as_slice(),
+        ),
+        (
+            vec!["certify", "--hog-norm", "l2"],
+            &["--hog-norm: block norm: expected L1, L1-sqrt, L2 or L2-Hys, found `l2`"],
+        ),
+        (
+            vec!["certify", "--tie-rule", "largest"],
+            &["--tie-rule: tie rule: expected `larger` or `smaller`"],
+        ),
+        (
+            vec!["certify", "--threat", "modify"],
+            &["--threat: threat: expected `general`, `insert`, `delete` or `flip`"],
+        ),
+        (
+            vec!["certify", "--joint", "individual"],
+            &[
+                "'--joint <",
+                "expected one of: island, rd, island-label, rd-label, polish",
+            ],
+        ),
+        (
+            vec!["votes", "--dataset", "svhn", "--out", "o"],
+            &[
+                "'--dataset <",
+                "expected one of: embedded, mnist, cifar10, npy",
+            ],
+        ),
+        (
+            vec![
+                "certify-ensemble",
+                "--labels",
+                "y.npy",
+                "--units",
+                "edits",
+                "--out",
+                "o",
+            ],
+            &["'--units <", "expected one of: poisoning, insdel"],
+        ),
+        (
+            vec![
+                "reproduce",
+                "--datasets",
+                "mnist,svhn",
+                "--data-dir",
+                ".",
+                "--out",
+                "o",
+            ],
+            &["'--datasets <", "expected one of: mnist, cifar10"],
+        ),
+    ] {
+        let mut needles = needles.to_vec();
+        needles.push("(see nncert --help)");
+        assert_refused(&nncert(&args, &dir), &needles);
+    }
+}
+
+/// Issue 11: `--knn` and `--rnn` have one grammar in `certify`, `votes` and `attack`:
+/// numbers, comma-separated, or `none`.
+#[test]
+fn knn_and_rnn_lists_have_one_grammar_in_every_command() {
+    let dir = scratch("list_grammar");
+    let data = npy_dataset(&dir, None);
+    let run = |command: &str, extra: &[&str]| {
+        let mut args: Vec<&str> = vec![command];
+        args.extend(data.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        nncert(&args, &dir)
+    };
+    for command in ["certify", "votes"] {
+        let out = format!("out_{command}");
+        ok(&run(
+            command,
+            &["--knn", "none", "--rnn", "8", "--out", &out],
+        ));
+        ok(&run(
+            command,
+            &["--knn", "3", "--rnn", "none", "--out", &out],
+        ));
+        assert!(tree(&dir.join(&out)).iter().all(|f| !f.contains("rnn")));
+    }
+    for command in ["certify", "votes", "attack"] {
+        for (flag, value, needle) in [
+            (
+                "--knn",
+                "3,x",
+                "--knn: expected a number or `none`, found `x`",
+            ),
+            (
+                "--rnn",
+                "4,none",
+                "--rnn: expected a number or `none`, found `none`",
+            ),
+            ("--knn", "3,3", "--knn: `3` is given twice"),
+            ("--knn", "0", "--knn: expected k ≥ 1, found 0"),
+        ] {
+            let mut extra = vec![flag, value, "--out", "o"];
+            if command == "attack" {
+                extra.extend(["--e", "1"]);
+            }
+            assert_refused(&run(command, &extra), &[needle]);
+        }
+    }
+}
+
 /// Issue 12 (6): a second run into the same directory left the first run's figures.
 #[test]
 fn a_second_run_replaces_the_whole_output_directory() {

@@ -3,7 +3,6 @@
 use anyhow::Result;
 use nncert::attack::{self, Target};
 use nncert::curve::{format_fraction_ceil, format_fraction_floor};
-use nncert::data::trigger::Trigger;
 use nncert::report::OutputDir;
 use nncert::report::attack::{AttackResult, AttackRun};
 use nncert::{Certification, CurveOptions, Method, certify_votes};
@@ -47,9 +46,8 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         );
     }
     let mut dataset = full.subset(None, a.n_test);
-    let trigger = match (&a.trigger, a.target_label) {
+    let trigger = match (a.trigger, a.target_label) {
         (Some(t), Some(l)) => {
-            let t: Trigger = t.parse()?;
             super::certify_cmd::stamp_test_set(&mut dataset, t)?;
             Some((t, l))
         }

@@ -17,8 +17,7 @@ pub fn run(a: &CertifyArgs) -> Result<()> {
     experiment::validate_threat(a.certify.threat, &a.baselines.config()?)?;
     let spec = a.dataset.spec()?;
     let mut dataset = nncert::data::load_for_search(&spec)?;
-    if let Some(t) = &a.trigger {
-        let trigger: Trigger = t.parse()?;
+    if let Some(trigger) = a.trigger {
         stamp_test_set(&mut dataset, trigger)?;
     }
     let config = a.config(&dataset)?;

@@ -72,11 +72,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
     settings.insert("max_e_requested".into(), json!(a.certify.max_e));
     settings.insert("threat".into(), json!(a.certify.threat));
     let (certs, param) = if a.kind == Method::Dpa {
-        let units = if a.units.as_deref() == Some("insdel") {
-            Units::Insdel
-        } else {
-            Units::Poisoning
-        };
+        let units = a.units.unwrap_or(Units::Poisoning);
         let votes = load_votes(&a.votes, &a.labels)?;
         settings.insert("units".into(), json!(units));
         settings.insert("tie_rule".into(), json!("smaller"));

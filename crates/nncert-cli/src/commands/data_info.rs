@@ -16,7 +16,7 @@ const DISTANCE_PERCENTS: [u32; 5] = [5, 25, 50, 75, 95];
 pub fn run(a: &DataInfoArgs) -> Result<()> {
     let spec = a.dataset.spec()?;
     let features = a.features.kind(a.dataset.name()? == "npy")?;
-    let metric: Metric = a.metric.parse()?;
+    let metric: Metric = a.metric;
     let kernel = nncert::Kernel::detect()?;
     let dataset = nncert::data::load(&spec)?;
     crate::write_stdout(&describe(&dataset));

@@ -18,6 +18,7 @@ use md5::{Digest, Md5};
 use nncert::data::canonical::{CIFAR10_ARCHIVE, CanonicalFile, MNIST};
 
 use crate::args::FetchArgs;
+use crate::choices::PaperChoice;
 
 /// Well-known mirrors of the canonical files (base URLs; the file name is appended).
 pub const MNIST_MIRRORS: [&str; 2] = [
@@ -72,18 +73,20 @@ pub struct Timeouts {
 }
 
 pub fn run(a: &FetchArgs) -> Result<()> {
-    let (wanted, default_mirrors): (Vec<Wanted>, &[&str]) = match a.dataset.as_str() {
-        "mnist" => (MNIST.iter().map(Wanted::from).collect(), &MNIST_MIRRORS),
-        _ => (vec![Wanted::from(&CIFAR10_ARCHIVE)], &CIFAR10_MIRRORS),
+    let (wanted, default_mirrors): (Vec<Wanted>, &[&str]) = match a.dataset {
+        PaperChoice::Mnist => (MNIST.iter().map(Wanted::from).collect(), &MNIST_MIRRORS),
+        PaperChoice::Cifar10 => (vec![Wanted::from(&CIFAR10_ARCHIVE)], &CIFAR10_MIRRORS),
     };
     let mirrors: Vec<String> = if a.mirror.is_empty() {
         default_mirrors.iter().map(|s| s.to_string()).collect()
     } else {
         a.mirror.clone()
     };
-    let dir = a
-        .data_dir
-        .join(if a.dataset == "mnist" { "mnist" } else { "" });
+    let dir = a.data_dir.join(if a.dataset == PaperChoice::Mnist {
+        "mnist"
+    } else {
+        ""
+    });
     for (flag, v) in [
         ("--connect-timeout", a.connect_timeout),
         ("--timeout", a.timeout),

@@ -19,24 +19,18 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
     let mut staged = OutputDir::new(&a.out);
     // Every dataset is loaded (and checked) before any computation.
     let mut datasets = Vec::new();
-    for name in &a.datasets {
+    for &paper in &a.datasets {
         let start = Instant::now();
-        let spec = if name == "mnist" {
-            DatasetSpec::Mnist(a.data_dir.clone())
-        } else {
-            DatasetSpec::Cifar10(a.data_dir.clone())
+        let spec = match PaperDataset::from(paper) {
+            PaperDataset::Mnist => DatasetSpec::Mnist(a.data_dir.clone()),
+            PaperDataset::Cifar10 => DatasetSpec::Cifar10(a.data_dir.clone()),
         };
-        datasets.push((name, nncert::data::load(&spec)?, start.elapsed()));
+        datasets.push((paper, nncert::data::load(&spec)?, start.elapsed()));
     }
     let mut loaded = Vec::new();
-    for (name, dataset, load_time) in datasets {
+    for (paper, dataset, load_time) in datasets {
         let start = Instant::now();
-        let paper = if name == "mnist" {
-            PaperDataset::Mnist
-        } else {
-            PaperDataset::Cifar10
-        };
-        let config = paper.experiment_config(kernel);
+        let config = PaperDataset::from(paper).experiment_config(kernel);
         let exp = certify_cmd::run_and_stage(
             &dataset,
             &config,
@@ -59,7 +53,11 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
         "nncert reproduce --data-dir {} --out {} --datasets {}",
         a.data_dir.display(),
         a.out.display(),
-        a.datasets.join(",")
+        a.datasets
+            .iter()
+            .map(|d| d.name())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     staged.stage("REPRODUCTION.md", reproduction::markdown(&runs, &command));
     staged.commit()?;
