@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::baselines::aggregation::AggregateCertificate;
 use crate::baselines::bagging::{self, BaggingParams};
-use crate::baselines::builtin::certify_trained;
+use crate::baselines::builtin::{TrainedCertificates, certify_trained};
 use crate::baselines::dpa::{self, Units};
 use crate::baselines::ensemble::{BaseLearner, Ensemble};
 use crate::baselines::spread::Spread;
@@ -473,118 +473,170 @@ fn in_poisoning_units(certs: &[AggregateCertificate]) -> Vec<BaselineCertificate
     certs.iter().map(|c| c.in_units(Units::Poisoning)).collect()
 }
 
-/// DPA and bagging (and FA, ROE) on the experiment's features.
+/// DPA and bagging (and FA, ROE) on the experiment's features, in the order of the
+/// options: every DPA ζ (each followed by its ROE), every FA k (each followed by its ROE),
+/// every bagging ξ.
 fn run_baselines(
     dataset: &Dataset,
     config: &ExperimentConfig,
     train: &crate::features::FeatureMatrix,
     test: &crate::features::FeatureMatrix,
 ) -> Result<Vec<Setting>, Error> {
+    let job = BaselineJob {
+        dataset,
+        config,
+        train,
+        test,
+    };
     let b = &config.baselines;
-    let c = dataset.n_classes;
     let mut settings = Vec::new();
     for &zeta in &b.dpa {
+        settings.extend(job.dpa(zeta)?);
+    }
+    for &k in &b.ensembles.fa {
+        settings.extend(job.fa(k)?);
+    }
+    for &xi in &b.bagging {
+        settings.push(job.bagging(xi)?);
+    }
+    Ok(settings)
+}
+
+/// What every baseline of one experiment is trained and certified on.
+struct BaselineJob<'a> {
+    dataset: &'a Dataset,
+    config: &'a ExperimentConfig,
+    train: &'a crate::features::FeatureMatrix,
+    test: &'a crate::features::FeatureMatrix,
+}
+
+impl BaselineJob<'_> {
+    /// The ensemble of the configured base learner, one model per member list.
+    fn train_ensemble(&self, members: &[Vec<usize>]) -> Ensemble {
+        let labels = &self.dataset.train.labels;
+        Ensemble::train(
+            self.config.baselines.learner,
+            self.train,
+            labels,
+            self.dataset.n_classes,
+            members,
+        )
+    }
+
+    /// The ensemble's plurality votes on the test set.
+    fn plurality_votes(&self, ensemble: &Ensemble) -> Result<Votes, Error> {
+        let c = self.dataset.n_classes;
+        let search = &self.config.search;
+        Votes::new(
+            ensemble.votes(self.test, c, search.metric, search.kernel),
+            c,
+            self.dataset.test.labels.clone(),
+        )
+    }
+
+    /// Ensemble votes and certificates of `spread` (with ROE's when `runoff`).
+    fn certify(
+        &self,
+        ensemble: &Ensemble,
+        spread: &Spread,
+        runoff: bool,
+    ) -> Result<TrainedCertificates, Error> {
+        certify_trained(
+            ensemble,
+            spread,
+            self.test,
+            &self.dataset.test.labels,
+            self.dataset.n_classes,
+            (self.config.search.metric, self.config.search.kernel),
+            runoff,
+        )
+    }
+
+    /// DPA with ζ partitions, and ROE on the same ensemble when asked.
+    fn dpa(&self, zeta: usize) -> Result<Vec<Setting>, Error> {
+        let train = &self.dataset.train;
         let members = dpa::partitions(
-            &dataset.train.labels,
-            &dataset.train.records_bytes(),
-            dataset.train.record_len,
+            &train.labels,
+            &train.records_bytes(),
+            train.record_len,
             zeta,
         );
-        let ensemble = Ensemble::train(b.learner, train, &dataset.train.labels, c, &members);
-        let votes = Votes::new(
-            ensemble.votes(test, c, config.search.metric, config.search.kernel),
-            c,
-            dataset.test.labels.clone(),
-        )?;
+        let ensemble = self.train_ensemble(&members);
+        let votes = self.plurality_votes(&ensemble)?;
         let certs = dpa::certificates(&votes, Units::Poisoning);
-        let roe_votes = b.ensembles.roe.then(|| votes.clone());
-        settings.push(Setting::from_baseline(
+        let roe_votes = self.config.baselines.ensembles.roe.then(|| votes.clone());
+        let max_e = self.config.max_e;
+        let mut settings = vec![Setting::from_baseline(
             Classifier::Dpa { partitions: zeta },
             votes,
             &certs,
-            config.max_e,
-        )?);
+            max_e,
+        )?];
         if let Some(votes) = roe_votes {
-            let trained = certify_trained(
-                &ensemble,
-                &Spread::dpa(zeta)?,
-                test,
-                &dataset.test.labels,
-                c,
-                (config.search.metric, config.search.kernel),
-                true,
-            )?;
+            let trained = self.certify(&ensemble, &Spread::dpa(zeta)?, true)?;
             let certs = in_poisoning_units(trained.runoff.as_deref().unwrap_or_default());
             settings.push(Setting::from_baseline(
                 Classifier::RoeDpa { partitions: zeta },
                 votes,
                 &certs,
-                config.max_e,
+                max_e,
             )?);
         }
+        Ok(settings)
     }
-    for &k in &b.ensembles.fa {
-        let spread = Spread::seeded(k, b.ensembles.d, b.ensembles.spread_seed)?;
-        let members = spread.members(
-            &dataset.train.labels,
-            &dataset.train.records_bytes(),
-            dataset.train.record_len,
-        );
-        let ensemble = Ensemble::train(b.learner, train, &dataset.train.labels, c, &members);
-        let trained = certify_trained(
-            &ensemble,
-            &spread,
-            test,
-            &dataset.test.labels,
-            c,
-            (config.search.metric, config.search.kernel),
-            b.ensembles.roe,
+
+    /// Finite Aggregation with k·d models, and ROE on the same ensemble when asked.
+    fn fa(&self, k: usize) -> Result<Vec<Setting>, Error> {
+        let e = &self.config.baselines.ensembles;
+        let spread = Spread::seeded(k, e.d, e.spread_seed)?;
+        let train = &self.dataset.train;
+        let members = spread.members(&train.labels, &train.records_bytes(), train.record_len);
+        let ensemble = self.train_ensemble(&members);
+        let trained = self.certify(&ensemble, &spread, e.roe)?;
+        let votes = Votes::new(
+            trained.counts,
+            self.dataset.n_classes,
+            self.dataset.test.labels.clone(),
         )?;
-        let votes = Votes::new(trained.counts, c, dataset.test.labels.clone())?;
-        let d = b.ensembles.d;
-        settings.push(Setting::from_baseline(
+        let (d, max_e) = (e.d, self.config.max_e);
+        let mut settings = vec![Setting::from_baseline(
             Classifier::Fa { k, d },
             votes.clone(),
             &in_poisoning_units(&trained.plurality),
-            config.max_e,
-        )?);
+            max_e,
+        )?];
         if let Some(roe) = &trained.runoff {
             settings.push(Setting::from_baseline(
                 Classifier::RoeFa { k, d },
                 votes,
                 &in_poisoning_units(roe),
-                config.max_e,
+                max_e,
             )?);
         }
+        Ok(settings)
     }
-    for &xi in &b.bagging {
+
+    /// Bagging with subsamples of ξ.
+    fn bagging(&self, xi: u32) -> Result<Setting, Error> {
+        let b = &self.config.baselines;
+        let n_train = self.dataset.train.len();
         let params = BaggingParams {
             n_models: b.bagging_models,
             xi,
-            train_size: dataset.train.len() as u64,
+            train_size: n_train as u64,
             alpha: b.alpha,
         };
-        let members = bagging::subsamples(
-            dataset.train.len(),
-            b.bagging_models as usize,
-            xi as usize,
-            b.seed,
-        );
-        let ensemble = Ensemble::train(b.learner, train, &dataset.train.labels, c, &members);
-        let votes = Votes::new(
-            ensemble.votes(test, c, config.search.metric, config.search.kernel),
-            c,
-            dataset.test.labels.clone(),
-        )?;
+        let members = bagging::subsamples(n_train, b.bagging_models as usize, xi as usize, b.seed);
+        let ensemble = self.train_ensemble(&members);
+        let votes = self.plurality_votes(&ensemble)?;
         let certs = bagging::certificates(&votes, &params)?;
-        settings.push(Setting::from_baseline(
+        Setting::from_baseline(
             Classifier::Bagging { subsample: xi },
             votes,
             &certs,
-            config.max_e,
-        )?);
+            self.config.max_e,
+        )
     }
-    Ok(settings)
 }
 
 impl Experiment {

@@ -66,6 +66,8 @@ pub fn runoff_prediction(votes: &[u32], positions: &[u16], counts: &[u32]) -> Pr
     }
 }
 
+/// The certificate of one test input: the prediction, then the cheapest of case (B) and
+/// case (A) of the module documentation.
 fn roe_row(
     spread: &Spread,
     votes: &[u32],
@@ -73,8 +75,6 @@ fn roe_row(
     label: u32,
     scratch: &mut Scratch,
 ) -> AggregateCertificate {
-    let c = scratch.counts.len();
-    let n = spread.n_buckets();
     scratch.counts.fill(0);
     for &v in votes {
         if v != ABSTAIN {
@@ -84,11 +84,22 @@ fn roe_row(
     let prediction = runoff_prediction(votes, positions, &scratch.counts);
     let (a, s) = (prediction.predicted, prediction.runner_up);
     reset_tally(scratch);
-    let d = spread.d() as u32;
+    round_two_duels(votes, positions, a, scratch);
+    let best = reach_final_and_win_cost(spread, votes, positions, a, s, scratch);
+    let best = two_overtake_cost(spread, votes, a, best, scratch);
+    AggregateCertificate {
+        label,
+        prediction,
+        rho: certified_ops(best, spread),
+    }
+}
 
-    // Round two between a and every other label, in one pass over the rankings: `wins[l]`
-    // voting models rank a before l (a loop over the labels of one model, which
-    // vectorises), so the round's gap is wins − (voting − wins) + [a < l].
+/// Round two between `a` and every other label, in one pass over the rankings: `wins[l]`
+/// voting models rank a before l (a loop over the labels of one model, which
+/// vectorises); `scratch.duel[l]` = wins − (voting − wins), so the round's gap against
+/// `l` is `duel[l] + [a < l]`.
+fn round_two_duels(votes: &[u32], positions: &[u16], a: u32, scratch: &mut Scratch) {
+    let c = scratch.counts.len();
     let wins = &mut scratch.wins;
     wins.fill(0);
     let mut voting = 0i64;
@@ -106,11 +117,22 @@ fn roe_row(
     scratch
         .duel
         .extend(wins.iter().map(|&w| 2 * i64::from(w) - voting));
-    let round_two_gap = |duel: &[i64], l: u32| duel[l as usize] + i64::from(a < l);
+}
 
-    // (B): l reaches the final with a (l = s, or l overtakes s) and wins round two. The
-    // other finalist first: it needs no round-one change, so it usually sets the bound
-    // that lets the other cases be skipped.
+/// Case (B): the fewest buckets for some `l` to reach the final with `a` (`l = s`, or `l`
+/// overtakes `s`) and win round two. The other finalist first: it needs no round-one
+/// change, so it usually sets the bound that lets the other labels be skipped.
+fn reach_final_and_win_cost(
+    spread: &Spread,
+    votes: &[u32],
+    positions: &[u16],
+    a: u32,
+    s: u32,
+    scratch: &mut Scratch,
+) -> u64 {
+    let c = scratch.counts.len();
+    let d = spread.d() as u32;
+    let round_two_gap = |duel: &[i64], l: u32| duel[l as usize] + i64::from(a < l);
     let mut best = u64::MAX;
     for l in std::iter::once(s).chain((0..c as u32).filter(|&x| x != a && x != s)) {
         let gap = round_two_gap(&scratch.duel, l);
@@ -147,8 +169,22 @@ fn roe_row(
         let win = min_buckets(gap, &scratch.power, 2 * d, &mut scratch.hist);
         best = best.min(reach.max(win));
     }
+    best
+}
 
-    // (A): two labels overtake a in round one.
+/// Case (A): the fewest buckets for two labels to overtake `a` in round one, or `best`
+/// (the cost found so far) if no pair is cheaper; pairs whose lower bounds reach `best`
+/// are skipped.
+fn two_overtake_cost(
+    spread: &Spread,
+    votes: &[u32],
+    a: u32,
+    mut best: u64,
+    scratch: &mut Scratch,
+) -> u64 {
+    let c = scratch.counts.len();
+    let n = spread.n_buckets();
+    let d = spread.d() as u32;
     // Cost of one label overtaking a alone, computed once when first needed.
     let mut alone: Vec<Option<u64>> = vec![None; c];
     let mut cost_alone = |l: u32, scratch: &mut Scratch| -> u64 {
@@ -182,11 +218,7 @@ fn roe_row(
             best = best.min(lower.max(both));
         }
     }
-    AggregateCertificate {
-        label,
-        prediction,
-        rho: certified_ops(best, spread),
-    }
+    best
 }
 
 /// Run-Off Election certificates of every test input, on the ensemble structure `spread`
