@@ -5,7 +5,9 @@
 mod common;
 
 use nncert::TieRule;
-use nncert::attack::{AttackReport, Target, attack, clean_certificates, soundness_violations};
+use nncert::attack::{
+    AttackReport, Strategy, Target, attack, clean_certificates, soundness_violations,
+};
 use nncert::data::{DatasetSpec, load};
 use nncert::features::{FeatureKind, HogParams};
 use nncert::neighbours::{Kernel, Metric};
@@ -28,7 +30,11 @@ fn run(spec: DatasetSpec, n_test: usize, targets: &[Target], budgets: &[u64]) ->
             let points =
                 clean_certificates(&d, hog, t, Metric::L1, kernel, TieRule::Larger).unwrap();
             let correct = points.iter().filter(|p| p.correct()).count() as u64;
-            for row in report.rows.iter().filter(|r| r.strategy == "individual") {
+            for row in report
+                .rows
+                .iter()
+                .filter(|r| r.strategy == Strategy::Individual)
+            {
                 let unprotected = points
                     .iter()
                     .filter(|p| p.correct() && p.e_star < row.e)
@@ -61,12 +67,12 @@ fn attacks_on_the_embedded_subset_respect_the_certificates() {
         let at_100 = r
             .rows
             .iter()
-            .find(|x| x.strategy == "budget" && x.e == 100)
+            .find(|x| x.strategy == Strategy::Budget && x.e == 100)
             .unwrap();
         let at_1 = r
             .rows
             .iter()
-            .find(|x| x.strategy == "budget" && x.e == 1)
+            .find(|x| x.strategy == Strategy::Budget && x.e == 1)
             .unwrap();
         assert!(
             at_100.attacked_correct < at_1.attacked_correct,
@@ -92,7 +98,7 @@ fn a_deliberately_wrong_certificate_is_caught() {
     for row in report
         .rows
         .iter_mut()
-        .filter(|r| r.strategy == "individual")
+        .filter(|r| r.strategy == Strategy::Individual)
     {
         // The wrong claim: certified while e ≤ e* + 1.
         row.certified_correct = points

@@ -110,12 +110,6 @@ impl fmt::Display for Strategy {
     }
 }
 
-impl PartialEq<&str> for Strategy {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 /// One row of `attack.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttackRow {
