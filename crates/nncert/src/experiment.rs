@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::baselines::aggregation::AggregateCertificate;
 use crate::baselines::bagging::{self, BaggingParams};
@@ -22,7 +21,6 @@ use crate::error::Error;
 use crate::features::{self, FeatureKind};
 use crate::neighbours::{Neighbour, SearchConfig, SearchResult};
 use crate::pipeline::{self, Progress, StageSeconds};
-use crate::report::{self, ExampleRow};
 use crate::votes::{TieRule, Votes};
 
 /// Everything that defines an experiment besides the dataset.
@@ -639,6 +637,49 @@ impl BaselineJob<'_> {
     }
 }
 
+/// One test input's certificate as `examples.csv` reports it (one row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExampleRow {
+    /// True label.
+    pub label: u32,
+    /// Predicted label.
+    pub predicted: u32,
+    /// Runner-up.
+    pub runner_up: u32,
+    /// Votes of the prediction.
+    pub votes_predicted: u32,
+    /// Votes of the runner-up.
+    pub votes_runner_up: u32,
+    /// Certified size of the prediction; `None` (written −1) when not certified even at 0.
+    pub e_star: Option<u64>,
+}
+
+impl From<&PointCertificate> for ExampleRow {
+    fn from(p: &PointCertificate) -> Self {
+        ExampleRow {
+            label: p.label,
+            predicted: p.prediction.predicted,
+            runner_up: p.prediction.runner_up,
+            votes_predicted: p.prediction.votes_predicted,
+            votes_runner_up: p.prediction.votes_runner_up,
+            e_star: Some(p.e_star),
+        }
+    }
+}
+
+impl From<&BaselineCertificate> for ExampleRow {
+    fn from(p: &BaselineCertificate) -> Self {
+        ExampleRow {
+            label: p.label,
+            predicted: p.prediction.predicted,
+            runner_up: p.prediction.runner_up,
+            votes_predicted: p.prediction.votes_predicted,
+            votes_runner_up: p.prediction.votes_runner_up,
+            e_star: p.e_star,
+        }
+    }
+}
+
 impl Experiment {
     /// Every curve of every setting, in setting order.
     pub fn curves(&self) -> Vec<crate::Curve> {
@@ -648,84 +689,8 @@ impl Experiment {
             .collect()
     }
 
-    /// `curves.csv`.
-    pub fn curves_csv(&self) -> String {
-        report::curves_csv(&self.curves())
-    }
-
-    /// `examples.csv`.
-    pub fn examples_csv(&self) -> String {
-        let settings: Vec<_> = self
-            .settings
-            .iter()
-            .map(|s| (&s.classifier, s.rows.clone()))
-            .collect();
-        report::examples_csv(&settings)
-    }
-
     /// The largest last e over every curve.
     pub fn max_e(&self) -> u64 {
         self.settings.iter().map(|s| s.max_e).max().unwrap_or(0)
-    }
-
-    /// Per setting: method, param, clean accuracy, certifications, `max_e` and empty rNN
-    /// neighbourhoods (the `settings` of `report.json`).
-    pub fn settings_json(&self) -> Vec<Value> {
-        self
-            .settings
-            .iter()
-            .map(|s| {
-                let mut setting = json!({
-                    "method": s.method(),
-                    "param": s.classifier.to_string(),
-                    "clean_accuracy": crate::report::fraction_json(s.clean_correct() as u64, s.votes.n_test() as u64, 6),
-                    "certifications": s.curves.iter().map(|c| c.certification).collect::<Vec<_>>(),
-                    "max_e": s.max_e,
-                    "empty_neighbourhoods": s.empty_neighbourhoods,
-                });
-                // Only with POLISH, so that other runs' reports are unchanged.
-                if let (Some(gap), Some(map)) = (&s.grouping_gap, setting.as_object_mut()) {
-                    map.insert("grouping_gap".into(), gap.to_json(s.votes.n_test() as u64));
-                }
-                setting
-            })
-            .collect()
-    }
-
-    /// `report.json`: every setting, the tie rule, the kernel, the version, the dataset's
-    /// files and checksums, timings per stage, empty rNN neighbourhoods, and a summary.
-    pub fn report_json(
-        &self,
-        dataset: &Dataset,
-        config: &ExperimentConfig,
-        threads: usize,
-    ) -> Value {
-        let summary = report::summary_json(&self.curves(), self.max_e());
-        let settings = self.settings_json();
-        json!({
-            "nncert_version": report::VERSION,
-            "dataset": {
-                "name": dataset.name,
-                "n_train": dataset.train.len(),
-                "n_test": dataset.test.len(),
-                "n_classes": dataset.n_classes,
-                "files": dataset.files,
-                "caveat": dataset.caveat,
-            },
-            "features": config.features,
-            "metric": config.search.metric,
-            "kernel": config.search.kernel,
-            "threads": threads,
-            "tie_rule": config.tie,
-            "threat": config.threat,
-            "rd_seed": config.seed,
-            "max_e_requested": config.max_e,
-            "baselines": config.baselines,
-            "settings": settings,
-            "seconds": self.seconds,
-            "threshold_fallbacks": self.threshold_fallbacks,
-            "summary": summary,
-            "notes": "certified_accuracy values are proven lower bounds, rounded down",
-        })
     }
 }

@@ -2,6 +2,7 @@
 //! half-written result behind.
 
 pub mod attack;
+mod certify;
 pub mod certify_votes;
 mod output_dir;
 pub mod reproduction;

@@ -1,9 +1,8 @@
 //! `curves.csv` and `examples.csv`: the formats the README documents.
 
-use crate::baselines::BaselineCertificate;
-use crate::certify::PointCertificate;
 use crate::classifier::Classifier;
 use crate::curve::Curve;
+pub use crate::experiment::ExampleRow;
 
 /// Header of `curves.csv`: one row per (curve, e).
 pub const CURVES_HEADER: [&str; 5] = [
@@ -56,49 +55,6 @@ pub fn curves_csv(curves: &[Curve]) -> String {
         }
         Ok(())
     })
-}
-
-/// One row of `examples.csv`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExampleRow {
-    /// True label.
-    pub label: u32,
-    /// Predicted label.
-    pub predicted: u32,
-    /// Runner-up.
-    pub runner_up: u32,
-    /// Votes of the prediction.
-    pub votes_predicted: u32,
-    /// Votes of the runner-up.
-    pub votes_runner_up: u32,
-    /// Certified size of the prediction; `None` (written −1) when not certified even at 0.
-    pub e_star: Option<u64>,
-}
-
-impl From<&PointCertificate> for ExampleRow {
-    fn from(p: &PointCertificate) -> Self {
-        ExampleRow {
-            label: p.label,
-            predicted: p.prediction.predicted,
-            runner_up: p.prediction.runner_up,
-            votes_predicted: p.prediction.votes_predicted,
-            votes_runner_up: p.prediction.votes_runner_up,
-            e_star: Some(p.e_star),
-        }
-    }
-}
-
-impl From<&BaselineCertificate> for ExampleRow {
-    fn from(p: &BaselineCertificate) -> Self {
-        ExampleRow {
-            label: p.label,
-            predicted: p.prediction.predicted,
-            runner_up: p.prediction.runner_up,
-            votes_predicted: p.prediction.votes_predicted,
-            votes_runner_up: p.prediction.votes_runner_up,
-            e_star: p.e_star,
-        }
-    }
 }
 
 /// `examples.csv` for one or more settings, each a (method, param, rows) triple.
