@@ -5,13 +5,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::data::npy_shard::load_npy_shard;
+use crate::data::npy_shard::{load_npy_named_rows, load_npy_shard};
 use crate::data::shard_rows::shard_ranges;
 use crate::data::{Dataset, DatasetSpec, FileRecord, ShardDataset};
 use crate::error::Error;
 use crate::features::{FeatureKind, FeatureMatrix, extract_with_progress};
+use crate::neighbours::exact::Exact;
 use crate::neighbours::{
-    LaidOutReference, Reference, SearchConfig, SearchResult, TrainLayout, search, search_laid_out,
+    LaidOutReference, Metric, Reference, SearchConfig, SearchResult, TrainLayout, search,
+    search_laid_out,
 };
 use crate::shard::{self, Partial, ShardSpec, TestBlock, TrainShard};
 
@@ -275,6 +277,48 @@ pub fn search_shard(
         config,
         &context_of(&shard.name, shard.n_classes, &shard.files, features),
     )
+}
+
+/// The exact keys ([`shard::exact_keys`]) of `pending` pairs (global test row, global
+/// training row) under `metric`, from the data `spec` describes with `features`, once that
+/// data is checked to be the one recorded in the partials (`context`, see
+/// [`shard_context`]). User `.npy` features searched as they are keep only the rows the
+/// pairs name ([`load_npy_named_rows`]: one pass over each file); other datasets are loaded
+/// whole.
+pub fn pending_exact_keys(
+    spec: &DatasetSpec,
+    features: FeatureKind,
+    metric: Metric,
+    pending: &[(usize, u32)],
+    context: &str,
+) -> Result<Vec<Exact>, Error> {
+    let check = |given: String| -> Result<(), Error> {
+        if given == context {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "the dataset and features given are not those of the partials (partials: {context}; given: {given})"
+            )))
+        }
+    };
+    if let (DatasetSpec::Npy(paths, classes), FeatureKind::Raw) = (spec, features) {
+        let rows = load_npy_named_rows(paths, *classes, pending)?;
+        check(context_of("npy", rows.n_classes, &rows.files, features))?;
+        let local = |index: &[usize], i: usize| index.binary_search(&i).unwrap_or(usize::MAX);
+        let pairs: Vec<(usize, u32)> = pending
+            .iter()
+            .map(|&(q, j)| {
+                let j = local(&rows.train_index, j as usize);
+                (local(&rows.test_index, q), j as u32)
+            })
+            .collect();
+        return shard::exact_keys(metric, &rows.train, 0, &rows.test, 0, &pairs);
+    }
+    let dataset = crate::data::load(spec)?;
+    check(shard_context(&dataset, features))?;
+    let train = extract_with_progress(&dataset, &dataset.train, features, &|_| {})?;
+    let test = extract_with_progress(&dataset, &dataset.test, features, &|_| {})?;
+    shard::exact_keys(metric, &train, 0, &test, 0, pending)
 }
 
 /// Quantiles of the distance from a test input to its k-th nearest training example.

@@ -289,3 +289,44 @@ fn class_count_is_that_of_the_whole_dataset() {
     let e = load_npy_shard(&files.paths, Some(1), spec(1, 3), spec(1, 1)).unwrap_err();
     assert!(e.to_string().contains("expected a label below 1"), "{e}");
 }
+
+/// The exact keys `nncert merge` needs, from only the rows the pairs name, equal those
+/// from the whole data; pairs outside the data and another dataset are refused.
+#[test]
+fn exact_keys_from_the_named_rows_equal_those_from_the_whole_data() {
+    for kind in ["f32", "f64", "gz"] {
+        let files = dataset(kind, (29, 8, 11), 3, 31);
+        let spec_all = DatasetSpec::Npy(files.paths.clone(), None);
+        let whole = load(&spec_all).unwrap();
+        let context = pipeline::shard_context(&whole, FeatureKind::Raw);
+        let (train, test) = (
+            whole.train.feature_matrix(11).unwrap(),
+            whole.test.feature_matrix(11).unwrap(),
+        );
+        // Unsorted, repeated, first and last rows.
+        let pairs = [(7, 28), (0, 0), (3, 5), (7, 0), (3, 5), (0, 28), (5, 13)];
+        for metric in [Metric::L2, Metric::Cosine, Metric::L1] {
+            let a =
+                pipeline::pending_exact_keys(&spec_all, FeatureKind::Raw, metric, &pairs, &context)
+                    .unwrap();
+            let b = shard::exact_keys(metric, &train, 0, &test, 0, &pairs).unwrap();
+            assert_eq!(a, b, "{kind} {metric:?}");
+        }
+        let e = pipeline::pending_exact_keys(
+            &spec_all,
+            FeatureKind::Raw,
+            Metric::L2,
+            &[(8, 0)],
+            &context,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("pair (test row 8, training row 0) is outside"),
+            "{e}"
+        );
+        let e = pipeline::pending_exact_keys(&spec_all, FeatureKind::Raw, Metric::L2, &pairs, "{}")
+            .unwrap_err();
+        assert!(e.to_string().contains("not those of the partials"), "{e}");
+    }
+}
