@@ -5,11 +5,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::data::Dataset;
+use crate::data::npy_shard::{load_npy_named_rows, load_npy_shard};
+use crate::data::shard_rows::shard_ranges;
+use crate::data::{Dataset, DatasetSpec, FileRecord, ShardDataset};
 use crate::error::Error;
 use crate::features::{FeatureKind, FeatureMatrix, extract_with_progress};
+use crate::neighbours::exact::Exact;
 use crate::neighbours::{
-    LaidOutReference, Reference, SearchConfig, SearchResult, TrainLayout, search, search_laid_out,
+    LaidOutReference, Metric, Reference, SearchConfig, SearchResult, TrainLayout, search,
+    search_laid_out,
 };
 use crate::shard::{self, Partial, ShardSpec, TestBlock, TrainShard};
 
@@ -147,14 +151,18 @@ pub fn votes(
 /// (name, classes, sizes and the SHA-256 of every file's content, not its path) and the
 /// features. Recorded in every partial and compared by the merge.
 pub fn shard_context(dataset: &Dataset, features: FeatureKind) -> String {
-    let files: Vec<serde_json::Value> = dataset
-        .files
+    context_of(&dataset.name, dataset.n_classes, &dataset.files, features)
+}
+
+/// [`shard_context`] from its parts (a [`ShardDataset`] holds them without the rows).
+fn context_of(name: &str, n_classes: usize, files: &[FileRecord], features: FeatureKind) -> String {
+    let files: Vec<serde_json::Value> = files
         .iter()
         .map(|f| serde_json::json!({"role": f.role, "sha256": f.sha256}))
         .collect();
     serde_json::json!({
-        "dataset": dataset.name,
-        "n_classes": dataset.n_classes,
+        "dataset": name,
+        "n_classes": n_classes,
         "files": files,
         "features": features,
     })
@@ -171,13 +179,54 @@ pub fn shard_votes(
     block: ShardSpec,
     progress: &Progress<'_>,
 ) -> Result<(Partial, StageSeconds), Error> {
-    let tr = train.range(dataset.train.len())?;
-    let te = block.range(dataset.test.len())?;
+    let (shard, mut seconds) = shard_dataset(dataset, features, train, block, progress)?;
+    let t = Instant::now();
+    let partial = search_shard(&shard, features, config)?;
+    seconds.neighbours = t.elapsed().as_secs_f64();
+    Ok((partial, seconds))
+}
+
+/// The rows one shard job searches, loaded as `spec` says: user `.npy` features searched
+/// as they are (`--features raw`) are streamed and only the shard's and the block's rows
+/// kept ([`load_npy_shard`]); any other dataset is loaded whole, then cut
+/// ([`shard_dataset`]). Both give the same rows, labels, positions and checksums.
+pub fn load_shard(
+    spec: &DatasetSpec,
+    features: FeatureKind,
+    train: ShardSpec,
+    block: ShardSpec,
+    progress: &Progress<'_>,
+) -> Result<(ShardDataset, StageSeconds), Error> {
+    match (spec, features) {
+        (DatasetSpec::Npy(paths, classes), FeatureKind::Raw) => {
+            let t = Instant::now();
+            let shard = load_npy_shard(paths, *classes, train, block)?;
+            // Reading, checking and hashing happen in one pass: all counted as features.
+            let seconds = StageSeconds {
+                features: t.elapsed().as_secs_f64(),
+                ..Default::default()
+            };
+            Ok((shard, seconds))
+        }
+        _ => shard_dataset(&crate::data::load(spec)?, features, train, block, progress),
+    }
+}
+
+/// Training shard `train` and test block `block` of a dataset in memory: features of
+/// those rows only, and the tie-break positions of the whole training set.
+pub fn shard_dataset(
+    dataset: &Dataset,
+    features: FeatureKind,
+    train: ShardSpec,
+    block: ShardSpec,
+    progress: &Progress<'_>,
+) -> Result<(ShardDataset, StageSeconds), Error> {
+    let (tr, te) = shard_ranges(train, block, dataset.train.len(), dataset.test.len())?;
     let t = Instant::now();
     let train_split = dataset.train.rows(tr.clone());
     let test_split = dataset.test.rows(te);
-    let train_features = extract_with_progress(dataset, &train_split, features, progress.features)?;
-    let test_features = extract_with_progress(dataset, &test_split, features, progress.features)?;
+    let train_rows = extract_with_progress(dataset, &train_split, features, progress.features)?;
+    let test_rows = extract_with_progress(dataset, &test_split, features, progress.features)?;
     let mut seconds = StageSeconds {
         features: t.elapsed().as_secs_f64(),
         ..Default::default()
@@ -185,27 +234,91 @@ pub fn shard_votes(
     let t = Instant::now();
     let positions = dataset.train.tie_break_positions();
     seconds.ranks = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let partial = shard::search_rows(
+    let shard = ShardDataset {
+        name: dataset.name.clone(),
+        n_classes: dataset.n_classes,
+        files: dataset.files.clone(),
+        caveat: dataset.caveat.clone(),
+        train_spec: train,
+        block_spec: block,
+        n_train: dataset.train.len(),
+        n_test: dataset.test.len(),
+        train: train_rows,
+        train_labels: train_split.labels,
+        train_positions: positions[tr].to_vec(),
+        test: test_rows,
+        test_labels: test_split.labels,
+    };
+    Ok((shard, seconds))
+}
+
+/// Searches a shard job's rows ([`shard::search_rows`]): its partial result, with the
+/// context ([`shard_context`]) of the whole dataset and `features`.
+pub fn search_shard(
+    shard: &ShardDataset,
+    features: FeatureKind,
+    config: &SearchConfig,
+) -> Result<Partial, Error> {
+    shard::search_rows(
         TrainShard {
-            spec: train,
-            n_train: dataset.train.len(),
-            features: &train_features,
-            labels: &train_split.labels,
-            positions: &positions[tr],
-            n_classes: dataset.n_classes,
+            spec: shard.train_spec,
+            n_train: shard.n_train,
+            features: &shard.train,
+            labels: &shard.train_labels,
+            positions: &shard.train_positions,
+            n_classes: shard.n_classes,
         },
         TestBlock {
-            spec: block,
-            n_test: dataset.test.len(),
-            features: &test_features,
-            labels: &test_split.labels,
+            spec: shard.block_spec,
+            n_test: shard.n_test,
+            features: &shard.test,
+            labels: &shard.test_labels,
         },
         config,
-        &shard_context(dataset, features),
-    )?;
-    seconds.neighbours = t.elapsed().as_secs_f64();
-    Ok((partial, seconds))
+        &context_of(&shard.name, shard.n_classes, &shard.files, features),
+    )
+}
+
+/// The exact keys ([`shard::exact_keys`]) of `pending` pairs (global test row, global
+/// training row) under `metric`, from the data `spec` describes with `features`, once that
+/// data is checked to be the one recorded in the partials (`context`, see
+/// [`shard_context`]). User `.npy` features searched as they are keep only the rows the
+/// pairs name ([`load_npy_named_rows`]: one pass over each file); other datasets are loaded
+/// whole.
+pub fn pending_exact_keys(
+    spec: &DatasetSpec,
+    features: FeatureKind,
+    metric: Metric,
+    pending: &[(usize, u32)],
+    context: &str,
+) -> Result<Vec<Exact>, Error> {
+    let check = |given: String| -> Result<(), Error> {
+        if given == context {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "the dataset and features given are not those of the partials (partials: {context}; given: {given})"
+            )))
+        }
+    };
+    if let (DatasetSpec::Npy(paths, classes), FeatureKind::Raw) = (spec, features) {
+        let rows = load_npy_named_rows(paths, *classes, pending)?;
+        check(context_of("npy", rows.n_classes, &rows.files, features))?;
+        let local = |index: &[usize], i: usize| index.binary_search(&i).unwrap_or(usize::MAX);
+        let pairs: Vec<(usize, u32)> = pending
+            .iter()
+            .map(|&(q, j)| {
+                let j = local(&rows.train_index, j as usize);
+                (local(&rows.test_index, q), j as u32)
+            })
+            .collect();
+        return shard::exact_keys(metric, &rows.train, 0, &rows.test, 0, &pairs);
+    }
+    let dataset = crate::data::load(spec)?;
+    check(shard_context(&dataset, features))?;
+    let train = extract_with_progress(&dataset, &dataset.train, features, &|_| {})?;
+    let test = extract_with_progress(&dataset, &dataset.test, features, &|_| {})?;
+    shard::exact_keys(metric, &train, 0, &test, 0, pending)
 }
 
 /// Quantiles of the distance from a test input to its k-th nearest training example.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use nncert::pipeline;
 use nncert::report::{OutputDir, knn_file, rnn_file, stage_votes};
-use nncert::shard::{self, Merge, Partial};
+use nncert::shard::{Merge, Partial};
 use serde_json::json;
 
 use crate::args::MergeArgs;
@@ -80,17 +80,7 @@ pub fn run(a: &MergeArgs) -> Result<()> {
                 pending.len()
             );
         };
-        let dataset = nncert::data::load(&spec)?;
-        let context = pipeline::shard_context(&dataset, kind);
-        anyhow::ensure!(
-            context == settings.context,
-            "the dataset and features given are not those of the partials (partials: {}; given: {context})",
-            settings.context
-        );
-        let train =
-            nncert::features::extract_with_progress(&dataset, &dataset.train, kind, &|_| {})?;
-        let test = nncert::features::extract_with_progress(&dataset, &dataset.test, kind, &|_| {})?;
-        shard::exact_keys(settings.metric, &train, 0, &test, 0, &pending)?
+        pipeline::pending_exact_keys(&spec, kind, settings.metric, &pending, &settings.context)?
     };
     let key_seconds = t.elapsed().as_secs_f64();
     let labels = merge.test_labels();

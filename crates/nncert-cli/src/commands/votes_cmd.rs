@@ -35,8 +35,7 @@ pub fn run(a: &VotesArgs) -> Result<()> {
         }
     };
     if let Some((train, block)) = shards {
-        let dataset = nncert::data::load(&a.dataset.spec()?)?;
-        return run_shard(a, &config, kind, &dataset, train, block);
+        return run_shard(a, &config, kind, train, block);
     }
     let dataset = nncert::data::load_for_search(&a.dataset.spec()?)?;
     let run = progress::PipelineBars::new(&dataset)
@@ -95,23 +94,20 @@ pub fn run(a: &VotesArgs) -> Result<()> {
     Ok(())
 }
 
-/// `votes --train-shard I/N --test-shard J/M`: one partial result.
+/// `votes --train-shard I/N --test-shard J/M`: one partial result, from the shard's
+/// and the block's rows only (`docs/MEMORY.md`).
 fn run_shard(
     a: &VotesArgs,
     config: &nncert::SearchConfig,
     kind: nncert::features::FeatureKind,
-    dataset: &nncert::data::Dataset,
     train: ShardSpec,
     block: ShardSpec,
 ) -> Result<()> {
-    train
-        .range(dataset.train.len())
-        .map_err(|e| anyhow::anyhow!("--train-shard: {e}"))?;
-    block
-        .range(dataset.test.len())
-        .map_err(|e| anyhow::anyhow!("--test-shard: {e}"))?;
-    let (partial, seconds) = progress::PipelineBars::new(dataset)
-        .run(|p| pipeline::shard_votes(dataset, kind, config, train, block, p))?;
+    let (dataset, mut seconds) =
+        pipeline::load_shard(&a.dataset.spec()?, kind, train, block, &Default::default())?;
+    let t = std::time::Instant::now();
+    let partial = pipeline::search_shard(&dataset, kind, config)?;
+    seconds.neighbours = t.elapsed().as_secs_f64();
     let bytes = partial.to_bytes();
     let mut out = OutputDir::new(&a.out);
     let size = bytes.len();
@@ -126,8 +122,8 @@ fn run_shard(
         "metric": config.metric,
         "kernel": config.kernel,
         "threads": rayon::current_num_threads(),
-        "n_train": dataset.train.len(),
-        "n_test": dataset.test.len(),
+        "n_train": dataset.n_train,
+        "n_test": dataset.n_test,
         "n_classes": dataset.n_classes,
         "train_shard": train.to_string(),
         "test_shard": block.to_string(),

@@ -12,12 +12,15 @@ pub mod embedded;
 pub mod idx;
 pub mod npy;
 pub mod npy_features;
+pub mod npy_shard;
 pub mod npy_stream;
 pub mod source;
+pub mod shard_rows;
 pub mod trigger;
 pub mod votes_file;
 
 pub use dataset::{Content, Dataset, FileRecord, ImageShape, Split};
+pub use shard_rows::ShardDataset;
 
 /// What is wrong with a dataset file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

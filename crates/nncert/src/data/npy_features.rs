@@ -139,7 +139,7 @@ fn rows_per_piece(record_len: usize) -> usize {
 /// every row in order with its record (little-endian bytes as stored) and its f32
 /// values. A non-finite value (or a float64 outside the f32 range) is an error naming
 /// its row and column.
-fn stream_rows(
+pub(super) fn stream_rows(
     stream: &mut NpyStream,
     path: &Path,
     n: usize,
@@ -258,7 +258,7 @@ fn layout_split(
     ))
 }
 
-fn file_record(path: &Path, role: &str, sums: Checksums) -> FileRecord {
+pub(super) fn file_record(path: &Path, role: &str, sums: Checksums) -> FileRecord {
     FileRecord {
         role: role.to_string(),
         path: path.display().to_string(),
@@ -274,23 +274,66 @@ pub fn load_npy_dataset(paths: &NpyPaths, n_classes: Option<usize>) -> Result<Da
     load_npy_dataset_into(paths, n_classes, TrainInto::Rows)
 }
 
-/// As [`load_npy_dataset`], with the training features put where `into` says. Labels are
-/// read first, then each feature file is streamed in pieces of about 1 MiB straight into
-/// its final place, so no buffer holds a whole file besides the result.
-pub fn load_npy_dataset_into(
-    paths: &NpyPaths,
-    n_classes: Option<usize>,
-    into: TrainInto,
-) -> Result<Dataset, Error> {
+/// The four files of a user dataset opened and checked against each other, before any
+/// feature row is read: both feature headers (same dtype, same width), both label files
+/// read whole (they are small) and checked against their feature files, and the class
+/// count fixed.
+pub(super) struct Opened {
+    /// The training features, header read.
+    pub train_stream: NpyStream,
+    /// The test features, header read.
+    pub test_stream: NpyStream,
+    /// Training rows.
+    pub n_train: usize,
+    /// Test rows.
+    pub n_test: usize,
+    /// Values per row.
+    pub dim: usize,
+    /// The features' dtype (both files).
+    pub dtype: DType,
+    /// Training labels.
+    pub train_labels: Vec<u32>,
+    /// Test labels.
+    pub test_labels: Vec<u32>,
+    /// The records of the two label files (training, test).
+    pub label_records: (FileRecord, FileRecord),
+    /// Number of classes.
+    pub n_classes: usize,
+}
+
+/// Opens the four files of `paths` (see [`Opened`]).
+pub(super) fn open_dataset(paths: &NpyPaths, n_classes: Option<usize>) -> Result<Opened, Error> {
     let (train_stream, n_train, dim) = open_features(&paths.train_features)?;
     let dtype = train_stream.header().dtype;
     let trl = load(&paths.train_labels, "train-labels")?;
     let train_labels = labels_of(&trl, n_train, &paths.train_features, &paths.train_labels)?;
-    let test_stream = NpyStream::open(&paths.test_features)?;
+    check_test_header(&paths.test_features, dtype, dim)?;
+    let (test_stream, n_test, _) = open_features(&paths.test_features)?;
+    let tel = load(&paths.test_labels, "test-labels")?;
+    let test_labels = labels_of(&tel, n_test, &paths.test_features, &paths.test_labels)?;
+    let n_classes = class_count(paths, n_classes, &train_labels, &test_labels)?;
+    Ok(Opened {
+        train_stream,
+        test_stream,
+        n_train,
+        n_test,
+        dim,
+        dtype,
+        train_labels,
+        test_labels,
+        label_records: (trl.record, tel.record),
+        n_classes,
+    })
+}
+
+/// The test features must have the training features' dtype and width (checked on the
+/// header alone, so that the error names the mismatch rather than a later symptom).
+fn check_test_header(path: &Path, dtype: DType, dim: usize) -> Result<(), Error> {
+    let test_stream = NpyStream::open(path)?;
     let test_header = test_stream.header();
     if test_header.dtype != dtype {
         return Err(Error::content(
-            &paths.test_features,
+            path,
             format!(
                 "expected the training features' dtype {dtype}, found {}",
                 test_header.dtype
@@ -299,28 +342,30 @@ pub fn load_npy_dataset_into(
     }
     if test_header.shape.len() == 2 && test_header.shape[1] != dim {
         return Err(data_err(
-            &paths.test_features,
+            path,
             DataError::DimensionMismatch {
                 expected: dim,
                 found: test_header.shape[1],
             },
         ));
     }
-    drop(test_stream);
-    let (test_stream, n_test, _) = open_features(&paths.test_features)?;
-    let tel = load(&paths.test_labels, "test-labels")?;
-    let test_labels = labels_of(&tel, n_test, &paths.test_features, &paths.test_labels)?;
-    let max_label = train_labels
-        .iter()
-        .chain(&test_labels)
-        .copied()
-        .max()
-        .unwrap_or(0) as usize;
+    Ok(())
+}
+
+/// The class count: `n_classes` when given (every label must be below it), else one more
+/// than the largest label (at least 2); refused above [`max_classes`] before a layout with
+/// one group per class is built.
+fn class_count(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+    train_labels: &[u32],
+    test_labels: &[u32],
+) -> Result<usize, Error> {
     let n_classes = match n_classes {
         Some(c) => {
             for (labels, path) in [
-                (&train_labels, &paths.train_labels),
-                (&test_labels, &paths.test_labels),
+                (train_labels, &paths.train_labels),
+                (test_labels, &paths.test_labels),
             ] {
                 if let Some((index, &label)) =
                     labels.iter().enumerate().find(|&(_, &y)| y as usize >= c)
@@ -337,10 +382,17 @@ pub fn load_npy_dataset_into(
             }
             c
         }
-        None => (max_label + 1).max(2),
+        None => {
+            let max_label = train_labels
+                .iter()
+                .chain(test_labels)
+                .copied()
+                .max()
+                .unwrap_or(0) as usize;
+            (max_label + 1).max(2)
+        }
     };
-    // The class count is checked before a layout with one group per class is built.
-    let n_examples = n_train + n_test;
+    let n_examples = train_labels.len() + test_labels.len();
     if n_classes > max_classes(n_examples) {
         return Err(data_err(
             Path::new("npy"),
@@ -351,43 +403,60 @@ pub fn load_npy_dataset_into(
             },
         ));
     }
+    Ok(n_classes)
+}
+
+/// As [`load_npy_dataset`], with the training features put where `into` says. Labels are
+/// read first, then each feature file is streamed in pieces of about 1 MiB straight into
+/// its final place, so no buffer holds a whole file besides the result.
+pub fn load_npy_dataset_into(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+    into: TrainInto,
+) -> Result<Dataset, Error> {
+    let o = open_dataset(paths, n_classes)?;
     let in_layout = into == TrainInto::SearchLayout
-        && dtype == DType::F32
-        && train_stream.length_checked()
-        && n_train < u32::MAX as usize - 1;
+        && o.dtype == DType::F32
+        && o.train_stream.length_checked()
+        && o.n_train < u32::MAX as usize - 1;
     let (train, train_sums) = if in_layout {
         layout_split(
-            train_stream,
+            o.train_stream,
             &paths.train_features,
-            (n_train, dim),
-            train_labels,
-            n_classes,
+            (o.n_train, o.dim),
+            o.train_labels,
+            o.n_classes,
         )?
     } else {
         rows_split(
-            train_stream,
+            o.train_stream,
             &paths.train_features,
-            n_train,
-            dim,
-            train_labels,
+            o.n_train,
+            o.dim,
+            o.train_labels,
         )?
     };
-    let (test, test_sums) =
-        rows_split(test_stream, &paths.test_features, n_test, dim, test_labels)?;
+    let (test, test_sums) = rows_split(
+        o.test_stream,
+        &paths.test_features,
+        o.n_test,
+        o.dim,
+        o.test_labels,
+    )?;
     let dataset = Dataset {
         name: "npy".into(),
-        n_classes,
+        n_classes: o.n_classes,
         content: Content::Features {
-            dim,
-            bytes_per_value: dtype.size(),
+            dim: o.dim,
+            bytes_per_value: o.dtype.size(),
         },
         train,
         test,
         files: vec![
             file_record(&paths.train_features, "train-features", train_sums),
-            trl.record,
+            o.label_records.0,
             file_record(&paths.test_features, "test-features", test_sums),
-            tel.record,
+            o.label_records.1,
         ],
         caveat: None,
     };

@@ -535,19 +535,91 @@ fn search_in(
     progress: &(dyn Fn(usize) + Sync),
     margin: (f64, usize),
 ) -> Result<Detailed, Error> {
-    let c = train.n_classes;
+    let plan = plan_search(layout, train, test, config, lists, margin)?;
+    let n_blocks = test.n.div_ceil(QUERY_BLOCK);
+    let blocks: Vec<BlockResult> = (0..n_blocks)
+        .into_par_iter()
+        .map(|b| {
+            let q0 = b * QUERY_BLOCK;
+            let nq = QUERY_BLOCK.min(test.n - q0);
+            let out = search_block(&plan, q0, nq);
+            progress(nq);
+            out
+        })
+        .collect();
+    assemble(&plan, blocks, config, test_labels)
+}
+
+/// Everything the blocks of a search share: the runs of training rows to visit, the
+/// tables by tie-break position, the rows (cosine: scaled to unit length) with their
+/// norms for the matrix-multiplication path, the k and radii with their limits.
+fn plan_search<'a>(
+    layout: Cow<'a, TrainLayout>,
+    train: &TrainSide<'_>,
+    test: &FeatureMatrix,
+    config: &SearchConfig,
+    lists: Lists,
+    margin: (f64, usize),
+) -> Result<Plan<'a>, Error> {
     let n_train = train.n;
     let dim = layout.padded_dim();
+    let (phases, sample_size) = visiting_runs(&layout, config.metric);
+    let tables = PositionTables::new(&layout, train);
+    let mut ks: Vec<usize> = config.ks.iter().map(|&k| k.min(n_train)).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let mut radii = config.radii.clone();
+    radii.sort_by(f64::total_cmp);
+    radii.dedup();
+    let bound = Bound::for_kernels(config.metric, dim);
+    let radius_limits: Vec<RadiusLimits> = radii
+        .iter()
+        .map(|&r| RadiusLimits::new(config.metric, &bound, r))
+        .collect();
+    let (train_rows, test_rows, gemm) = searched_rows(layout, test, config.metric)?;
+    let domain = match (config.metric, gemm.is_some()) {
+        (Metric::L2, true) => KeyDomain::SquaredDistance,
+        (Metric::L2, false) => KeyDomain::Distance,
+        (Metric::Cosine, _) => KeyDomain::OneMinusDot,
+        _ => KeyDomain::Key,
+    };
+    Ok(Plan {
+        positions: tables.positions,
+        train: train_rows,
+        test: test_rows,
+        gemm,
+        label_by_position: tables.label_by_position,
+        n_train,
+        n_classes: train.n_classes,
+        k_max: ks.last().copied().unwrap_or(0),
+        ks,
+        radii,
+        radius_limits,
+        bound,
+        row_by_position: tables.row_by_position,
+        phases,
+        sample_size,
+        metric: config.metric,
+        kernel: config.kernel,
+        margin,
+        index_by_position: tables.index_by_position,
+        lists,
+        domain,
+    })
+}
+
+/// The runs of training slots a block visits, each at most a tile long and of one label:
+/// phase 0 is the first eighth of every label's slots (the sample that sets the
+/// threshold), phase 1 the rest. Also the number of real rows in the sample.
+fn visiting_runs(layout: &TrainLayout, metric: Metric) -> ([Vec<Run>; 2], usize) {
     // The matrix-multiplication path blocks for the caches itself: longer tiles amortise
     // its packing of the query block.
-    let tile_bytes = if config.metric.uses_gemm() {
+    let tile_bytes = if metric.uses_gemm() {
         GEMM_TILE_BYTES
     } else {
         TILE_BYTES
     };
-    let tile_rows = ((tile_bytes / (dim * 4)) / 4 * 4).max(4);
-    // Each label's slots (its rows, padded to a multiple of 4); its first eighth is the
-    // sample.
+    let tile_rows = ((tile_bytes / (layout.padded_dim() * 4)) / 4 * 4).max(4);
     let mut phases: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
     let mut sample_size = 0;
     for (label, group) in layout.groups().iter().enumerate() {
@@ -567,31 +639,56 @@ fn search_in(
             }
         }
     }
-    let mut label_by_position = vec![0u32; n_train];
-    let mut index_by_position = vec![0u32; n_train];
-    for (j, &p) in train.positions.iter().enumerate() {
-        label_by_position[p as usize] = train.labels[j];
-        index_by_position[p as usize] = j as u32;
-    }
-    let mut ks: Vec<usize> = config.ks.iter().map(|&k| k.min(n_train)).collect();
-    ks.sort_unstable();
-    ks.dedup();
-    let mut radii = config.radii.clone();
-    radii.sort_by(f64::total_cmp);
-    radii.dedup();
-    let bound = Bound::for_kernels(config.metric, dim);
-    let radius_limits: Vec<RadiusLimits> = radii
-        .iter()
-        .map(|&r| RadiusLimits::new(config.metric, &bound, r))
-        .collect();
-    let mut row_by_position = vec![0u32; n_train];
-    let mut positions = vec![0u32; layout.slots()];
-    for (slot, position) in positions.iter_mut().enumerate() {
-        if let Some(j) = layout.row_of_slot(slot) {
-            *position = train.positions[j];
-            row_by_position[train.positions[j] as usize] = slot as u32;
+    (phases, sample_size)
+}
+
+/// The search's lookup tables between training rows, layout slots and tie-break
+/// positions.
+struct PositionTables {
+    /// Tie-break position of every slot (padding: 0, unused).
+    positions: Vec<u32>,
+    /// Label of each position.
+    label_by_position: Vec<u32>,
+    /// Training index of each position.
+    index_by_position: Vec<u32>,
+    /// Slot of each position.
+    row_by_position: Vec<u32>,
+}
+
+impl PositionTables {
+    fn new(layout: &TrainLayout, train: &TrainSide<'_>) -> PositionTables {
+        let mut label_by_position = vec![0u32; train.n];
+        let mut index_by_position = vec![0u32; train.n];
+        for (j, &p) in train.positions.iter().enumerate() {
+            label_by_position[p as usize] = train.labels[j];
+            index_by_position[p as usize] = j as u32;
+        }
+        let mut row_by_position = vec![0u32; train.n];
+        let mut positions = vec![0u32; layout.slots()];
+        for (slot, position) in positions.iter_mut().enumerate() {
+            if let Some(j) = layout.row_of_slot(slot) {
+                *position = train.positions[j];
+                row_by_position[train.positions[j] as usize] = slot as u32;
+            }
+        }
+        PositionTables {
+            positions,
+            label_by_position,
+            index_by_position,
+            row_by_position,
         }
     }
+}
+
+/// The padded training and test rows the kernels read (cosine: scaled to unit length,
+/// `docs/SEARCH.md`), and for the matrix-multiplication path their norms (`None` when
+/// ℓ2's values are too large for f32 products: the kernels handle that).
+fn searched_rows<'a>(
+    layout: Cow<'a, TrainLayout>,
+    test: &FeatureMatrix,
+    metric: Metric,
+) -> Result<(Padded<'a>, Padded<'a>, Option<GemmNorms>), Error> {
+    let dim = layout.padded_dim();
     let mut train_rows = Padded {
         dim,
         data: match layout {
@@ -600,15 +697,15 @@ fn search_in(
         },
     };
     let mut test_rows = Padded::new(test);
-    if config.metric == Metric::Cosine {
+    if metric == Metric::Cosine {
         gemm::normalize_rows(train_rows.data.to_mut(), dim);
         gemm::normalize_rows(test_rows.data.to_mut(), dim);
     }
-    let gemm = if config.metric.uses_gemm() {
+    let gemm = if metric.uses_gemm() {
         let norms = GemmNorms::new(&train_rows.data, &test_rows.data, dim);
         if norms.fits_f32() {
             Some(norms)
-        } else if config.metric == Metric::Ip {
+        } else if metric == Metric::Ip {
             return Err(Error::invalid(
                 "metric ip: feature norms too large for float32 inner products (‖x‖·‖y‖ ≥ 1e18)",
             ));
@@ -618,51 +715,22 @@ fn search_in(
     } else {
         None
     };
-    let domain = match (config.metric, gemm.is_some()) {
-        (Metric::L2, true) => KeyDomain::SquaredDistance,
-        (Metric::L2, false) => KeyDomain::Distance,
-        (Metric::Cosine, _) => KeyDomain::OneMinusDot,
-        _ => KeyDomain::Key,
-    };
-    let plan = Plan {
-        positions,
-        train: train_rows,
-        test: test_rows,
-        gemm,
-        label_by_position,
-        n_train,
-        n_classes: c,
-        k_max: ks.last().copied().unwrap_or(0),
-        ks,
-        radii,
-        radius_limits,
-        bound,
-        row_by_position,
-        phases,
-        sample_size,
-        metric: config.metric,
-        kernel: config.kernel,
-        margin,
-        index_by_position,
-        lists,
-        domain,
-    };
+    Ok((train_rows, test_rows, gemm))
+}
 
-    let n_blocks = test.n.div_ceil(QUERY_BLOCK);
-    let blocks: Vec<BlockResult> = (0..n_blocks)
-        .into_par_iter()
-        .map(|b| {
-            let q0 = b * QUERY_BLOCK;
-            let nq = QUERY_BLOCK.min(test.n - q0);
-            let out = search_block(&plan, q0, nq);
-            progress(nq);
-            out
-        })
-        .collect();
+/// The blocks' counts and lists, in test order, as votes per k and r of `config` (in the
+/// order asked for, repeats included).
+fn assemble(
+    plan: &Plan<'_>,
+    blocks: Vec<BlockResult>,
+    config: &SearchConfig,
+    test_labels: &[u32],
+) -> Result<Detailed, Error> {
+    let (c, n_test) = (plan.n_classes, test_labels.len());
     let threshold_fallbacks = blocks.iter().map(|b| b.fallbacks).sum();
     let row_len = plan.row_len();
     let (mut knn_lists, mut rnn_lists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
-    let mut all: Vec<u32> = Vec::with_capacity(test.n * row_len);
+    let mut all: Vec<u32> = Vec::with_capacity(n_test * row_len);
     for b in blocks {
         all.extend(b.counts);
         knn_lists.extend(b.knn);
@@ -670,7 +738,7 @@ fn search_in(
         bounds.extend(b.bounds);
     }
     let column = |slot: usize| -> Vec<u32> {
-        (0..test.n)
+        (0..n_test)
             .flat_map(|q| all[q * row_len + slot * c..q * row_len + (slot + 1) * c].to_vec())
             .collect()
     };
@@ -681,7 +749,7 @@ fn search_in(
         .map(|&k| {
             let slot = plan
                 .ks
-                .binary_search(&k.min(n_train))
+                .binary_search(&k.min(plan.n_train))
                 .expect("k was registered");
             Ok(KnnVotes {
                 k,
@@ -898,29 +966,63 @@ impl BlockState {
     }
 }
 
-/// Counts (and neighbour lists, if kept) of queries `q0..q0+nq`.
+/// Counts (and neighbour lists, if kept) of queries `q0..q0+nq`: every run of training
+/// rows scanned (the sample first, which sets each query's threshold), then the exact k
+/// nearest and the exact balls.
 fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
-    let c = plan.n_classes;
-    let row_len = plan.row_len();
-    let want_knn = plan.k_max > 0;
-    let bounds: Vec<Bound> = (0..nq).map(|q| plan.query_bound(q0 + q)).collect();
-    let keep_rnn = plan.lists.rnn && !plan.radii.is_empty();
-    let mut block = BlockState {
-        q0,
-        counts: vec![0u32; nq * row_len],
-        states: bounds
-            .iter()
-            .map(|&b| QueryState {
-                candidates: TopK::with_bound(plan.k_max.max(1), Some(b)),
-                tau_bits: u32::MAX,
-                accept_bits: u32::MAX,
-            })
-            .collect(),
-        limits: (0..nq).map(|q| plan.query_limits(q0 + q)).collect(),
+    let mut block = BlockState::new(plan, q0, nq);
+    scan_runs(plan, &mut block, nq);
+    let BlockState {
+        mut counts,
+        states,
         bounds,
-        ball_keys: vec![Vec::new(); if keep_rnn { nq } else { 0 }],
-        keep_rnn,
+        limits,
+        ball_keys,
+        ..
+    } = block;
+    let (knn, fallbacks) = if plan.k_max > 0 {
+        exact_nearest(plan, q0, states, &bounds, &mut counts)
+    } else {
+        (Vec::new(), 0)
     };
+    let rnn = exact_balls(plan, q0, ball_keys, &limits, &bounds);
+    BlockResult {
+        counts,
+        fallbacks,
+        knn,
+        rnn,
+        bounds,
+    }
+}
+
+impl BlockState {
+    /// Queries `q0..q0+nq` before any training row is seen.
+    fn new(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockState {
+        let bounds: Vec<Bound> = (0..nq).map(|q| plan.query_bound(q0 + q)).collect();
+        let keep_rnn = plan.lists.rnn && !plan.radii.is_empty();
+        BlockState {
+            q0,
+            counts: vec![0u32; nq * plan.row_len()],
+            states: bounds
+                .iter()
+                .map(|&b| QueryState {
+                    candidates: TopK::with_bound(plan.k_max.max(1), Some(b)),
+                    tau_bits: u32::MAX,
+                    accept_bits: u32::MAX,
+                })
+                .collect(),
+            limits: (0..nq).map(|q| plan.query_limits(q0 + q)).collect(),
+            bounds,
+            ball_keys: vec![Vec::new(); if keep_rnn { nq } else { 0 }],
+            keep_rnn,
+        }
+    }
+}
+
+/// The fast values of the block's `nq` queries against every run, phase by phase, fed
+/// to [`BlockState::take`]; after the sample (phase 0), each query's threshold is set.
+fn scan_runs(plan: &Plan<'_>, block: &mut BlockState, nq: usize) {
+    let q0 = block.q0;
     let max_rows = plan
         .phases
         .iter()
@@ -956,58 +1058,73 @@ fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
                 }
             }
         }
-        if phase == 0 && want_knn {
+        if phase == 0 && plan.k_max > 0 {
             for state in &mut block.states {
                 (state.tau_bits, state.accept_bits) =
                     state.candidates.threshold_at(plan.sample_rank());
             }
         }
     }
-    let BlockState {
-        mut counts,
-        states,
-        bounds,
-        limits,
-        ball_keys,
-        ..
-    } = block;
+}
+
+/// The exact k nearest of every query of the block (starting at `q0`) for every k: their
+/// label counts into `counts`, and the k_max nearest as a list if kept. Also the number
+/// of queries whose threshold kept too few candidates and were searched again.
+fn exact_nearest(
+    plan: &Plan<'_>,
+    q0: usize,
+    states: Vec<QueryState>,
+    bounds: &[Bound],
+    counts: &mut [u32],
+) -> (Vec<Vec<RawNeighbour>>, usize) {
+    let (c, row_len) = (plan.n_classes, plan.row_len());
     let mut fallbacks = 0;
     let mut knn_lists = Vec::new();
-    if want_knn {
-        for (q, state) in states.into_iter().enumerate() {
-            // Exact when at least k_max keys are ≤ τ: then the k_max-th fast value is ≤ τ
-            // and everything its interval reaches was accepted.
-            let mut keys = if state.tau_bits == u32::MAX
-                || state.candidates.count_at_most(state.tau_bits) >= plan.k_max
-            {
-                state.candidates.into_keys()
-            } else {
-                fallbacks += 1;
-                exhaustive_keys(plan, q0 + q, bounds[q])
-            };
-            for (ki, &k) in plan.ks.iter().enumerate().rev() {
-                plan.exact_top(q0 + q, &bounds[q], &mut keys, k);
-                let mut running = vec![0u32; c];
-                for &key in &keys[..k.min(keys.len())] {
-                    running[plan.label_by_position[position_of(key)] as usize] += 1;
-                }
-                counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
-                if plan.lists.knn && ki + 1 == plan.ks.len() {
-                    let mut nearest = keys[..k.min(keys.len())].to_vec();
-                    if plan.lists.ordered {
-                        plan.exact_order(q0 + q, &bounds[q], &mut nearest);
-                    } else {
-                        nearest.sort_unstable();
-                    }
-                    knn_lists.push(to_neighbours(plan, &nearest));
-                }
-                // The exact k nearest hold the exact k' nearest of every k' < k, in the
-                // same exact order: the smaller k select among them only.
-                keys.truncate(k);
+    for (q, state) in states.into_iter().enumerate() {
+        // Exact when at least k_max keys are ≤ τ: then the k_max-th fast value is ≤ τ
+        // and everything its interval reaches was accepted.
+        let mut keys = if state.tau_bits == u32::MAX
+            || state.candidates.count_at_most(state.tau_bits) >= plan.k_max
+        {
+            state.candidates.into_keys()
+        } else {
+            fallbacks += 1;
+            exhaustive_keys(plan, q0 + q, bounds[q])
+        };
+        for (ki, &k) in plan.ks.iter().enumerate().rev() {
+            plan.exact_top(q0 + q, &bounds[q], &mut keys, k);
+            let mut running = vec![0u32; c];
+            for &key in &keys[..k.min(keys.len())] {
+                running[plan.label_by_position[position_of(key)] as usize] += 1;
             }
+            counts[q * row_len + ki * c..q * row_len + (ki + 1) * c].copy_from_slice(&running);
+            if plan.lists.knn && ki + 1 == plan.ks.len() {
+                let mut nearest = keys[..k.min(keys.len())].to_vec();
+                if plan.lists.ordered {
+                    plan.exact_order(q0 + q, &bounds[q], &mut nearest);
+                } else {
+                    nearest.sort_unstable();
+                }
+                knn_lists.push(to_neighbours(plan, &nearest));
+            }
+            // The exact k nearest hold the exact k' nearest of every k' < k, in the
+            // same exact order: the smaller k select among them only.
+            keys.truncate(k);
         }
     }
-    let rnn = ball_keys
+    (knn_lists, fallbacks)
+}
+
+/// The rNN lists of the block's queries (starting at `q0`): of the keys each query's
+/// largest radius may reach, those exactly within it, in order.
+fn exact_balls(
+    plan: &Plan<'_>,
+    q0: usize,
+    ball_keys: Vec<Vec<u64>>,
+    limits: &[Vec<RadiusLimits>],
+    bounds: &[Bound],
+) -> Vec<Vec<RawNeighbour>> {
+    ball_keys
         .into_iter()
         .enumerate()
         .map(|(q, mut keys)| {
@@ -1021,14 +1138,7 @@ fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
             }
             to_neighbours(plan, &keys)
         })
-        .collect();
-    BlockResult {
-        counts,
-        fallbacks,
-        knn: knn_lists,
-        rnn,
-        bounds,
-    }
+        .collect()
 }
 
 /// Every key whose interval reaches the k_max-th of one query, without any threshold (the
