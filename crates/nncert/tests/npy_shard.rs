@@ -213,6 +213,9 @@ fn merged_streamed_shards_equal_one_run() {
     }
 }
 
+/// Something done to a dataset's files.
+type Damage = Box<dyn Fn(&NpyPaths)>;
+
 fn corrupt(path: &PathBuf, f: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = std::fs::read(path).unwrap();
     f(&mut bytes);
@@ -225,7 +228,7 @@ fn corrupt(path: &PathBuf, f: impl FnOnce(&mut Vec<u8>)) {
 #[test]
 fn bad_files_fail_every_shard_as_they_fail_the_whole_load() {
     let shape = (12, 3, 5);
-    let cases: Vec<(&str, Box<dyn Fn(&NpyPaths)>)> = vec![
+    let cases: Vec<(&str, Damage)> = vec![
         (
             "truncated train",
             Box::new(|p: &NpyPaths| corrupt(&p.train_features, |b| b.truncate(b.len() - 3))),
