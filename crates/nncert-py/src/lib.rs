@@ -950,6 +950,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(search_plan, m)?)?;
     m.add_function(wrap_pyfunction!(shards::shard_search, m)?)?;
     m.add_function(wrap_pyfunction!(shards::merge_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::merge_last, m)?)?;
     m.add_function(wrap_pyfunction!(shards::shard_exact_keys, m)?)?;
     m.add_function(wrap_pyfunction!(shards::partial_pending, m)?)?;
     m.add_function(wrap_pyfunction!(shards::finish_partial, m)?)?;

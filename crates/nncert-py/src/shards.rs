@@ -129,6 +129,35 @@ pub fn merge_partials(py: Python<'_>, a: &[u8], b: &[u8]) -> PyResult<Py<PyBytes
     Ok(PyBytes::new(py, &merged).unbind())
 }
 
+/// The last merge of a block: two partials that together cover every training shard,
+/// merged, with the pairs the merged partial still needs exact keys for (as
+/// [`partial_pending`] gives them) — computed from the merged partial in memory, which
+/// saves reading it back from its bytes.
+#[pyfunction]
+pub fn merge_last(py: Python<'_>, a: &[u8], b: &[u8]) -> PyResult<(Py<PyBytes>, PairArrays)> {
+    let (merged, pending) = py
+        .detach(|| {
+            let merged = Partial::from_bytes(a)?.merge(Partial::from_bytes(b)?)?;
+            let pending = merged.pending()?;
+            Ok::<_, nncert::Error>((merged.to_bytes(), pending))
+        })
+        .map_err(py_err)?;
+    Ok((
+        PyBytes::new(py, &merged).unbind(),
+        pair_arrays(py, &pending),
+    ))
+}
+
+/// (test row, training row) pairs as two int64 arrays: test rows, training rows.
+type PairArrays = (Py<PyAny>, Py<PyAny>);
+
+/// Pairs as [`PairArrays`].
+fn pair_arrays(py: Python<'_>, pairs: &[(usize, u32)]) -> PairArrays {
+    let q = pairs.iter().map(|&(q, _)| q as i64).collect();
+    let j = pairs.iter().map(|&(_, j)| i64::from(j)).collect();
+    (array1(py, q), array1(py, j))
+}
+
 /// Training rows of one shard as the exact keys read them: a borrowed row-major f32 array
 /// (no copy of the shard).
 struct ShardRows<'a> {
@@ -218,13 +247,11 @@ pub fn shard_exact_keys(
 /// The (global test row, global training row) pairs whose exact keys the order of a
 /// complete partial still needs, as two int64 arrays.
 #[pyfunction]
-pub fn partial_pending(py: Python<'_>, partial: &[u8]) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+pub fn partial_pending(py: Python<'_>, partial: &[u8]) -> PyResult<PairArrays> {
     let pending = py
         .detach(|| Partial::from_bytes(partial)?.pending())
         .map_err(py_err)?;
-    let q = pending.iter().map(|&(q, _)| q as i64).collect();
-    let j = pending.iter().map(|&(_, j)| i64::from(j)).collect();
-    Ok((array1(py, q), array1(py, j)))
+    Ok(pair_arrays(py, &pending))
 }
 
 /// One exact key per pair, read from [`shard_exact_keys`]'s bytes.

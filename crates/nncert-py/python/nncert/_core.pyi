@@ -20,6 +20,7 @@ __all__ = [
     "hog",
     "index_from_rows",
     "load_dataset",
+    "merge_last",
     "merge_partials",
     "partial_pending",
     "positions_of_ranks",
@@ -94,6 +95,9 @@ def shard_search(
     n_jobs: Optional[int] = None,
 ) -> bytes: ...
 def merge_partials(a: bytes, b: bytes) -> bytes: ...
+def merge_last(
+    a: bytes, b: bytes
+) -> tuple[bytes, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]: ...
 def partial_pending(partial: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def shard_exact_keys(
     features: npt.NDArray[np.float32],

@@ -29,6 +29,7 @@ so a lost copy is recomputed rather than lost.
 from __future__ import annotations
 
 import math
+import operator
 import time
 import uuid
 import warnings
@@ -45,7 +46,7 @@ from .results import Certificates
 
 try:
     import dask.array as _da
-    from distributed import Client, Future, wait
+    from distributed import Client, Future, as_completed, wait
 except ImportError as e:  # pragma: no cover - exercised only without dask
     raise ImportError(
         "nncert.distributed needs Dask: pip install 'nncert[dask]' "
@@ -176,12 +177,6 @@ def _search_shard(
     )  # fmt: skip
 
 
-def _pending(partial: bytes) -> tuple[Any, Any]:
-    """One Dask task: the (test row, training row) pairs a block's merged partial still
-    needs exact keys for."""
-    return _core.partial_pending(partial)
-
-
 def _shard_keys(
     shard: dict[str, Any], x: Any, test_start: int, pending: tuple[Any, Any], metric: str
 ) -> tuple[Any, Any, bytes]:
@@ -196,10 +191,13 @@ def _shard_keys(
     return q, j, keys
 
 
-def _finish(partial: bytes, keys: list[tuple[Any, Any, bytes]], context: str) -> dict[str, Any]:
-    """One Dask task: a block's merged partial and the exact keys of its pending pairs →
-    the block's search result (the dict of `NeighbourIndex.search`)."""
-    return _core.finish_partial(partial, keys, context)
+def _finish(
+    root: tuple[bytes, Any], keys: list[tuple[Any, Any, bytes]], context: str
+) -> dict[str, Any]:
+    """One Dask task: a block's root merge (merged partial, pending pairs) and the exact
+    keys of its pending pairs → the block's search result (the dict of
+    `NeighbourIndex.search`)."""
+    return _core.finish_partial(root[0], keys, context)
 
 
 def _rank_piece(rows: Any, y: Any) -> Any:
@@ -553,7 +551,7 @@ class DistributedIndex:
             return _concat(_gather(self.client, futures)), n
         token = uuid.uuid4().hex
         m, shards = len(blocks), self.train_shards
-        per_block = []
+        roots: dict[Future[Any], tuple[int, Any]] = {}
         for j, block in enumerate(blocks, start=1):
             # Every shard's search and keys read the block: put it there once.
             if not isinstance(block, Future):
@@ -579,22 +577,49 @@ class DistributedIndex:
                 for i, shard in enumerate(self._data, start=1)
             ]
             # A tree: partials of neighbouring shards merged two at a time (any order is
-            # exact; a tree keeps the depth at log2 of the shard count).
-            while len(partials) > 1:
+            # exact; a tree keeps the depth at log2 of the shard count); the root also
+            # lists the pairs that need exact keys, from the merged partial in memory.
+            while len(partials) > 2:
                 pairs = zip(partials[0::2], partials[1::2])
                 merged = [submit(_core.merge_partials, a, b, pure=True) for a, b in pairs]
                 partials = merged + ([partials[-1]] if len(partials) % 2 else [])
-            pending = submit(_pending, partials[0], pure=True)
-            keys = [
-                submit(_shard_keys, shard, block, bounds[j - 1], pending, metric, pure=True)
-                for shard in self._data
-            ]
-            per_block.append(submit(_finish, partials[0], keys, self._context, pure=True))
-        self._wait(per_block, "test blocks", timeout)
+            root = submit(_core.merge_last, partials[0], partials[1], pure=True)
+            roots[root] = (j, block)
+        per_block: list[Future[Any]] = [None] * m  # type: ignore[list-item]  # filled below
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            for root in as_completed(list(roots), timeout=timeout):  # type: ignore[no-untyped-call]  # untyped in distributed
+                j, block = roots[root]
+                per_block[j - 1] = self._finish_block(root, block, bounds[j - 1], metric)
+        except TimeoutError:
+            self.client.cancel(list(roots))  # type: ignore[no-untyped-call]  # untyped in distributed
+            raise TimeoutError(
+                f"timeout: test blocks unfinished after {timeout} s (merging partials)"
+            ) from None
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self._wait(per_block, "test blocks", left)
         results = _gather(self.client, per_block)
         out = _concat(results)
         out["exact_pairs"] = sum(int(r["exact_pairs"]) for r in results)
         return out, n
+
+    def _finish_block(
+        self, root: Future[Any], block: Any, test_start: int, metric: str
+    ) -> Future[Any]:
+        """The tasks that finish one block once its root merge is done: the exact keys of
+        its pending pairs, each where its shard is, then the finish — pinned where the
+        root is (free to move if that worker dies), since the merged partial is large and
+        what these tasks read of it is small."""
+        where = self.client.who_has(root).get(root.key, ())  # type: ignore[no-untyped-call]  # untyped in distributed
+        pin: dict[str, Any] = {"workers": list(where), "allow_other_workers": True} if where else {}
+        submit = self.client.submit
+        pending = submit(operator.getitem, root, 1, pure=True, **pin)
+        keys = [
+            submit(_shard_keys, shard, block, test_start, pending, metric, pure=True)
+            for shard in self._data
+        ]
+        finished: Future[Any] = submit(_finish, root, keys, self._context, pure=True, **pin)
+        return finished
 
     def search(
         self,
