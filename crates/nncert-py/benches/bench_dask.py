@@ -11,16 +11,20 @@ separately), with `--train-shards N` training shards (default 1). With
 `--build-on-cluster` the Dask side builds its index on the workers from the features and
 images (`DistributedIndex(X, y, rank_by=images)`: ranks hashed where the rows are) instead
 of sending the in-process index (`DistributedIndex.from_index`). The results are checked
-equal (curves.csv, examples.csv). Median of runs.
+equal (curves.csv, examples.csv). In-process and Dask runs alternate; medians of wall
+seconds and of CPU seconds (user + system: this process — which also runs the
+LocalCluster's scheduler — plus both workers), since wall times on a loaded machine say
+little.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import nncert
 
@@ -32,13 +36,23 @@ except ImportError as e:
     raise SystemExit(f"this benchmark needs nncert[dask] ({e})") from None
 
 
-def median_seconds(run: Callable[[], Any], repeat: int) -> tuple[float, list[float], Any]:
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = run()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times, out
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (also run on each worker)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(run: Callable[[], Any], workers: Optional[Client] = None) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds (this process, plus every worker of `workers`) and the
+    result of `run()`."""
+    before = workers.run(cpu_seconds) if workers is not None else {}
+    t, c = time.perf_counter(), cpu_seconds()
+    out = run()
+    wall, cpu = time.perf_counter() - t, cpu_seconds() - c
+    if workers is not None:
+        after = workers.run(cpu_seconds)
+        cpu += sum(after[w] - before.get(w, 0.0) for w in after)
+    return wall, cpu, out
 
 
 def main() -> None:
@@ -63,11 +77,6 @@ def main() -> None:
     print(f"in-process index built in {time.perf_counter() - t:.2f} s")
     kw: dict[str, Any] = {"k": 5000, "r": 4, "joint": ("island",)}
 
-    local_s, local_all, local = median_seconds(
-        lambda: index.certify(test, d.test_y, **kw), a.repeat
-    )
-    print(f"in process: median {local_s:.2f} s {[round(x, 2) for x in local_all]}")
-
     t = time.perf_counter()
     cluster = LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -83,16 +92,37 @@ def main() -> None:
     else:
         dist = nd.DistributedIndex.from_index(index, client=client, train_shards=a.train_shards)
     client.run(lambda: None)
-    scatter_s = time.perf_counter() - t
-    dask_s, dask_all, got = median_seconds(
-        lambda: dist.certify(test, d.test_y, test_block_size=a.test_block_size, **kw), a.repeat
-    )
+    place_s = time.perf_counter() - t
     how = "built on the workers" if a.build_on_cluster else "placed"
-    print(f"cluster start-up {start_s:.2f} s, index {how} in {scatter_s:.2f} s")
+    print(f"cluster start-up {start_s:.2f} s, index {how} in {place_s:.2f} s")
+
+    # In process and Dask alternated, so that both see the same load.
+    local_runs, dask_runs = [], []
+    for _ in range(a.repeat):
+        local_runs.append(timed(lambda: index.certify(test, d.test_y, **kw)))
+        dask_runs.append(
+            timed(
+                lambda: dist.certify(test, d.test_y, test_block_size=a.test_block_size, **kw),
+                client,
+            )
+        )
+        print(
+            f"  in process {local_runs[-1][0]:.2f} s wall {local_runs[-1][1]:.2f} s cpu; "
+            f"dask {dask_runs[-1][0]:.2f} s wall {dask_runs[-1][1]:.2f} s cpu; "
+            f"load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    local_s = statistics.median(r[0] for r in local_runs)
+    dask_s = statistics.median(r[0] for r in dask_runs)
+    local_cpu = statistics.median(r[1] for r in local_runs)
+    dask_cpu = statistics.median(r[1] for r in dask_runs)
+    local, got = local_runs[-1][2], dask_runs[-1][2]
+    print(f"in process: median {local_s:.2f} s wall, {local_cpu:.2f} s cpu")
     print(
         f"dask (2 workers × 1 thread, {a.train_shards} train shards): "
-        f"median {dask_s:.2f} s {[round(x, 2) for x in dask_all]}"
+        f"median {dask_s:.2f} s wall, {dask_cpu:.2f} s cpu (client, scheduler and workers)"
     )
+    print(f"cpu ratio dask / in process: {dask_cpu / local_cpu:.2f}")
     print(f"ratio dask / in process: {dask_s / local_s:.2f}")
     same = local.curves_csv() == got.curves_csv() and local.examples_csv() == got.examples_csv()
     print(f"identical curves.csv and examples.csv: {same}")
