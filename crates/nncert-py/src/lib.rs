@@ -6,22 +6,25 @@
 //! Python half (`python/nncert/`); the library repeats every check that matters for
 //! soundness, and its one-line errors become `ValueError` (`OSError` for files).
 
+mod certified;
 mod parts;
+mod ranks;
 mod shards;
 
 use std::path::PathBuf;
 
+use certified::Certified;
+
 use nncert::baselines::bagging::{self, BaggingParams};
 use nncert::baselines::dpa::{self, Units};
 use nncert::certify::threat::Threat;
-use nncert::curve::format_fraction_floor;
 use nncert::data::{Content, DatasetSpec, npy_features::NpyPaths};
 use nncert::experiment::{
     CertifyOptions, Experiment, ExperimentSeconds, Setting, drop_list_only_k, neighbour_settings,
 };
 use nncert::features::{HogParams, hog_images};
 use nncert::pipeline::StageSeconds;
-use nncert::report::{self, OutputDir};
+use nncert::report;
 use nncert::{
     Certification, CurveOptions, Index, Kernel, MatrixRef, Method, Metric, SearchConfig,
     SearchResult, TieRule, Values, Votes, certify_votes as certify_votes_lib,
@@ -198,6 +201,14 @@ impl NeighbourIndex {
         self.index.n_classes()
     }
 
+    /// Label of every training example.
+    fn labels(&self, py: Python<'_>) -> Py<PyAny> {
+        array1(
+            py,
+            self.index.labels().iter().map(|&y| i64::from(y)).collect(),
+        )
+    }
+
     /// Tie-break position of every training example (0 wins every distance tie).
     fn positions(&self, py: Python<'_>) -> Py<PyAny> {
         array1(
@@ -290,7 +301,7 @@ impl NeighbourIndex {
         })?;
         let context = certify_context(
             "python: NeighbourIndex.certify",
-            index,
+            &TrainFacts::of(index),
             test.n(),
             metric,
             config.kernel,
@@ -298,7 +309,7 @@ impl NeighbourIndex {
             &options,
             &exp,
         );
-        Ok(Certified { exp, context })
+        Ok(Certified::new(exp, context))
     }
 
     /// Training shard `shard = (I, N)` (1-based; rows ⌊(I−1)n/N⌋ … ⌊In/N⌋ − 1): its
@@ -312,21 +323,6 @@ impl NeighbourIndex {
         shards::train_shard(py, &self.index, (index, count))
     }
 
-    /// Every test block's merged partial result → the search of the whole test set `x`
-    /// (the dict of `search`, plus `exact_pairs`), with the exact keys of the undecided
-    /// pairs computed from this index's features and `x`.
-    #[pyo3(signature = (partials, x, context, n_jobs=None))]
-    fn finish_partials<'py>(
-        &self,
-        py: Python<'py>,
-        partials: Vec<Bound<'py, pyo3::types::PyBytes>>,
-        x: &Bound<'py, PyAny>,
-        context: &str,
-        n_jobs: Option<usize>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        shards::finish_partials(py, &self.index, &partials, x, context, n_jobs)
-    }
-
     /// Pickling: the index's parts as plain arrays (see `parts.rs`), rebuilt by
     /// `_index_from_state` without recomputing the ranks.
     fn __reduce__<'py>(
@@ -335,88 +331,6 @@ impl NeighbourIndex {
     ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyDict>,))> {
         let rebuild = py.import("nncert._core")?.getattr("_index_from_state")?;
         Ok((rebuild, (parts::index_state(py, &self.index)?,)))
-    }
-
-    /// Certificates of votes (and kNN neighbour lists) searched elsewhere, e.g. block by
-    /// block on Dask workers, for the test labels `y`: what `certify` computes from its own
-    /// search. `added_k` is the k `search_plan` added only to lengthen the lists.
-    #[pyo3(signature = (y, knn, rnn, knn_neighbours, threshold_fallbacks, metric, joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", added_k=None, threads=1, seconds=0.0, command="python: nncert.distributed"))]
-    #[allow(clippy::too_many_arguments)]
-    fn certify_parts(
-        &self,
-        py: Python<'_>,
-        y: PyReadonlyArray1<'_, i64>,
-        knn: Vec<(usize, PyReadonlyArray2<'_, i64>)>,
-        rnn: Vec<(f64, PyReadonlyArray2<'_, i64>, usize)>,
-        knn_neighbours: Option<(
-            PyReadonlyArray1<'_, i64>,
-            PyReadonlyArray1<'_, f32>,
-            PyReadonlyArray1<'_, i64>,
-        )>,
-        threshold_fallbacks: usize,
-        metric: &str,
-        joint: Option<Vec<String>>,
-        seed: u64,
-        max_e: Option<u64>,
-        tie_rule: &str,
-        threat: &str,
-        added_k: Option<usize>,
-        threads: usize,
-        seconds: f64,
-        command: &str,
-    ) -> PyResult<Certified> {
-        let labels = labels_u32(&y, "y")?;
-        let metric = parse::<Metric>(metric)?;
-        let mut options = CertifyOptions {
-            seed,
-            max_e,
-            tie: parse::<TieRule>(tie_rule)?,
-            threat: parse::<Threat>(threat)?,
-            ..CertifyOptions::default()
-        };
-        if let Some(j) = joint_list(joint)? {
-            options.joint = j;
-        }
-        if knn.is_empty() && rnn.is_empty() {
-            return Err(invalid("knn, rnn: expected at least one k or r"));
-        }
-        let index = &self.index;
-        let given = parts::Parts {
-            knn,
-            rnn,
-            knn_neighbours,
-            threshold_fallbacks,
-        };
-        let mut result = parts::search_result(&given, &labels, index.n_train(), index.n_classes())?;
-        drop_list_only_k(&mut result, added_k);
-        let t = std::time::Instant::now();
-        let settings = py
-            .detach(|| neighbour_settings(&result, &options, index.labels()))
-            .map_err(py_err)?;
-        let exp = Experiment {
-            settings,
-            seconds: ExperimentSeconds {
-                votes: StageSeconds {
-                    features: 0.0,
-                    ranks: 0.0,
-                    neighbours: seconds,
-                },
-                certify: t.elapsed().as_secs_f64(),
-                baselines: 0.0,
-            },
-            threshold_fallbacks: result.threshold_fallbacks,
-        };
-        let context = certify_context(
-            command,
-            index,
-            labels.len(),
-            metric,
-            kernel()?,
-            threads,
-            &options,
-            &exp,
-        );
-        Ok(Certified { exp, context })
     }
 }
 
@@ -469,12 +383,119 @@ fn search_dict<'py>(
     Ok(out)
 }
 
-/// What `report.json` records about a certification of `n_test` inputs against `index`
-/// besides its settings and summary.
+/// Certificates of votes (and kNN neighbour lists) searched elsewhere, e.g. block by
+/// block on Dask workers, for the test labels `y` and a training set of `train_labels`,
+/// `n_classes` and `n_features` (its rows are not needed): what `NeighbourIndex.certify`
+/// computes from its own search. `added_k` is the k `search_plan` added only to lengthen the lists.
+#[pyfunction]
+#[pyo3(signature = (train_labels, n_classes, n_features, y, knn, rnn, knn_neighbours, threshold_fallbacks, metric, joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", added_k=None, threads=1, seconds=0.0, command="python: nncert.distributed"))]
+#[allow(clippy::too_many_arguments)]
+fn certify_parts(
+    py: Python<'_>,
+    train_labels: PyReadonlyArray1<'_, i64>,
+    n_classes: usize,
+    n_features: usize,
+    y: PyReadonlyArray1<'_, i64>,
+    knn: Vec<(usize, PyReadonlyArray2<'_, i64>)>,
+    rnn: Vec<(f64, PyReadonlyArray2<'_, i64>, usize)>,
+    knn_neighbours: Option<(
+        PyReadonlyArray1<'_, i64>,
+        PyReadonlyArray1<'_, f32>,
+        PyReadonlyArray1<'_, i64>,
+    )>,
+    threshold_fallbacks: usize,
+    metric: &str,
+    joint: Option<Vec<String>>,
+    seed: u64,
+    max_e: Option<u64>,
+    tie_rule: &str,
+    threat: &str,
+    added_k: Option<usize>,
+    threads: usize,
+    seconds: f64,
+    command: &str,
+) -> PyResult<Certified> {
+    let labels = labels_u32(&y, "y")?;
+    let metric = parse::<Metric>(metric)?;
+    let mut options = CertifyOptions {
+        seed,
+        max_e,
+        tie: parse::<TieRule>(tie_rule)?,
+        threat: parse::<Threat>(threat)?,
+        ..CertifyOptions::default()
+    };
+    if let Some(j) = joint_list(joint)? {
+        options.joint = j;
+    }
+    if knn.is_empty() && rnn.is_empty() {
+        return Err(invalid("knn, rnn: expected at least one k or r"));
+    }
+    let train = TrainFacts {
+        labels: &labels_u32(&train_labels, "train_labels")?,
+        n_classes,
+        n_features,
+    };
+    let given = parts::Parts {
+        knn,
+        rnn,
+        knn_neighbours,
+        threshold_fallbacks,
+    };
+    let mut result = parts::search_result(&given, &labels, train.labels.len(), n_classes)?;
+    drop_list_only_k(&mut result, added_k);
+    let t = std::time::Instant::now();
+    let settings = py
+        .detach(|| neighbour_settings(&result, &options, train.labels))
+        .map_err(py_err)?;
+    let exp = Experiment {
+        settings,
+        seconds: ExperimentSeconds {
+            votes: StageSeconds {
+                features: 0.0,
+                ranks: 0.0,
+                neighbours: seconds,
+            },
+            certify: t.elapsed().as_secs_f64(),
+            baselines: 0.0,
+        },
+        threshold_fallbacks: result.threshold_fallbacks,
+    };
+    let context = certify_context(
+        command,
+        &train,
+        labels.len(),
+        metric,
+        kernel()?,
+        threads,
+        &options,
+        &exp,
+    );
+    Ok(Certified::new(exp, context))
+}
+
+/// The facts about a training set that certificates and `report.json` read.
+struct TrainFacts<'a> {
+    labels: &'a [u32],
+    n_classes: usize,
+    n_features: usize,
+}
+
+impl<'a> TrainFacts<'a> {
+    fn of(index: &'a Index) -> TrainFacts<'a> {
+        TrainFacts {
+            labels: index.labels(),
+            n_classes: index.n_classes(),
+            n_features: index.dim(),
+        }
+    }
+}
+
+/// What `report.json` records about a certification of `n_test` inputs against the
+/// training set `train` besides its settings and summary.
 #[allow(clippy::too_many_arguments)]
 fn certify_context(
     command: &str,
-    index: &Index,
+    train: &TrainFacts<'_>,
     n_test: usize,
     metric: Metric,
     kernel: Kernel,
@@ -485,10 +506,10 @@ fn certify_context(
     json!({
         "command": command,
         "dataset": {
-            "n_train": index.n_train(),
+            "n_train": train.labels.len(),
             "n_test": n_test,
-            "n_classes": index.n_classes(),
-            "n_features": index.dim(),
+            "n_classes": train.n_classes,
+            "n_features": train.n_features,
         },
         "metric": metric,
         "kernel": kernel,
@@ -547,126 +568,6 @@ fn search_plan(
     Ok((config.ks, config.keep_neighbours, added))
 }
 
-/// Certificates and curves of one or more settings, with the CLI's writers.
-#[pyclass(frozen, module = "nncert._core")]
-struct Certified {
-    exp: Experiment,
-    /// What `report.json` records besides the settings and the summary.
-    context: Value,
-}
-
-impl Certified {
-    fn report(&self) -> Value {
-        let mut report = json!({ "nncert_version": report::VERSION });
-        if let (Some(r), Some(c)) = (report.as_object_mut(), self.context.as_object()) {
-            r.extend(c.clone());
-            r.insert("settings".into(), Value::Array(self.exp.settings_json()));
-            r.insert(
-                "summary".into(),
-                report::summary_json(&self.exp.curves(), self.exp.max_e()),
-            );
-            r.insert(
-                "notes".into(),
-                json!("certified_accuracy values are proven lower bounds, rounded down; e_star = -1 means not certified even at e = 0"),
-            );
-        }
-        report
-    }
-}
-
-#[pymethods]
-impl Certified {
-    /// Every setting as a dict of plain values and NumPy arrays.
-    fn settings(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
-        let list = PyList::empty(py);
-        for s in &self.exp.settings {
-            list.append(setting_dict(py, s)?)?;
-        }
-        Ok(list.unbind())
-    }
-
-    fn curves_csv(&self) -> String {
-        self.exp.curves_csv()
-    }
-
-    fn examples_csv(&self) -> String {
-        self.exp.examples_csv()
-    }
-
-    fn report_json(&self) -> PyResult<String> {
-        serde_json::to_string_pretty(&self.report())
-            .map(|s| s + "\n")
-            .map_err(|e| invalid(format!("report.json: {e}")))
-    }
-
-    fn summary_table(&self) -> String {
-        report::summary_table(&self.exp.curves(), self.exp.max_e())
-    }
-
-    /// Writes curves.csv, examples.csv and report.json into `out` (all or nothing: staged
-    /// beside it and swapped in, replacing an earlier nncert output whole); returns the
-    /// paths written.
-    fn write(&self, py: Python<'_>, out: PathBuf) -> PyResult<Vec<PathBuf>> {
-        let mut staged = OutputDir::new(out);
-        staged.stage("curves.csv", self.curves_csv());
-        staged.stage("examples.csv", self.examples_csv());
-        staged.stage("report.json", self.report_json()?);
-        py.detach(|| staged.commit()).map_err(py_err)
-    }
-}
-
-fn setting_dict<'py>(py: Python<'py>, s: &Setting) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    let n = s.votes.n_test();
-    let col = |f: &dyn Fn(&nncert::report::ExampleRow) -> i64| -> Vec<i64> {
-        s.rows.iter().map(f).collect()
-    };
-    d.set_item("method", s.method().to_string())?;
-    d.set_item("param", s.classifier.to_string())?;
-    d.set_item("n_test", n)?;
-    d.set_item("n_classes", s.votes.n_classes())?;
-    d.set_item("max_e", s.max_e)?;
-    d.set_item("empty_neighbourhoods", s.empty_neighbourhoods)?;
-    d.set_item(
-        "clean_accuracy",
-        format_fraction_floor(s.clean_correct() as u64, n as u64, 6),
-    )?;
-    let votes = s.votes.counts().iter().map(|&v| i64::from(v)).collect();
-    d.set_item("votes", array2(py, votes, n, s.votes.n_classes())?)?;
-    d.set_item("labels", array1(py, col(&|r| i64::from(r.label))))?;
-    d.set_item("predicted", array1(py, col(&|r| i64::from(r.predicted))))?;
-    d.set_item("runner_up", array1(py, col(&|r| i64::from(r.runner_up))))?;
-    d.set_item(
-        "votes_predicted",
-        array1(py, col(&|r| i64::from(r.votes_predicted))),
-    )?;
-    d.set_item(
-        "votes_runner_up",
-        array1(py, col(&|r| i64::from(r.votes_runner_up))),
-    )?;
-    d.set_item(
-        "e_star",
-        array1(
-            py,
-            col(&|r| r.e_star.map_or(-1, |e| e.min(i64::MAX as u64) as i64)),
-        ),
-    )?;
-    d.set_item(
-        "certifications",
-        s.curves
-            .iter()
-            .map(|c| c.certification.to_string())
-            .collect::<Vec<_>>(),
-    )?;
-    let width = s.max_e as usize + 1;
-    let mut certified = Vec::with_capacity(s.curves.len() * width);
-    for c in &s.curves {
-        certified.extend((0..width).map(|e| c.certified.get(e).copied().unwrap_or(0) as i64));
-    }
-    d.set_item("certified", array2(py, certified, s.curves.len(), width)?)?;
-    Ok(d)
-}
-
 /// Checked vote counts (≥ 0, < 2^32) and labels.
 fn votes_from(
     votes: &PyReadonlyArray2<'_, i64>,
@@ -703,6 +604,113 @@ fn votes_from(
     Votes::new(counts, c, labels).map_err(py_err)
 }
 
+/// The settings of `certify_votes` that only some kinds read.
+struct VoteOptions<'a> {
+    param: &'a str,
+    joint: Option<Vec<Certification>>,
+    seed: u64,
+    max_e: Option<u64>,
+    tie_rule: &'a str,
+    threat: Threat,
+    units: &'a str,
+    models: Option<u64>,
+    subsample: Option<u32>,
+    train_size: Option<u64>,
+    alpha: f64,
+}
+
+/// kNN or rNN certificates of given votes (individual and joint); records the tie rule
+/// and RD seed in `context`.
+fn neighbour_votes_setting(
+    py: Python<'_>,
+    votes: Votes,
+    method: Method,
+    o: VoteOptions<'_>,
+    context: &mut Value,
+) -> PyResult<Setting> {
+    let mut options = CurveOptions::new(method, o.param);
+    if let Some(j) = o.joint {
+        options.joint = j;
+    }
+    options.seed = o.seed;
+    options.max_e = o.max_e;
+    options.tie = parse::<TieRule>(o.tie_rule)?;
+    options.threat = o.threat;
+    let certified = py
+        .detach(|| certify_votes_lib(&votes, &options))
+        .map_err(py_err)?;
+    context["tie_rule"] = json!(options.tie);
+    context["rd_seed"] = json!(options.seed);
+    Ok(Setting {
+        classifier: options.classifier.clone(),
+        rows: certified.points.iter().map(Into::into).collect(),
+        max_e: certified.max_e,
+        curves: certified.curves,
+        votes,
+        empty_neighbourhoods: None,
+        grouping_gap: certified.grouping_gap,
+    })
+}
+
+/// DPA or bagging certificates of given votes (general threat only; the caller refuses
+/// joint certifications); records the tie rule and the units or bagging parameters in `context`.
+fn baseline_votes_setting(
+    py: Python<'_>,
+    votes: Votes,
+    method: Method,
+    o: VoteOptions<'_>,
+    context: &mut Value,
+) -> PyResult<Setting> {
+    parse::<TieRule>(o.tie_rule)?;
+    // Refuses a threat other than general for DPA and bagging, with the reason.
+    CurveOptions {
+        threat: o.threat,
+        ..CurveOptions::new(method, o.param)
+    }
+    .validate()
+    .map_err(py_err)?;
+    context["tie_rule"] = json!("smaller");
+    let (certs, param) = if method == Method::Dpa {
+        let units = match o.units {
+            "poisoning" => Units::Poisoning,
+            "insdel" => Units::Insdel,
+            other => {
+                return Err(invalid(format!(
+                    "units: expected `poisoning` or `insdel`, found `{other}`"
+                )));
+            }
+        };
+        context["units"] = json!(units);
+        (
+            py.detach(|| dpa::certificates(&votes, units)),
+            o.param.to_string(),
+        )
+    } else {
+        let need = |v: Option<u64>, name: &str| {
+            v.ok_or_else(|| invalid(format!("kind=\"bagging\" needs {name}")))
+        };
+        let params = BaggingParams {
+            n_models: need(o.models, "models")?,
+            xi: need(o.subsample.map(u64::from), "subsample")? as u32,
+            train_size: need(o.train_size, "train_size")?,
+            alpha: o.alpha,
+        };
+        params.validate().map_err(py_err)?;
+        context["bagging"] = json!(params);
+        let certs = py
+            .detach(|| bagging::certificates(&votes, &params))
+            .map_err(py_err)?;
+        let param = if o.param.is_empty() {
+            params.xi.to_string()
+        } else {
+            o.param.to_string()
+        };
+        (certs, param)
+    };
+    let classifier = nncert::Classifier::Given { method, param };
+    Setting::from_baseline(classifier, votes, &certs, o.max_e).map_err(py_err)
+}
+
 /// Certifies votes that came from anywhere (the CLI's `certify-votes`).
 #[pyfunction]
 #[pyo3(signature = (votes, labels, kind, param="", joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", units="poisoning", models=None, subsample=None, train_size=None, alpha=0.001))]
@@ -727,7 +735,19 @@ fn certify_votes(
     let method = parse::<Method>(kind)?;
     let threat = parse::<Threat>(threat)?;
     let votes = votes_from(&votes, &labels)?;
-    let joint = joint_list(joint)?;
+    let options = VoteOptions {
+        param,
+        joint: joint_list(joint)?,
+        seed,
+        max_e,
+        tie_rule,
+        threat,
+        units,
+        models,
+        subsample,
+        train_size,
+        alpha,
+    };
     let mut context = json!({
         "command": "python: certify_votes",
         "n_test": votes.n_test(),
@@ -737,83 +757,15 @@ fn certify_votes(
     });
     let setting = match method {
         Method::Knn | Method::Rnn => {
-            let mut options = CurveOptions::new(method, param);
-            if let Some(j) = joint {
-                options.joint = j;
-            }
-            options.seed = seed;
-            options.max_e = max_e;
-            options.tie = parse::<TieRule>(tie_rule)?;
-            options.threat = threat;
-            let certified = py
-                .detach(|| certify_votes_lib(&votes, &options))
-                .map_err(py_err)?;
-            context["tie_rule"] = json!(options.tie);
-            context["rd_seed"] = json!(options.seed);
-            Setting {
-                classifier: options.classifier.clone(),
-                rows: certified.points.iter().map(Into::into).collect(),
-                max_e: certified.max_e,
-                curves: certified.curves,
-                votes,
-                empty_neighbourhoods: None,
-                grouping_gap: certified.grouping_gap,
-            }
+            neighbour_votes_setting(py, votes, method, options, &mut context)?
         }
         Method::Dpa | Method::Bagging => {
-            if joint.is_some_and(|j| !j.is_empty()) {
+            if options.joint.as_ref().is_some_and(|j| !j.is_empty()) {
                 return Err(invalid(format!(
                     "joint: joint certification is only defined for rNN, not for kind={kind}"
                 )));
             }
-            parse::<TieRule>(tie_rule)?;
-            // Refuses a threat other than general for DPA and bagging, with the reason.
-            CurveOptions {
-                threat,
-                ..CurveOptions::new(method, param)
-            }
-            .validate()
-            .map_err(py_err)?;
-            context["tie_rule"] = json!("smaller");
-            let (certs, param) = if method == Method::Dpa {
-                let units = match units {
-                    "poisoning" => Units::Poisoning,
-                    "insdel" => Units::Insdel,
-                    other => {
-                        return Err(invalid(format!(
-                            "units: expected `poisoning` or `insdel`, found `{other}`"
-                        )));
-                    }
-                };
-                context["units"] = json!(units);
-                (
-                    py.detach(|| dpa::certificates(&votes, units)),
-                    param.to_string(),
-                )
-            } else {
-                let need = |v: Option<u64>, name: &str| {
-                    v.ok_or_else(|| invalid(format!("kind=\"bagging\" needs {name}")))
-                };
-                let params = BaggingParams {
-                    n_models: need(models, "models")?,
-                    xi: need(subsample.map(u64::from), "subsample")? as u32,
-                    train_size: need(train_size, "train_size")?,
-                    alpha,
-                };
-                params.validate().map_err(py_err)?;
-                context["bagging"] = json!(params);
-                let certs = py
-                    .detach(|| bagging::certificates(&votes, &params))
-                    .map_err(py_err)?;
-                let param = if param.is_empty() {
-                    params.xi.to_string()
-                } else {
-                    param.to_string()
-                };
-                (certs, param)
-            };
-            let classifier = nncert::Classifier::Given { method, param };
-            Setting::from_baseline(classifier, votes, &certs, max_e).map_err(py_err)?
+            baseline_votes_setting(py, votes, method, options, &mut context)?
         }
         Method::Fa | Method::RoeDpa | Method::RoeFa => {
             return Err(invalid(format!(
@@ -827,7 +779,7 @@ fn certify_votes(
         seconds: ExperimentSeconds::default(),
         threshold_fallbacks: 0,
     };
-    Ok(Certified { exp, context })
+    Ok(Certified::new(exp, context))
 }
 
 /// HOG descriptors of uint8 images `(n, h, w)` or channel-first `(n, c, h, w)`.
@@ -994,8 +946,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(distance_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(_index_from_state, m)?)?;
+    m.add_function(wrap_pyfunction!(certified::_certified_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(search_plan, m)?)?;
     m.add_function(wrap_pyfunction!(shards::shard_search, m)?)?;
     m.add_function(wrap_pyfunction!(shards::merge_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::merge_last, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::shard_exact_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::partial_pending, m)?)?;
+    m.add_function(wrap_pyfunction!(shards::finish_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(ranks::rank_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(ranks::positions_of_ranks, m)?)?;
+    m.add_function(wrap_pyfunction!(ranks::as_features, m)?)?;
+    m.add_function(wrap_pyfunction!(ranks::index_from_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(certify_parts, m)?)?;
     Ok(())
 }

@@ -129,6 +129,76 @@ def test_same_votes_and_certificates_as_in_process(
         )
 
 
+def with_duplicates(seed: int, n_train: int, n_test: int) -> Any:
+    """Tie-heavy data where training rows repeat: identical features with the same label
+    (the same rank: only the index breaks the tie) or another label (another rank)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 3, size=(max(2, n_train // 5), 3))
+    train = base[rng.integers(0, len(base), size=n_train)].astype(np.float64)
+    ytr = rng.integers(0, 2, size=n_train)
+    test = rng.integers(0, 3, size=(n_test, 3)).astype(np.float64)
+    return train, ytr, test, rng.integers(0, 2, size=n_test)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    seed=st.integers(0, 2**16),
+    shards=st.integers(1, 4),
+    block=st.integers(3, 40),
+    use_dask=st.booleans(),
+    rank_by=st.booleans(),
+)
+def test_the_index_is_built_where_the_rows_are(
+    client: Any, seed: int, shards: int, block: int, use_dask: bool, rank_by: bool
+) -> None:
+    """The training rows (and rank_by rows) stay on the workers — only labels and 20-byte
+    hashes reach the client — and the index ranks, searches and certifies as the
+    in-process one, duplicate rows included."""
+    train, ytr, test, yte = with_duplicates(seed, 100, 30)
+    rb = np.repeat(train.astype(np.uint8), 2, axis=1).reshape(100, 3, 2) if rank_by else None
+    index = nncert.NeighbourIndex(train, ytr, rank_by=rb)
+    seen: list[Any] = []
+    real_gather, real_local = nd._gather, nd._local
+
+    def gather(c: Any, futures: Any) -> Any:
+        out = real_gather(c, futures)
+        seen.extend(out)
+        return out
+
+    def local(a: Any, c: Any) -> Any:
+        out = real_local(a, c)
+        seen.append(np.asarray(out))
+        return out
+
+    nd._gather, nd._local = gather, local  # type: ignore[assignment]
+    try:
+        x: Any = dask_array.from_array(train, chunks=(13, 3)) if use_dask else train
+        if use_dask and rb is not None:
+            rb = dask_array.from_array(rb, chunks=(17, 3, 2))
+        dist = nd.DistributedIndex(x, ytr, client=client, rank_by=rb, train_shards=shards)
+    finally:
+        nd._gather, nd._local = real_gather, real_local
+    assert seen, "nothing gathered: the spy saw nothing"
+    for value in seen:
+        assert isinstance(value, np.ndarray)
+        assert value.ndim == 1 or (value.dtype == np.uint8 and value.shape[1] == 20), value.shape
+    assert sum(v.shape[0] for v in seen if v.ndim == 2) == 100
+    with dist:
+        assert (dist.n_train, dist.n_features, dist.n_classes) == (100, 3, 2)
+        kw: dict[str, Any] = {"k": [1, 7, 60], "r": [0, 1], "neighbours": True}
+        same_search(
+            dist.search(test, test_block_size=block, timeout=TIMEOUT, **kw),
+            index.search(test, **kw),
+            sharded=shards > 1,
+        )
+        a = index.certify(test, yte, k=[1, 7], r=[1], joint=("island", "rd"), max_e=20)
+        b = dist.certify(
+            test, yte, k=[1, 7], r=[1], joint=("island", "rd"), max_e=20, timeout=TIMEOUT
+        )
+        assert a.to_dict()["settings"] == b.to_dict()["settings"]
+        assert a.examples_csv() == b.examples_csv() and a.curves_csv() == b.curves_csv()
+
+
 def test_built_in_mnist_subset(
     client: Any, tmp_path: Path, subset: nncert.datasets.Dataset, subset_hog: tuple[Any, Any]
 ) -> None:
@@ -158,10 +228,19 @@ def test_built_in_mnist_subset(
         )
 
 
+def finish(partial: bytes, shards: list[dict[str, Any]], test: Any, context: str) -> Any:
+    """A block's merged partial finished as the workers do: pending pairs, exact keys from
+    each shard's rows, then the result."""
+    pending = _core.partial_pending(partial)
+    keys = [nd._shard_keys(s, test, 0, pending, "l1") for s in shards]
+    return _core.finish_partial(partial, keys, context)
+
+
 def test_corrupt_or_mismatched_partials_are_refused() -> None:
     train, ytr, test, _ = tie_heavy(5, 40, 6)
     index = nncert.NeighbourIndex(train, ytr)
     core = index._core
+    shards = [core.train_shard(i, 2) for i in (1, 2)]
 
     def partial(i: int, n: int, context: str = "run", ks: tuple[int, ...] = (3,)) -> bytes:
         s = core.train_shard(i, n)
@@ -171,7 +250,7 @@ def test_corrupt_or_mismatched_partials_are_refused() -> None:
         )  # fmt: skip
 
     a, b = partial(1, 2), partial(2, 2)
-    whole = core.finish_partials([_core.merge_partials(a, b)], test, "run")
+    whole = finish(_core.merge_partials(a, b), shards, test, "run")
     same_search(whole, index.search(test, k=3, r=1.0), sharded=True)
     with pytest.raises(ValueError, match="corrupt or truncated"):  # one flipped byte
         _core.merge_partials(a[:-1] + bytes([a[-1] ^ 1]), b)
@@ -183,12 +262,86 @@ def test_corrupt_or_mismatched_partials_are_refused() -> None:
         _core.merge_partials(a, partial(2, 2, ks=(4,)))
     with pytest.raises(ValueError, match="not the same run"):  # another index
         _core.merge_partials(a, partial(2, 2, context="other"))
-    with pytest.raises(ValueError, match="training shard 2/2 of test block 1/1 is missing"):
-        core.finish_partials([a], test, "run")
-    with pytest.raises(ValueError, match="not for this index and test set"):
-        core.finish_partials([_core.merge_partials(a, b)], test, "other run")
-    with pytest.raises(ValueError, match="not for this index and test set"):
-        core.finish_partials([_core.merge_partials(a, b)], test[:5], "run")
+    with pytest.raises(ValueError, match=r"training shard 2/2 .*missing"):
+        _core.partial_pending(a)
+    with pytest.raises(ValueError, match=r"training shard 2/2 .*missing"):
+        _core.finish_partial(a, [], "run")
+    with pytest.raises(ValueError, match='partial: made for "run", not for "other run"'):
+        finish(_core.merge_partials(a, b), shards, test, "other run")
+
+
+def test_exact_keys_are_matched_by_pair_never_by_position() -> None:
+    """Keys travel with their pairs: any order gives the same result; a missing key, a key
+    for a pair that is not a candidate, a conflicting key or keys of the wrong size are
+    refused, never used for another pair."""
+    # Many equal distances and k cutting through them: many pending pairs.
+    train, ytr, test, _ = tie_heavy(11, 90, 12)
+    index = nncert.NeighbourIndex(train, ytr)
+    core = index._core
+    shards = [core.train_shard(i, 3) for i in (1, 2, 3)]
+    parts = [
+        _core.shard_search(
+            s["features"],
+            s["labels"],
+            s["positions"],
+            (i, 3),
+            90,
+            index.n_classes,
+            test,
+            (1, 1),
+            12,
+            [5, 12],
+            [1.0],
+            context="run",
+        )
+        for i, s in enumerate(shards, start=1)
+    ]
+    merged = _core.merge_partials(_core.merge_partials(parts[0], parts[2]), parts[1])
+    q, j = _core.partial_pending(merged)
+    assert len(q) >= 4, "too few pending pairs: the test tests nothing"
+    keys = _core.shard_exact_keys(core.train_shard(1, 1)["features"], 0, test, 0, q, j)
+    expected = index.search(test, k=[5, 12], r=1.0)
+    same_search(_core.finish_partial(merged, [(q, j, keys)], "run"), expected, sharded=True)
+    # Reversed, and split into two lists: the same result.
+    width = len(keys) // len(q)
+    rev = b"".join(keys[i * width : (i + 1) * width] for i in reversed(range(len(q))))
+    half = len(q) // 2
+    for pieces in (
+        [(q[::-1].copy(), j[::-1].copy(), rev)],
+        [(q[half:], j[half:], keys[half * width :]), (q[:half], j[:half], keys[: half * width])],
+    ):
+        same_search(_core.finish_partial(merged, pieces, "run"), expected, sharded=True)
+    # A pending pair without its key.
+    with pytest.raises(ValueError, match=r"exact key for test row \d+, training row \d+ missing"):
+        _core.finish_partial(merged, [(q[1:], j[1:], keys[width:])], "run")
+    # A second, different key for a pair (the key of another pair of its test row, moved).
+    whole = core.train_shard(1, 1)["features"]
+    rows = np.arange(90, dtype=np.int64)
+    row_keys = _core.shard_exact_keys(whole, 0, test, 0, np.full(90, q[0]), rows)
+    wrong = next(
+        row_keys[r * width : (r + 1) * width]
+        for r in range(90)
+        if row_keys[r * width : (r + 1) * width] != keys[:width]
+    )
+    for pieces in ([(q, j, keys), (q[:1], j[:1], wrong)], [(q[:1], j[:1], wrong), (q, j, keys)]):
+        with pytest.raises(ValueError, match="two different exact keys for test row"):
+            _core.finish_partial(merged, pieces, "run")
+    # A key for a training row that is not a candidate of its test row: refused; any
+    # other extra (correct) key changes nothing.
+    refused = 0
+    for r in range(90):
+        extra_q, extra_j = np.array([0], dtype=np.int64), np.array([r], dtype=np.int64)
+        extra = (extra_q, extra_j, _core.shard_exact_keys(whole, 0, test, 0, extra_q, extra_j))
+        try:
+            got = _core.finish_partial(merged, [(q, j, keys), extra], "run")
+        except ValueError as e:
+            assert "not a candidate" in str(e)
+            refused += 1
+            continue
+        same_search({**got, "exact_pairs": 0}, expected, sharded=True)
+    assert refused > 0, "every training row was a candidate: the test tests nothing"
+    with pytest.raises(ValueError, match=r"keys: expected \d+ bytes"):
+        _core.finish_partial(merged, [(q, j, keys[:-1])], "run")
 
 
 class KillFirstSearch(distributed.WorkerPlugin):  # type: ignore[misc]

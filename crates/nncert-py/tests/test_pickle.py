@@ -1,5 +1,6 @@
-"""Indexes and fitted certifiers pickle (what Dask and joblib do to send them to a worker)
-and come back searching and certifying exactly as before; a damaged state is refused."""
+"""Indexes, fitted certifiers and results pickle (what Dask and joblib do to send them
+between processes) and come back searching, certifying and writing exactly as before; a
+damaged state is refused."""
 
 from __future__ import annotations
 
@@ -124,3 +125,59 @@ def test_a_damaged_state_is_refused_with_the_entry_named() -> None:
     refused({"n_classes": 1}, "n_classes: expected 2..")
     with pytest.raises(ValueError, match="state: expected an entry `labels`"):
         _core._index_from_state({k: x for k, x in good.items() if k != "labels"})
+
+
+def results_to_check() -> list[nncert.Certificates]:
+    """Results of every producer: an index (kNN and rNN, joint), a certifier, votes."""
+    train, ytr, test, yte = tie_heavy(6)
+    index = nncert.NeighbourIndex(train, ytr)
+    votes = np.array([[1, 7, 2], [4, 0, 3], [0, 5, 5]])
+    return [
+        index.certify(test, yte, k=[3, 9], r=[2], joint=("island", "rd"), seed=3),
+        nncert.RNNCertifier(2.0, joint=("island", "best"))
+        .fit(train, ytr)
+        .certified_accuracy(test, yte),
+        nncert.certify_votes(votes, [1, 0, 2], "dpa", param="3"),
+    ]
+
+
+@pytest.mark.parametrize("how", sorted(ROUND_TRIPS))
+def test_certificates_round_trip_with_identical_dicts_and_files(tmp_path: Path, how: str) -> None:
+    for n, res in enumerate(results_to_check()):
+        back = ROUND_TRIPS[how](res, tmp_path)
+        assert type(back) is nncert.Certificates
+        assert back.to_dict() == res.to_dict()
+        assert back.summary() == res.summary() and repr(back) == repr(res)
+        for s, t in zip(res.settings, back.settings):
+            assert s.votes.tobytes() == t.votes.tobytes() and s.votes.dtype == t.votes.dtype
+            assert s.e_star.tobytes() == t.e_star.tobytes()
+            assert s.curves.keys() == t.curves.keys()
+        res.write(tmp_path / f"a{n}")
+        back.write(tmp_path / f"b{n}")
+        for name in ("curves.csv", "examples.csv", "report.json"):
+            assert (tmp_path / f"a{n}" / name).read_bytes() == (
+                tmp_path / f"b{n}" / name
+            ).read_bytes(), name
+        # A restored result pickles again, to the same thing.
+        again = pickle.loads(pickle.dumps(back))
+        assert again.to_dict() == res.to_dict()
+        # Its settings are copies: changing one result's arrays changes no other.
+        back.settings[0].votes[...] = 0
+        assert pickle.loads(pickle.dumps(back._core)).settings()[0]["votes"].tobytes() == (
+            res.settings[0].votes.tobytes()
+        )
+
+
+def test_a_damaged_certificates_state_is_refused() -> None:
+    rebuild, (state,) = results_to_check()[2]._core.__reduce__()
+    assert rebuild is _core._certified_from_state
+    good = dict(state)
+    assert good["format"] == "nncert.Certified" and good["version"] == 1
+    with pytest.raises(ValueError, match=r"Certified state: expected nncert\.Certified version 1"):
+        _core._certified_from_state({**good, "version": 2})
+    with pytest.raises(ValueError, match="entry `report_json` has the wrong type"):
+        _core._certified_from_state({**good, "report_json": 3})
+    with pytest.raises(ValueError, match="entry `settings` has the wrong type"):
+        _core._certified_from_state({**good, "settings": [1]})
+    with pytest.raises(ValueError, match="expected an entry `curves_csv`"):
+        _core._certified_from_state({k: x for k, x in good.items() if k != "curves_csv"})

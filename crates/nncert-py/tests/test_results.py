@@ -73,3 +73,25 @@ def test_plot_needs_matplotlib_or_draws() -> None:
         return
     ax = result().plot()
     assert len(ax.get_lines()) == 3
+
+
+def test_dict_values_have_the_types_and_values_of_report_json() -> None:
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.arange(20) % 3
+    votes = np.array([[1, 7, 2], [4, 0, 3], [0, 5, 5]])
+    for res in (
+        result(),
+        nncert.NeighbourIndex(x, y).certify(x[:7], y[:7], k=[1, 3], r=[2.5]),
+        nncert.certify_votes(votes, [1, 0, 1], "dpa", param="3"),
+    ):
+        plain = res.to_dict()
+        for mine, report in zip(plain["settings"], plain["report"]["settings"]):
+            shared = set(mine) & set(report)
+            assert "clean_accuracy" in shared
+            for key in shared:
+                assert type(mine[key]) is type(report[key]), key
+                assert mine[key] == report[key], key
+        s = res.settings[0]
+        assert isinstance(s.clean_accuracy, float)
+        correct = int((s.predicted == s.labels).sum())
+        assert s.clean_accuracy <= correct / s.n_test < s.clean_accuracy + 1e-6

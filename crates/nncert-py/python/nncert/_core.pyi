@@ -10,13 +10,23 @@ __all__ = [
     "Certified",
     "NeighbourIndex",
     "__version__",
+    "_certified_from_state",
     "_index_from_state",
+    "as_features",
+    "certify_parts",
     "certify_votes",
     "distance_kernel",
+    "finish_partial",
     "hog",
+    "index_from_rows",
     "load_dataset",
+    "merge_last",
     "merge_partials",
+    "partial_pending",
+    "positions_of_ranks",
+    "rank_keys",
     "search_plan",
+    "shard_exact_keys",
     "shard_search",
 ]
 
@@ -38,6 +48,7 @@ class NeighbourIndex:
     def n_features(self) -> int: ...
     @property
     def n_classes(self) -> int: ...
+    def labels(self) -> npt.NDArray[np.int64]: ...
     def positions(self) -> npt.NDArray[np.int64]: ...
     def search(
         self,
@@ -64,31 +75,6 @@ class NeighbourIndex:
     ) -> Certified: ...
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]: ...
     def train_shard(self, index: int, count: int) -> dict[str, Any]: ...
-    def finish_partials(
-        self,
-        partials: list[bytes],
-        x: npt.NDArray[Any],
-        context: str,
-        n_jobs: Optional[int] = None,
-    ) -> dict[str, Any]: ...
-    def certify_parts(
-        self,
-        y: npt.NDArray[np.int64],
-        knn: list[tuple[int, npt.NDArray[np.int64]]],
-        rnn: list[tuple[float, npt.NDArray[np.int64], int]],
-        knn_neighbours: Optional[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]],
-        threshold_fallbacks: int,
-        metric: str,
-        joint: Optional[list[str]] = None,
-        seed: int = 0,
-        max_e: Optional[int] = None,
-        tie_rule: str = "larger",
-        threat: str = "general",
-        added_k: Optional[int] = None,
-        threads: int = 1,
-        seconds: float = 0.0,
-        command: str = "python: nncert.distributed",
-    ) -> Certified: ...
 
 def _index_from_state(state: dict[str, Any]) -> NeighbourIndex: ...
 def shard_search(
@@ -109,6 +95,53 @@ def shard_search(
     n_jobs: Optional[int] = None,
 ) -> bytes: ...
 def merge_partials(a: bytes, b: bytes) -> bytes: ...
+def merge_last(
+    a: bytes, b: bytes
+) -> tuple[bytes, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]: ...
+def partial_pending(partial: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def shard_exact_keys(
+    features: npt.NDArray[np.float32],
+    train_start: int,
+    x: npt.NDArray[Any],
+    test_start: int,
+    q: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    metric: str = "l1",
+) -> bytes: ...
+def finish_partial(
+    partial: bytes,
+    keys: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes]],
+    context: str,
+) -> dict[str, Any]: ...
+def rank_keys(rows: npt.NDArray[Any], y: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]: ...
+def positions_of_ranks(ranks: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]: ...
+def as_features(x: npt.NDArray[Any]) -> npt.NDArray[np.float32]: ...
+def index_from_rows(
+    x: npt.NDArray[Any],
+    y: npt.NDArray[np.int64],
+    positions: npt.NDArray[np.uint32],
+    n_classes: int,
+) -> NeighbourIndex: ...
+def certify_parts(
+    train_labels: npt.NDArray[np.int64],
+    n_classes: int,
+    n_features: int,
+    y: npt.NDArray[np.int64],
+    knn: list[tuple[int, npt.NDArray[np.int64]]],
+    rnn: list[tuple[float, npt.NDArray[np.int64], int]],
+    knn_neighbours: Optional[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]],
+    threshold_fallbacks: int,
+    metric: str,
+    joint: Optional[list[str]] = None,
+    seed: int = 0,
+    max_e: Optional[int] = None,
+    tie_rule: str = "larger",
+    threat: str = "general",
+    added_k: Optional[int] = None,
+    threads: int = 1,
+    seconds: float = 0.0,
+    command: str = "python: nncert.distributed",
+) -> Certified: ...
 def search_plan(
     ks: list[int],
     joint: Optional[list[str]] = None,
@@ -124,7 +157,9 @@ class Certified:
     def report_json(self) -> str: ...
     def summary_table(self) -> str: ...
     def write(self, out: str) -> list[str]: ...
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]: ...
 
+def _certified_from_state(state: dict[str, Any]) -> Certified: ...
 def certify_votes(
     votes: npt.NDArray[np.int64],
     labels: npt.NDArray[np.int64],

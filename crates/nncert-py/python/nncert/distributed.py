@@ -1,18 +1,25 @@
 """Exact votes and certificates on a Dask cluster (``pip install 'nncert[dask]'``).
 
-The test set is cut into blocks of rows and, optionally, the training set into shards;
-each (training shard, test block) is one Dask task that runs the compiled search on a
-worker. Test rows are independent (a row's votes and neighbours depend only on that row
-and the whole training set), so the blocks' results, concatenated in order, are the
-in-process ones exactly. With several training shards each task returns the library's
-partial result (every shard's exact k nearest with proven bounds of their distances, and
-its rNN counts); the partials of a block are merged two at a time in a tree on the
-workers, and the client resolves the few pairs whose order the bounds leave open with
-exact distances and gets the single-machine search result (``nncert::shard``). The
-certificates — individual and joint, which need the whole test set — are computed once
-from the votes on the client by the same library code as ``NeighbourIndex.certify``.
-Results are identical to the in-process API's whatever the shard count, block size,
-worker count or retries (docs/python.md, "Dask").
+The training set is cut into ``train_shards`` contiguous shards that live on the workers
+and never come back: each worker hashes its own rows into tie-break ranks (20 bytes per
+row; ``nncert.rank``), the client orders the hashes into positions and sends each shard
+its own, and the worker builds its shard (or, with one shard, the whole index) from its
+rows — the index ``NeighbourIndex(X, y, rank_by=…)`` would build, bit for bit. Only the
+labels and the hashes reach the client.
+
+The test set is cut into blocks of rows; each (training shard, test block) is one Dask
+task that runs the compiled search on a worker. Test rows are independent (a row's votes
+and neighbours depend only on that row and the whole training set), so the blocks'
+results, concatenated in order, are the in-process ones exactly. With several training
+shards each task returns the library's partial result (every shard's exact k nearest with
+proven bounds of their distances, and its rNN counts); the partials of a block are merged
+two at a time in a tree on the workers, the few pairs whose order the bounds leave open
+get exact distances from the workers that hold their rows, and a last task per block
+finishes it into the single-machine search result (``nncert::shard``). The client receives
+votes (and lists) only. The certificates — individual and joint, which need the whole
+test set — are computed once from the votes on the client by the same library code as
+``NeighbourIndex.certify``. Results are identical to the in-process API's whatever the
+shard count, block size, worker count or retries (docs/python.md, "Dask").
 
 Tasks are pure functions of their inputs, so Dask may run one again when the worker that
 held it dies; the index and the shards are task results whose inputs the scheduler keeps,
@@ -22,6 +29,7 @@ so a lost copy is recomputed rather than lost.
 from __future__ import annotations
 
 import math
+import operator
 import time
 import uuid
 import warnings
@@ -38,7 +46,7 @@ from .results import Certificates
 
 try:
     import dask.array as _da
-    from distributed import Client, Future, wait
+    from distributed import Client, Future, as_completed, wait
 except ImportError as e:  # pragma: no cover - exercised only without dask
     raise ImportError(
         "nncert.distributed needs Dask: pip install 'nncert[dask]' "
@@ -132,12 +140,16 @@ def _search_block(
 ) -> dict[str, Any]:
     """One Dask task: the votes (and lists) of one block of test rows. Pure: the same
     inputs give the same arrays, so a re-run after a lost worker changes nothing."""
-    x = v.as_matrix(x, "X")
-    if x.shape[1] != index.n_features:
-        raise ValueError(
-            f"X: expected {index.n_features} features (as in training), found {x.shape[1]}"
-        )
+    x = _block_rows(x, index.n_features)
     return index.search(x, ks, radii, metric=metric, neighbours=neighbours, n_jobs=n_jobs)
+
+
+def _block_rows(x: Any, n_features: int) -> Any:
+    """A block of test rows as the compiled search reads them, its width checked."""
+    x = v.as_matrix(x, "X")
+    if x.shape[1] != n_features:
+        raise ValueError(f"X: expected {n_features} features (as in training), found {x.shape[1]}")
+    return x
 
 
 def _search_shard(
@@ -157,17 +169,66 @@ def _search_shard(
 ) -> bytes:
     """One Dask task: training shard `spec` against test block `block` → the library's
     partial result as bytes. Pure, as `_search_block`."""
-    x = v.as_matrix(x, "X")
-    if x.shape[1] != shard["features"].shape[1]:
-        raise ValueError(
-            f"X: expected {shard['features'].shape[1]} features (as in training), "
-            f"found {x.shape[1]}"
-        )
+    x = _block_rows(x, shard["features"].shape[1])
     return _core.shard_search(
         shard["features"], shard["labels"], shard["positions"], spec, n_train, n_classes,
         x, block, n_test, ks, radii, metric=metric, neighbours=neighbours, context=context,
         n_jobs=n_jobs,
     )  # fmt: skip
+
+
+def _shard_keys(
+    shard: dict[str, Any], x: Any, test_start: int, pending: tuple[Any, Any], metric: str
+) -> tuple[Any, Any, bytes]:
+    """One Dask task, where shard `shard` is: the exact keys of the pending pairs whose
+    training row it holds, with their pairs (`finish_partial` matches them by pair)."""
+    q, j = pending
+    start = int(shard["start"])
+    mine = (j >= start) & (j < start + shard["features"].shape[0])
+    q, j = np.ascontiguousarray(q[mine]), np.ascontiguousarray(j[mine])
+    x = _block_rows(x, shard["features"].shape[1])
+    keys = _core.shard_exact_keys(shard["features"], start, x, test_start, q, j, metric=metric)
+    return q, j, keys
+
+
+def _finish(
+    root: tuple[bytes, Any], keys: list[tuple[Any, Any, bytes]], context: str
+) -> dict[str, Any]:
+    """One Dask task: a block's root merge (merged partial, pending pairs) and the exact
+    keys of its pending pairs → the block's search result (the dict of
+    `NeighbourIndex.search`)."""
+    return _core.finish_partial(root[0], keys, context)
+
+
+def _rank_piece(rows: Any, y: Any) -> Any:
+    """One Dask task: the tie-break ranks (SHA-1, 20 bytes) of a piece of the training
+    set, hashed where its rows are."""
+    return _core.rank_keys(v.as_rows(rows, "rank_by", len(rows)), y)
+
+
+def _check_piece(x: Any, n_features: int) -> Any:
+    x = v.as_matrix(x, "X")
+    if x.shape[1] != n_features:
+        raise ValueError(f"X: expected {n_features} columns in every chunk, found {x.shape[1]}")
+    return x
+
+
+def _shard_piece(
+    x: Any, labels: Any, positions: Any, start: int, n_features: int
+) -> dict[str, Any]:
+    """One Dask task: a training shard (features as the search reads them, labels, global
+    tie-break positions, first row) from its rows, where they are."""
+    return {
+        "start": start,
+        "features": _core.as_features(_check_piece(x, n_features)),
+        "labels": np.ascontiguousarray(labels, dtype=np.uint32),
+        "positions": np.ascontiguousarray(positions, dtype=np.uint32),
+    }
+
+
+def _index_piece(x: Any, labels: Any, positions: Any, n_classes: int) -> _core.NeighbourIndex:
+    """One Dask task: the whole index from the whole training set and its positions."""
+    return _core.index_from_rows(v.as_matrix(x, "X"), labels, positions, n_classes)
 
 
 def _bounds(n: int, size: int) -> list[int]:
@@ -220,16 +281,48 @@ def _worker_threads(client: Client) -> int:
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
+def _pieces(client: Client, a: ArrayLike, bounds: list[int], name: str) -> list[Future[Any]]:
+    """Rows `bounds[i] … bounds[i+1] − 1` of `a` as futures on the cluster: Dask chunks
+    computed there (their rows never come here), or slices of a local array put there as
+    recomputable task results."""
+    if isinstance(a, _da.Array):
+        return list(_compute(client, _row_blocks(a, bounds)))
+    token = uuid.uuid4().hex
+    return [
+        _put(client, a[lo:hi], f"nncert-{name}-{i}-{token}")
+        for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))
+    ]
+
+
+def _shape(a: ArrayLike, name: str) -> tuple[int, int]:
+    """The (rows, columns) of a 2-D Dask array whose shape is known, checked."""
+    if a.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array (n_samples, n_features), found shape {a.shape}"
+        )
+    n, d = a.shape
+    if not isinstance(n, int) or not isinstance(d, int) or n == 0 or d == 0:
+        raise ValueError(
+            f"{name}: expected a known, non-zero number of rows and columns, found {a.shape}"
+        )
+    return n, d
+
+
 class DistributedIndex:
     """A training index on a Dask cluster: ``search`` and ``certify`` as
     ``NeighbourIndex``'s, computed by tasks on the workers of ``client``.
 
-    ``X``, ``y``: the training set as NumPy or Dask arrays (a Dask array is computed once
-    on the cluster and gathered here, because the tie-break ranks order the whole training
-    set). ``train_shards``: how many parts the training set is cut into (1: every task
-    searches the whole index). ``n_jobs``: threads per task (default 1, Dask's convention
-    of one thread per task; the results do not depend on it).
+    ``X``, ``y``: the training set as NumPy or Dask arrays; the rows of ``X`` (and of
+    ``rank_by``) go to the workers and stay there — only the labels and the 20-byte
+    tie-break hash of each row come here. ``train_shards``: how many parts the training
+    set is cut into (1: every task searches the whole index). ``n_jobs``: threads per task
+    (default 1, Dask's convention of one thread per task; the results do not depend on it).
     """
+
+    #: The whole index (one shard) or the shards, as futures on the cluster.
+    _data: list[Future[Any]]
+    #: One copy of the whole index per worker (one shard only).
+    _copies: list[Future[Any]]
 
     def __init__(
         self,
@@ -242,13 +335,60 @@ class DistributedIndex:
         train_shards: int = 1,
         n_jobs: Optional[int] = 1,
     ) -> None:
-        index = NeighbourIndex(
-            _local(X, client),
-            _local(y, client),
-            n_classes=n_classes,
-            rank_by=None if rank_by is None else _local(rank_by, client),
-        )
-        self._setup(index, client, train_shards, n_jobs)
+        _check_client(client)
+        x = X if isinstance(X, _da.Array) else v.as_matrix(X, "X")
+        n, d = _shape(x, "X")
+        labels = v.as_labels(_local(y, client), "y", n)
+        self._init(client, labels, d, n_classes, train_shards, n_jobs)
+        shards = self.train_shards
+        bounds = [i * n // shards for i in range(shards + 1)]
+        xs = _pieces(client, x, bounds, "x")
+        if rank_by is None:
+            rs = xs
+        elif isinstance(rank_by, _da.Array):
+            if rank_by.ndim < 1 or rank_by.shape[0] != n:
+                raise ValueError(
+                    f"rank_by: expected {n} rows (one per training example), "
+                    f"found shape {rank_by.shape}"
+                )
+            width = int(np.prod(rank_by.shape[1:], dtype=np.int64))
+            flat = rank_by.reshape((n, width))  # type: ignore[no-untyped-call]  # untyped in dask
+            rs = _pieces(client, flat, bounds, "rank-by")
+        else:
+            rs = _pieces(client, v.as_rows(rank_by, "rank_by", n), bounds, "rank-by")
+        ys = [labels[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+        submit = self.client.submit
+        ranks = [submit(_rank_piece, r, yp, pure=False) for r, yp in zip(rs, ys)]
+        self._wait(ranks, "rank tasks", None)
+        positions = _core.positions_of_ranks(np.concatenate(_gather(client, ranks)))
+        for f in ranks:
+            _release(f)
+        token = uuid.uuid4().hex
+        if shards == 1:
+            whole = submit(
+                _index_piece, xs[0], labels, positions, self.n_classes,
+                key=f"nncert-index-{token}", pure=False,
+            )  # fmt: skip
+            self._place_index(whole, token)
+        else:
+            self._data = [
+                submit(
+                    _shard_piece,
+                    xs[i],
+                    ys[i],
+                    positions[lo:hi],
+                    lo,
+                    d,
+                    key=f"nncert-shard-{i + 1}-{token}",
+                    pure=False,
+                )
+                for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))
+            ]
+            self._copies = []
+        # The shards and index keep what they need; their inputs stay recomputable.
+        for f in {id(f): f for f in xs + rs}.values():
+            _release(f)
+        self._wait(self._copies + self._data, "training shards", None)
 
     @classmethod
     def from_index(
@@ -260,58 +400,86 @@ class DistributedIndex:
         n_jobs: Optional[int] = 1,
     ) -> DistributedIndex:
         """The cluster version of an index already built here (e.g. a fitted certifier's
-        ``index_``)."""
+        ``index_``): its parts are sent from here, once."""
         if not isinstance(index, NeighbourIndex):
             raise TypeError(f"index: expected a nncert.NeighbourIndex, found {type(index)}")
+        _check_client(client)
         self = cls.__new__(cls)
-        self._setup(index, client, train_shards, n_jobs)
-        return self
-
-    def _setup(
-        self, index: NeighbourIndex, client: Client, train_shards: int, n_jobs: Optional[int]
-    ) -> None:
-        if not isinstance(client, Client):
-            raise TypeError(f"client: expected a dask.distributed.Client, found {type(client)}")
-        shards = v.check_int(train_shards, "train_shards", 1, index.n_train)
-        self.index = index
-        self.client = client
-        self.train_shards = shards
-        self.n_jobs = v.threads(n_jobs)
-        # What every partial of this index records and the merge checks.
-        self._context = (
-            f"nncert.distributed: {index.n_train} x {index.n_features} training features, "
-            f"{index.n_classes} classes, {shards} shards"
-        )
+        core = index._core
+        self._init(client, core.labels(), index.n_features, index.n_classes, train_shards, n_jobs)
         token = uuid.uuid4().hex
-        # Once: tasks name these futures instead of carrying the data.
-        if shards == 1:
-            whole = _put(client, index._core, f"nncert-index-{token}")
-            # One copy per worker, each a task of its own (so that Dask's memory manager
-            # keeps them all) placed on its worker but free to move if that worker dies:
-            # test blocks take turns over the copies, and every worker gets a share.
-            self._copies = [
-                _put_on(client, whole, f"nncert-index-{token}-{i}", worker)
-                for i, worker in enumerate(_workers(client))
-            ] or [whole]
-            self._data: list[Future[Any]] = [whole]
+        if self.train_shards == 1:
+            self._place_index(_put(client, core, f"nncert-index-{token}"), token)
         else:
             self._data = [
-                _put(client, index._core.train_shard(i, shards), f"nncert-shard-{i}-{token}")
-                for i in range(1, shards + 1)
+                _put(client, core.train_shard(i, self.train_shards), f"nncert-shard-{i}-{token}")
+                for i in range(1, self.train_shards + 1)
             ]
             self._copies = []
+        return self
+
+    def _init(
+        self,
+        client: Client,
+        labels: npt.NDArray[np.int64],
+        n_features: int,
+        n_classes: Optional[int],
+        train_shards: int,
+        n_jobs: Optional[int],
+    ) -> None:
+        """The facts the client keeps: labels, sizes, settings (never the rows)."""
+        n = labels.shape[0]
+        c = v.check_n_classes(n_classes)
+        top = int(labels.max()) if n else 0
+        if c is None:
+            if top >= v.MAX_CLASSES:
+                raise ValueError(
+                    f"y: expected labels below {v.MAX_CLASSES} (nncert's limit on classes), "
+                    f"found {top}"
+                )
+            c = max(2, top + 1)
+        elif c > v.MAX_CLASSES:
+            raise ValueError(f"n_classes: expected 2..={v.MAX_CLASSES}, found {c}")
+        elif top >= c:
+            i = int(np.argmax(labels >= c))
+            raise ValueError(
+                f"labels: expected values below n_classes = {c}, found {top} at index {i}"
+            )
+        self.client = client
+        self.train_shards = v.check_int(train_shards, "train_shards", 1, n)
+        self.n_jobs = v.threads(n_jobs)
+        self._labels = labels
+        self._n_features = int(n_features)
+        self._n_classes = c
+        self._data = []
+        self._copies = []
+        # What every partial of this index records and the merge checks.
+        self._context = (
+            f"nncert.distributed: {n} x {n_features} training features, "
+            f"{c} classes, {self.train_shards} shards, {uuid.uuid4().hex}"
+        )
+
+    def _place_index(self, whole: Future[Any], token: str) -> None:
+        """One copy of the index per worker, each a task of its own (so that Dask's memory
+        manager keeps them all) placed on its worker but free to move if that worker
+        dies: test blocks take turns over the copies, and every worker gets a share."""
+        self._copies = [
+            _put_on(self.client, whole, f"nncert-index-{token}-{i}", worker)
+            for i, worker in enumerate(_workers(self.client))
+        ] or [whole]
+        self._data = [whole]
 
     @property
     def n_train(self) -> int:
-        return self.index.n_train
+        return int(self._labels.shape[0])
 
     @property
     def n_features(self) -> int:
-        return self.index.n_features
+        return self._n_features
 
     @property
     def n_classes(self) -> int:
-        return self.index.n_classes
+        return self._n_classes
 
     def close(self) -> None:
         """Releases the index (or shards) held on the workers."""
@@ -324,25 +492,18 @@ class DistributedIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _blocks(self, X: ArrayLike, test_block_size: Optional[int]) -> tuple[list[Any], Any, int]:
-        """The test set as blocks of rows — NumPy slices, or futures of Dask chunks that stay
-        on the cluster — the whole test set as a NumPy array if it is one here (else
-        None), and its number of rows. Block j of m holds rows ⌊(j−1)n/m⌋ … ⌊jn/m⌋ − 1
-        (the library's test-block numbering, 1-based)."""
+    def _blocks(self, X: ArrayLike, test_block_size: Optional[int]) -> tuple[list[Any], list[int]]:
+        """The test set as blocks of rows — NumPy slices, or futures of Dask chunks that
+        stay on the cluster — and the blocks' row boundaries. Block j of m holds rows
+        ⌊(j−1)n/m⌋ … ⌊jn/m⌋ − 1 (the library's test-block numbering, 1-based)."""
         if isinstance(X, _da.Array):
-            if X.ndim != 2:
-                raise ValueError(
-                    f"X: expected a 2-D array (n_samples, n_features), found shape {X.shape}"
-                )
-            n = X.shape[0]
-            if not isinstance(n, int) or n == 0:
-                raise ValueError(f"X: expected a known, non-zero number of rows, found {n}")
+            n, _ = _shape(X, "X")
             bounds = _bounds(n, self._block_size(n, test_block_size))
-            return list(_compute(self.client, _row_blocks(X, bounds))), None, n
-        x = self.index._test(X)
+            return list(_compute(self.client, _row_blocks(X, bounds))), bounds
+        x = _block_rows(X, self.n_features)
         n = x.shape[0]
         bounds = _bounds(n, self._block_size(n, test_block_size))
-        return [x[a:b] for a, b in zip(bounds, bounds[1:])], x, n
+        return [x[a:b] for a, b in zip(bounds, bounds[1:])], bounds
 
     def _block_size(self, n: int, test_block_size: Optional[int]) -> int:
         if test_block_size is None:
@@ -367,7 +528,8 @@ class DistributedIndex:
         test_block_size: Optional[int],
         timeout: Optional[float],
     ) -> tuple[dict[str, Any], int]:
-        blocks, whole, n = self._blocks(X, test_block_size)
+        blocks, bounds = self._blocks(X, test_block_size)
+        n = bounds[-1]
         submit = self.client.submit
         if self.train_shards == 1:
             copies = self._copies
@@ -387,9 +549,13 @@ class DistributedIndex:
             ]
             self._wait(futures, "test blocks", timeout)
             return _concat(_gather(self.client, futures)), n
+        token = uuid.uuid4().hex
         m, shards = len(blocks), self.train_shards
-        per_block = []
+        roots: dict[Future[Any], tuple[int, Any]] = {}
         for j, block in enumerate(blocks, start=1):
+            # Every shard's search and keys read the block: put it there once.
+            if not isinstance(block, Future):
+                block = _put(self.client, block, f"nncert-block-{j}-{token}")
             partials = [
                 submit(
                     _search_shard,
@@ -411,20 +577,49 @@ class DistributedIndex:
                 for i, shard in enumerate(self._data, start=1)
             ]
             # A tree: partials of neighbouring shards merged two at a time (any order is
-            # exact; a tree keeps the depth at log2 of the shard count).
-            while len(partials) > 1:
+            # exact; a tree keeps the depth at log2 of the shard count); the root also
+            # lists the pairs that need exact keys, from the merged partial in memory.
+            while len(partials) > 2:
                 pairs = zip(partials[0::2], partials[1::2])
                 merged = [submit(_core.merge_partials, a, b, pure=True) for a, b in pairs]
                 partials = merged + ([partials[-1]] if len(partials) % 2 else [])
-            per_block.append(partials[0])
-        self._wait(per_block, "test blocks", timeout)
-        if whole is None:
-            # The exact keys of the undecided pairs need the test rows here.
-            whole = np.concatenate(_gather(self.client, blocks))
-        out = self.index._core.finish_partials(
-            _gather(self.client, per_block), v.as_matrix(whole, "X"), self._context
-        )
+            root = submit(_core.merge_last, partials[0], partials[1], pure=True)
+            roots[root] = (j, block)
+        per_block: list[Future[Any]] = [None] * m  # type: ignore[list-item]  # filled below
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            for root in as_completed(list(roots), timeout=timeout):  # type: ignore[no-untyped-call]  # untyped in distributed
+                j, block = roots[root]
+                per_block[j - 1] = self._finish_block(root, block, bounds[j - 1], metric)
+        except TimeoutError:
+            self.client.cancel(list(roots))  # type: ignore[no-untyped-call]  # untyped in distributed
+            raise TimeoutError(
+                f"timeout: test blocks unfinished after {timeout} s (merging partials)"
+            ) from None
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self._wait(per_block, "test blocks", left)
+        results = _gather(self.client, per_block)
+        out = _concat(results)
+        out["exact_pairs"] = sum(int(r["exact_pairs"]) for r in results)
         return out, n
+
+    def _finish_block(
+        self, root: Future[Any], block: Any, test_start: int, metric: str
+    ) -> Future[Any]:
+        """The tasks that finish one block once its root merge is done: the exact keys of
+        its pending pairs, each where its shard is, then the finish — pinned where the
+        root is (free to move if that worker dies), since the merged partial is large and
+        what these tasks read of it is small."""
+        where = self.client.who_has(root).get(root.key, ())  # type: ignore[no-untyped-call]  # untyped in distributed
+        pin: dict[str, Any] = {"workers": list(where), "allow_other_workers": True} if where else {}
+        submit = self.client.submit
+        pending = submit(operator.getitem, root, 1, pure=True, **pin)
+        keys = [
+            submit(_shard_keys, shard, block, test_start, pending, metric, pure=True)
+            for shard in self._data
+        ]
+        finished: Future[Any] = submit(_finish, root, keys, self._context, pure=True, **pin)
+        return finished
 
     def search(
         self,
@@ -493,7 +688,10 @@ class DistributedIndex:
             raise ValueError(
                 f"y: expected labels below n_classes = {self.n_classes}, found {int(labels.max())}"
             )
-        core = self.index._core.certify_parts(
+        core = _core.certify_parts(
+            self._labels,
+            self.n_classes,
+            self.n_features,
             labels,
             out["knn"],
             out["rnn"],
@@ -513,8 +711,14 @@ class DistributedIndex:
         return Certificates(core)
 
 
+def _check_client(client: Any) -> None:
+    if not isinstance(client, Client):
+        raise TypeError(f"client: expected a dask.distributed.Client, found {type(client)}")
+
+
 def _local(a: ArrayLike, client: Client) -> Any:
-    """A Dask array computed on the cluster and gathered here; anything else as it is."""
+    """A Dask array computed on the cluster and gathered here (labels only); anything else
+    as it is."""
     if isinstance(a, _da.Array):
         return _compute(client, a).result()
     return a

@@ -29,6 +29,8 @@ class Setting:
     Attributes (NumPy arrays have one entry per test input unless said otherwise):
 
     - ``method`` (``"knn"``, ``"rnn"``, ``"dpa"``, ``"bagging"``), ``param`` (k, r, … as text);
+    - ``clean_accuracy``: the fraction of test inputs predicted correctly, rounded down to
+      6 decimals — the number ``report.json`` writes;
     - ``votes`` ``(n_test, n_classes)``, ``labels``, ``predicted``, ``runner_up``,
       ``votes_predicted``, ``votes_runner_up``;
     - ``e_star``: the largest poisoning size under which the prediction provably does not
@@ -43,7 +45,7 @@ class Setting:
     n_test: int
     n_classes: int
     max_e: int
-    clean_accuracy: str
+    clean_accuracy: float
     empty_neighbourhoods: Optional[int]
     votes: npt.NDArray[np.int64]
     labels: npt.NDArray[np.int64]
@@ -62,7 +64,7 @@ class Setting:
         self.n_test = int(raw["n_test"])
         self.n_classes = int(raw["n_classes"])
         self.max_e = int(raw["max_e"])
-        self.clean_accuracy = str(raw["clean_accuracy"])
+        self.clean_accuracy = float(raw["clean_accuracy"])
         empty = raw["empty_neighbourhoods"]
         self.empty_neighbourhoods = None if empty is None else int(empty)
         for name in (
