@@ -102,8 +102,10 @@ fn label(c: &Curve) -> String {
 pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
     let x_max = exp.max_e().max(1);
     let curves = exp.curves();
-    let series_of = |selected: Vec<&Curve>| -> Vec<Series> {
-        selected
+    let figure = |name: String, title: String, selected: Vec<&Curve>| Figure {
+        name,
+        title: format!("{dataset}: {title}"),
+        series: selected
             .into_iter()
             .enumerate()
             .map(|(i, c)| Series {
@@ -112,7 +114,10 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
                 color: PALETTE[i % PALETTE.len()],
                 dashed: matches!(c.certification, Certification::Rd | Certification::RdLabel),
             })
-            .collect()
+            .collect(),
+        x_max: x_max as f64,
+        y_label: CA_LABEL,
+        legend_low: false,
     };
     let mut figures = Vec::new();
     let knn: Vec<&Curve> = curves
@@ -120,66 +125,76 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
         .filter(|c| c.method() == Method::Knn)
         .collect();
     if !knn.is_empty() {
-        figures.push(Figure {
-            name: "knn_impact_of_k".into(),
-            title: format!("{dataset}: kNN, impact of k (individual certification)"),
-            series: series_of(knn),
-            x_max: x_max as f64,
-            y_label: CA_LABEL,
-            legend_low: false,
-        });
+        let title = "kNN, impact of k (individual certification)";
+        figures.push(figure("knn_impact_of_k".into(), title.into(), knn));
     }
-    let rnn_params: Vec<nncert::Classifier> = {
-        let mut p: Vec<nncert::Classifier> = curves
-            .iter()
-            .filter(|c| c.method() == Method::Rnn)
-            .map(|c| c.classifier.clone())
-            .collect();
-        p.dedup();
-        p
-    };
+    let rnn_params = rnn_classifiers(&curves);
     for r in &rnn_params {
-        let selected: Vec<&Curve> = curves
-            .iter()
-            .filter(|c| {
-                c.method() == Method::Rnn
-                    && c.classifier == *r
-                    && c.certification != Certification::Best
-            })
-            .collect();
-        figures.push(Figure {
-            name: format!("rnn_r{r}_individual_vs_joint"),
-            title: format!("{dataset}: rNN, r = {r}: individual vs joint certification"),
-            series: series_of(selected),
-            x_max: x_max as f64,
-            y_label: CA_LABEL,
-            legend_low: false,
-        });
+        figures.push(figure(
+            format!("rnn_r{r}_individual_vs_joint"),
+            format!("rNN, r = {r}: individual vs joint certification"),
+            individual_vs_joint(&curves, r),
+        ));
     }
     if !rnn_params.is_empty() {
-        // Impact of r: the default joint bound (ISLAND) if computed, else individual.
-        let preferred = |c: &&Curve| {
-            let has_island = curves
-                .iter()
-                .any(|o| o.classifier == c.classifier && o.certification == Certification::Island);
-            c.method() == Method::Rnn
-                && if has_island {
-                    c.certification == Certification::Island
-                } else {
-                    c.certification == Certification::Individual
-                }
-        };
-        figures.push(Figure {
-            name: "rnn_impact_of_r".into(),
-            title: format!("{dataset}: rNN, impact of r"),
-            series: series_of(curves.iter().filter(preferred).collect()),
-            x_max: x_max as f64,
-            y_label: CA_LABEL,
-            legend_low: false,
-        });
+        let title = "rNN, impact of r";
+        figures.push(figure(
+            "rnn_impact_of_r".into(),
+            title.into(),
+            impact_of_r(&curves),
+        ));
     }
-    // Overview: kNN (individual) and rNN (its best joint bound) together.
-    let overview: Vec<&Curve> = curves
+    figures.push(figure(
+        "overview".into(),
+        "certified accuracy, best bound of every setting".into(),
+        best_of_each_setting(&curves),
+    ));
+    figures
+}
+
+/// The rNN settings of `curves`, in order.
+fn rnn_classifiers(curves: &[Curve]) -> Vec<nncert::Classifier> {
+    let mut p: Vec<nncert::Classifier> = curves
+        .iter()
+        .filter(|c| c.method() == Method::Rnn)
+        .map(|c| c.classifier.clone())
+        .collect();
+    p.dedup();
+    p
+}
+
+/// Every curve of the rNN setting `r` but the best bound.
+fn individual_vs_joint<'a>(curves: &'a [Curve], r: &nncert::Classifier) -> Vec<&'a Curve> {
+    curves
+        .iter()
+        .filter(|c| {
+            c.method() == Method::Rnn
+                && c.classifier == *r
+                && c.certification != Certification::Best
+        })
+        .collect()
+}
+
+/// Impact of r: per rNN setting, the default joint bound (ISLAND) if computed, else
+/// individual.
+fn impact_of_r(curves: &[Curve]) -> Vec<&Curve> {
+    let preferred = |c: &&Curve| {
+        let has_island = curves
+            .iter()
+            .any(|o| o.classifier == c.classifier && o.certification == Certification::Island);
+        c.method() == Method::Rnn
+            && if has_island {
+                c.certification == Certification::Island
+            } else {
+                c.certification == Certification::Individual
+            }
+    };
+    curves.iter().filter(preferred).collect()
+}
+
+/// Overview: kNN and the baselines (individual) and each rNN setting's best joint bound.
+fn best_of_each_setting(curves: &[Curve]) -> Vec<&Curve> {
+    curves
         .iter()
         .filter(|c| match c.method() {
             Method::Knn
@@ -209,16 +224,7 @@ pub fn experiment_figures(exp: &Experiment, dataset: &str) -> Vec<Figure> {
                 best_available == Some(&c.certification)
             }
         })
-        .collect();
-    figures.push(Figure {
-        name: "overview".into(),
-        title: format!("{dataset}: certified accuracy, best bound of every setting"),
-        series: series_of(overview),
-        x_max: x_max as f64,
-        y_label: CA_LABEL,
-        legend_low: false,
-    });
-    figures
+        .collect()
 }
 
 /// The top of the y axis: the highest CA rounded up to a tenth (at most 1), so that curves

@@ -1,23 +1,68 @@
 //! `nncert attack`: real poisoned training sets against kNN/rNN, next to the certificates.
 
 use anyhow::Result;
-use nncert::attack::{self, Target};
+use nncert::attack::{self, AttackReport, BackdoorRow, Target};
 use nncert::curve::{format_fraction_ceil, format_fraction_floor};
+use nncert::data::Dataset;
+use nncert::data::trigger::Trigger;
+use nncert::features::FeatureKind;
+use nncert::neighbours::SearchConfig;
 use nncert::report::OutputDir;
 use nncert::report::attack::{AttackResult, AttackRun};
-use nncert::{Certification, CurveOptions, Method, certify_votes};
 
 use crate::args::AttackArgs;
 use crate::figures;
 
 pub fn run(a: &AttackArgs) -> Result<()> {
     OutputDir::preflight(&a.out)?;
+    let (search, budgets, targets) = plan(a)?;
+    let features = a.features.kind(a.dataset.name()? == "npy")?;
+    let (dataset, trigger) = attacked_test_set(a)?;
+    let job = Job {
+        dataset: &dataset,
+        features,
+        search: &search,
+        budgets: &budgets,
+        tie: a.tie_rule,
+    };
+    let mut staged = OutputDir::new(&a.out);
+    let mut results = Vec::with_capacity(targets.len());
+    for &target in &targets {
+        results.push(job.attack(target, trigger, &mut staged)?);
+    }
+    let run = AttackRun {
+        dataset: &dataset,
+        features,
+        metric: search.metric,
+        kernel: search.kernel,
+        tie: a.tie_rule,
+        budgets: &budgets,
+        trigger,
+        results,
+    };
+    stage_tables(&run, &mut staged)?;
+    staged.commit()?;
+    say!(
+        "wrote attack.csv, attack_sets.csv, attack_poison.csv, report.json and figures/ to {}",
+        a.out.display()
+    );
+    let violations = run.violations();
+    anyhow::ensure!(
+        violations.is_empty(),
+        "an attack beat a certificate — this is a bug, please report it: {}",
+        violations.join("; ")
+    );
+    Ok(())
+}
+
+/// The search, the budgets (each once, in the order given: a repeated one would repeat
+/// identical sets) and the attacked classifiers, checked.
+fn plan(a: &AttackArgs) -> Result<(SearchConfig, Vec<u64>, Vec<Target>)> {
     let search = a.search.config()?;
     anyhow::ensure!(
         !a.e.is_empty(),
         "--e: expected poisoning sizes, e.g. --e 10,100,500,1000"
     );
-    // Each budget once, in the order given (a repeated one would repeat identical sets).
     let mut budgets: Vec<u64> = Vec::with_capacity(a.e.len());
     for &e in &a.e {
         if !budgets.contains(&e) {
@@ -34,7 +79,12 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         a.n_test != Some(0),
         "--n-test: expected at least 1 test input, found 0"
     );
-    let features = a.features.kind(a.dataset.name()? == "npy")?;
+    Ok((search, budgets, targets))
+}
+
+/// The dataset with its first `--n-test` test inputs, stamped with the trigger for the
+/// backdoor attack (with its target label).
+fn attacked_test_set(a: &AttackArgs) -> Result<(Dataset, Option<(Trigger, u32)>)> {
     let full = nncert::data::load(&a.dataset.spec()?)?;
     if let Some(l) = a.target_label {
         anyhow::ensure!(
@@ -55,29 +105,40 @@ pub fn run(a: &AttackArgs) -> Result<()> {
         (None, Some(_)) => anyhow::bail!("--target-label: needs --trigger TRIGGER"),
         (None, None) => None,
     };
-    let tie = a.tie_rule;
-    let mut staged = OutputDir::new(&a.out);
-    let mut results = Vec::with_capacity(targets.len());
-    for &target in &targets {
+    Ok((dataset, trigger))
+}
+
+/// What every attacked classifier shares.
+struct Job<'a> {
+    dataset: &'a Dataset,
+    features: FeatureKind,
+    search: &'a SearchConfig,
+    budgets: &'a [u64],
+    tie: nncert::TieRule,
+}
+
+impl Job<'_> {
+    /// Every strategy (and the backdoor attack) against `target`: its figure staged and its
+    /// rows printed.
+    fn attack(
+        &self,
+        target: Target,
+        trigger: Option<(Trigger, u32)>,
+        staged: &mut OutputDir,
+    ) -> Result<AttackResult> {
+        let (dataset, search) = (self.dataset, self.search);
         let report = attack::attack(
-            &dataset,
-            features,
+            dataset,
+            self.features,
             target,
             search.metric,
             search.kernel,
-            &budgets,
-            tie,
+            self.budgets,
+            self.tie,
         )?;
-        let (method, param) = (target.method(), target.classifier());
-        // Certified curves over the whole range, for the figure.
-        let mut options = CurveOptions::for_classifier(param.clone());
-        options.tie = tie;
-        options.max_e = budgets.iter().max().copied();
-        if method == Method::Rnn {
-            options.joint = vec![Certification::Island];
-        }
-        let certified = certify_votes(&report.clean, &options)?;
-        let fig = figures::attack_figure(&dataset.name, &certified.curves, &report);
+        let max_e = self.budgets.iter().max().copied().unwrap_or(0);
+        let certified = report.certified_curves(self.tie, max_e)?;
+        let fig = figures::attack_figure(&dataset.name, &certified, &report);
         staged.stage(
             format!("figures/{}.png", fig.name),
             figures::render_png(&fig)?,
@@ -86,58 +147,63 @@ pub fn run(a: &AttackArgs) -> Result<()> {
             format!("figures/{}.svg", fig.name),
             figures::render_svg(&fig)?,
         );
-        say!(
-            "{method} {param} on {} ({} test inputs):",
-            dataset.name,
-            dataset.test.len()
-        );
-        for r in &report.rows {
-            say!(
-                "  {:<10} e = {:>5}: attacked {} ≥ certified {}",
-                r.strategy,
-                r.e,
-                format_fraction_ceil(r.attacked_correct, r.n_test, 4),
-                format_fraction_floor(r.certified_correct, r.n_test, 4)
-            );
-        }
+        print_rows(dataset, &report);
         let backdoor = match trigger {
             Some((t, label)) => {
                 let rows = attack::backdoor(
-                    &dataset,
+                    dataset,
                     t,
                     label,
-                    features,
+                    self.features,
                     target,
                     search.metric,
                     search.kernel,
-                    &budgets,
-                    tie,
+                    self.budgets,
+                    self.tie,
                 )?;
-                for r in &rows {
-                    say!(
-                        "  backdoor   e = {:>5}: attacked {} ≥ certified {}; attack success rate {}",
-                        r.e,
-                        format_fraction_ceil(r.attacked_correct, r.n_test, 4),
-                        format_fraction_floor(r.certified_correct, r.n_test, 4),
-                        r.success_rate_text(4).unwrap_or_else(|| "n/a".into())
-                    );
-                }
+                print_backdoor_rows(&rows);
                 Some(rows)
             }
             None => None,
         };
-        results.push(AttackResult { report, backdoor });
+        Ok(AttackResult { report, backdoor })
     }
-    let run = AttackRun {
-        dataset: &dataset,
-        features,
-        metric: search.metric,
-        kernel: search.kernel,
-        tie,
-        budgets: &budgets,
-        trigger,
-        results,
-    };
+}
+
+fn print_rows(dataset: &Dataset, report: &AttackReport) {
+    say!(
+        "{} {} on {} ({} test inputs):",
+        report.target.method(),
+        report.target.classifier(),
+        dataset.name,
+        dataset.test.len()
+    );
+    for r in &report.rows {
+        say!(
+            "  {:<10} e = {:>5}: attacked {} ≥ certified {}",
+            r.strategy,
+            r.e,
+            format_fraction_ceil(r.attacked_correct, r.n_test, 4),
+            format_fraction_floor(r.certified_correct, r.n_test, 4)
+        );
+    }
+}
+
+fn print_backdoor_rows(rows: &[BackdoorRow]) {
+    for r in rows {
+        say!(
+            "  backdoor   e = {:>5}: attacked {} ≥ certified {}; attack success rate {}",
+            r.e,
+            format_fraction_ceil(r.attacked_correct, r.n_test, 4),
+            format_fraction_floor(r.certified_correct, r.n_test, 4),
+            r.success_rate_text(4).unwrap_or_else(|| "n/a".into())
+        );
+    }
+}
+
+/// attack.csv, attack_sets.csv, attack_poison.csv, backdoor.csv (with a trigger) and
+/// report.json.
+fn stage_tables(run: &AttackRun<'_>, staged: &mut OutputDir) -> Result<()> {
     staged.stage("attack.csv", run.attack_csv());
     staged.stage("attack_sets.csv", run.attack_sets_csv());
     staged.stage("attack_poison.csv", run.attack_poison_csv());
@@ -147,17 +213,6 @@ pub fn run(a: &AttackArgs) -> Result<()> {
     staged.stage(
         "report.json",
         serde_json::to_string_pretty(&run.report_json())? + "\n",
-    );
-    staged.commit()?;
-    say!(
-        "wrote attack.csv, attack_sets.csv, attack_poison.csv, report.json and figures/ to {}",
-        a.out.display()
-    );
-    let violations = run.violations();
-    anyhow::ensure!(
-        violations.is_empty(),
-        "an attack beat a certificate — this is a bug, please report it: {}",
-        violations.join("; ")
     );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `nncert certify-ensemble`: DPA, Finite Aggregation and Run-Off Election certificates from
 //! the outputs of base models trained anywhere (derivations in docs/ENSEMBLES.md).
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -54,46 +55,81 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
     }
     OutputDir::preflight(&a.out)?;
     let t = Instant::now();
-    let (outputs, matrix) = match (&a.predictions, &a.logits) {
+    let (outputs, matrix) = load_outputs(a)?;
+    let load_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let certified = certify_methods(a, &outputs, &methods, &units)?;
+    let seconds = json!({ "load": load_seconds, "certify": t.elapsed().as_secs_f64() });
+    let report = report_json(a, &outputs, matrix, &methods, &units, &certified, seconds)?;
+    let mut staged = OutputDir::new(&a.out);
+    staged.stage("curves.csv", curves_csv(&certified.curves));
+    let settings: Vec<(&Classifier, Vec<ExampleRow>)> = certified
+        .examples
+        .iter()
+        .map(|(c, rows)| (c, rows.clone()))
+        .collect();
+    staged.stage("examples.csv", examples_csv(&settings));
+    staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
+    staged.commit()?;
+    crate::write_stdout(&summary::table(&certified.curves, certified.max_e));
+    say!(
+        "wrote curves.csv, examples.csv, report.json to {}",
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// The base models' outputs, from exactly one of --predictions and --logits, with the
+/// flag name and path of the file read.
+fn load_outputs(a: &CertifyEnsembleArgs) -> Result<(Outputs, (&'static str, &Path))> {
+    Ok(match (&a.predictions, &a.logits) {
         (Some(p), None) => (
             Outputs::Votes(load_model_votes(p, &a.labels, a.abstain, a.classes)?),
-            ("predictions", p),
+            ("predictions", p.as_path()),
         ),
         (None, Some(l)) => (
             Outputs::Rankings(load_model_rankings(l, &a.labels)?),
-            ("logits", l),
+            ("logits", l.as_path()),
         ),
         _ => anyhow::bail!(
             "give exactly one of --predictions PREDICTIONS.npy or --logits LOGITS.npy"
         ),
-    };
-    let load_seconds = t.elapsed().as_secs_f64();
-    let votes = outputs.votes();
-    let n_models = votes.n_models();
-    let fa_spread = a.fa_spread(n_models, &methods)?;
-    let dpa_spread = Spread::dpa(n_models)?;
+    })
+}
 
-    let t = Instant::now();
-    let mut curves: Vec<Curve> = Vec::new();
-    let mut examples: Vec<(Classifier, Vec<ExampleRow>)> = Vec::new();
-    let mut per_method = serde_json::Map::new();
-    for &method in &methods {
+/// Every method's certificates, as curves and examples in every unit.
+struct Certified {
+    curves: Vec<Curve>,
+    examples: Vec<(Classifier, Vec<ExampleRow>)>,
+    /// Per method: the spread and the clean accuracy (report.json's `methods`).
+    per_method: serde_json::Map<String, serde_json::Value>,
+    /// The largest last e of the curves.
+    max_e: u64,
+}
+
+fn certify_methods(
+    a: &CertifyEnsembleArgs,
+    outputs: &Outputs,
+    methods: &[Method],
+    units: &[Units],
+) -> Result<Certified> {
+    let votes = outputs.votes();
+    let fa_spread = a.fa_spread(votes.n_models(), methods)?;
+    let dpa_spread = Spread::dpa(votes.n_models())?;
+    let mut certified = Certified {
+        curves: Vec::new(),
+        examples: Vec::new(),
+        per_method: serde_json::Map::new(),
+        max_e: 0,
+    };
+    for &method in methods {
         let spread = match method {
             Method::Dpa | Method::RoeDpa => &dpa_spread,
             _ => fa_spread
                 .as_ref()
                 .expect("fa_spread is built for fa and roe-fa"),
         };
-        let certs: Vec<AggregateCertificate> = match (method, &outputs) {
-            (Method::Dpa | Method::Fa, _) => fa_certificates(votes, spread)?,
-            (Method::RoeDpa | Method::RoeFa, Outputs::Rankings(r)) => roe_certificates(r, spread)?,
-            (Method::RoeDpa | Method::RoeFa, Outputs::Votes(_)) => anyhow::bail!(
-                "--method {method}: Run-Off Election needs each model's ranking of the labels; give --logits LOGITS.npy instead of --predictions"
-            ),
-            (other, _) => {
-                unreachable!("--method {other} is refused by CertifyEnsembleArgs::methods")
-            }
-        };
+        let certs = certificates(method, outputs, spread)?;
         let base = if !a.param.is_empty() {
             a.param.clone()
         } else if spread.d() == 1 {
@@ -105,36 +141,72 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
             .iter()
             .filter(|c| c.prediction.predicted == c.label)
             .count() as u64;
-        per_method.insert(
+        certified.per_method.insert(
             method.to_string(),
             json!({
                 "spread": spread,
                 "clean_accuracy": nncert::curve::format_fraction_floor(correct, certs.len() as u64, 6),
             }),
         );
-        for &u in &units {
+        for &u in units {
             let param = format!("{base} units={}", units_name(u));
             let in_units: Vec<_> = certs.iter().map(|c| c.in_units(u)).collect();
             let classifier = Classifier::Given { method, param };
-            curves.push(baseline_curve(classifier.clone(), &in_units, a.max_e)?);
-            examples.push((classifier, in_units.iter().map(Into::into).collect()));
+            certified
+                .curves
+                .push(baseline_curve(classifier.clone(), &in_units, a.max_e)?);
+            certified
+                .examples
+                .push((classifier, in_units.iter().map(Into::into).collect()));
         }
     }
-    let certify_seconds = t.elapsed().as_secs_f64();
-    let max_e = curves
+    certified.max_e = certified
+        .curves
         .iter()
         .map(|c| c.certified.len() as u64 - 1)
         .max()
         .unwrap_or(0);
+    Ok(certified)
+}
 
+/// One method's certificates on `spread`.
+fn certificates(
+    method: Method,
+    outputs: &Outputs,
+    spread: &Spread,
+) -> Result<Vec<AggregateCertificate>> {
+    Ok(match (method, outputs) {
+        (Method::Dpa | Method::Fa, _) => fa_certificates(outputs.votes(), spread)?,
+        (Method::RoeDpa | Method::RoeFa, Outputs::Rankings(r)) => roe_certificates(r, spread)?,
+        (Method::RoeDpa | Method::RoeFa, Outputs::Votes(_)) => anyhow::bail!(
+            "--method {method}: Run-Off Election needs each model's ranking of the labels; give --logits LOGITS.npy instead of --predictions"
+        ),
+        (other, _) => {
+            unreachable!("--method {other} is refused by CertifyEnsembleArgs::methods")
+        }
+    })
+}
+
+/// report.json: inputs with checksums, settings, sizes, per-method records, summary and
+/// timings.
+fn report_json(
+    a: &CertifyEnsembleArgs,
+    outputs: &Outputs,
+    matrix: (&str, &Path),
+    methods: &[Method],
+    units: &[Units],
+    certified: &Certified,
+    seconds: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let votes = outputs.votes();
     let mut inputs = serde_json::Map::new();
-    for (name, path) in [matrix, ("labels", &a.labels)] {
+    for (name, path) in [matrix, ("labels", a.labels.as_path())] {
         inputs.insert(
             name.into(),
             json!({ "path": path.display().to_string(), "sha256": sha256_file(path)? }),
         );
     }
-    let report = json!({
+    Ok(json!({
         "nncert_version": report::VERSION,
         "command": "certify-ensemble",
         "inputs": inputs,
@@ -144,27 +216,14 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
             "abstain_code": a.predictions.as_ref().map(|_| a.abstain),
             "tie_rule": "smaller",
             "max_e_requested": a.max_e,
-            "max_e": max_e,
+            "max_e": certified.max_e,
         },
         "n_test": votes.n_test(),
-        "n_models": n_models,
+        "n_models": votes.n_models(),
         "n_classes": votes.n_classes(),
-        "methods": per_method,
-        "summary": report::summary_json(&curves, max_e),
-        "seconds": { "load": load_seconds, "certify": certify_seconds },
+        "methods": certified.per_method,
+        "summary": report::summary_json(&certified.curves, certified.max_e),
+        "seconds": seconds,
         "notes": "certified_accuracy values are proven lower bounds, rounded down. units=insdel: e counts insertions and deletions of training examples, each once (the papers' units); units=poisoning: nncert's poisoning size, a modification counts once, certified at e iff 2e ≤ the insdel certificate. Derivations: docs/ENSEMBLES.md",
-    });
-    let mut staged = OutputDir::new(&a.out);
-    staged.stage("curves.csv", curves_csv(&curves));
-    let settings: Vec<(&Classifier, Vec<ExampleRow>)> =
-        examples.iter().map(|(c, rows)| (c, rows.clone())).collect();
-    staged.stage("examples.csv", examples_csv(&settings));
-    staged.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
-    staged.commit()?;
-    crate::write_stdout(&summary::table(&curves, max_e));
-    say!(
-        "wrote curves.csv, examples.csv, report.json to {}",
-        a.out.display()
-    );
-    Ok(())
+    }))
 }

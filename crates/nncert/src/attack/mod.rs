@@ -40,7 +40,7 @@ pub use poison::poisoned_dataset;
 
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
 use crate::classifier::Classifier;
-use crate::curve::{CurveOptions, certify_votes};
+use crate::curve::{Curve, CurveOptions, certify_votes};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::features::FeatureKind;
@@ -204,6 +204,20 @@ pub struct AttackReport {
     pub individual_flips: usize,
     /// The clean votes of the attacked classifier (for the certified curves).
     pub clean: Votes,
+}
+
+impl AttackReport {
+    /// The certified curves of the attacked classifier from its clean votes, `e = 0..=max_e`
+    /// (individual, and ISLAND for rNN): what the attacks are drawn against.
+    pub fn certified_curves(&self, tie: TieRule, max_e: u64) -> Result<Vec<Curve>, Error> {
+        let mut options = CurveOptions::for_classifier(self.target.classifier());
+        options.tie = tie;
+        options.max_e = Some(max_e);
+        if self.target.method() == Method::Rnn {
+            options.joint = vec![Certification::Island];
+        }
+        Ok(certify_votes(&self.clean, &options)?.curves)
+    }
 }
 
 /// What every strategy needs: the data, the attacked classifier and its settings.
