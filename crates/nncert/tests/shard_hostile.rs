@@ -275,6 +275,97 @@ fn impossible_fast_values_and_bounds_are_refused() {
     let mut e = b.clone();
     e[s + 28..s + 32].copy_from_slice(&f32::NAN.to_le_bytes());
     refused(reseal(e), "error bound");
+    // A finite relative error of 1 or more would make the interval ends decrease with the
+    // fast value (the merge's pruning and ordering rely on them increasing); +∞ is fine.
+    for bad in [1.0, 2.0, f64::MAX] {
+        let mut e = b.clone();
+        e[s + 4..s + 12].copy_from_slice(&bad.to_le_bytes());
+        refused(reseal(e), "error bound");
+    }
+    let mut e = b.clone();
+    e[s + 4..s + 12].copy_from_slice(&f64::INFINITY.to_le_bytes());
+    assert!(reseal(e).is_ok());
+}
+
+/// The merge's pruning finds the candidates to keep by binary search, so each list must be
+/// in non-decreasing order of fast value: a list out of order is refused, not misread.
+#[test]
+fn lists_out_of_fast_value_order_are_refused() {
+    let p = problem(Metric::L1, vec![], false);
+    let b = body(&p.partial(spec(1, 2), spec(1, 1)));
+    let l = layout(&b);
+    let (s, end) = l.knn_segments[0];
+    let items = s + 36;
+    assert!(end - items >= 16, "at least two candidates");
+    let fast = |b: &[u8], i: usize| {
+        f32::from_le_bytes(b[items + 8 * i + 4..items + 8 * i + 8].try_into().unwrap())
+    };
+    // Raise the first fast value above the second: still a valid value, but out of order.
+    let mut e = b.clone();
+    let above = fast(&b, 1) + 1.0;
+    e[items + 4..items + 8].copy_from_slice(&above.to_le_bytes());
+    refused(reseal(e), "not listed by fast value");
+    // Equal values are in order.
+    let mut e = b.clone();
+    let same = fast(&b, 1);
+    e[items + 4..items + 8].copy_from_slice(&same.to_le_bytes());
+    assert!(reseal(e).is_ok());
+}
+
+/// `read_header` reads the header only: it names the block of a valid file, and
+/// refuses a foreign, truncated or lying header with a one-line error naming the file.
+#[test]
+fn headers_are_read_alone_and_checked() {
+    let dir = std::env::temp_dir().join(format!("nncert-peek-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("partial.nncert");
+    let p = problem(Metric::L1, vec![], false);
+    let bytes = p.partial(spec(1, 2), spec(2, 3)).to_bytes();
+    std::fs::write(&path, &bytes).unwrap();
+    let header = shard::read_header(&path).unwrap();
+    assert_eq!(header.test_block, spec(2, 3));
+    assert_eq!((header.train_count, header.train_shards), (2, vec![1]));
+    let l = layout(&bytes[..bytes.len() - 32]);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"NOTAPART0000".to_vec(), "no NNCERTPR header"),
+        (bytes[..30].to_vec(), "truncated"),
+        (bytes[..l.block_count].to_vec(), "truncated"),
+        (
+            {
+                let mut e = bytes.clone();
+                put_u32(&mut e, 8, 99);
+                e
+            },
+            "format version 99",
+        ),
+        (
+            {
+                // A k count announcing more bytes than the file has.
+                let mut e = bytes.clone();
+                put_u32(&mut e, 38, u32::MAX);
+                e
+            },
+            "truncated",
+        ),
+        (
+            {
+                let mut e = bytes.clone();
+                put_u64(&mut e, l.block_count - 8, 4);
+                e
+            },
+            "test block",
+        ),
+    ];
+    for (content, expect) in cases {
+        std::fs::write(&path, &content).unwrap();
+        let e = shard::read_header(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(expect) && e.contains("partial.nncert"),
+            "{e:?} should mention {expect:?}"
+        );
+        assert!(!e.contains('\n'), "one line: {e:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Review B6: radii from a file are finite; a partial covers at least one shard.

@@ -8,7 +8,7 @@ use nncert::features::FeatureMatrix;
 use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig, SearchResult, search};
 use nncert::rank::tie_break_positions;
 use nncert::rng::SplitMix64;
-use nncert::shard::{self, Merge, Partial, ShardSpec};
+use nncert::shard::{self, BlockStream, Merge, Partial, ShardSpec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -266,6 +266,114 @@ proptest! {
         let sharded = p.sharded(n, m, &mut rng);
         assert_same(&single, &sharded, metric)?;
     }
+}
+
+impl Problem {
+    /// One block's partials merged left to right in the order `order` (a permutation of
+    /// the shards), through the file format.
+    fn block_merged(&self, n: usize, block: ShardSpec, order: &[usize]) -> Partial {
+        order
+            .iter()
+            .map(|&i| {
+                let p = self.partial(ShardSpec::new(i, n).unwrap(), block);
+                Partial::from_bytes(&p.to_bytes()).unwrap()
+            })
+            .reduce(|a, b| a.merge(b).unwrap())
+            .unwrap()
+    }
+
+    /// Every block merged in shard order `order`, streamed block by block through a
+    /// [`BlockStream`], each block finished with the keys of its own pending pairs.
+    fn streamed(&self, n: usize, m: usize, order: &[usize]) -> SearchResult {
+        let mut stream = BlockStream::new();
+        for j in 1..=m {
+            let block = self.block_merged(n, ShardSpec::new(j, m).unwrap(), order);
+            let pending = block.pending().unwrap();
+            let keys =
+                shard::exact_keys(self.config.metric, &self.train, 0, &self.test, 0, &pending)
+                    .unwrap();
+            stream.push(block, &pending, &keys).unwrap();
+        }
+        stream.finish().unwrap()
+    }
+
+    /// Every block merged in shard order `order`, all blocks at once through [`Merge`].
+    fn in_memory(&self, n: usize, m: usize, order: &[usize]) -> SearchResult {
+        let blocks = (1..=m)
+            .map(|j| self.block_merged(n, ShardSpec::new(j, m).unwrap(), order))
+            .collect();
+        let merge = Merge::new(blocks).unwrap();
+        let pending = merge.pending().unwrap();
+        let keys =
+            shard::exact_keys(self.config.metric, &self.train, 0, &self.test, 0, &pending).unwrap();
+        merge.finish(&keys).unwrap()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(120, 0x5742_ea11))]
+
+    /// The block-by-block merge (what `nncert merge` does) equals the all-at-once merge
+    /// bit for bit — distances included, for every metric: both finish the same candidates
+    /// — and neither depends on the order the shards were merged in.
+    #[test]
+    fn streamed_merge_equals_in_memory_merge_in_any_order(
+        seed in any::<u64>(),
+        metric in 0usize..5,
+        ties in any::<bool>(),
+        neighbours in any::<bool>(),
+        n in 1usize..=5,
+        m in 1usize..=3,
+    ) {
+        let metric = METRICS[metric];
+        let p = problem(seed, metric, ties, neighbours);
+        let n = n.min(p.train.n);
+        let m = m.min(p.test.n);
+        let mut rng = SplitMix64::new(seed ^ 0x0bde);
+        let mut order: Vec<usize> = (1..=n).collect();
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let ascending: Vec<usize> = (1..=n).collect();
+        let reference = p.in_memory(n, m, &ascending);
+        prop_assert_eq!(&p.streamed(n, m, &order), &reference);
+        prop_assert_eq!(&p.in_memory(n, m, &order), &reference);
+        let reversed: Vec<usize> = order.iter().rev().copied().collect();
+        prop_assert_eq!(&p.streamed(n, m, &reversed), &reference);
+        assert_same(&p.single(), &reference, metric)?;
+    }
+}
+
+#[test]
+fn a_block_stream_refuses_blocks_out_of_order_and_incomplete_runs() {
+    let p = small();
+    let order = [1, 2];
+    let block = |j: usize| p.block_merged(2, spec(j, 2), &order);
+    let finished = |b: Partial| {
+        let pending = b.pending().unwrap();
+        let keys = shard::exact_keys(p.config.metric, &p.train, 0, &p.test, 0, &pending).unwrap();
+        (b, pending, keys)
+    };
+    let mut stream = BlockStream::new();
+    let (b, pairs, keys) = finished(block(2));
+    refused(stream.push(b, &pairs, &keys), "test block 1/2 is missing");
+    let mut stream = BlockStream::new();
+    let (b, pairs, keys) = finished(block(1));
+    stream.push(b, &pairs, &keys).unwrap();
+    refused(stream.finish(), "test block 2/2 is missing");
+    refused(BlockStream::new().finish(), "at least one partial");
+    // A block of another split of the test set.
+    let mut stream = BlockStream::new();
+    let (b, pairs, keys) = finished(block(1));
+    stream.push(b, &pairs, &keys).unwrap();
+    let other = p.block_merged(2, spec(2, 3), &order);
+    refused(stream.push(other, &[], &[]), "blocks");
+    // An incomplete block (one training shard of two).
+    let mut stream = BlockStream::new();
+    refused(
+        stream.push(p.partial(spec(1, 2), spec(1, 2)), &[], &[]),
+        "training shard 2/2 of test block 1/2 is missing",
+    );
 }
 
 /// A fixed problem for the refusals.

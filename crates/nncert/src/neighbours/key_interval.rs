@@ -51,15 +51,29 @@ impl KeyDomain {
     /// value is `fast`, with `bound` the error bound of that value. Rounded outwards; never
     /// NaN for a bound and fast value a search produced.
     pub fn interval(self, bound: &Bound, fast: f32) -> (f64, f64) {
-        let (lo, hi) = (bound.lo(fast), bound.hi(fast));
+        // lo ≥ 0 for distances: squaring keeps the order; one rounding each way.
+        (self.lo(bound, fast), self.hi(bound, fast))
+    }
+
+    /// The lower end of [`KeyDomain::interval`] alone (the pruning of a merge needs one
+    /// end at a time). Non-decreasing in `fast` for a bound with a relative error below 1.
+    pub fn lo(self, bound: &Bound, fast: f32) -> f64 {
+        let lo = bound.lo(fast);
         match self {
-            KeyDomain::Key | KeyDomain::SquaredDistance => (lo, hi),
-            // lo ≥ 0 for distances: squaring keeps the order; one rounding each way.
-            KeyDomain::Distance => (
-                (lo.max(0.0) * lo.max(0.0)).next_down().max(0.0),
-                (hi * hi).next_up(),
-            ),
-            KeyDomain::OneMinusDot => ((lo - 1.0).next_down(), (hi - 1.0).next_up()),
+            KeyDomain::Key | KeyDomain::SquaredDistance => lo,
+            KeyDomain::Distance => (lo.max(0.0) * lo.max(0.0)).next_down().max(0.0),
+            KeyDomain::OneMinusDot => (lo - 1.0).next_down(),
+        }
+    }
+
+    /// The upper end of [`KeyDomain::interval`] alone. Non-decreasing in `fast` for a
+    /// bound with a relative error below 1.
+    pub fn hi(self, bound: &Bound, fast: f32) -> f64 {
+        let hi = bound.hi(fast);
+        match self {
+            KeyDomain::Key | KeyDomain::SquaredDistance => hi,
+            KeyDomain::Distance => (hi * hi).next_up(),
+            KeyDomain::OneMinusDot => (hi - 1.0).next_up(),
         }
     }
 
@@ -94,6 +108,43 @@ mod tests {
             let key = exact_key(Metric::L2, &a, &b);
             assert!(key <= radius_key(Metric::L1, hi));
             assert!(lo == 0.0 || key >= radius_key(Metric::L1, lo.next_down()));
+        }
+    }
+
+    /// `lo` and `hi` are non-decreasing in the fast value for every domain and for the
+    /// bounds searches produce (relative error below 1, or +∞): the merge relies on it.
+    #[test]
+    fn interval_ends_are_non_decreasing_in_the_fast_value() {
+        let mut rng = SplitMix64::new(11);
+        let bounds = [
+            Bound::for_kernels(Metric::L1, 96),
+            Bound::for_kernels(Metric::L2, 4096),
+            Bound::for_kernels(Metric::Ip, 16),
+            Bound::absolute(0.25, f64::NEG_INFINITY),
+            Bound::from_parts(0.6, 1e-3, 0.0, f32::MAX),
+        ];
+        let domains = [
+            KeyDomain::Key,
+            KeyDomain::SquaredDistance,
+            KeyDomain::Distance,
+            KeyDomain::OneMinusDot,
+        ];
+        let mut values: Vec<f32> = (0..2000)
+            .map(|_| (rng.below(1 << 20) as f32 - 1000.0) * 2f32.powi(rng.below(40) as i32 - 20))
+            .chain([0.0, -0.0, 1e-30, f32::MAX, f32::INFINITY])
+            .collect();
+        values.sort_by(f32::total_cmp);
+        for bound in &bounds {
+            for &domain in &domains {
+                let ends: Vec<(f64, f64)> =
+                    values.iter().map(|&v| domain.interval(bound, v)).collect();
+                for w in ends.windows(2) {
+                    assert!(
+                        w[0].0 <= w[1].0 && w[0].1 <= w[1].1,
+                        "{domain:?} {bound:?} {w:?}"
+                    );
+                }
+            }
         }
     }
 

@@ -241,6 +241,122 @@ impl Partial {
     }
 }
 
+/// Which part of a run a partial-result file covers, read from its header alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialHeader {
+    /// The test block `J/M`.
+    pub test_block: ShardSpec,
+    /// The number of training shards `N`.
+    pub train_count: usize,
+    /// The training shards covered (numbers `I`, as listed in the file).
+    pub train_shards: Vec<usize>,
+}
+
+/// The test block and training shards of a partial-result file, from its header and
+/// shard tables only (skipped over, not read: a few hundred bytes whatever the file's
+/// size), to group and check files before reading any of them whole. Checks the magic,
+/// the version and that the announced tables fit in the file; [`Partial::read`] checks
+/// the rest (and the caller that the file read whole is the one announced here).
+pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
+    let io = |e| Error::io(path, "cannot read", e);
+    let mut file = HeaderReader {
+        file: std::fs::File::open(path).map_err(io)?,
+        path,
+    };
+    let len = file.file.metadata().map_err(io)?.len();
+    let magic = file.read(MAGIC.len() + 4).map_err(|_| file.not_partial())?;
+    if magic[..MAGIC.len()] != MAGIC {
+        return Err(file.not_partial());
+    }
+    let version = u32::from_le_bytes(magic[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(file.content(format!(
+            "partial result format version {version}, this nncert reads version {FORMAT_VERSION}"
+        )));
+    }
+    file.skip(2, len)?; // metric, lists flag
+    let n_train = file.u64()?;
+    file.skip(16, len)?; // n_test, n_classes
+    // k list (8 bytes each), r list (8 bytes each), context (1 byte each): skipped.
+    for size in [8u64, 8, 1] {
+        let count = u64::from(file.u32()?);
+        file.skip(count * size, len)?;
+    }
+    let (n, j, m) = (file.u64()?, file.u64()?, file.u64()?);
+    let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let test_block = ShardSpec::new(as_usize(j), as_usize(m))
+        .map_err(|e| file.content(format!("partial result: test block: {e}")))?;
+    let train_count = as_usize(n);
+    let n_shards = u64::from(file.u32()?);
+    if n_shards * 9 > len {
+        return Err(file.truncated());
+    }
+    let mut train_shards = Vec::new();
+    for _ in 0..n_shards {
+        let index = as_usize(file.u64()?);
+        let rows = ShardSpec::new(index, train_count)
+            .and_then(|s| s.range(as_usize(n_train)))
+            .map_err(|e| file.content(format!("partial result: training shard: {e}")))?
+            .len();
+        file.skip(1 + 8 * rows as u64, len)?; // key domain, labels, positions
+        train_shards.push(index);
+    }
+    Ok(PartialHeader {
+        test_block,
+        train_count,
+        train_shards,
+    })
+}
+
+/// Reads a file's header field by field, skipping what it does not need.
+struct HeaderReader<'p> {
+    file: std::fs::File,
+    path: &'p Path,
+}
+
+impl HeaderReader<'_> {
+    fn content(&self, what: String) -> Error {
+        Error::content(self.path, what)
+    }
+    fn truncated(&self) -> Error {
+        self.content("partial result truncated: header incomplete".to_string())
+    }
+    fn not_partial(&self) -> Error {
+        self.content("not an nncert partial result (no NNCERTPR header)".to_string())
+    }
+    fn read(&mut self, n: usize) -> Result<Vec<u8>, Error> {
+        use std::io::Read;
+        let mut buf = vec![0u8; n];
+        self.file
+            .read_exact(&mut buf)
+            .map_err(|_| self.truncated())?;
+        Ok(buf)
+    }
+    fn u32(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_le_bytes(self.read(4)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Result<u64, Error> {
+        Ok(u64::from_le_bytes(self.read(8)?.try_into().expect("8 bytes")))
+    }
+    /// Skips `n` bytes, which must lie within the file's `len` bytes.
+    fn skip(&mut self, n: u64, len: u64) -> Result<(), Error> {
+        use std::io::{Seek, SeekFrom};
+        let at = self
+            .file
+            .stream_position()
+            .map_err(|e| Error::io(self.path, "cannot read", e))?;
+        match at.checked_add(n) {
+            Some(end) if end <= len => {
+                self.file
+                    .seek(SeekFrom::Start(end))
+                    .map_err(|e| Error::io(self.path, "cannot read", e))?;
+                Ok(())
+            }
+            _ => Err(self.truncated()),
+        }
+    }
+}
+
 /// Whether a search with `metric` can produce fast values of `domain`.
 fn domain_fits(metric: Metric, domain: KeyDomain) -> bool {
     match metric {
@@ -250,7 +366,8 @@ fn domain_fits(metric: Metric, domain: KeyDomain) -> bool {
     }
 }
 
-/// Refuses a bound no search produces: NaN or negative errors, a floor other than the
+/// Refuses a bound no search produces: NaN or negative errors, a finite relative error of
+/// 1 or more, a floor other than the
 /// metric's (0 for distances, −∞ for the inner product and cosine), a non-positive or
 /// non-finite overflow threshold. (An error bound that is merely too small for the data
 /// cannot be told from the file; the checksum is an integrity check, not authentication.)
@@ -261,7 +378,10 @@ fn check_bound(metric: Metric, bound: &Bound) -> Result<(), Error> {
         Metric::Ip | Metric::Cosine => floor == f64::NEG_INFINITY,
     };
     // `relative` may be +∞ (no fixed-order kernel: every comparison is left to exact keys).
+    // A finite one is below 1 (searches give at most 2/3): then `lo` and `hi` are
+    // non-decreasing in the fast value, which the merge's pruning and ordering rely on.
     let fits = relative >= 0.0 // false for NaN
+        && (relative < 1.0 || relative == f64::INFINITY)
         && absolute >= 0.0
         && absolute.is_finite()
         && floor_ok
@@ -287,7 +407,48 @@ fn check_fast(metric: Metric, fast: f32) -> Result<(), Error> {
     Ok(())
 }
 
+/// Parses the body after the magic and version (the checksum already checked), step by
+/// step in file order.
 fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
+    let settings = parse_settings(r)?;
+    let train_count = r.usize("training shard count")?;
+    let block = ShardSpec::new(r.usize("test block")?, r.usize("test block count")?)?;
+    let test_rows = block.range(settings.n_test)?;
+    if train_count == 0 || train_count > settings.n_train {
+        return Err(bad(format!(
+            "partial result: {train_count} training shards of {} rows",
+            settings.n_train
+        )));
+    }
+    let shards = parse_shards(r, &settings, train_count)?;
+    let test_labels = r.u32s(test_rows.len())?;
+    if test_labels
+        .iter()
+        .any(|&l| l as usize >= settings.n_classes)
+    {
+        return Err(bad("partial result: a test label out of range"));
+    }
+    let rows = RowParser::new(&settings, train_count, &shards)?.rows(r, test_rows.len())?;
+    let known = parse_known(r, &test_rows, settings.n_train)?;
+    if r.at != r.bytes.len() {
+        return Err(bad(format!(
+            "partial result corrupt: {} unexpected bytes after the data",
+            r.bytes.len() - r.at
+        )));
+    }
+    Ok(Partial {
+        settings,
+        train_count,
+        shards,
+        block,
+        test_labels,
+        rows,
+        known,
+    })
+}
+
+/// The run's settings: metric, lists flag, sizes, k and r lists, context.
+fn parse_settings(r: &mut Reader<'_>) -> Result<ShardSettings, Error> {
     let metric = metric_of(r.u8()?).ok_or_else(|| bad("partial result: unknown metric code"))?;
     let keep_neighbours = match r.u8()? {
         0 => false,
@@ -326,7 +487,7 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
     let context_len = r.u32()? as usize;
     let context = String::from_utf8(r.take(context_len)?.to_vec())
         .map_err(|_| bad("partial result: settings text is not UTF-8"))?;
-    let settings = ShardSettings {
+    Ok(ShardSettings {
         metric,
         ks,
         radii,
@@ -335,15 +496,17 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
         n_test,
         n_classes,
         context,
-    };
-    let train_count = r.usize("training shard count")?;
-    let block = ShardSpec::new(r.usize("test block")?, r.usize("test block count")?)?;
-    let test_rows = block.range(n_test)?;
-    if train_count == 0 || train_count > n_train {
-        return Err(bad(format!(
-            "partial result: {train_count} training shards of {n_train} rows"
-        )));
-    }
+    })
+}
+
+/// The tables of the covered training shards (ascending, each once): key domain, labels
+/// and global positions.
+fn parse_shards(
+    r: &mut Reader<'_>,
+    settings: &ShardSettings,
+    train_count: usize,
+) -> Result<Vec<ShardTable>, Error> {
+    let (metric, n_train, n_classes) = (settings.metric, settings.n_train, settings.n_classes);
     let n_shards = r.u32()? as usize;
     if n_shards == 0 {
         return Err(bad("partial result: covers no training shard"));
@@ -382,122 +545,201 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
             origin: String::new(),
         });
     }
-    let test_labels = r.u32s(test_rows.len())?;
-    if test_labels.iter().any(|&l| l as usize >= n_classes) {
-        return Err(bad("partial result: a test label out of range"));
+    Ok(shards)
+}
+
+/// Reads and checks the per-test-row part: rNN counts and candidate lists.
+struct RowParser<'s> {
+    settings: &'s ShardSettings,
+    train_count: usize,
+    shards: &'s [ShardTable],
+    /// `radii × classes`.
+    row_counts: usize,
+    /// Training rows covered (the largest possible rNN count).
+    covered_rows: usize,
+    /// One bit per row of the largest shard: duplicate detection within a list, cleared
+    /// after each list.
+    seen: Vec<bool>,
+}
+
+impl<'s> RowParser<'s> {
+    fn new(
+        settings: &'s ShardSettings,
+        train_count: usize,
+        shards: &'s [ShardTable],
+    ) -> Result<RowParser<'s>, Error> {
+        let row_counts = settings
+            .radii
+            .len()
+            .checked_mul(settings.n_classes)
+            .ok_or_else(|| bad("partial result: too many radii × classes"))?;
+        // Sized by the shard tables, which the file's bytes already hold.
+        let largest = shards.iter().map(|t| t.labels.len()).max().unwrap_or(0);
+        Ok(RowParser {
+            settings,
+            train_count,
+            shards,
+            row_counts,
+            covered_rows: shards.iter().map(|t| t.labels.len()).sum(),
+            seen: vec![false; largest],
+        })
     }
-    let row_counts = nr
-        .checked_mul(n_classes)
-        .ok_or_else(|| bad("partial result: too many radii × classes"))?;
-    // Every row holds at least its counts and two segment counts.
-    r.expect(
-        test_rows.len(),
-        row_counts.saturating_mul(4).saturating_add(8),
-    )?;
-    let covered_rows: usize = shards.iter().map(|t| t.labels.len()).sum();
-    let shard_len = |shard: usize| {
-        shards
-            .binary_search_by_key(&shard, |t| t.index)
-            .map(|p| shards[p].labels.len())
-    };
-    let knn_limit = settings.k_max();
-    let keep_rnn = keep_neighbours && nr > 0;
-    let mut rows = Vec::new();
-    for _ in 0..test_rows.len() {
-        let rnn_counts = r.u32s(row_counts)?;
-        if let Some(v) = rnn_counts.iter().find(|&&v| v as usize > covered_rows) {
+
+    fn rows(&mut self, r: &mut Reader<'_>, n_rows: usize) -> Result<Vec<Row>, Error> {
+        // Every row holds at least its counts and two segment counts.
+        r.expect(n_rows, self.row_counts.saturating_mul(4).saturating_add(8))?;
+        let mut rows = Vec::with_capacity(n_rows);
+        for _ in 0..n_rows {
+            rows.push(self.row(r)?);
+        }
+        Ok(rows)
+    }
+
+    fn row(&mut self, r: &mut Reader<'_>) -> Result<Row, Error> {
+        let rnn_counts = r.u32s(self.row_counts)?;
+        if let Some(v) = rnn_counts.iter().find(|&&v| v as usize > self.covered_rows) {
             return Err(bad(format!(
-                "partial result: an rNN count of {v}, above the {covered_rows} training rows covered"
+                "partial result: an rNN count of {v}, above the {} training rows covered",
+                self.covered_rows
             )));
         }
-        let mut lists = [Vec::new(), Vec::new()];
-        for (li, list) in lists.iter_mut().enumerate() {
-            let is_knn = li == 0;
-            let n_seg = r.u32()? as usize;
-            r.expect(n_seg, 36)?;
-            for _ in 0..n_seg {
-                let shard = r.u32()? as usize;
-                let len = shard_len(shard).map_err(|_| {
-                    bad(format!(
-                        "partial result: a list from training shard {shard}, which it does not cover"
-                    ))
-                })?;
-                let bound = Bound::from_parts(r.f64()?, r.f64()?, r.f64()?, r.f32()?);
-                check_bound(metric, &bound)?;
-                let n_items = r.u32()? as usize;
-                let limit = if is_knn { knn_limit.min(len) } else { len };
-                if n_items > limit {
-                    return Err(bad(format!(
-                        "partial result: {n_items} candidates from training shard {shard}, expected at most {limit}"
-                    )));
-                }
-                r.expect(n_items, 8)?;
-                let start = ShardSpec::new(shard, train_count)?
-                    .range_unchecked(n_train)
-                    .start;
-                let mut items = Vec::with_capacity(n_items);
-                for _ in 0..n_items {
-                    let j = r.u32()?;
-                    if !(start..start + len).contains(&(j as usize)) {
-                        return Err(bad(format!(
-                            "partial result: training row {j} is not in shard {shard}"
-                        )));
-                    }
-                    let fast = r.f32()?;
-                    check_fast(metric, fast)?;
-                    items.push((j, fast));
-                }
-                let mut indices: Vec<u32> = items.iter().map(|i| i.0).collect();
-                indices.sort_unstable();
-                if let Some(w) = indices.windows(2).find(|w| w[0] == w[1]) {
-                    return Err(bad(format!(
-                        "partial result: training row {} listed twice by shard {shard}",
-                        w[0]
-                    )));
-                }
-                list.push(Segment {
-                    shard,
-                    bound,
-                    items,
-                });
-            }
-            // One list per covered shard, in shard order: kNN always (with k), rNN at most
-            // (with neighbour lists and radii); a repeated list would count twice.
-            let shards_of: Vec<usize> = list.iter().map(|s: &Segment| s.shard).collect();
-            let all: Vec<usize> = shards.iter().map(|t| t.index).collect();
-            let wanted = if is_knn {
-                !settings.ks.is_empty()
-            } else {
-                keep_rnn
-            };
-            let fits = if !wanted {
-                shards_of.is_empty()
-            } else if is_knn {
-                shards_of == all
-            } else {
-                shards_of.windows(2).all(|w| w[0] < w[1])
-            };
-            if !fits {
-                return Err(bad(format!(
-                    "partial result: {} lists from training shards {shards_of:?}, expected {}",
-                    if is_knn { "kNN" } else { "rNN" },
-                    if !wanted {
-                        "none".to_string()
-                    } else if is_knn {
-                        format!("one from each of {all:?}")
-                    } else {
-                        format!("at most one from each of {all:?}, in order")
-                    }
-                )));
-            }
-        }
-        let [knn, rnn] = lists;
-        rows.push(Row {
+        let knn = self.list(r, true)?;
+        let rnn = self.list(r, false)?;
+        Ok(Row {
             rnn_counts,
             knn,
             rnn,
-        });
+        })
     }
+
+    /// One row's kNN or rNN segments. One list per covered shard, in shard order: kNN
+    /// always (with k), rNN at most (with neighbour lists and radii); a repeated list
+    /// would count twice.
+    fn list(&mut self, r: &mut Reader<'_>, is_knn: bool) -> Result<Vec<Segment>, Error> {
+        let n_seg = r.u32()? as usize;
+        r.expect(n_seg, 36)?;
+        let mut list = Vec::with_capacity(n_seg);
+        for _ in 0..n_seg {
+            list.push(self.segment(r, is_knn)?);
+        }
+        let shards_of: Vec<usize> = list.iter().map(|s: &Segment| s.shard).collect();
+        let all: Vec<usize> = self.shards.iter().map(|t| t.index).collect();
+        let wanted = if is_knn {
+            !self.settings.ks.is_empty()
+        } else {
+            self.settings.keep_neighbours && !self.settings.radii.is_empty()
+        };
+        let fits = if !wanted {
+            shards_of.is_empty()
+        } else if is_knn {
+            shards_of == all
+        } else {
+            shards_of.windows(2).all(|w| w[0] < w[1])
+        };
+        if !fits {
+            return Err(bad(format!(
+                "partial result: {} lists from training shards {shards_of:?}, expected {}",
+                if is_knn { "kNN" } else { "rNN" },
+                if !wanted {
+                    "none".to_string()
+                } else if is_knn {
+                    format!("one from each of {all:?}")
+                } else {
+                    format!("at most one from each of {all:?}, in order")
+                }
+            )));
+        }
+        Ok(list)
+    }
+
+    /// One shard's list: its bound and its candidates, each a row of the shard, listed
+    /// once, by fast value (the merge's pruning relies on that order).
+    fn segment(&mut self, r: &mut Reader<'_>, is_knn: bool) -> Result<Segment, Error> {
+        let s = self.settings;
+        let shard = r.u32()? as usize;
+        let len = self
+            .shards
+            .binary_search_by_key(&shard, |t| t.index)
+            .map(|p| self.shards[p].labels.len())
+            .map_err(|_| {
+                bad(format!(
+                    "partial result: a list from training shard {shard}, which it does not cover"
+                ))
+            })?;
+        let bound = Bound::from_parts(r.f64()?, r.f64()?, r.f64()?, r.f32()?);
+        check_bound(s.metric, &bound)?;
+        let n_items = r.u32()? as usize;
+        let limit = if is_knn { s.k_max().min(len) } else { len };
+        if n_items > limit {
+            return Err(bad(format!(
+                "partial result: {n_items} candidates from training shard {shard}, expected at most {limit}"
+            )));
+        }
+        r.expect(n_items, 8)?;
+        let start = ShardSpec::new(shard, self.train_count)?
+            .range_unchecked(s.n_train)
+            .start;
+        let mut items = Vec::with_capacity(n_items);
+        for pair in r.take(n_items * 8)?.chunks_exact(8) {
+            let j = u32::from_le_bytes(pair[..4].try_into().expect("4 bytes"));
+            let fast = f32::from_le_bytes(pair[4..].try_into().expect("4 bytes"));
+            items.push((j, fast));
+        }
+        self.check_items(&items, shard, start, len)?;
+        for &(j, _) in &items {
+            self.seen[j as usize - start] = false;
+        }
+        Ok(Segment {
+            shard,
+            bound,
+            items,
+        })
+    }
+
+    /// Every candidate a row of its shard `start..start + len`, once, with a fast value a
+    /// search produces, in non-decreasing order of fast value. Marks `seen` (the caller
+    /// clears it on success; an error ends the parse).
+    fn check_items(
+        &mut self,
+        items: &[(u32, f32)],
+        shard: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<(), Error> {
+        let metric = self.settings.metric;
+        let mut previous = f32::NEG_INFINITY;
+        for &(j, fast) in items {
+            let local = (j as usize)
+                .checked_sub(start)
+                .filter(|&l| l < len)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "partial result: training row {j} is not in shard {shard}"
+                    ))
+                })?;
+            check_fast(metric, fast)?;
+            if fast < previous {
+                return Err(bad(format!(
+                    "partial result: candidates of training shard {shard} not listed by fast value ({previous} before {fast})"
+                )));
+            }
+            previous = fast;
+            if std::mem::replace(&mut self.seen[local], true) {
+                return Err(bad(format!(
+                    "partial result: training row {j} listed twice by shard {shard}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The exact keys already known, each for a test row of the block and a training row.
+fn parse_known(
+    r: &mut Reader<'_>,
+    test_rows: &std::ops::Range<usize>,
+    n_train: usize,
+) -> Result<BTreeMap<(u64, u32), Exact>, Error> {
     let n_known = r.usize("known keys")?;
     r.expect(n_known, 12 + Exact::BYTES)?;
     let mut known = BTreeMap::new();
@@ -516,19 +758,5 @@ fn parse(r: &mut Reader<'_>) -> Result<Partial, Error> {
             )));
         }
     }
-    if r.at != r.bytes.len() {
-        return Err(bad(format!(
-            "partial result corrupt: {} unexpected bytes after the data",
-            r.bytes.len() - r.at
-        )));
-    }
-    Ok(Partial {
-        settings,
-        train_count,
-        shards,
-        block,
-        test_labels,
-        rows,
-        known,
-    })
+    Ok(known)
 }

@@ -1,6 +1,8 @@
 //! From a complete [`Partial`] to the single-machine [`SearchResult`]: the pairs that
 //! still need exact keys, then votes and neighbour lists in exact order.
 
+use rayon::prelude::*;
+
 use crate::error::Error;
 use crate::neighbours::exact::Exact;
 use crate::neighbours::{KnnVotes, Neighbour, NeighbourLists, RnnVotes, SearchResult};
@@ -64,24 +66,32 @@ impl Partial {
         self.check_complete()?;
         let boundaries = self.boundaries();
         let first = self.test_rows().start;
-        let mut out = Vec::new();
-        for row in 0..self.rows.len() {
-            let q = first + row;
-            for (segments, needs) in self.lists_of(row, &boundaries) {
-                let domains = self.segment_domains(segments)?;
-                let (items, cl) = clusters(segments, &domains, &needs);
-                for (range, exact) in cl {
-                    if exact {
-                        out.extend(
-                            items[range]
-                                .iter()
-                                .filter(|i| !self.known.contains_key(&(q as u64, i.index)))
-                                .map(|i| (q, i.index)),
-                        );
+        // Rows in parallel, concatenated in row order.
+        let per_row = (0..self.rows.len())
+            .into_par_iter()
+            .map(|row| {
+                let q = first + row;
+                let mut out = Vec::new();
+                for (segments, needs) in self.lists_of(row, &boundaries) {
+                    let domains = self.segment_domains(segments)?;
+                    let (items, cl) = clusters(segments, &domains, &needs);
+                    for (range, exact) in cl {
+                        if exact {
+                            out.extend(
+                                items[range]
+                                    .iter()
+                                    .filter(|i| !self.known.contains_key(&(q as u64, i.index)))
+                                    .map(|i| (q, i.index)),
+                            );
+                        }
                     }
                 }
-            }
-        }
+                Ok(out)
+            })
+            .collect::<Vec<Result<Vec<(usize, u32)>, Error>>>()
+            .into_iter()
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut out: Vec<(usize, u32)> = per_row.into_iter().flatten().collect();
         out.sort_unstable();
         out.dedup();
         Ok(out)
@@ -152,6 +162,19 @@ impl Partial {
         self.finish_known()
     }
 
+    /// [`Partial::finish`] with the pairs given: `keys[i]` is the key of `pairs[i]`, and
+    /// the pairs are this partial's [`Partial::pending`] (or more candidates of the
+    /// block), as the caller computed them once; the pending pairs are not computed again.
+    /// A pair the order needs without a key is an error naming it.
+    pub fn finish_pairs(
+        mut self,
+        pairs: &[(usize, u32)],
+        keys: &[Exact],
+    ) -> Result<SearchResult, Error> {
+        self.add_keys(pairs, keys)?;
+        self.finish_known()
+    }
+
     /// [`Partial::finish`] from keys given with their pairs, (global test row, training
     /// index, exact key), in any order: every pair must be a candidate of this block,
     /// and every pair the order needs must be among them (or known already), else an
@@ -175,60 +198,22 @@ impl Partial {
         let boundaries = self.boundaries();
         let s = &self.settings;
         let c = s.n_classes;
-        let first = self.test_rows().start;
-        let n = self.rows.len();
+        // Rows in parallel, assembled in row order: the same bytes for any thread count.
+        let rows = (0..self.rows.len())
+            .into_par_iter()
+            .map(|row| self.finish_row(row, &boundaries))
+            .collect::<Vec<Result<FinishedRow, Error>>>()
+            .into_iter()
+            .collect::<Result<Vec<_>, Error>>()?;
         // Grown as rows are counted: no capacity from numbers read from a file.
         let mut knn_counts: Vec<Vec<u32>> = vec![Vec::new(); s.ks.len()];
         let mut lists = NeighbourLists::default();
-        let position = |index: u32| {
-            self.table_of(index)
-                .map_or(u32::MAX, |(t, i)| t.positions[i])
-        };
-        let label = |index: u32| self.table_of(index).map_or(u32::MAX, |(t, i)| t.labels[i]);
-        let corrupt = |what: String| Error::invalid(format!("{}: {what}", self.describe()));
-        for row in 0..n {
-            let q = first + row;
-            let key = |index: u32| self.known.get(&(q as u64, index)).copied();
-            for (li, (segments, needs)) in self.lists_of(row, &boundaries).into_iter().enumerate() {
-                let domains = self.segment_domains(segments)?;
-                let items = ordered(segments, &domains, &needs, &key, &position).map_err(|j| {
-                    corrupt(format!("no exact key for test row {q}, training row {j}"))
-                })?;
-                let is_knn = li == 0 && !s.ks.is_empty();
-                if is_knn {
-                    if items.len() < needs.limit {
-                        return Err(corrupt(format!(
-                            "test row {q}: {} kNN candidates, expected at least {}",
-                            items.len(),
-                            needs.limit
-                        )));
-                    }
-                    for (ki, &k) in s.ks.iter().enumerate() {
-                        let mut counts = vec![0u32; c];
-                        for it in &items[..k.min(s.n_train)] {
-                            let l = label(it.index) as usize;
-                            *counts.get_mut(l).ok_or_else(|| {
-                                corrupt(format!("training row {} has no label", it.index))
-                            })? += 1;
-                        }
-                        knn_counts[ki].extend(counts);
-                    }
-                }
-                if s.keep_neighbours {
-                    let list: Vec<Neighbour> = items
-                        .iter()
-                        .map(|it| Neighbour {
-                            index: it.index,
-                            distance: domains[it.seg].reported(it.fast),
-                        })
-                        .collect();
-                    if is_knn {
-                        lists.knn.push(list);
-                    } else {
-                        lists.rnn.push(list);
-                    }
-                }
+        for r in rows {
+            for (ki, counts) in r.knn_counts.chunks(c.max(1)).enumerate() {
+                knn_counts[ki].extend_from_slice(counts);
             }
+            lists.knn.extend(r.knn_list);
+            lists.rnn.extend(r.rnn_list);
         }
         let knn =
             s.ks.iter()
@@ -268,4 +253,71 @@ impl Partial {
             neighbours: s.keep_neighbours.then_some(lists),
         })
     }
+
+    /// One test row of [`Partial::finish_known`]: its kNN counts (every k, in the order
+    /// asked) and, with neighbour lists, its lists in exact order.
+    fn finish_row(&self, row: usize, boundaries: &[usize]) -> Result<FinishedRow, Error> {
+        let s = &self.settings;
+        let c = s.n_classes;
+        let q = self.test_rows().start + row;
+        let position = |index: u32| {
+            self.table_of(index)
+                .map_or(u32::MAX, |(t, i)| t.positions[i])
+        };
+        let label = |index: u32| self.table_of(index).map_or(u32::MAX, |(t, i)| t.labels[i]);
+        let corrupt = |what: String| Error::invalid(format!("{}: {what}", self.describe()));
+        let key = |index: u32| self.known.get(&(q as u64, index)).copied();
+        let mut out = FinishedRow::default();
+        for (li, (segments, needs)) in self.lists_of(row, boundaries).into_iter().enumerate() {
+            let domains = self.segment_domains(segments)?;
+            let items = ordered(segments, &domains, &needs, &key, &position)
+                .map_err(|j| corrupt(format!("no exact key for test row {q}, training row {j}")))?;
+            let is_knn = li == 0 && !s.ks.is_empty();
+            if is_knn {
+                if items.len() < needs.limit {
+                    return Err(corrupt(format!(
+                        "test row {q}: {} kNN candidates, expected at least {}",
+                        items.len(),
+                        needs.limit
+                    )));
+                }
+                for &k in &s.ks {
+                    let mut counts = vec![0u32; c];
+                    for it in &items[..k.min(s.n_train)] {
+                        let l = label(it.index) as usize;
+                        *counts.get_mut(l).ok_or_else(|| {
+                            corrupt(format!("training row {} has no label", it.index))
+                        })? += 1;
+                    }
+                    out.knn_counts.extend(counts);
+                }
+            }
+            if s.keep_neighbours {
+                let list: Vec<Neighbour> = items
+                    .iter()
+                    .map(|it| Neighbour {
+                        index: it.index,
+                        distance: domains[it.seg].reported(it.fast),
+                    })
+                    .collect();
+                if is_knn {
+                    out.knn_list = Some(list);
+                } else {
+                    out.rnn_list = Some(list);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What [`Partial::finish_row`] gives for one test row.
+#[derive(Default)]
+struct FinishedRow {
+    /// `ks.len() × c` kNN counts, k in the order asked.
+    knn_counts: Vec<u32>,
+    /// The kNN list (with neighbour lists).
+    knn_list: Option<Vec<Neighbour>>,
+    /// The rNN list (with neighbour lists and radii).
+    rnn_list: Option<Vec<Neighbour>>,
 }

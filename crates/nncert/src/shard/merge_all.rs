@@ -7,7 +7,7 @@ use crate::neighbours::exact::Exact;
 use crate::neighbours::{KnnVotes, NeighbourLists, RnnVotes, SearchResult};
 use crate::votes::Votes;
 
-use super::{Partial, ShardSettings, ShardSpec};
+use super::{BlockStream, Partial, ShardSettings, ShardSpec};
 
 /// Every partial of a run, merged per test block: checks that they belong to one run,
 /// that every test block has every training shard exactly once, then gives the pairs that
@@ -100,9 +100,8 @@ impl Merge {
     /// when the pending pairs were computed elsewhere (another process may have merged
     /// the partials in another order, and asked for other pairs).
     pub fn finish_with(self, keys: &[(usize, u32, Exact)]) -> Result<SearchResult, Error> {
-        let settings = self.settings().clone();
         let m = self.blocks.len();
-        let n_test = settings.n_test;
+        let n_test = self.settings().n_test;
         let mut per_block: Vec<Vec<(usize, u32, Exact)>> = vec![Vec::new(); m];
         for &(q, j, key) in keys {
             if q >= n_test {
@@ -112,13 +111,11 @@ impl Merge {
             }
             per_block[ShardSpec::containing(q, n_test, m) - 1].push((q, j, key));
         }
-        let parts = self
-            .blocks
-            .into_iter()
-            .zip(per_block)
-            .map(|(b, k)| b.finish_with(&k))
-            .collect::<Result<Vec<_>, Error>>()?;
-        stack(parts, &settings, settings.n_classes)
+        let mut stream = BlockStream::new();
+        for (b, k) in self.blocks.into_iter().zip(per_block) {
+            stream.push_with(b, &k)?;
+        }
+        stream.finish()
     }
 
     /// The single-machine result; `keys` are the exact keys of [`Merge::pending`] of this
@@ -133,24 +130,26 @@ impl Merge {
                 keys.len()
             )));
         }
-        let settings = self.settings().clone();
-        let c = settings.n_classes;
         let mut at = 0;
-        let mut parts = Vec::with_capacity(self.blocks.len());
+        let mut stream = BlockStream::new();
         for b in self.blocks {
             let n = pending[at..]
                 .iter()
                 .take_while(|p| b.test_rows().contains(&p.0))
                 .count();
-            parts.push(b.finish(&keys[at..at + n])?);
+            stream.push(b, &pending[at..at + n], &keys[at..at + n])?;
             at += n;
         }
-        stack(parts, &settings, c)
+        stream.finish()
     }
 }
 
 /// Stacks per-block results in block order.
-fn stack(parts: Vec<SearchResult>, s: &ShardSettings, c: usize) -> Result<SearchResult, Error> {
+pub(crate) fn stack(
+    parts: Vec<SearchResult>,
+    s: &ShardSettings,
+    c: usize,
+) -> Result<SearchResult, Error> {
     let labels: Vec<u32> = parts
         .iter()
         .flat_map(|p| {

@@ -15,8 +15,12 @@
 //!   leave open get exact keys from whoever holds the data, then the result is the
 //!   single-machine [`crate::SearchResult`];
 //! - [`Merge`]: the same for every block of a run at once, blocks checked and stacked;
+//!   [`BlockStream`]: the same one block at a time (a merge then holds one block's
+//!   candidates only), with [`read_header`] to group files by block from their
+//!   headers;
 //! - [`Partial::to_bytes`] / [`Partial::from_bytes`]: the versioned, checksummed file.
 
+mod block_stream;
 mod bytes;
 mod finish;
 mod merge_all;
@@ -33,7 +37,8 @@ use crate::neighbours::exact::{Exact, exact_key};
 use crate::neighbours::layout::TrainLayout;
 use crate::neighbours::search::{Lists, Reference, SearchConfig, search_detailed};
 
-pub use bytes::{FORMAT_VERSION, MAGIC};
+pub use block_stream::BlockStream;
+pub use bytes::{FORMAT_VERSION, MAGIC, PartialHeader, read_header};
 pub use merge_all::Merge;
 pub use partial::{Partial, ShardSettings};
 pub use spec::ShardSpec;

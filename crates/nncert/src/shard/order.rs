@@ -11,7 +11,8 @@
 //! at all (`docs/SCALING.md`). Computing the keys of the whole cluster makes the order
 //! inside it total and consistent with the intervals outside it.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
 use std::ops::Range;
 
 use crate::neighbours::exact::Exact;
@@ -30,50 +31,129 @@ pub(crate) struct Item {
     pub index: u32,
     /// Fast value (in the shard's domain).
     pub fast: f32,
-    /// Interval of its exact key.
-    pub lo: f64,
+    /// Upper end of the interval of its exact key (the lower end orders the candidates,
+    /// and is kept in [`ByLo`]'s heap only).
     pub hi: f64,
 }
 
-/// The intervals of every candidate of `segments`; `domains[i]` is the key domain of
-/// `segments[i]`'s shard (resolved, with an error for an unknown shard, by the caller:
-/// [`super::partial::Partial::segment_domains`]).
-fn items(segments: &[Segment], domains: &[KeyDomain]) -> Vec<Item> {
-    let mut out = Vec::with_capacity(segments.iter().map(|s| s.items.len()).sum());
-    for ((seg, s), &domain) in segments.iter().enumerate().zip(domains) {
-        for (rank, &(index, fast)) in s.items.iter().enumerate() {
-            let (lo, hi) = domain.interval(&s.bound, fast);
-            out.push(Item {
+/// The candidates of `segments` in the order (lo, segment, rank), each interval computed
+/// once: a k-way merge of the segments, each already in that order (listed by fast value,
+/// and `lo` is non-decreasing in the fast value — [`crate::neighbours::exact::Bound::lo`];
+/// files with bounds that would break this are refused on reading). `domains[i]` is the
+/// key domain of `segments[i]`'s shard (resolved, with an error for an unknown shard, by
+/// the caller: [`super::partial::Partial::segment_domains`]).
+struct ByLo<'a> {
+    segments: &'a [Segment],
+    domains: &'a [KeyDomain],
+    /// The next candidate of each segment, with its interval.
+    heads: Vec<Option<Item>>,
+    /// (lo, segment) of every head, smallest first.
+    heap: BinaryHeap<Reverse<(Lo, usize)>>,
+}
+
+/// A `lo` ordered by [`f64::total_cmp`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Lo(f64);
+
+impl Eq for Lo {}
+
+impl PartialOrd for Lo {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Lo {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl<'a> ByLo<'a> {
+    fn new(segments: &'a [Segment], domains: &'a [KeyDomain]) -> ByLo<'a> {
+        let mut by_lo = ByLo {
+            segments,
+            domains,
+            heads: vec![None; segments.len()],
+            heap: BinaryHeap::with_capacity(segments.len()),
+        };
+        for seg in 0..segments.len() {
+            by_lo.load(seg, 0);
+        }
+        by_lo
+    }
+
+    /// Makes candidate `rank` of segment `seg` its head (if there is one).
+    fn load(&mut self, seg: usize, rank: usize) {
+        let s = &self.segments[seg];
+        if let Some(&(index, fast)) = s.items.get(rank) {
+            let (lo, hi) = self.domains[seg].interval(&s.bound, fast);
+            self.heads[seg] = Some(Item {
                 seg,
                 rank,
                 index,
                 fast,
-                lo,
                 hi,
             });
+            self.heap.push(Reverse((Lo(lo), seg)));
         }
     }
-    out
+
+    /// The `lo` of the next candidate.
+    fn peek_lo(&self) -> Option<f64> {
+        self.heap.peek().map(|Reverse((lo, _))| lo.0)
+    }
+}
+
+impl Iterator for ByLo<'_> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        let Reverse((_, seg)) = self.heap.pop()?;
+        let item = self.heads[seg].take()?;
+        self.load(seg, item.rank + 1);
+        Some(item)
+    }
+}
+
+/// How many candidates of `segments` provably precede a key of at least `lo`: those whose
+/// interval lies wholly below it (`hi < lo`). A segment lists its candidates by fast value
+/// and `hi` is non-decreasing in the fast value, so each segment's count is one binary
+/// search.
+fn preceding(segments: &[Segment], domains: &[KeyDomain], lo: f64) -> usize {
+    segments
+        .iter()
+        .zip(domains)
+        .map(|(s, &domain)| {
+            s.items
+                .partition_point(|&(_, fast)| domain.hi(&s.bound, fast) < lo)
+        })
+        .sum()
 }
 
 /// Drops every candidate that at least `k_max` others provably precede (their intervals
 /// lie wholly below its own). Such a candidate is not among the k_max nearest of the
 /// union.
+///
+/// Within a segment (listed by fast value) `lo` is non-decreasing, so the candidates kept
+/// are a prefix of it: a binary search over the segment finds its end, each step counting
+/// the candidates below with [`preceding`]. `O(N² log² K)` per row for `N` segments of at
+/// most `K` candidates, with no interval stored and nothing sorted.
 pub(crate) fn prune(segments: &mut [Segment], k_max: usize, domains: &[KeyDomain]) {
     if segments.len() < 2 {
         return;
     }
-    let all = items(segments, domains);
-    let sorted_his = |it: &mut dyn Iterator<Item = f64>| {
-        let mut v: Vec<f64> = it.collect();
-        v.sort_by(f64::total_cmp);
-        v
-    };
-    let all_his = sorted_his(&mut all.iter().map(|i| i.hi));
-    let below = |his: &[f64], lo: f64| his.partition_point(|&h| h < lo);
-    let mut keep = all.iter().map(|i| below(&all_his, i.lo) < k_max);
-    for s in segments.iter_mut() {
-        s.items.retain(|_| keep.next().unwrap_or(true));
+    let keep: Vec<usize> = segments
+        .iter()
+        .zip(domains)
+        .map(|(s, &domain)| {
+            s.items.partition_point(|&(_, fast)| {
+                preceding(segments, domains, domain.lo(&s.bound, fast)) < k_max
+            })
+        })
+        .collect();
+    for (s, n) in segments.iter_mut().zip(keep) {
+        s.items.truncate(n);
     }
 }
 
@@ -87,35 +167,46 @@ pub(crate) struct Needs<'a> {
     pub limit: usize,
 }
 
-/// The candidates sorted by `lo` and the clusters among them that need exact keys.
+/// The candidates sorted by `lo` and the clusters among them that need exact keys: every
+/// cluster that starts before `needs.limit`, and the candidates up to the end of the last
+/// one (later candidates are never needed, so never produced).
 pub(crate) fn clusters(
     segments: &[Segment],
     domains: &[KeyDomain],
     needs: &Needs<'_>,
 ) -> (Vec<Item>, Vec<(Range<usize>, bool)>) {
-    let mut all = items(segments, domains);
-    all.sort_by(|a, b| {
-        a.lo.total_cmp(&b.lo)
-            .then(a.seg.cmp(&b.seg))
-            .then(a.rank.cmp(&b.rank))
-    });
+    let mut by_lo = ByLo::new(segments, domains);
+    let mut all = Vec::with_capacity(
+        needs
+            .limit
+            .min(segments.iter().map(|s| s.items.len()).sum()),
+    );
     let mut out = Vec::new();
-    let mut start = 0;
-    while start < all.len() && start < needs.limit {
-        let mut end = start + 1;
-        let mut reach = all[start].hi;
+    while all.len() < needs.limit {
+        let Some(first) = by_lo.next() else {
+            break;
+        };
+        let start = all.len();
+        let mut reach = first.hi;
+        all.push(first);
         // A NaN (only from a hostile file) joins the cluster: never a false separation.
-        while end < all.len() && all[end].lo.partial_cmp(&reach) != Some(Ordering::Greater) {
-            reach = reach.max(all[end].hi);
-            end += 1;
+        while by_lo
+            .peek_lo()
+            .is_some_and(|lo| lo.partial_cmp(&reach) != Some(Ordering::Greater))
+        {
+            let Some(next) = by_lo.next() else {
+                break;
+            };
+            reach = reach.max(next.hi);
+            all.push(next);
         }
+        let end = all.len();
         let matters = if needs.full_order {
             true
         } else {
             needs.boundaries.iter().any(|&k| start < k && k < end)
         };
         out.push((start..end, end - start > 1 && matters));
-        start = end;
     }
     (all, out)
 }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::error::Error;
 use crate::neighbours::Metric;
 use crate::neighbours::exact::{Bound, Exact};
@@ -291,17 +293,25 @@ impl Partial {
         self.shards.sort_by_key(|s| s.index);
         let k_max = self.settings.k_max();
         let mut rows = std::mem::take(&mut self.rows);
-        for (row, o) in rows.iter_mut().zip(other.rows) {
-            for (a, b) in row.rnn_counts.iter_mut().zip(o.rnn_counts) {
-                *a = a.saturating_add(b);
-            }
-            row.knn.extend(o.knn);
-            row.knn.sort_by_key(|s| s.shard);
-            let domains = self.segment_domains(&row.knn)?;
-            super::order::prune(&mut row.knn, k_max, &domains);
-            row.rnn.extend(o.rnn);
-            row.rnn.sort_by_key(|s| s.shard);
-        }
+        // Rows are independent: merged in parallel, each the same whatever the threads.
+        let merged: Vec<Result<(), Error>> = rows
+            .par_iter_mut()
+            .zip(other.rows.into_par_iter())
+            .map(|(row, o)| {
+                for (a, b) in row.rnn_counts.iter_mut().zip(o.rnn_counts) {
+                    *a = a.saturating_add(b);
+                }
+                row.knn.extend(o.knn);
+                row.knn.sort_by_key(|s| s.shard);
+                let domains = self.segment_domains(&row.knn)?;
+                super::order::prune(&mut row.knn, k_max, &domains);
+                row.rnn.extend(o.rnn);
+                row.rnn.sort_by_key(|s| s.shard);
+                Ok(())
+            })
+            .collect();
+        // The first error in row order, whatever the threads.
+        merged.into_iter().collect::<Result<(), Error>>()?;
         self.rows = rows;
         self.known.extend(other.known);
         Ok(self)
