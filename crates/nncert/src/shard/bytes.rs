@@ -333,10 +333,14 @@ impl HeaderReader<'_> {
         Ok(buf)
     }
     fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(self.read(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.read(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, Error> {
-        Ok(u64::from_le_bytes(self.read(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.read(8)?.try_into().expect("8 bytes"),
+        ))
     }
     /// Skips `n` bytes, which must lie within the file's `len` bytes.
     fn skip(&mut self, n: u64, len: u64) -> Result<(), Error> {
