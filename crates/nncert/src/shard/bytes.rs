@@ -77,8 +77,10 @@ impl Writer {
             self.f32(overflow);
             self.u32(s.items.len() as u32);
             for &(j, f) in &s.items {
-                self.u32(j);
-                self.f32(f);
+                let mut pair = [0u8; 8];
+                pair[..4].copy_from_slice(&j.to_le_bytes());
+                pair[4..].copy_from_slice(&f.to_le_bytes());
+                self.0.extend_from_slice(&pair);
             }
         }
     }
@@ -153,7 +155,9 @@ impl Partial {
     /// The file bytes (layout in `docs/SCALING.md`).
     pub fn to_bytes(&self) -> Vec<u8> {
         let s = &self.settings;
-        let mut w = Writer(Vec::new());
+        // Sized once: a partial is mostly candidates (8 bytes each), hundreds of MB for
+        // large k; growing the buffer by doubling would copy and fault it in repeatedly.
+        let mut w = Writer(Vec::with_capacity(self.encoded_len()));
         w.0.extend_from_slice(&MAGIC);
         w.u32(FORMAT_VERSION);
         w.u8(metric_code(s.metric));
@@ -203,7 +207,30 @@ impl Partial {
         }
         let digest = Sha256::digest(&w.0);
         w.0.extend_from_slice(&digest);
+        debug_assert_eq!(w.0.len(), self.encoded_len());
         w.0
+    }
+
+    /// The length of [`Partial::to_bytes`] (exact for valid partials; only a capacity).
+    fn encoded_len(&self) -> usize {
+        let s = &self.settings;
+        let header = MAGIC.len() + 4 + 2 + 24 + 4 + 8 * s.ks.len() + 4 + 8 * s.radii.len();
+        let context = 4 + s.context.len() + 24;
+        let tables: usize = 4 + self
+            .shards
+            .iter()
+            .map(|t| 9 + 4 * (t.labels.len() + t.positions.len()))
+            .sum::<usize>();
+        let segments = |segs: &[Segment]| -> usize {
+            4 + segs.iter().map(|g| 36 + 8 * g.items.len()).sum::<usize>()
+        };
+        let rows: usize = self
+            .rows
+            .iter()
+            .map(|r| 4 * r.rnn_counts.len() + segments(&r.knn) + segments(&r.rnn))
+            .sum();
+        let known = 8 + self.known.len() * (12 + Exact::BYTES);
+        header + context + tables + 4 * self.test_labels.len() + rows + known + DIGEST
     }
 
     /// Reads [`Partial::to_bytes`]; a truncated, corrupt or foreign file, or one of

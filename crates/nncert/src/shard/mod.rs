@@ -143,6 +143,81 @@ pub fn search_rows(
     config: &SearchConfig,
     context: &str,
 ) -> Result<Partial, Error> {
+    let tr = check_rows(&train, &test, config)?;
+    let settings = ShardSettings {
+        metric: config.metric,
+        ks: config.ks.clone(),
+        radii: config.radii.clone(),
+        keep_neighbours: config.keep_neighbours,
+        n_train: train.n_train,
+        n_test: test.n_test,
+        n_classes: train.n_classes,
+        context: context.to_string(),
+    };
+    let shard_config = SearchConfig {
+        ks: if config.ks.is_empty() {
+            Vec::new()
+        } else {
+            vec![settings.k_max()]
+        },
+        keep_neighbours: false,
+        ..config.clone()
+    };
+    let lists = Lists {
+        knn: !config.ks.is_empty(),
+        rnn: config.keep_neighbours && !config.radii.is_empty(),
+        // The merge orders what matters; exact order here would cost exact keys for every
+        // near-tie of every list.
+        ordered: false,
+    };
+    // The shard searched on its own, with local positions in the global order.
+    let local = local_positions(train.positions);
+    let reference = Reference {
+        features: train.features,
+        labels: train.labels,
+        positions: &local,
+        n_classes: train.n_classes,
+    };
+    let d = search_detailed(
+        reference,
+        test.features,
+        test.labels,
+        &shard_config,
+        lists,
+        &|_| {},
+        MARGIN,
+    )?;
+    let rows = rows_of_search(
+        d.result.rnn.as_slice(),
+        d.knn,
+        d.rnn,
+        &d.bounds,
+        &train,
+        tr.start,
+    );
+    Ok(Partial {
+        settings,
+        train_count: train.spec.count(),
+        shards: vec![ShardTable {
+            index: train.spec.index(),
+            domain: d.domain,
+            labels: train.labels.to_vec(),
+            positions: train.positions.to_vec(),
+            origin: String::new(),
+        }],
+        block: test.spec,
+        test_labels: test.labels.to_vec(),
+        rows,
+        known: Default::default(),
+    })
+}
+
+/// Checks a shard job's inputs against its shard and block; the shard's training rows.
+fn check_rows(
+    train: &TrainShard<'_>,
+    test: &TestBlock<'_>,
+    config: &SearchConfig,
+) -> Result<std::ops::Range<usize>, Error> {
     let tr = train.spec.range(train.n_train)?;
     let te = test.spec.range(test.n_test)?;
     // Global indices are u32 (offset + local index must not wrap).
@@ -202,98 +277,58 @@ pub fn search_rows(
             train.n_classes
         )));
     }
-    // The shard searched on its own, with local positions in the global order.
-    let mut by_position: Vec<usize> = (0..tr.len()).collect();
-    by_position.sort_by_key(|&i| train.positions[i]);
-    let mut local = vec![0u32; tr.len()];
+    Ok(tr)
+}
+
+/// The shard's rows' ranks in the order of their global positions: `0..len`, in the
+/// same relative order, so the shard search breaks ties as the whole search would.
+fn local_positions(positions: &[u32]) -> Vec<u32> {
+    let mut by_position: Vec<usize> = (0..positions.len()).collect();
+    by_position.sort_by_key(|&i| positions[i]);
+    let mut local = vec![0u32; positions.len()];
     for (rank, &i) in by_position.iter().enumerate() {
         local[i] = rank as u32;
     }
-    let settings = ShardSettings {
-        metric: config.metric,
-        ks: config.ks.clone(),
-        radii: config.radii.clone(),
-        keep_neighbours: config.keep_neighbours,
-        n_train: train.n_train,
-        n_test: test.n_test,
-        n_classes: train.n_classes,
-        context: context.to_string(),
-    };
-    let shard_config = SearchConfig {
-        ks: if config.ks.is_empty() {
-            Vec::new()
-        } else {
-            vec![settings.k_max()]
-        },
-        keep_neighbours: false,
-        ..config.clone()
-    };
-    let lists = Lists {
-        knn: !config.ks.is_empty(),
-        rnn: config.keep_neighbours && !config.radii.is_empty(),
-        // The merge orders what matters; exact order here would cost exact keys for every
-        // near-tie of every list.
-        ordered: false,
-    };
-    let reference = Reference {
-        features: train.features,
-        labels: train.labels,
-        positions: &local,
-        n_classes: train.n_classes,
-    };
-    let d = search_detailed(
-        reference,
-        test.features,
-        test.labels,
-        &shard_config,
-        lists,
-        &|_| {},
-        MARGIN,
-    )?;
+    local
+}
+
+/// The partial's rows from the shard search: rNN counts, and the kNN (and rNN) lists
+/// moved in (not copied), their indices made global by adding the shard's first row.
+fn rows_of_search(
+    rnn_votes: &[crate::neighbours::RnnVotes],
+    knn: Vec<Vec<(u32, f32)>>,
+    rnn: Vec<Vec<(u32, f32)>>,
+    bounds: &[crate::neighbours::exact::Bound],
+    train: &TrainShard<'_>,
+    start: usize,
+) -> Vec<Row> {
     let c = train.n_classes;
-    let globalise = |l: &[(u32, f32)]| -> Vec<(u32, f32)> {
-        l.iter().map(|&(j, f)| (j + tr.start as u32, f)).collect()
-    };
-    let rows = (0..te.len())
-        .map(|q| {
-            let segment = |lists: &[Vec<(u32, f32)>]| -> Vec<Segment> {
-                lists
-                    .get(q)
-                    .map(|l| Segment {
-                        shard: train.spec.index(),
-                        bound: d.bounds[q],
-                        items: globalise(l),
-                    })
-                    .into_iter()
-                    .collect()
-            };
-            Row {
-                rnn_counts: d
-                    .result
-                    .rnn
-                    .iter()
-                    .flat_map(|rv| rv.votes.row(q)[..c].to_vec())
-                    .collect(),
-                knn: segment(&d.knn),
-                rnn: segment(&d.rnn),
+    let shard = train.spec.index();
+    let segment = |q: usize, list: Option<Vec<(u32, f32)>>| -> Vec<Segment> {
+        list.map(|mut items| {
+            for item in &mut items {
+                item.0 += start as u32;
+            }
+            Segment {
+                shard,
+                bound: bounds[q],
+                items,
             }
         })
-        .collect();
-    Ok(Partial {
-        settings,
-        train_count: train.spec.count(),
-        shards: vec![ShardTable {
-            index: train.spec.index(),
-            domain: d.domain,
-            labels: train.labels.to_vec(),
-            positions: train.positions.to_vec(),
-            origin: String::new(),
-        }],
-        block: test.spec,
-        test_labels: test.labels.to_vec(),
-        rows,
-        known: Default::default(),
-    })
+        .into_iter()
+        .collect()
+    };
+    let (mut knn, mut rnn) = (knn.into_iter(), rnn.into_iter());
+    (0..bounds.len())
+        .map(|q| Row {
+            rnn_counts: rnn_votes
+                .iter()
+                .flat_map(|rv| rv.votes.row(q)[..c].to_vec())
+                .collect(),
+            knn: segment(q, knn.next()),
+            rnn: segment(q, rnn.next()),
+        })
+        .collect()
 }
 
 /// The k and radii a search accepts ([`crate::neighbours::search()`] refuses the same):
