@@ -1200,7 +1200,7 @@ mod tests {
         for k in [1, 100, 1000, 4000, 5000, 8000, 20_000, 100_000, 1 << 30] {
             let b = gemm_query_block(k);
             assert!(
-                b % 4 == 0 && (QUERY_BLOCK..=GEMM_QUERY_BLOCK).contains(&b),
+                b.is_multiple_of(4) && (QUERY_BLOCK..=GEMM_QUERY_BLOCK).contains(&b),
                 "{k}: {b}"
             );
             assert!(b <= last, "k = {k}: blocks grow with k");
