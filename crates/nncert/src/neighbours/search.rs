@@ -43,7 +43,8 @@ pub const QUERY_BLOCK: usize = 64;
 /// Queries per rayon task in the matrix-multiplication path (ℓ2, ip, cosine), at most:
 /// every GEMM call packs its training tile afresh, so a taller query block amortises that
 /// packing over more products (about 20 % of the search's time at 64; BENCHMARKS.md, "GEMM
-/// crate and query block"). Lowered for large k, see [`Plan::query_block`].
+/// crate and query block"). Lowered for large k (down to [`QUERY_BLOCK`]) so that the
+/// block's top-k buffers stay within 16 MiB.
 pub const GEMM_QUERY_BLOCK: usize = 256;
 /// Bytes of top-k candidate buffers a GEMM query block may hold (each query's buffer
 /// holds up to `2 k_max + 16` keys of 8 bytes): a taller block must not cost memory for
