@@ -369,3 +369,24 @@ fn the_data_defeats_float32() {
     }
     assert!(collisions > 10, "{collisions}");
 }
+
+/// More queries than one matrix-multiplication block holds (256, then a tail of 44): the
+/// blocks' answers are exact, whatever the thread count, on the offset rows of
+/// [`kernel_ties_are_broken_by_exact_distances`] and on duplicated large-norm rows.
+#[test]
+fn many_query_blocks_stay_exact() {
+    let c = case(35, 500, 300, 20, false);
+    check(
+        &c,
+        &[1, 7, 60, 500],
+        "300 queries, offset 2^22",
+        &[Metric::L2, Metric::Ip],
+    );
+    let c = case(36, 300, 300, 9, true);
+    check(
+        &c,
+        &[2, 33, 300],
+        "300 queries, norms near 2^20",
+        &[Metric::L2, Metric::Ip],
+    );
+}

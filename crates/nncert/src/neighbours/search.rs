@@ -1,6 +1,7 @@
 //! Exact all-pairs search, tiled and multithreaded, straight into votes.
 //!
-//! Queries are processed in blocks of [`QUERY_BLOCK`], one rayon task per block. Each
+//! Queries are processed in blocks of [`QUERY_BLOCK`] ([`GEMM_QUERY_BLOCK`] in the
+//! matrix-multiplication path), one rayon task per block. Each
 //! task walks the training set in tiles sized to stay in L2 and, for 4 queries at a time,
 //! computes a tile of distances with the chosen kernel; each distance then goes to its
 //! query's radius counts and top-k candidates. No `n_test × n_train` matrix ever exists.
@@ -39,6 +40,24 @@ use crate::votes::Votes;
 
 /// Queries per rayon task.
 pub const QUERY_BLOCK: usize = 64;
+/// Queries per rayon task in the matrix-multiplication path (ℓ2, ip, cosine), at most:
+/// every GEMM call packs its training tile afresh, so a taller query block amortises that
+/// packing over more products (about 20 % of the search's time at 64; BENCHMARKS.md, "GEMM
+/// crate and query block"). Lowered for large k (down to [`QUERY_BLOCK`]) so that the
+/// block's top-k buffers stay within 16 MiB.
+pub const GEMM_QUERY_BLOCK: usize = 256;
+/// Bytes of top-k candidate buffers a GEMM query block may hold (each query's buffer
+/// holds up to `2 k_max + 16` keys of 8 bytes): a taller block must not cost memory for
+/// large k, where the block falls back to [`QUERY_BLOCK`].
+const GEMM_BLOCK_CANDIDATE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Queries per GEMM block for a largest k of `k_max`: as many as
+/// [`GEMM_BLOCK_CANDIDATE_BYTES`] of candidate buffers allow, between [`QUERY_BLOCK`] and
+/// [`GEMM_QUERY_BLOCK`], a multiple of 4.
+fn gemm_query_block(k_max: usize) -> usize {
+    let per_query = k_max.saturating_mul(2).saturating_add(16).saturating_mul(8);
+    (GEMM_BLOCK_CANDIDATE_BYTES / per_query / 4 * 4).clamp(QUERY_BLOCK, GEMM_QUERY_BLOCK)
+}
 /// Bytes of training rows per tile (kept in L2 while a query block passes over it).
 pub const TILE_BYTES: usize = 192 * 1024;
 /// Bytes of training rows per tile in the matrix-multiplication path (ℓ2, ip, cosine).
@@ -251,6 +270,17 @@ const MARGIN: (f64, usize) = (1.25, 32);
 impl Plan<'_> {
     fn row_len(&self) -> usize {
         (self.ks.len() + self.radii.len()) * self.n_classes
+    }
+
+    /// Queries per rayon task: [`QUERY_BLOCK`] for the kernels, [`gemm_query_block`] for
+    /// the GEMM path. The block size changes no result: every query's answer is exact on
+    /// its own.
+    fn query_block(&self) -> usize {
+        if self.gemm.is_some() {
+            gemm_query_block(self.k_max)
+        } else {
+            QUERY_BLOCK
+        }
     }
 
     /// Sample order statistic to use as τ: proportional to k_max, with a margin.
@@ -536,12 +566,13 @@ fn search_in(
     margin: (f64, usize),
 ) -> Result<Detailed, Error> {
     let plan = plan_search(layout, train, test, config, lists, margin)?;
-    let n_blocks = test.n.div_ceil(QUERY_BLOCK);
+    let query_block = plan.query_block();
+    let n_blocks = test.n.div_ceil(query_block);
     let blocks: Vec<BlockResult> = (0..n_blocks)
         .into_par_iter()
         .map(|b| {
-            let q0 = b * QUERY_BLOCK;
-            let nq = QUERY_BLOCK.min(test.n - q0);
+            let q0 = b * query_block;
+            let nq = query_block.min(test.n - q0);
             let out = search_block(&plan, q0, nq);
             progress(nq);
             out
@@ -1161,6 +1192,26 @@ mod tests {
 
     /// A margin far too small makes τ too tight for nearly every query: the exhaustive
     /// fallback must then give exactly the same votes as the normal path.
+    #[test]
+    fn gemm_query_blocks_stay_within_their_memory() {
+        assert_eq!(gemm_query_block(0), GEMM_QUERY_BLOCK);
+        assert_eq!(gemm_query_block(1000), GEMM_QUERY_BLOCK);
+        assert_eq!(gemm_query_block(usize::MAX / 64), QUERY_BLOCK);
+        let mut last = usize::MAX;
+        for k in [1, 100, 1000, 4000, 5000, 8000, 20_000, 100_000, 1 << 30] {
+            let b = gemm_query_block(k);
+            assert!(
+                b.is_multiple_of(4) && (QUERY_BLOCK..=GEMM_QUERY_BLOCK).contains(&b),
+                "{k}: {b}"
+            );
+            assert!(b <= last, "k = {k}: blocks grow with k");
+            // Above the fixed floor, the block's candidate buffers fit the budget.
+            assert!(b == QUERY_BLOCK || b * (2 * k + 16) * 8 <= GEMM_BLOCK_CANDIDATE_BYTES);
+            last = b;
+        }
+        assert_eq!(gemm_query_block(5000), 208);
+    }
+
     #[test]
     fn threshold_fallback_is_exact() {
         let mut rng = SplitMix64::new(21);
