@@ -32,7 +32,6 @@
 //! [`max_reduced_value`]'s dynamic programme, add them, and repeat. At the LP optimum
 //! `Δ = 0` and the bound is the LP value; when the loop stops earlier, `Δ` pays for it.
 
-
 /// Prices are integers in units of `1 / SCALE`.
 pub const SCALE: i64 = 1 << 20;
 
@@ -198,7 +197,7 @@ fn backtrack(d2: &BucketedD2, prices: &[Vec<i64>], threshold: usize, cap: usize)
         }
         from.push(origin);
         dp = next;
-        }
+    }
     let mut roles = vec![Role::Absent; c];
     let mut s = cap;
     for l in (0..c).rev() {
