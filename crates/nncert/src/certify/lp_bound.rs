@@ -130,12 +130,12 @@ pub fn max_reduced_value(d2: &BucketedD2, prices: &[Vec<i64>]) -> (i64, Vec<Vec<
                 .map(|&v| if v == NONE { NONE } else { v + certified })
                 .collect();
             for b in (0..=threshold).filter(|&b| row[b] > 0) {
-                for s in 0..=cap {
-                    if dp[s] == NONE {
+                for (s, &v) in dp.iter().enumerate() {
+                    if v == NONE {
                         continue;
                     }
                     let to = (s + b + 1).min(cap);
-                    next[to] = next[to].max(dp[s] - prices[l][b]);
+                    next[to] = next[to].max(v - prices[l][b]);
                 }
             }
             dp = next;
@@ -183,12 +183,12 @@ fn backtrack(d2: &BucketedD2, prices: &[Vec<i64>], threshold: usize, cap: usize)
             origin[s] = (s, certified.map_or(Role::Absent, |x| Role::Certified(x.1)));
         }
         for b in (0..=threshold).filter(|&b| row[b] > 0) {
-            for s in 0..=cap {
-                if dp[s] == NONE {
+            for (s, &here) in dp.iter().enumerate() {
+                if here == NONE {
                     continue;
                 }
                 let to = (s + b + 1).min(cap);
-                let v = dp[s] - prices[l][b];
+                let v = here - prices[l][b];
                 if v > next[to] {
                     next[to] = v;
                     origin[to] = (s, Role::Flipped(b));

@@ -184,11 +184,11 @@ fn instantiate(
         }
     }
     let mut spent: u64 = flipped.iter().map(|&(l, p)| pools[l][p].0).sum();
-    for k in 0..flipped.len() {
+    for slot in &mut flipped {
         if spent >= need {
             break;
         }
-        let (l, p) = flipped[k];
+        let (l, p) = *slot;
         let current = pools[l][p].0;
         let short = need - spent;
         // The cheapest member of this label covering the shortfall, at most m; else the
@@ -202,7 +202,7 @@ fn instantiate(
         };
         if limit > 0 && pools[l][pos].0 > current {
             spent = spent - current + pools[l][pos].0;
-            flipped[k] = (l, pos);
+            *slot = (l, pos);
         }
     }
     chosen.extend(flipped);
@@ -263,7 +263,9 @@ pub fn lp_counts(
     let grid: Vec<u64> = (0..=last.div_ceil(GRID))
         .map(|k| (k * GRID).min(last))
         .collect();
-    let windows: Vec<(u64, Vec<(u64, u64)>, u64)> = grid
+    // Per grid point: its window's first e, the counts there, and the LP bound.
+    type Window = (u64, Vec<(u64, u64)>, u64);
+    let windows: Vec<Window> = grid
         .par_iter()
         .map_init(OneLabelSolver::new, |solver, &at| {
             let from = at.saturating_sub(GRID - 1);
