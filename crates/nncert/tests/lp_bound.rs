@@ -4,14 +4,14 @@
 
 use nncert::certify::cluster::cluster_counts;
 use nncert::certify::grouping::SplitMix64;
-use nncert::certify::lp_group::{lp_counts, lp_groups};
-use nncert::certify::one_label::Needs;
-use nncert::certify::polish::EMPTY;
 use nncert::certify::joint::group_certified;
 use nncert::certify::lp_bound::{
     BucketedD2, SCALE, dual_bound_scaled, lp_bound_at, lp_prices, max_reduced_value,
 };
+use nncert::certify::lp_group::{lp_counts, lp_groups};
+use nncert::certify::one_label::Needs;
 use nncert::certify::one_label::correct_by_label_descending;
+use nncert::certify::polish::EMPTY;
 use nncert::certify::{PointCertificate, certify_points};
 use nncert::{TieRule, Votes};
 use proptest::prelude::*;
