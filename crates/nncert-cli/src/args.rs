@@ -819,9 +819,10 @@ pub struct CertifyFlags {
     /// Joint certifications for rNN, comma-separated: island, rd, polish (ISLAND improved
     /// label by label), cluster (certified clusters plus cheap sacrifices; never below
     /// polish), island-label, rd-label, polish-label, cluster-label (the same groups under
-    /// the one-label bound: an inserted example carries one label), best (= pointwise
-    /// maximum of all bounds computed, always including island-label and cluster-label), or
-    /// none. Default for rnn: island.
+    /// the one-label bound: an inserted example carries one label), lp, lp-label (groups
+    /// rounded from the LP relaxation; never below cluster), best (= pointwise maximum of
+    /// all bounds computed, always including island-label and cluster-label), or none.
+    /// Default for rnn: island.
     #[arg(
         long,
         value_delimiter = ',',

@@ -262,6 +262,8 @@ const JOINT_CHOICES: &[(&str, Option<Certification>)] = &[
     ("polish-label", Some(Certification::PolishLabel)),
     ("cluster", Some(Certification::Cluster)),
     ("cluster-label", Some(Certification::ClusterLabel)),
+    ("lp", Some(Certification::Lp)),
+    ("lp-label", Some(Certification::LpLabel)),
     ("best", Some(Certification::Best)),
     ("none", None),
 ];

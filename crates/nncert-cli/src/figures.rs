@@ -93,6 +93,8 @@ fn label(c: &Curve) -> String {
         Certification::PolishLabel => format!("{setting}, joint (POLISH, one label)"),
         Certification::Cluster => format!("{setting}, joint (CLUSTER)"),
         Certification::ClusterLabel => format!("{setting}, joint (CLUSTER, one label)"),
+        Certification::Lp => format!("{setting}, joint (LP)"),
+        Certification::LpLabel => format!("{setting}, joint (LP, one label)"),
         Certification::Best => format!("{setting}, best bound"),
     }
 }
@@ -206,9 +208,11 @@ fn best_of_each_setting(curves: &[Curve]) -> Vec<&Curve> {
             Method::Rnn => {
                 let order = [
                     Certification::Best,
+                    Certification::LpLabel,
                     Certification::ClusterLabel,
                     Certification::PolishLabel,
                     Certification::IslandLabel,
+                    Certification::Lp,
                     Certification::Cluster,
                     Certification::Polish,
                     Certification::Island,

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::certify::cluster::cluster_counts;
 use crate::certify::grouping::{Partition, island_counts};
-use crate::certify::grouping_bound::grouping_upper_bound;
+use crate::certify::grouping_bound::{non_increasing_from_left, tightest_upper_bound};
 use crate::certify::individual::individual_counts;
+use crate::certify::lp_group::{LpCounts, lp_counts};
 use crate::certify::one_label::{
     Needs, island_one_label_counts, partition_one_label_counts, partition_one_label_horizon,
 };
@@ -113,6 +114,8 @@ impl CurveOptions {
                     | Certification::PolishLabel
                     | Certification::Cluster
                     | Certification::ClusterLabel
+                    | Certification::Lp
+                    | Certification::LpLabel
             )
         }) && self.threat != Threat::General
         {
@@ -124,7 +127,8 @@ impl CurveOptions {
         if let Some(c) = self.joint.iter().find(|c| **c == Certification::Individual) {
             return Err(Error::invalid(format!(
                 "joint certification: `{c}` is always computed; expected island, rd, \
-                 island-label, rd-label, polish, polish-label, cluster, cluster-label or best"
+                 island-label, rd-label, polish, polish-label, cluster, cluster-label, lp, \
+                 lp-label or best"
             )));
         }
         if let Some(max_e) = self.max_e
@@ -214,9 +218,11 @@ pub struct CertifiedVotes {
 /// POLISH and CLUSTER against an upper bound on what any grouping can certify under the
 /// paper's group bound (`docs/JOINT.md`), for `e = 0..=max_e`.
 ///
-/// All are made non-increasing from the right as the reported curves are: the reported
-/// value at `e` is a grouping's count at some `e' ≥ e`, which the bound at `e'` covers,
-/// so the enveloped bound covers the reported curves.
+/// The found counts are made non-increasing from the right as the reported curves are:
+/// the reported value at `e` is a grouping's count at some `e' ≥ e`, at most the best
+/// grouping's count at `e'`, which is at most the best at `e`. The upper bound is made
+/// non-increasing from the *left* (a bound on the best grouping at `e' ≤ e` holds at `e`),
+/// so it covers the reported counts at every `e`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupingGap {
     /// Upper bound on the count of any grouping (paper's bound), per `e`.
@@ -225,23 +231,43 @@ pub struct GroupingGap {
     pub polish: Option<Vec<u64>>,
     /// CLUSTER's count (the `cluster` curve), per `e`, when computed.
     pub cluster: Option<Vec<u64>>,
+    /// LP's count (the `lp` curve), per `e`, when computed.
+    pub lp: Option<Vec<u64>>,
 }
 
 impl GroupingGap {
-    /// Each vector made non-increasing from the right and cut (or padded) to `0..=max_e`.
+    /// The found counts made non-increasing from the right, the upper bound from the left
+    /// (see [`GroupingGap`]), each cut (or padded) to `0..=max_e`.
     fn cut_to(&mut self, max_e: u64) {
-        let found = [self.polish.as_mut(), self.cluster.as_mut()];
-        for v in std::iter::once(&mut self.upper_bound).chain(found.into_iter().flatten()) {
+        non_increasing_from_left(&mut self.upper_bound);
+        let found = [
+            self.polish.as_mut(),
+            self.cluster.as_mut(),
+            self.lp.as_mut(),
+        ];
+        for v in found.into_iter().flatten() {
             monotone_from_right(v);
+        }
+        let found = [
+            self.polish.as_mut(),
+            self.cluster.as_mut(),
+            self.lp.as_mut(),
+        ];
+        for v in std::iter::once(&mut self.upper_bound).chain(found.into_iter().flatten()) {
             v.truncate(max_e as usize + 1);
             v.resize(max_e as usize + 1, 0);
         }
     }
 
-    /// `upper_bound` minus the best grouping computed (CLUSTER if computed, which is never
-    /// below POLISH, else POLISH), per `e`, in test inputs.
+    /// `upper_bound` minus the best grouping computed (LP if computed, which is never below
+    /// CLUSTER, else CLUSTER, which is never below POLISH, else POLISH), per `e`, in test
+    /// inputs.
     pub fn gap(&self) -> Vec<u64> {
-        let found = self.cluster.as_ref().or(self.polish.as_ref());
+        let found = self
+            .lp
+            .as_ref()
+            .or(self.cluster.as_ref())
+            .or(self.polish.as_ref());
         self.upper_bound
             .iter()
             .enumerate()
@@ -252,12 +278,16 @@ impl GroupingGap {
     /// The record written to `report.json`: counts per `e` and the gap.
     pub fn to_json(&self, n_test: u64) -> serde_json::Value {
         let mut record = serde_json::json!({
-            "what": "polish / cluster: certified count of the POLISH / CLUSTER grouping (paper's group bound); upper_bound: no grouping certifies more (docs/JOINT.md); gap: upper_bound minus cluster if computed, else polish; per e from 0, in test inputs",
+            "what": "polish / cluster / lp: certified count of the POLISH / CLUSTER / LP grouping (paper's group bound); upper_bound: no grouping certifies more (pooled bound, and with lp the LP dual bound; docs/JOINT.md); gap: upper_bound minus lp if computed, else cluster, else polish; per e from 0, in test inputs",
             "n_test": n_test,
             "upper_bound": self.upper_bound,
             "gap": self.gap(),
         });
-        for (key, counts) in [("polish", &self.polish), ("cluster", &self.cluster)] {
+        for (key, counts) in [
+            ("polish", &self.polish),
+            ("cluster", &self.cluster),
+            ("lp", &self.lp),
+        ] {
             if let (Some(counts), Some(map)) = (counts, record.as_object_mut()) {
                 map.insert(key.into(), serde_json::json!(counts));
             }
@@ -332,6 +362,7 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
                     | Certification::RdLabel
                     | Certification::PolishLabel
                     | Certification::ClusterLabel
+                    | Certification::LpLabel
             )
         });
     let needs = wants_needs.then(|| Needs::new(votes, options.tie));
@@ -382,7 +413,11 @@ fn curves_with_needs(
         Certification::Individual,
         individual_counts(&points, job.compute_to),
     )];
-    for c in [Certification::PolishLabel, Certification::ClusterLabel] {
+    for c in [
+        Certification::PolishLabel,
+        Certification::ClusterLabel,
+        Certification::LpLabel,
+    ] {
         if needs.is_none() && job.wants(c) {
             return Err(one_label_without_votes(c));
         }
@@ -487,6 +522,16 @@ impl<'a> CurveJob<'a> {
                 (Certification::ClusterLabel, _, _) => {
                     shared.cluster_label.clone().unwrap_or_default()
                 }
+                (Certification::Lp, _, _) => shared
+                    .lp
+                    .as_ref()
+                    .map(|lp| lp.paper.clone())
+                    .unwrap_or_default(),
+                (Certification::LpLabel, _, _) => shared
+                    .lp
+                    .as_ref()
+                    .and_then(|lp| lp.one_label.clone())
+                    .unwrap_or_default(),
                 (Certification::Best, _, _) => return Ok(None),
                 (Certification::IslandLabel | Certification::RdLabel, _, _) => {
                     return Err(one_label_without_votes(certification));
@@ -548,13 +593,15 @@ fn curve_horizon(
     horizon.max(rd_label_partition.map_or(0, |rd| partition_one_label_horizon(rd, points)))
 }
 
-/// The POLISH and CLUSTER partitions each serve two curves (the paper's bound and the
-/// one-label bound), so they are computed once; `best` includes `cluster-label`.
+/// The POLISH, CLUSTER and LP partitions each serve two curves (the paper's bound and the
+/// one-label bound), so they are computed once; `best` includes `cluster-label`. LP builds
+/// on CLUSTER (never below it) and its LPs also give the tightest upper bound.
 struct SharedGroupings {
     polish: Option<Vec<u64>>,
     polish_label: Option<Vec<u64>>,
     cluster: Option<Vec<u64>>,
     cluster_label: Option<Vec<u64>>,
+    lp: Option<LpCounts>,
 }
 
 impl SharedGroupings {
@@ -570,36 +617,71 @@ impl SharedGroupings {
             } else {
                 (None, None)
             };
+        let wants_lp = job.wants(Certification::Lp) || job.wants(Certification::LpLabel);
         let (cluster, cluster_label) = if job.wants(Certification::Cluster)
             || job.wants(Certification::ClusterLabel)
+            || wants_lp
             || (wants_best && needs.is_some())
         {
-            let one_label_needs =
-                needs.filter(|_| job.wants(Certification::ClusterLabel) || wants_best);
+            let one_label_needs = needs.filter(|_| {
+                job.wants(Certification::ClusterLabel)
+                    || job.wants(Certification::LpLabel)
+                    || wants_best
+            });
             let (paper, one_label) =
                 cluster_counts(points, n_classes, one_label_needs, job.compute_to);
             (Some(paper), one_label)
         } else {
             (None, None)
         };
+        let lp = match (&cluster, wants_lp) {
+            (Some(cluster), true) => {
+                let one_label_needs = needs.filter(|_| job.wants(Certification::LpLabel));
+                Some(lp_counts(
+                    points,
+                    n_classes,
+                    one_label_needs,
+                    cluster,
+                    cluster_label
+                        .as_deref()
+                        .filter(|_| one_label_needs.is_some()),
+                ))
+            }
+            _ => None,
+        };
         SharedGroupings {
             polish,
             polish_label,
             cluster,
             cluster_label,
+            lp,
         }
     }
 
-    /// The gap report beside the POLISH and shown CLUSTER curves (raw, cut later).
+    /// The gap report beside the POLISH and shown CLUSTER / LP curves (raw, cut later).
     fn grouping_gap(&self, job: &CurveJob<'_>) -> Option<GroupingGap> {
         let shown_cluster = self
             .cluster
             .clone()
             .filter(|_| job.wants(Certification::Cluster));
-        (self.polish.is_some() || shown_cluster.is_some()).then(|| GroupingGap {
-            upper_bound: grouping_upper_bound(job.points, job.n_classes, job.compute_to),
-            polish: self.polish.clone(),
-            cluster: shown_cluster,
+        let shown_lp = self
+            .lp
+            .as_ref()
+            .filter(|_| job.wants(Certification::Lp))
+            .map(|lp| lp.paper.clone());
+        let lp_bounds = self.lp.as_ref().map_or(&[][..], |lp| &lp.bounds[..]);
+        (self.polish.is_some() || shown_cluster.is_some() || shown_lp.is_some()).then(|| {
+            GroupingGap {
+                upper_bound: tightest_upper_bound(
+                    job.points,
+                    job.n_classes,
+                    job.compute_to,
+                    lp_bounds,
+                ),
+                polish: self.polish.clone(),
+                cluster: shown_cluster,
+                lp: shown_lp,
+            }
         })
     }
 }

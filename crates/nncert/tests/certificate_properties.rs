@@ -600,6 +600,8 @@ fn cluster_curves_do_not_depend_on_the_thread_count() {
     options.joint = vec![
         Certification::Cluster,
         Certification::ClusterLabel,
+        Certification::Lp,
+        Certification::LpLabel,
         Certification::Best,
     ];
     let run = |threads: usize| {

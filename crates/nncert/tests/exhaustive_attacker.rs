@@ -362,6 +362,8 @@ fn check_instance(inst: &Instance, tally: &mut Tally) {
                 Certification::PolishLabel,
                 Certification::Cluster,
                 Certification::ClusterLabel,
+                Certification::Lp,
+                Certification::LpLabel,
                 Certification::Best,
             ];
             options.max_e = Some(max_e);

@@ -133,3 +133,39 @@ pub fn grouping_upper_bound(points: &[PointCertificate], n_classes: usize, max_e
         .map(|e| bound_at(&by_label, e))
         .collect()
 }
+
+/// The tightest proven upper bound nncert has on the paper's dataset bound of any
+/// grouping, `bound[e]` for `e` in `0..=max_e`: the pooled bound above, lowered at each
+/// `e'` of `lp` (pairs `(e', LP bound at e')`, see [`super::lp_bound`]) to the LP bound,
+/// then made non-increasing from the left.
+///
+/// Why a bound at `e' ≤ e` holds at `e`: for a fixed partition of the test set, the
+/// certified count can only fall as `e` grows (the attacker has more budget and every
+/// member costs less), so the best grouping's count at `e` is at most the best at `e'`,
+/// which the bound at `e'` covers. (The direction is the opposite of the lower bounds'
+/// envelope, which carries a value from `e'` down to `e ≤ e'`.)
+pub fn tightest_upper_bound(
+    points: &[PointCertificate],
+    n_classes: usize,
+    max_e: u64,
+    lp: &[(u64, u64)],
+) -> Vec<u64> {
+    let mut bound = grouping_upper_bound(points, n_classes, max_e);
+    for &(at, value) in lp {
+        if let Some(b) = bound.get_mut(at as usize) {
+            *b = (*b).min(value);
+        }
+    }
+    non_increasing_from_left(&mut bound);
+    bound
+}
+
+/// Replaces each value by the smallest at the same or a smaller `e` (sound for upper
+/// bounds on a quantity that is non-increasing in `e`; see [`tightest_upper_bound`]).
+pub fn non_increasing_from_left(values: &mut [u64]) {
+    let mut least = u64::MAX;
+    for v in values {
+        least = least.min(*v);
+        *v = least;
+    }
+}

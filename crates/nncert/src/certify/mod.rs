@@ -6,7 +6,9 @@
 //!   (`docs/JOINT.md`), solved exactly per group.
 //! - [`polish`]: ISLAND's groups improved label by label by an exact matching step.
 //! - [`cluster`]: groups of a tight certified cluster plus cheap sacrifices, then polished.
-//! - [`grouping_bound`]: an upper bound on what any grouping can certify.
+//! - [`lp_group`]: groups rounded from the LP relaxation of the best-grouping problem.
+//! - [`grouping_bound`], [`lp_bound`]: proven upper bounds on what any grouping can
+//!   certify (pooled, and the LP dual bound).
 //! - [`grouping`]: the partitions of the test set the dataset bound is evaluated on
 //!   (ISLAND, recomputed for every `e`, and RD, a seeded random division).
 //!
@@ -19,6 +21,8 @@ pub mod grouping;
 pub mod grouping_bound;
 pub mod individual;
 pub mod joint;
+pub mod lp_bound;
+pub mod lp_group;
 pub mod one_label;
 pub mod polish;
 pub mod threat;
@@ -113,6 +117,12 @@ pub enum Certification {
     /// CLUSTER's groups certified by the one-label bound.
     #[serde(rename = "cluster-label")]
     ClusterLabel,
+    /// Joint, groups rounded from the LP relaxation of the best-grouping problem (never
+    /// below CLUSTER), built on a grid of `e`.
+    Lp,
+    /// LP's (and CLUSTER's) groups certified by the one-label bound.
+    #[serde(rename = "lp-label")]
+    LpLabel,
     /// Pointwise maximum of every bound computed in the same run (each is valid for each
     /// `e`, so their maximum is too).
     Best,
@@ -130,6 +140,8 @@ impl fmt::Display for Certification {
             Certification::PolishLabel => "polish-label",
             Certification::Cluster => "cluster",
             Certification::ClusterLabel => "cluster-label",
+            Certification::Lp => "lp",
+            Certification::LpLabel => "lp-label",
             Certification::Best => "best",
         })
     }
@@ -148,10 +160,13 @@ impl FromStr for Certification {
             "polish-label" => Ok(Certification::PolishLabel),
             "cluster" => Ok(Certification::Cluster),
             "cluster-label" => Ok(Certification::ClusterLabel),
+            "lp" => Ok(Certification::Lp),
+            "lp-label" => Ok(Certification::LpLabel),
             "best" => Ok(Certification::Best),
             other => Err(Error::invalid(format!(
                 "certification: expected one of `island`, `rd`, `island-label`, `rd-label`, \
-                 `polish`, `polish-label`, `cluster`, `cluster-label`, `best`, found `{other}`"
+                 `polish`, `polish-label`, `cluster`, `cluster-label`, `lp`, `lp-label`, `best`, \
+                 found `{other}`"
             ))),
         }
     }

@@ -1,0 +1,302 @@
+//! LP: groups rounded from the LP relaxation of the best-grouping problem (derivation in
+//! `docs/JOINT.md`, section "A grouping from the LP").
+//!
+//! The cutting planes of [`super::lp_bound`] produce relaxed groups (per label: absent, a
+//! certified member of some cost bucket, or a flipped member of some bucket). Those are the
+//! columns of the primal LP `max Σ_p |C_p| x_p` subject to, for every label and bucket, the
+//! groups using it at most as often as it has members. Its solution is rounded: the
+//! patterns with the largest `x_p` first, `⌊x_p⌋` copies each, then one more copy of each
+//! pattern with a fractional part, largest first. Each copy is made of real members
+//! (certified members the costliest of their bucket, flipped members the cheapest that
+//! cover `e + 1 − m`, `m` the smallest certified cost) and kept only if its exact paper
+//! count is at least 1. What is left is grouped as ISLAND does, and POLISH's exact
+//! label-by-label matching improves the whole partition.
+//!
+//! As for CLUSTER, the count reported is always the exact group bound of the partition
+//! built, never an LP value.
+
+use super::PointCertificate;
+use super::joint::certified_in_sorted_group;
+use super::lp_bound::{BucketedD2, Role, lp_bound_d2};
+use super::polish::{EMPTY, polish_groups};
+
+/// Rounds of POLISH's matching after the rounding.
+const ROUNDS: usize = 4;
+
+/// The LP partition of D2 at `e`: each group as one test index (or [`EMPTY`]) per label;
+/// also returns `|D1|` and the proven LP upper bound at `e` (D1 included, see
+/// [`super::lp_bound`]), which comes out of the same LP. `by_label` is
+/// [`correct_by_label_descending`](super::one_label::correct_by_label_descending).
+pub fn lp_groups(
+    by_label: &[Vec<(u64, usize)>],
+    points: &[PointCertificate],
+    e: u64,
+    max_buckets: u64,
+) -> (u64, Vec<Vec<usize>>, u64) {
+    let c = by_label.len();
+    let mut d1 = 0u64;
+    // Each label's D2 members as (cost, index), cost ascending.
+    let mut pools: Vec<Vec<(u64, usize)>> = Vec::with_capacity(c);
+    for list in by_label {
+        let start = list.partition_point(|x| x.0 > 2 * e);
+        let end = list.partition_point(|x| x.0 > e);
+        d1 += start as u64;
+        pools.push(
+            list[start..end]
+                .iter()
+                .rev()
+                .map(|&(g, i)| (g - e, i))
+                .collect(),
+        );
+    }
+    let costs: Vec<Vec<u64>> = pools
+        .iter()
+        .map(|p| p.iter().map(|x| x.0).collect())
+        .collect();
+    let d2 = BucketedD2::new(&costs, e, e.div_ceil(max_buckets.max(1)));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let (bound, patterns) = lp_bound_d2(&d2);
+    if !d2.is_empty() {
+        let weights = primal_weights(&d2, &patterns);
+        let mut order: Vec<usize> = (0..patterns.len()).collect();
+        order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
+        let mut copies: Vec<(usize, u64)> = order
+            .iter()
+            .map(|&p| (p, (weights[p] + 1e-6).floor().max(0.0) as u64))
+            .collect();
+        let mut fractional: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&p| weights[p] - weights[p].floor() > 1e-6)
+            .collect();
+        fractional.sort_by(|&a, &b| {
+            let fa = weights[a] - weights[a].floor();
+            let fb = weights[b] - weights[b].floor();
+            fb.total_cmp(&fa).then(a.cmp(&b))
+        });
+        copies.extend(fractional.into_iter().map(|p| (p, 1)));
+        for (p, n) in copies {
+            for _ in 0..n {
+                match instantiate(&patterns[p], &mut pools, &d2, e) {
+                    Some(group) => groups.push(group),
+                    None => break,
+                }
+            }
+        }
+    }
+    // The rest as ISLAND groups them: the j-th costliest remaining member of every label.
+    let longest = pools.iter().map(Vec::len).max().unwrap_or(0);
+    for j in 0..longest {
+        groups.push(
+            pools
+                .iter()
+                .map(|pool| {
+                    pool.len()
+                        .checked_sub(j + 1)
+                        .map_or(EMPTY, |pos| pool[pos].1)
+                })
+                .collect(),
+        );
+    }
+    polish_groups(&mut groups, points, e, ROUNDS);
+    (d1, groups, d1 + bound)
+}
+
+/// The primal LP over `patterns` (see the module documentation): `x_p` per pattern, or all
+/// zeros if the solver fails (then only ISLAND and POLISH are left to do the work).
+fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>]) -> Vec<f64> {
+    use microlp::{ComparisonOp, OptimizationDirection, Problem};
+    let mut problem = Problem::new(OptimizationDirection::Maximize);
+    let vars: Vec<microlp::Variable> = patterns
+        .iter()
+        .map(|p| {
+            let value = p.iter().filter(|r| matches!(r, Role::Certified(_))).count();
+            problem.add_var(value as f64, (0.0, f64::INFINITY))
+        })
+        .collect();
+    for (l, row) in d2.counts.iter().enumerate() {
+        for (b, &n) in row.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let mut expr = microlp::LinearExpr::empty();
+            let mut any = false;
+            for (p, pattern) in patterns.iter().enumerate() {
+                if matches!(pattern[l], Role::Certified(k) | Role::Flipped(k) if k == b) {
+                    expr.add(vars[p], 1.0);
+                    any = true;
+                }
+            }
+            if any {
+                problem.add_constraint(expr, ComparisonOp::Le, n as f64);
+            }
+        }
+    }
+    match problem.solve().ok().and_then(|o| o.into_solution().ok()) {
+        Some(solution) => vars.iter().map(|&v| solution.var_value(v)).collect(),
+        None => vec![0.0; patterns.len()],
+    }
+}
+
+/// One real group for `pattern`, taken out of `pools` (each label's members, cost
+/// ascending), if its exact paper count is at least 1; `None` (pools unchanged) otherwise.
+fn instantiate(
+    pattern: &[Role],
+    pools: &mut [Vec<(u64, usize)>],
+    d2: &BucketedD2,
+    e: u64,
+) -> Option<Vec<usize>> {
+    let w = d2.width;
+    let range = |pool: &[(u64, usize)], b: usize| {
+        let lo = b as u64 * w;
+        let from = pool.partition_point(|x| x.0 <= lo);
+        let to = pool.partition_point(|x| x.0 <= lo + w);
+        from..to
+    };
+    // Certified members: the costliest of their bucket.
+    let mut chosen: Vec<(usize, usize)> = Vec::new(); // (label, position)
+    let mut m = u64::MAX;
+    for (l, role) in pattern.iter().enumerate() {
+        if let Role::Certified(b) = *role {
+            let r = range(&pools[l], b);
+            if r.is_empty() {
+                return None;
+            }
+            let pos = r.end - 1;
+            m = m.min(pools[l][pos].0);
+            chosen.push((l, pos));
+        }
+    }
+    if chosen.is_empty() {
+        return None;
+    }
+    // Flipped members: the cheapest of their bucket, then raised label by label (within
+    // costs ≤ m) until they cover e + 1 − m.
+    let need = (e + 1).saturating_sub(m);
+    let mut flipped: Vec<(usize, usize)> = Vec::new();
+    for (l, role) in pattern.iter().enumerate() {
+        if let Role::Flipped(b) = *role {
+            let r = range(&pools[l], b);
+            if r.is_empty() {
+                return None;
+            }
+            flipped.push((l, r.start));
+        }
+    }
+    let mut spent: u64 = flipped.iter().map(|&(l, p)| pools[l][p].0).sum();
+    for slot in &mut flipped {
+        if spent >= need {
+            break;
+        }
+        let (l, p) = *slot;
+        let current = pools[l][p].0;
+        let short = need - spent;
+        // The cheapest member of this label covering the shortfall, at most m; else the
+        // costliest at most m.
+        let limit = pools[l].partition_point(|x| x.0 <= m);
+        let fit = pools[l][..limit].partition_point(|x| x.0 < current + short);
+        let pos = if fit < limit {
+            fit
+        } else {
+            limit.saturating_sub(1)
+        };
+        if limit > 0 && pools[l][pos].0 > current {
+            spent = spent - current + pools[l][pos].0;
+            *slot = (l, pos);
+        }
+    }
+    chosen.extend(flipped);
+    let mut keys: Vec<u64> = chosen.iter().map(|&(l, p)| pools[l][p].0 + e).collect();
+    keys.sort_unstable();
+    if certified_in_sorted_group(&keys, e) == 0 {
+        return None;
+    }
+    let mut group = vec![EMPTY; pools.len()];
+    for &(l, p) in &chosen {
+        group[l] = pools[l][p].1;
+    }
+    for &(l, p) in &chosen {
+        pools[l].remove(p);
+    }
+    Some(group)
+}
+
+/// LP partitions are built at every `GRID`-th `e` (the LP is the expensive part); each is
+/// also evaluated at the `GRID − 1` values of `e` below the one it was built for, where it
+/// certifies at least as many members (see `docs/JOINT.md`, CLUSTER's grid).
+pub const GRID: u64 = 100;
+
+/// The curves of the LP grouping and the LP bounds it found on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LpCounts {
+    /// `certified[e]` under the paper's bound, `e` in `0..=max_e`.
+    pub paper: Vec<u64>,
+    /// The same under the one-label bound, when asked.
+    pub one_label: Option<Vec<u64>>,
+    /// `(e, LP upper bound on any grouping at e)` at every grid point.
+    pub bounds: Vec<(u64, u64)>,
+}
+
+/// At each `e` in `0..=max_e`, the larger of `base` (CLUSTER's curves, so LP is never
+/// below CLUSTER) and the count of the LP partition built at the next grid point `≥ e`
+/// (see [`GRID`]), under the paper's bound; and, when `needs` and `base_label` are given,
+/// the same under the one-label bound. Also the LP upper bounds at the grid points.
+pub fn lp_counts(
+    points: &[PointCertificate],
+    n_classes: usize,
+    needs: Option<&super::one_label::Needs>,
+    base: &[u64],
+    base_label: Option<&[u64]>,
+) -> LpCounts {
+    use super::cluster::groups_certified_away;
+    use super::lp_bound::MAX_BUCKETS;
+    use super::one_label::{OneLabelSolver, correct_by_label_descending};
+    use rayon::prelude::*;
+    let max_e = base.len().saturating_sub(1) as u64;
+    let by_label = correct_by_label_descending(points, n_classes);
+    let max_margin = by_label
+        .iter()
+        .filter_map(|list| list.first().map(|x| x.0))
+        .max()
+        .unwrap_or(0);
+    let last = max_e.min(max_margin);
+    let grid: Vec<u64> = (0..=last.div_ceil(GRID))
+        .map(|k| (k * GRID).min(last))
+        .collect();
+    // Per grid point: its window's first e, the counts there, and the LP bound.
+    type Window = (u64, Vec<(u64, u64)>, u64);
+    let windows: Vec<Window> = grid
+        .par_iter()
+        .map_init(OneLabelSolver::new, |solver, &at| {
+            let from = at.saturating_sub(GRID - 1);
+            let (_, groups, bound) = lp_groups(&by_label, points, at, MAX_BUCKETS);
+            let counts = (from..=at)
+                .map(|e| {
+                    let alone: u64 = by_label
+                        .iter()
+                        .map(|list| list.partition_point(|x| x.0 > 2 * e) as u64)
+                        .sum();
+                    let (paper, label) = groups_certified_away(&groups, points, needs, e, solver);
+                    (alone + paper, alone + label.unwrap_or(0))
+                })
+                .collect();
+            (from, counts, bound)
+        })
+        .collect();
+    let mut paper = base.to_vec();
+    let mut label = base_label.map(<[u64]>::to_vec);
+    for (from, counts, _) in &windows {
+        for (k, &(p, l)) in counts.iter().enumerate() {
+            let e = *from as usize + k;
+            paper[e] = paper[e].max(p);
+            if let Some(label) = label.as_mut() {
+                label[e] = label[e].max(l);
+            }
+        }
+    }
+    LpCounts {
+        paper,
+        one_label: label.filter(|_| needs.is_some()),
+        bounds: grid.iter().zip(&windows).map(|(&e, w)| (e, w.2)).collect(),
+    }
+}

@@ -1,0 +1,261 @@
+//! The LP upper bound on any grouping (`docs/JOINT.md`, "An LP upper bound"): its pricing
+//! step against brute force over every real group, and the bound against the best
+//! partition found by exhausting every partition of tiny instances.
+
+use nncert::certify::cluster::cluster_counts;
+use nncert::certify::grouping::SplitMix64;
+use nncert::certify::joint::group_certified;
+use nncert::certify::lp_bound::{
+    BucketedD2, SCALE, dual_bound_scaled, lp_bound_at, lp_prices, max_reduced_value,
+};
+use nncert::certify::lp_group::{lp_counts, lp_groups};
+use nncert::certify::one_label::Needs;
+use nncert::certify::one_label::correct_by_label_descending;
+use nncert::certify::polish::EMPTY;
+use nncert::certify::{PointCertificate, certify_points};
+use nncert::{TieRule, Votes};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+
+fn config(cases: u32, seed: u64) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+/// The paper's certified count of a group given by its members' costs at `e`.
+fn certified_of_costs(costs: &[u64], e: u64) -> u64 {
+    let mut sorted = costs.to_vec();
+    sorted.sort_unstable();
+    let mut spent = 0;
+    let mut flipped = 0;
+    for c in &sorted {
+        if spent + c > e {
+            break;
+        }
+        spent += c;
+        flipped += 1;
+    }
+    (sorted.len() - flipped) as u64
+}
+
+/// `max_G (v(G)·SCALE − Σ price)` over every real group (at most one member per label,
+/// members from `costs`), by enumeration; 0 for the empty group.
+fn brute_max_reduced(costs: &[Vec<u64>], d2: &BucketedD2, prices: &[Vec<i64>]) -> i64 {
+    fn walk(
+        l: usize,
+        costs: &[Vec<u64>],
+        d2: &BucketedD2,
+        prices: &[Vec<i64>],
+        chosen: &mut Vec<(usize, u64)>,
+        best: &mut i64,
+    ) {
+        if l == costs.len() {
+            let group: Vec<u64> = chosen.iter().map(|x| x.1).collect();
+            let v = certified_of_costs(&group, d2.e) as i64 * SCALE;
+            let price: i64 = chosen
+                .iter()
+                .map(|&(l, c)| prices[l][((c - 1) / d2.width) as usize])
+                .sum();
+            *best = (*best).max(v - price);
+            return;
+        }
+        walk(l + 1, costs, d2, prices, chosen, best);
+        let mut seen = costs[l].clone();
+        seen.sort_unstable();
+        seen.dedup();
+        for &c in &seen {
+            chosen.push((l, c));
+            walk(l + 1, costs, d2, prices, chosen, best);
+            chosen.pop();
+        }
+    }
+    let mut best = 0;
+    walk(0, costs, d2, prices, &mut Vec::new(), &mut best);
+    best
+}
+
+proptest! {
+    #![proptest_config(config(400, 0x01b0_0d01))]
+
+    /// The relaxed pricing is never below the best real group, for any prices and any
+    /// bucket width: the dual bound it certifies holds.
+    #[test]
+    fn pricing_is_never_below_the_best_real_group(
+        c in 1usize..5,
+        e in 1u64..30,
+        width in 1u64..6,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let costs: Vec<Vec<u64>> = (0..c)
+            .map(|_| (0..rng.below(4)).map(|_| 1 + rng.below(e)).collect())
+            .collect();
+        let d2 = BucketedD2::new(&costs, e, width);
+        let prices: Vec<Vec<i64>> = (0..c)
+            .map(|_| {
+                (0..d2.n_buckets)
+                    .map(|_| (rng.below(5) as i64) * SCALE / 4)
+                    .collect()
+            })
+            .collect();
+        let (relaxed, _) = max_reduced_value(&d2, &prices);
+        let brute = brute_max_reduced(&costs, &d2, &prices);
+        prop_assert!(relaxed >= brute, "relaxed {} < brute {}", relaxed, brute);
+        if width == 1 {
+            // With exact buckets and no prices, the best relaxed group is the best real one
+            // (a real group certifying the most).
+            let zero = vec![vec![0i64; d2.n_buckets]; c];
+            let (r0, _) = max_reduced_value(&d2, &zero);
+            let b0 = brute_max_reduced(&costs, &d2, &zero);
+            prop_assert_eq!(r0, b0);
+        }
+    }
+}
+
+/// The best grouping of D2 at e by exhaustion (D1 added).
+fn best_grouping_brute_force(points: &[PointCertificate], e: u64) -> u64 {
+    fn extend(
+        points: &[PointCertificate],
+        rest: &[usize],
+        groups: &mut Vec<Vec<usize>>,
+        e: u64,
+    ) -> u64 {
+        let Some((&first, tail)) = rest.split_first() else {
+            return groups
+                .iter()
+                .map(|g| {
+                    let members: Vec<&PointCertificate> = g.iter().map(|&i| &points[i]).collect();
+                    group_certified(&members, e) as u64
+                })
+                .sum();
+        };
+        let label = points[first].prediction.predicted;
+        let mut best = 0;
+        for j in 0..groups.len() {
+            if groups[j]
+                .iter()
+                .all(|&i| points[i].prediction.predicted != label)
+            {
+                groups[j].push(first);
+                best = best.max(extend(points, tail, groups, e));
+                groups[j].pop();
+            }
+        }
+        groups.push(vec![first]);
+        best = best.max(extend(points, tail, groups, e));
+        groups.pop();
+        best
+    }
+    let d1 = points
+        .iter()
+        .filter(|p| p.correct() && p.margin > 2 * e)
+        .count() as u64;
+    let d2: Vec<usize> = (0..points.len())
+        .filter(|&i| points[i].correct() && points[i].margin > e && points[i].margin <= 2 * e)
+        .collect();
+    d1 + extend(points, &d2, &mut Vec::new(), e)
+}
+
+proptest! {
+    #![proptest_config(config(80, 0x01b0_0d02))]
+
+    /// The LP bound (any bucket count) is never below the best partition found by
+    /// exhausting every partition of tiny instances.
+    #[test]
+    fn lp_bound_is_never_below_the_best_grouping(
+        (c, n) in (2usize..5, 1usize..10),
+        seed in any::<u64>(),
+        buckets in 1u64..6,
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+        let counts: Vec<u32> = (0..n * c)
+            .map(|k| rng.below(6) as u32 + if labels[k / c] as usize == k % c { rng.below(14) as u32 } else { 0 })
+            .collect();
+        let votes = Votes::new(counts, c, labels).unwrap();
+        let points = certify_points(&votes, TieRule::Larger);
+        let by_label = correct_by_label_descending(&points, c);
+        for e in 0..=12u64 {
+            let best = best_grouping_brute_force(&points, e);
+            let bound = lp_bound_at(&by_label, e, buckets);
+            prop_assert!(best <= bound, "e = {}: best grouping {} > LP bound {}", e, best, bound);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(40, 0x01b0_0d04))]
+
+    /// LP's groups partition D2 with one member per label; its curves are never below
+    /// CLUSTER's (paper and one-label) and never above the best grouping found by
+    /// exhaustion, and its one-label curve is never below its paper curve.
+    #[test]
+    fn lp_grouping_is_a_partition_between_cluster_and_the_best_grouping(
+        (c, n) in (2usize..5, 1usize..9),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+        let counts: Vec<u32> = (0..n * c)
+            .map(|k| rng.below(6) as u32 + if labels[k / c] as usize == k % c { rng.below(14) as u32 } else { 0 })
+            .collect();
+        let votes = Votes::new(counts, c, labels).unwrap();
+        let points = certify_points(&votes, TieRule::Larger);
+        let needs = Needs::new(&votes, TieRule::Larger);
+        let max_e = 12;
+        let (cluster, cluster_label) = cluster_counts(&points, c, Some(&needs), max_e);
+        let lp = lp_counts(&points, c, Some(&needs), &cluster, cluster_label.as_deref());
+        let lp_label = lp.one_label.clone().unwrap();
+        let by_label = correct_by_label_descending(&points, c);
+        for e in 0..=max_e {
+            let at = e as usize;
+            let best = best_grouping_brute_force(&points, e);
+            prop_assert!(lp.paper[at] >= cluster[at], "e = {}", e);
+            prop_assert!(lp_label[at] >= cluster_label.as_ref().unwrap()[at], "e = {}", e);
+            prop_assert!(lp_label[at] >= lp.paper[at], "e = {}", e);
+            prop_assert!(lp.paper[at] <= best, "e = {}: lp {} > best grouping {}", e, lp.paper[at], best);
+            let (d1, groups, bound) = lp_groups(&by_label, &points, e, 3);
+            prop_assert!(best <= bound, "e = {}: best {} > LP bound {}", e, best, bound);
+            let mut seen: Vec<usize> = Vec::new();
+            for g in &groups {
+                prop_assert_eq!(g.len(), c);
+                for (l, &i) in g.iter().enumerate().filter(|(_, i)| **i != EMPTY) {
+                    prop_assert_eq!(points[i].prediction.predicted as usize, l);
+                    seen.push(i);
+                }
+            }
+            seen.sort_unstable();
+            let d2: Vec<usize> = (0..points.len())
+                .filter(|&i| points[i].correct() && points[i].margin > e && points[i].margin <= 2 * e)
+                .collect();
+            prop_assert_eq!(&seen, &d2);
+            prop_assert_eq!(d1, points.iter().filter(|p| p.correct() && p.margin > 2 * e).count() as u64);
+        }
+        for &(e, bound) in &lp.bounds {
+            prop_assert!(best_grouping_brute_force(&points, e) <= bound);
+        }
+    }
+}
+
+/// The cutting planes converge on a random instance of realistic shape: the prices the
+/// LP finds satisfy every group (up to rounding), so the correction term `⌊|D2|/2⌋·Δ`
+/// adds almost nothing.
+#[test]
+fn cutting_planes_converge() {
+    let mut rng = SplitMix64::new(0x1b0_0d03);
+    let e = 200;
+    let costs: Vec<Vec<u64>> = (0..10)
+        .map(|_| (0..40).map(|_| 1 + rng.below(e)).collect())
+        .collect();
+    let d2 = BucketedD2::new(&costs, e, 8);
+    let (prices, _) = lp_prices(&d2);
+    let (delta, _) = max_reduced_value(&d2, &prices);
+    assert!(delta < SCALE / 1000, "Δ = {delta}");
+    let scaled = dual_bound_scaled(&d2, &prices);
+    let bound = (scaled / i128::from(SCALE)) as u64;
+    assert!(bound > 0 && bound < d2.len(), "bound {bound}");
+}
