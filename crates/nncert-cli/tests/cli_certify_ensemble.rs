@@ -2,27 +2,14 @@
 //! certificates in both units, agreement with `certify-votes --kind dpa`, hostile inputs.
 
 mod common;
-use common::write;
+use common::{assert_refused_with, read, run_in as nncert, write};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use nncert::data::npy::encode;
 
-fn nncert(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nncert"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the nncert binary runs")
-}
-
 fn scratch(name: &str) -> PathBuf {
     common::scratch(&format!("ensemble_{name}"))
-}
-
-fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name)).unwrap()
 }
 
 #[test]
@@ -316,14 +303,7 @@ fn hostile_inputs_are_one_line_errors() {
         let mut full = vec!["certify-ensemble"];
         full.extend(&args);
         full.extend(["--out", out]);
-        let o = nncert(&full, &dir);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(expected),
-            "{args:?}: expected {expected:?} in {err}"
-        );
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert_refused_with(&nncert(&full, &dir), expected, &format!("{args:?}"));
         assert!(!dir.join("out").exists(), "{args:?} wrote outputs");
     }
     let o = nncert(

@@ -1,21 +1,11 @@
 //! End-to-end tests of `nncert certify-votes` and the default job through the real binary.
 
 mod common;
-use common::scratch;
-use common::write;
+use common::{assert_refused_with, run_in as nncert, scratch, write};
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use nncert::data::npy::encode;
-
-fn nncert(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nncert"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the nncert binary runs")
-}
 
 /// A fresh scratch directory under the target directory, unique per test.
 
@@ -154,19 +144,7 @@ fn bad_inputs_fail_with_one_line_exit_2_and_write_nothing() {
         }
         let out_text = out.display().to_string();
         args.extend(["--out", &out_text]);
-        let o = nncert(&args, &dir);
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{what}: {stderr}");
-        assert!(stderr.starts_with("nncert: error: "), "{what}: {stderr}");
-        assert!(
-            stderr.contains(needle),
-            "{what}: {stderr:?} should contain {needle:?}"
-        );
-        assert_eq!(
-            stderr.trim_end().lines().count(),
-            1,
-            "{what}: one line, got {stderr:?}"
-        );
+        assert_refused_with(&nncert(&args, &dir), needle, what);
         assert!(!out.exists(), "{what}: nothing may be written");
     }
 }

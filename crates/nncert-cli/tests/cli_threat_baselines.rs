@@ -5,25 +5,13 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{scratch, write};
+use common::{assert_refused_with, run_in, scratch, write};
 use nncert::data::npy::encode;
 
 fn refused(args: &[&str], baseline: &str) {
-    let o = Command::new(env!("CARGO_BIN_EXE_nncert"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "threat: `insert` is not implemented for {baseline}"
-        )),
-        "{args:?}: {stderr}"
-    );
+    let needle = format!("threat: `insert` is not implemented for {baseline}");
+    let cwd = std::env::current_dir().expect("a working directory");
+    assert_refused_with(&run_in(args, &cwd), &needle, &format!("{args:?}"));
 }
 
 #[test]

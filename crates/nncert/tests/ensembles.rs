@@ -8,6 +8,9 @@
 //! - against the published certifiers' formulas, transcribed here as slow twins, and on
 //!   hand-built cases (ties, abstentions, unanimity, exactly split votes).
 
+mod common;
+use common::multisets;
+
 use nncert::baselines::aggregation::fa_certificates;
 use nncert::baselines::dpa;
 use nncert::baselines::model_outputs::{ABSTAIN, ModelRankings, ModelVotes};
@@ -93,24 +96,6 @@ fn positions_of(scores: &[f32], n_models: usize) -> Vec<u16> {
         }
     }
     out
-}
-
-fn multisets(n_items: usize, max_len: usize) -> Vec<Vec<usize>> {
-    let mut all = vec![vec![]];
-    let mut frontier = all.clone();
-    for _ in 0..max_len {
-        let mut next = Vec::new();
-        for m in &frontier {
-            for k in m.last().copied().unwrap_or(0)..n_items {
-                let mut m2 = m.clone();
-                m2.push(k);
-                next.push(m2);
-            }
-        }
-        all.extend(next.iter().cloned());
-        frontier = next;
-    }
-    all
 }
 
 fn random_spread(rng: &mut SplitMix64) -> Spread {

@@ -21,6 +21,9 @@
 //! - the individual, ISLAND, RD, POLISH, CLUSTER, their one-label versions and best curves never
 //!   exceed the true worst-case count.
 
+mod common;
+use common::multisets;
+
 use std::collections::HashMap;
 
 use nncert::certify::grouping::{Partition, SplitMix64, island_counts};
@@ -82,26 +85,6 @@ fn votes_of(kind: Kind, n_classes: usize, train: &[&Example], x: &[i64]) -> Vec<
         }
     }
     votes
-}
-
-/// Every multiset of at most `max` candidate indices (non-decreasing sequences).
-fn multisets(n_candidates: usize, max: usize) -> Vec<Vec<usize>> {
-    let mut out = vec![Vec::new()];
-    let mut frontier = vec![Vec::new()];
-    for _ in 0..max {
-        let mut next = Vec::new();
-        for seq in &frontier {
-            let start = seq.last().copied().unwrap_or(0);
-            for c in start..n_candidates {
-                let mut s: Vec<usize> = seq.clone();
-                s.push(c);
-                next.push(s);
-            }
-        }
-        out.extend(next.iter().cloned());
-        frontier = next;
-    }
-    out
 }
 
 /// What the exhaustive attacker found for one instance and one tie rule.

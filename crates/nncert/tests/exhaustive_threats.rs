@@ -9,6 +9,9 @@
 //! A flipped example keeps its position and gets a new rank derived from its old rank and
 //! new label (as the SHA-1 rank of METHOD §2 changes with the label).
 
+mod common;
+use common::multisets;
+
 use std::collections::HashMap;
 
 use nncert::certify::grouping::Partition;
@@ -70,25 +73,6 @@ fn votes_of(kind: Kind, n_classes: usize, train: &[&Example], x: &[i64]) -> Vec<
             .for_each(|i| votes[train[i].label as usize] += 1),
     }
     votes
-}
-
-fn multisets(n: usize, max: usize) -> Vec<Vec<usize>> {
-    let mut out = vec![Vec::new()];
-    let mut frontier = vec![Vec::new()];
-    for _ in 0..max {
-        let mut next = Vec::new();
-        for seq in &frontier {
-            let start = seq.last().copied().unwrap_or(0);
-            for c in start..n {
-                let mut s: Vec<usize> = seq.clone();
-                s.push(c);
-                next.push(s);
-            }
-        }
-        out.extend(next.iter().cloned());
-        frontier = next;
-    }
-    out
 }
 
 /// Every poisoned training set the threat allows, with its size.

@@ -7,6 +7,9 @@
 //! - abstentions (rNN with an empty ball, empty parts), kNN with `k` beyond a part's size
 //!   (the part's majority), the command-line spelling of the learners.
 
+mod common;
+use common::multisets;
+
 use nncert::FeatureMatrix;
 use nncert::baselines::builtin::certify_trained;
 use nncert::baselines::ensemble::{BaseLearner, Ensemble};
@@ -73,24 +76,6 @@ fn subsets_of_size(n: usize, size: usize) -> Vec<Vec<usize>> {
         }
     }
     out
-}
-
-fn multisets(n_items: usize, max_len: usize) -> Vec<Vec<usize>> {
-    let mut all = vec![vec![]];
-    let mut frontier = all.clone();
-    for _ in 0..max_len {
-        let mut next = Vec::new();
-        for m in &frontier {
-            for k in m.last().copied().unwrap_or(0)..n_items {
-                let mut m2 = m.clone();
-                m2.push(k);
-                next.push(m2);
-            }
-        }
-        all.extend(next.iter().cloned());
-        frontier = next;
-    }
-    all
 }
 
 fn random_spread(rng: &mut SplitMix64) -> Spread {

@@ -40,3 +40,34 @@ pub fn write(dir: &Path, name: &str, bytes: Vec<u8>) -> String {
     std::fs::write(&path, bytes).unwrap();
     path.display().to_string()
 }
+
+/// Runs the `nncert` binary with `args` in `cwd`.
+#[allow(dead_code)]
+pub fn run_in(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nncert"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the nncert binary runs")
+}
+
+/// `dir/name` as text.
+#[allow(dead_code)]
+pub fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
+}
+
+/// The run was refused as every refusal must be: exit code 2 and one line
+/// `nncert: error: …` that contains `needle`; `what` names the case in a failure.
+#[allow(dead_code)]
+pub fn assert_refused_with(o: &std::process::Output, needle: &str, what: &str) {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{what}: {stderr}");
+    assert!(stderr.starts_with("nncert: error: "), "{what}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{what}: {stderr:?} should contain {needle:?}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr}");
+}

@@ -26,3 +26,26 @@ pub fn data_dir() -> Option<PathBuf> {
         }
     }
 }
+
+/// Every multiset of at most `max_len` items out of `0..n_items`, as non-decreasing
+/// sequences, shortest first (the empty one first): the insertions an exhaustive attacker
+/// tries. Shared by the exhaustive tests so that they enumerate the same way.
+#[allow(dead_code)]
+pub fn multisets(n_items: usize, max_len: usize) -> Vec<Vec<usize>> {
+    let mut all = vec![Vec::new()];
+    let mut frontier = vec![Vec::new()];
+    for _ in 0..max_len {
+        let mut next = Vec::new();
+        for m in &frontier {
+            let start: usize = m.last().copied().unwrap_or(0);
+            for k in start..n_items {
+                let mut longer: Vec<usize> = m.clone();
+                longer.push(k);
+                next.push(longer);
+            }
+        }
+        all.extend(next.iter().cloned());
+        frontier = next;
+    }
+    all
+}
