@@ -259,9 +259,31 @@ impl GroupingGap {
         }
     }
 
+    /// Refuses a report in which some grouping certifies more than the upper bound at some
+    /// `e`. That would mean a bug in a grouping or in the bound; reporting it as an error
+    /// keeps a wrong number out of `report.json` (and `gap` from wrapping around).
+    fn check(&self) -> Result<(), Error> {
+        let found = [
+            ("polish", &self.polish),
+            ("cluster", &self.cluster),
+            ("lp", &self.lp),
+        ];
+        for (name, counts) in found {
+            let Some(counts) = counts else { continue };
+            let above = (self.upper_bound.iter().zip(counts)).position(|(u, f)| f > u);
+            if let Some(e) = above {
+                return Err(Error::invalid(format!(
+                    "internal check failed: the {name} grouping certifies {} test inputs at e = {e}, above the proven upper bound {} on any grouping; please report this",
+                    counts[e], self.upper_bound[e]
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// `upper_bound` minus the best grouping computed (LP if computed, which is never below
     /// CLUSTER, else CLUSTER, which is never below POLISH, else POLISH), per `e`, in test
-    /// inputs.
+    /// inputs. [`curves_with_needs`] has checked that no grouping is above the bound.
     pub fn gap(&self) -> Vec<u64> {
         let found = self
             .lp
@@ -271,7 +293,7 @@ impl GroupingGap {
         self.upper_bound
             .iter()
             .enumerate()
-            .map(|(e, u)| u - found.map_or(0, |f| f[e]))
+            .map(|(e, u)| u.saturating_sub(found.map_or(0, |f| f[e])))
             .collect()
     }
 
@@ -436,6 +458,7 @@ fn curves_with_needs(
     let (curves, max_e) = finish_curves(counts, options, n_test as u64, job.compute_to);
     if let Some(gap) = grouping_gap.as_mut() {
         gap.cut_to(max_e);
+        gap.check()?;
     }
     Ok(CertifiedVotes {
         points,
@@ -759,6 +782,28 @@ mod tests {
             assert_eq!(out.max_e, DEFAULT_MAX_E_CAP);
             assert!(out.curves.iter().all(|c| c.certified.len() == 100_001));
         }
+    }
+
+    /// A grouping above the proven bound is refused, not written as a wrapped-around gap
+    /// of about 1.8e19 (release builds do not check overflow).
+    #[test]
+    fn a_grouping_above_the_upper_bound_is_an_error_not_a_huge_gap() {
+        let mut gap = GroupingGap {
+            upper_bound: vec![5, 4, 3],
+            polish: Some(vec![5, 3, 3]),
+            cluster: None,
+            lp: Some(vec![5, 4, 3]),
+        };
+        assert!(gap.check().is_ok());
+        assert_eq!(gap.gap(), vec![0, 0, 0]);
+        gap.lp = Some(vec![5, 5, 3]);
+        let message = gap.check().unwrap_err().to_string();
+        assert!(
+            message.contains("lp grouping certifies 5 test inputs at e = 1"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'));
+        assert_eq!(gap.gap(), vec![0, 0, 0]);
     }
 
     /// Issue 12 (15): kNN votes count the k nearest, so rows that do not all sum to the
