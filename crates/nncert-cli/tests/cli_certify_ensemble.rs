@@ -4,7 +4,7 @@
 mod common;
 use common::{assert_refused_with, read, run_in as nncert, write};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nncert::data::npy::encode;
 

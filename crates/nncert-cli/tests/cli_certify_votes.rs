@@ -3,8 +3,6 @@
 mod common;
 use common::{assert_refused_with, run_in as nncert, scratch, write};
 
-use std::path::Path;
-
 use nncert::data::npy::encode;
 
 /// A fresh scratch directory under the target directory, unique per test.

@@ -283,7 +283,7 @@ impl GroupingGap {
 
     /// `upper_bound` minus the best grouping computed (LP if computed, which is never below
     /// CLUSTER, else CLUSTER, which is never below POLISH, else POLISH), per `e`, in test
-    /// inputs. [`curves_with_needs`] has checked that no grouping is above the bound.
+    /// inputs. `curves_with_needs` has checked that no grouping is above the bound.
     pub fn gap(&self) -> Vec<u64> {
         let found = self
             .lp
