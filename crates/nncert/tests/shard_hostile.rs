@@ -401,7 +401,13 @@ fn conflicting_test_labels_and_keys_are_refused() {
     let b = body(&one);
     let j = u32_at(&b, layout(&b).knn_segments[0].0 + 36) as u32;
     let key = shard::exact_keys(Metric::L2, &p.train, 0, &p.test, 0, &[(0, j)]).unwrap()[0];
-    one.add_keys(&[(0, j)], &[key]).unwrap();
+    // Two different keys for one pair in the same call: before this check the last
+    // one won silently; nothing of a refused call is kept.
+    refused(
+        one.add_keys(&[(0, j), (0, j)], &[key, Exact::ZERO]),
+        "two different exact keys given for test row 0",
+    );
+    one.add_keys(&[(0, j), (0, j)], &[key, key]).unwrap();
     refused(one.add_keys(&[(0, j)], &[Exact::ZERO]), "already known");
     let mut b = body(&p.partial(spec(2, 2), spec(1, 1)));
     let at = layout(&b).known_count;

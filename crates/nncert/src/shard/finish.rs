@@ -100,7 +100,8 @@ impl Partial {
     /// Adds exact keys: `keys[i]` is the key of `pairs[i]` (as [`super::exact_keys`] gives
     /// them). Later merges and [`Partial::finish`] use them. Refuses a pair that is not a
     /// (test row of this block, candidate of that row) — a key for it would be a key
-    /// matched to the wrong pair — and a pair whose key is already known differently.
+    /// matched to the wrong pair — and a pair whose key is already known differently or is
+    /// given twice with different keys. Nothing is added when a pair is refused.
     pub fn add_keys(&mut self, pairs: &[(usize, u32)], keys: &[Exact]) -> Result<(), Error> {
         if pairs.len() != keys.len() {
             return Err(Error::invalid(format!(
@@ -126,6 +127,10 @@ impl Partial {
                 candidates.insert(q, c);
             }
         }
+        // Keys of this call, checked against each other as well as against the keys
+        // already known: two different keys for one pair in one call would otherwise let
+        // the last one win silently.
+        let mut batch: std::collections::BTreeMap<(u64, u32), Exact> = Default::default();
         for (&(q, j), &key) in pairs.iter().zip(keys) {
             let candidate = candidates
                 .get(&q)
@@ -143,10 +148,14 @@ impl Partial {
                     self.describe()
                 )));
             }
+            if batch.insert((q as u64, j), key).is_some_and(|k| k != key) {
+                return Err(Error::invalid(format!(
+                    "{}: two different exact keys given for test row {q}, training row {j}",
+                    self.describe()
+                )));
+            }
         }
-        for (&(q, j), &key) in pairs.iter().zip(keys) {
-            self.known.insert((q as u64, j), key);
-        }
+        self.known.extend(batch);
         Ok(())
     }
 
