@@ -210,10 +210,20 @@ proptest! {
         let (cluster, cluster_label) = cluster_counts(&points, c, Some(&needs), max_e);
         let lp = lp_counts(&points, c, Some(&needs), &cluster, cluster_label.as_deref());
         let lp_label = lp.one_label.clone().unwrap();
+        // The LP partitions' own counts, without CLUSTER's curves as a floor: on instances
+        // this small CLUSTER is usually at least as good, so the curve above would mostly
+        // test CLUSTER (review finding).
+        let zero = vec![0u64; max_e as usize + 1];
+        let own = lp_counts(&points, c, Some(&needs), &zero, Some(&zero));
+        let own_label = own.one_label.clone().unwrap();
         let by_label = correct_by_label_descending(&points, c);
         for e in 0..=max_e {
             let at = e as usize;
             let best = best_grouping_brute_force(&points, e);
+            prop_assert!(own.paper[at] <= best, "e = {}: LP partition {} > best grouping {}", e, own.paper[at], best);
+            prop_assert!(own.paper[at] <= lp.paper[at], "e = {}", e);
+            prop_assert!(own_label[at] >= own.paper[at], "e = {}", e);
+            prop_assert!(own_label[at] <= lp_label[at], "e = {}", e);
             prop_assert!(lp.paper[at] >= cluster[at], "e = {}", e);
             prop_assert!(lp_label[at] >= cluster_label.as_ref().unwrap()[at], "e = {}", e);
             prop_assert!(lp_label[at] >= lp.paper[at], "e = {}", e);
@@ -258,4 +268,41 @@ fn cutting_planes_converge() {
     let scaled = dual_bound_scaled(&d2, &prices);
     let bound = (scaled / i128::from(SCALE)) as u64;
     assert!(bound > 0 && bound < d2.len(), "bound {bound}");
+}
+
+proptest! {
+    #![proptest_config(config(30, 0x01b0_0d05))]
+
+    /// The LP partitions' own counts (no CLUSTER floor) on instances with margins of a few
+    /// hundred, so that the grid points (every 100th e) fall inside the members' D2 ranges
+    /// and the partitions are not empty: never above the best grouping found by
+    /// exhaustion at any e of the windows, edges included (review finding: with margins
+    /// below 100 every LP partition is empty and the test above cannot fail on them).
+    #[test]
+    fn lp_partitions_with_large_margins_never_exceed_the_best_grouping(
+        (c, n) in (2usize..5, 3usize..9),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+        let counts: Vec<u32> = (0..n * c)
+            .map(|k| rng.below(40) as u32 + if labels[k / c] as usize == k % c { 60 + rng.below(400) as u32 } else { 0 })
+            .collect();
+        let votes = Votes::new(counts, c, labels).unwrap();
+        let points = certify_points(&votes, TieRule::Larger);
+        let needs = Needs::new(&votes, TieRule::Larger);
+        let max_e = 260u64;
+        let zero = vec![0u64; max_e as usize + 1];
+        let own = lp_counts(&points, c, Some(&needs), &zero, Some(&zero));
+        let own_label = own.one_label.clone().unwrap();
+        for e in [0u64, 1, 2, 50, 99, 100, 101, 150, 199, 200, 201, 230, 259, 260] {
+            let at = e as usize;
+            let best = best_grouping_brute_force(&points, e);
+            prop_assert!(own.paper[at] <= best, "e = {}: LP partition {} > best grouping {}", e, own.paper[at], best);
+            prop_assert!(own_label[at] >= own.paper[at], "e = {}", e);
+        }
+        for &(e, bound) in &own.bounds {
+            prop_assert!(best_grouping_brute_force(&points, e) <= bound);
+        }
+    }
 }
