@@ -29,8 +29,10 @@
 //! result does not depend on the thread count.
 
 use super::PointCertificate;
-use super::one_label::{Needs, OneLabelSolver, correct_by_label_descending};
-use super::polish::{EMPTY, groups_certified, polish_groups, polished_groups};
+use super::one_label::{
+    Needs, OneLabelSolver, certified_alone, correct_by_label_descending, largest_margin,
+};
+use super::polish::{EMPTY, groups_certified, polish_groups, polished_groups, push_island_rest};
 
 /// Rounds of POLISH's matching over all labels after the construction.
 const ROUNDS: usize = 4;
@@ -137,19 +139,7 @@ pub fn cluster_groups(
         groups.push(group);
     }
     // The rest as ISLAND groups them: the j-th costliest remaining member of every label.
-    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
-    for j in 0..longest {
-        groups.push(
-            lists
-                .iter()
-                .map(|list| {
-                    list.len()
-                        .checked_sub(j + 1)
-                        .map_or(EMPTY, |pos| list[pos].1)
-                })
-                .collect(),
-        );
-    }
+    push_island_rest(&mut groups, &lists);
     polish_groups(&mut groups, points, e, ROUNDS);
     (d1, groups)
 }
@@ -239,22 +229,11 @@ pub fn cluster_counts(
 ) -> (Vec<u64>, Option<Vec<u64>>) {
     use rayon::prelude::*;
     let by_label = correct_by_label_descending(points, n_classes);
-    let max_margin = by_label
-        .iter()
-        .filter_map(|list| list.first().map(|x| x.0))
-        .max()
-        .unwrap_or(0);
+    let max_margin = largest_margin(&by_label);
     let last = max_e.min(max_margin);
     let len = last as usize + 1;
     // D1 at each e: correct inputs with g > 2e, certified alone or in any group.
-    let alone: Vec<u64> = (0..=last)
-        .map(|e| {
-            by_label
-                .iter()
-                .map(|list| list.partition_point(|x| x.0 > 2 * e) as u64)
-                .sum()
-        })
-        .collect();
+    let alone: Vec<u64> = (0..=last).map(|e| certified_alone(&by_label, e)).collect();
     let polished: Vec<(u64, u64)> = (0..=last)
         .into_par_iter()
         .map_init(OneLabelSolver::new, |solver, e| {

@@ -18,7 +18,7 @@
 use super::PointCertificate;
 use super::joint::certified_in_sorted_group;
 use super::lp_bound::{BucketedD2, Role, lp_bound_d2};
-use super::polish::{EMPTY, polish_groups};
+use super::polish::{EMPTY, polish_groups, push_island_rest};
 
 /// Rounds of POLISH's matching after the rounding.
 const ROUNDS: usize = 4;
@@ -85,19 +85,7 @@ pub fn lp_groups(
         }
     }
     // The rest as ISLAND groups them: the j-th costliest remaining member of every label.
-    let longest = pools.iter().map(Vec::len).max().unwrap_or(0);
-    for j in 0..longest {
-        groups.push(
-            pools
-                .iter()
-                .map(|pool| {
-                    pool.len()
-                        .checked_sub(j + 1)
-                        .map_or(EMPTY, |pos| pool[pos].1)
-                })
-                .collect(),
-        );
-    }
+    push_island_rest(&mut groups, &pools);
     polish_groups(&mut groups, points, e, ROUNDS);
     (d1, groups, d1 + bound)
 }
@@ -250,15 +238,13 @@ pub fn lp_counts(
 ) -> LpCounts {
     use super::cluster::groups_certified_away;
     use super::lp_bound::MAX_BUCKETS;
-    use super::one_label::{OneLabelSolver, correct_by_label_descending};
+    use super::one_label::{
+        OneLabelSolver, certified_alone, correct_by_label_descending, largest_margin,
+    };
     use rayon::prelude::*;
     let max_e = base.len().saturating_sub(1) as u64;
     let by_label = correct_by_label_descending(points, n_classes);
-    let max_margin = by_label
-        .iter()
-        .filter_map(|list| list.first().map(|x| x.0))
-        .max()
-        .unwrap_or(0);
+    let max_margin = largest_margin(&by_label);
     let last = max_e.min(max_margin);
     let grid: Vec<u64> = (0..=last.div_ceil(GRID))
         .map(|k| (k * GRID).min(last))
@@ -272,10 +258,7 @@ pub fn lp_counts(
             let (_, groups, bound) = lp_groups(&by_label, points, at, MAX_BUCKETS);
             let counts = (from..=at)
                 .map(|e| {
-                    let alone: u64 = by_label
-                        .iter()
-                        .map(|list| list.partition_point(|x| x.0 > 2 * e) as u64)
-                        .sum();
+                    let alone = certified_alone(&by_label, e);
                     let (paper, label) = groups_certified_away(&groups, points, needs, e, solver);
                     (alone + paper, alone + label.unwrap_or(0))
                 })

@@ -285,6 +285,25 @@ pub fn island_one_label_counts(points: &[PointCertificate], needs: &Needs, max_e
     counts
 }
 
+/// The largest margin `g` in lists from [`correct_by_label_descending`] (0 if none): past
+/// `e = g` every curve is 0, so groupings stop there.
+pub fn largest_margin(by_label: &[Vec<(u64, usize)>]) -> u64 {
+    by_label
+        .iter()
+        .filter_map(|list| list.first().map(|x| x.0))
+        .max()
+        .unwrap_or(0)
+}
+
+/// How many inputs of lists from [`correct_by_label_descending`] are in D1 at `e`
+/// (`g > 2e`): certified alone, and in any group.
+pub fn certified_alone(by_label: &[Vec<(u64, usize)>], e: u64) -> u64 {
+    by_label
+        .iter()
+        .map(|list| list.partition_point(|x| x.0 > 2 * e) as u64)
+        .sum()
+}
+
 /// Each label's correct test inputs as `(g, index)`, `g` descending then index ascending:
 /// the order ISLAND picks them in.
 pub fn correct_by_label_descending(

@@ -21,7 +21,7 @@
 
 use super::PointCertificate;
 use super::joint::certified_in_sorted_group;
-use super::one_label::{Needs, OneLabelSolver, correct_by_label_descending};
+use super::one_label::{Needs, OneLabelSolver, correct_by_label_descending, largest_margin};
 
 /// Rounds over all labels.
 const ROUNDS: usize = 2;
@@ -133,6 +133,25 @@ pub fn polish_groups(
     groups.retain(|g| g.iter().any(|&i| i != EMPTY));
 }
 
+/// Groups what is left in `lists` (each label's members, `(g, index)` in any order of
+/// the caller's) as ISLAND does: the j-th member from the end of every label together.
+/// CLUSTER and LP use it for the members their own groups did not take.
+pub fn push_island_rest(groups: &mut Vec<Vec<usize>>, lists: &[Vec<(u64, usize)>]) {
+    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+    for j in 0..longest {
+        groups.push(
+            lists
+                .iter()
+                .map(|list| {
+                    list.len()
+                        .checked_sub(j + 1)
+                        .map_or(EMPTY, |pos| list[pos].1)
+                })
+                .collect(),
+        );
+    }
+}
+
 /// `certified[e]` for `e` in `0..=max_e` of the POLISH partition, under the paper's bound,
 /// and, when `needs` is given, under the one-label bound (same groups).
 pub fn polish_counts(
@@ -143,11 +162,7 @@ pub fn polish_counts(
 ) -> (Vec<u64>, Option<Vec<u64>>) {
     use rayon::prelude::*;
     let by_label = correct_by_label_descending(points, n_classes);
-    let max_margin = by_label
-        .iter()
-        .filter_map(|list| list.first().map(|x| x.0))
-        .max()
-        .unwrap_or(0);
+    let max_margin = largest_margin(&by_label);
     let last = max_e.min(max_margin);
     let per_e: Vec<(u64, u64)> = (0..=last)
         .into_par_iter()
