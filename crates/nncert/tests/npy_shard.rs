@@ -3,7 +3,8 @@
 //! tie-break positions, checksums and errors, hence the same partial results byte for
 //! byte, and merged shards equal to one run.
 
-use std::io::Write;
+mod common;
+
 use std::path::PathBuf;
 
 use nncert::data::npy;
@@ -27,12 +28,14 @@ fn features(kind: &str, n: usize, dim: usize, rng: &mut SplitMix64) -> Vec<u8> {
     }
     match kind {
         "f32" => npy::encode(&[n, dim], &v.iter().map(|&x| x as f32).collect::<Vec<_>>()),
-        "f32be" => big_endian(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), n, dim),
+        "f32be" => {
+            common::npy_f32_big_endian(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), n, dim)
+        }
         "f64" => npy::encode(
             &[n, dim],
             &v.iter().map(|&x| x * 1.000_000_1).collect::<Vec<_>>(),
         ),
-        "gz" => gzip(&npy::encode(
+        "gz" => common::gzip(&npy::encode(
             &[n, dim],
             &v.iter().map(|&x| x as f32).collect::<Vec<_>>(),
         )),
@@ -43,24 +46,6 @@ fn features(kind: &str, n: usize, dim: usize, rng: &mut SplitMix64) -> Vec<u8> {
                 .collect::<Vec<_>>(),
         ),
     }
-}
-
-/// The same float32 array stored big-endian.
-fn big_endian(x: &[f32], n: usize, dim: usize) -> Vec<u8> {
-    let little = npy::encode(&[n, dim], x);
-    let mut out = little[..little.len() - 4 * x.len()].to_vec();
-    let at = out.windows(3).position(|w| w == b"<f4").expect("descr");
-    out[at] = b'>';
-    for v in x {
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 struct Files {
@@ -241,7 +226,7 @@ fn bad_files_fail_every_shard_as_they_fail_the_whole_load() {
             "truncated gzip",
             Box::new(|p: &NpyPaths| {
                 let plain = std::fs::read(&p.train_features).unwrap();
-                std::fs::write(&p.train_features, gzip(&plain[..plain.len() - 8])).unwrap();
+                std::fs::write(&p.train_features, common::gzip(&plain[..plain.len() - 8])).unwrap();
             }),
         ),
         (

@@ -2,7 +2,8 @@
 //! features, checksums and errors, and — when the training rows go straight into the
 //! search's layout — the same votes and neighbour lists, byte for byte.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use nncert::data::npy::{self, NpyArray};
@@ -43,25 +44,6 @@ fn encode(v: &Values, n: usize, dim: usize) -> Vec<u8> {
         Values::F64(x) => npy::encode(&[n, dim], x),
         Values::U8(x) => npy::encode(&[n, dim], x),
     }
-}
-
-/// The same float32 array stored big-endian.
-fn encode_f32_big_endian(x: &[f32], n: usize, dim: usize) -> Vec<u8> {
-    let little = npy::encode(&[n, dim], x);
-    let data_start = little.len() - 4 * x.len();
-    let mut out = little[..data_start].to_vec();
-    let at = out.windows(3).position(|w| w == b"<f4").expect("descr");
-    out[at] = b'>';
-    for v in x {
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 struct Files {
@@ -216,18 +198,18 @@ fn big_endian_and_gzip_inputs_load_like_the_whole_file_parser() {
     let (ytr, yte) = (labels(n, 3, &mut rng), labels(7, 3, &mut rng));
     // Big-endian: records are the little-endian bytes, as before.
     let files = write(
-        encode_f32_big_endian(&xtr, n, dim),
+        common::npy_f32_big_endian(&xtr, n, dim),
         &ytr,
-        encode_f32_big_endian(&xte, 7, dim),
+        common::npy_f32_big_endian(&xte, 7, dim),
         &yte,
     );
     check_both_ways(&files, true);
     // gzip: streamed through the decoder, rows (no layout: the length is only known at
     // the end of the stream).
     let files = write(
-        gzip(&npy::encode(&[n, dim], &xtr)),
+        common::gzip(&npy::encode(&[n, dim], &xtr)),
         &ytr,
-        gzip(&npy::encode(&[7, dim], &xte)),
+        common::gzip(&npy::encode(&[7, dim], &xte)),
         &yte,
     );
     check_both_ways(&files, false);
@@ -315,7 +297,7 @@ fn truncated_or_padded_files_are_refused_whole() {
     // Compressed: the decoder's stream ends early, found at the end of the data.
     let gz_truncated = {
         let full = npy::encode(&[n, dim], &x);
-        gzip(&full[..full.len() - 6])
+        common::gzip(&full[..full.len() - 6])
     };
     let files = fresh();
     std::fs::write(&files.paths.train_features, gz_truncated).unwrap();
@@ -330,13 +312,13 @@ fn truncated_or_padded_files_are_refused_whole() {
     let files = fresh();
     std::fs::write(
         &files.paths.train_features,
-        gzip(&[npy::encode(&[n, dim], &x), vec![1, 2, 3]].concat()),
+        common::gzip(&[npy::encode(&[n, dim], &x), vec![1, 2, 3]].concat()),
     )
     .unwrap();
     assert!(load_error(&files.paths).contains("3 trailing bytes"));
     // A corrupt gzip stream.
     let files = fresh();
-    let mut gz = gzip(&npy::encode(&[n, dim], &x));
+    let mut gz = common::gzip(&npy::encode(&[n, dim], &x));
     let mid = gz.len() / 2;
     gz[mid..mid + 8].fill(0xff);
     std::fs::write(&files.paths.train_features, gz).unwrap();

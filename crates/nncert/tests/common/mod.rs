@@ -49,3 +49,26 @@ pub fn multisets(n_items: usize, max_len: usize) -> Vec<Vec<usize>> {
     }
     all
 }
+
+/// A float32 `.npy` of shape `(n, dim)` stored big-endian (`>f4`): the loaders must read
+/// it as the same values as the little-endian file.
+#[allow(dead_code)]
+pub fn npy_f32_big_endian(x: &[f32], n: usize, dim: usize) -> Vec<u8> {
+    let little = nncert::data::npy::encode(&[n, dim], x);
+    let mut out = little[..little.len() - 4 * x.len()].to_vec();
+    let at = out.windows(3).position(|w| w == b"<f4").expect("descr");
+    out[at] = b'>';
+    for v in x {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+/// `bytes` gzip-compressed, as a `.npy.gz` is stored.
+#[allow(dead_code)]
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
