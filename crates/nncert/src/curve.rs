@@ -66,7 +66,7 @@ impl CurveOptions {
     }
 
     /// The paper's defaults for `classifier`: individual, plus ISLAND for rNN.
-    pub fn for_classifier(classifier: Classifier) -> Self {
+    pub(crate) fn for_classifier(classifier: Classifier) -> Self {
         let method = classifier.method();
         CurveOptions {
             classifier,
@@ -168,7 +168,7 @@ impl Curve {
     }
 
     /// CA(e) as a decimal fraction with `decimals` digits, rounded down.
-    pub fn accuracy_text(&self, e: usize, decimals: u32) -> String {
+    pub(crate) fn accuracy_text(&self, e: usize, decimals: u32) -> String {
         format_fraction_floor(self.certified[e], self.n_test, decimals)
     }
 
@@ -298,7 +298,7 @@ impl GroupingGap {
     }
 
     /// The record written to `report.json`: counts per `e` and the gap.
-    pub fn to_json(&self, n_test: u64) -> serde_json::Value {
+    pub(crate) fn to_json(&self, n_test: u64) -> serde_json::Value {
         let mut record = serde_json::json!({
             "what": "polish / cluster / lp: certified count of the POLISH / CLUSTER / LP grouping (paper's group bound); upper_bound: no grouping certifies more (pooled bound, and with lp the LP dual bound; docs/JOINT.md); gap: upper_bound minus lp if computed, else cluster, else polish; per e from 0, in test inputs",
             "n_test": n_test,
@@ -402,7 +402,7 @@ fn one_label_without_votes(certification: Certification) -> Error {
 /// The curves of `options` from per-point certificates that the caller computed (e.g. the
 /// exact kNN certificates of METHOD §8 from neighbour lists); `certify_votes` is this after
 /// [`certify_points`].
-pub fn curves_from_points(
+pub(crate) fn curves_from_points(
     points: Vec<PointCertificate>,
     n_classes: usize,
     options: &CurveOptions,

@@ -80,7 +80,7 @@ pub struct EnsembleConfig {
 
 impl EnsembleConfig {
     /// Nothing to run.
-    pub fn is_off(&self) -> bool {
+    pub(crate) fn is_off(&self) -> bool {
         self.fa.is_empty() && !self.roe
     }
 }
@@ -217,7 +217,7 @@ impl Default for CertifyOptions {
 impl CertifyOptions {
     /// How far the exact kNN certificate under `delete` looks (METHOD §8): up to `max_e`
     /// deletions, or `k` when no `max_e` is given (`e*` is then reported capped at it).
-    pub fn delete_cap(&self, k: usize) -> u64 {
+    pub(crate) fn delete_cap(&self, k: usize) -> u64 {
         self.max_e.unwrap_or(k as u64)
     }
 
@@ -399,7 +399,7 @@ pub fn run(
 
 /// The most training examples (models × ξ) bagging may draw in one run: about 800 MB of
 /// indices; the paper's settings draw 27,000 and 400,000.
-pub const MAX_BAGGING_DRAWS: u64 = 100_000_000;
+pub(crate) const MAX_BAGGING_DRAWS: u64 = 100_000_000;
 
 /// Refuses a threat other than `general` together with a baseline (DPA, FA, ROE, bagging),
 /// as `certify_votes` does for their votes: their certificates are derived for the general
@@ -428,7 +428,7 @@ pub fn validate_threat(threat: Threat, b: &BaselineConfig) -> Result<(), Error> 
 }
 
 /// Checks DPA's ζ and bagging's parameters against a training set of `n_train` examples.
-pub fn validate_baselines(b: &BaselineConfig, n_train: usize) -> Result<(), Error> {
+pub(crate) fn validate_baselines(b: &BaselineConfig, n_train: usize) -> Result<(), Error> {
     if let Some(&zeta) = b.dpa.iter().find(|&&z| z == 0 || z > n_train) {
         return Err(Error::invalid(format!(
             "DPA: expected 1..={n_train} partitions (at most one per training example), found {zeta}"

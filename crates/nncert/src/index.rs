@@ -26,7 +26,7 @@ use crate::rank::{positions_of_ranks, rank};
 
 /// The most classes an index accepts: votes take `n_test × c` counts, so `c` must stay
 /// reasonable whatever number (or label) a caller passes.
-pub const MAX_CLASSES: usize = 1 << 16;
+pub(crate) const MAX_CLASSES: usize = 1 << 16;
 
 /// Borrowed row-major values in one of the dtypes nncert reads.
 #[derive(Debug, Clone, Copy)]

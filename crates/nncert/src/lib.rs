@@ -23,6 +23,34 @@
 //! assert_eq!(out.curves[0].certified[..3], [2, 1, 1]);
 //! ```
 //!
+//! ## Entry points
+//!
+//! Everything a front end (the `nncert` binary, the Python package) or a Rust user needs is
+//! re-exported here; the modules below hold the rest, and what only the crate itself uses is
+//! `pub(crate)`. By what the caller holds:
+//!
+//! - **Arrays in memory:** [`Index::new`] (training matrix as a [`MatrixRef`] of [`Values`],
+//!   labels, optional tie-break bytes), then [`Index::certify`] with a [`SearchConfig`]
+//!   ([`Metric`], [`Kernel`], k and r lists) and [`CertifyOptions`]: an [`Experiment`] of
+//!   [`Setting`]s, each with its [`Votes`], per-input [`ExampleRow`]s and [`Curve`]s.
+//!   [`Index::search`] stops at the [`SearchResult`] (votes and [`NeighbourLists`]).
+//! - **Vote counts:** [`certify_votes`] with [`CurveOptions`] ([`Method`], [`Certification`],
+//!   [`Threat`], [`TieRule`]) gives [`CertifiedVotes`]: [`PointCertificate`]s and curves.
+//! - **Files:** [`DatasetSpec`] → [`data::load`] → [`Dataset`] (with [`Content`] and
+//!   [`ImageShape`]), features by [`FeatureKind`] ([`HogParams`]), then [`experiment::run`] with
+//!   an [`ExperimentConfig`] (and [`BaselineConfig`], [`EnsembleConfig`] for DPA, bagging and
+//!   ensembles of given models).
+//! - **Settings:** [`Classifier`] (kNN k, rNN r, DPA ζ, FA, bagging ξ) names every curve;
+//!   [`PaperDataset`] holds the paper's settings per dataset.
+//! - **Attacks:** [`attack::attack`] against a [`Target`] with every [`Strategy`] gives an
+//!   [`AttackReport`].
+//! - **Sharded search:** [`ShardSpec`] and [`ShardSettings`] describe a part of the work, a
+//!   [`Partial`] holds its result in a byte format that merges (module [`shard`]).
+//! - **Outputs:** the formats are methods of the results (`Experiment::curves_csv`,
+//!   `report_json`, …) and functions of [`report`]; an [`OutputDir`] stages files and
+//!   writes them all or none. Errors are one [`Error`] type.
+//! - **Helpers:** [`SplitMix64`], the seeded generator of every random choice.
+//!
 //! From arrays in memory, no files: index a training set once, then certify test sets.
 //!
 //! ```
@@ -76,12 +104,23 @@ pub mod shard;
 pub mod rng;
 mod error;
 
+// The curated surface (see "Entry points" above); `tests/public_api.rs` pins it.
+pub use attack::{AttackReport, Strategy, Target};
+pub use certify::threat::Threat;
 pub use certify::{Certification, Method, PointCertificate};
 pub use classifier::Classifier;
 pub use curve::{CertifiedVotes, Curve, CurveOptions, certify_votes};
+pub use data::{Content, Dataset, DatasetSpec, ImageShape};
 pub use error::{Error, Result};
-pub use experiment::{CertifyOptions, Experiment, Setting};
-pub use features::FeatureMatrix;
+pub use experiment::{
+    BaselineConfig, CertifyOptions, EnsembleConfig, ExampleRow, Experiment, ExperimentConfig,
+    Setting,
+};
+pub use features::{FeatureKind, FeatureMatrix, HogParams};
 pub use index::{Index, MatrixRef, Values};
 pub use neighbours::{Kernel, Metric, NeighbourLists, SearchConfig, SearchResult};
+pub use paper::PaperDataset;
+pub use report::OutputDir;
+pub use rng::SplitMix64;
+pub use shard::{Partial, ShardSettings, ShardSpec};
 pub use votes::{Prediction, TieRule, Votes};

@@ -21,7 +21,7 @@ pub enum PaperDataset {
 impl PaperDataset {
     /// The dataset a [`crate::data::Dataset::name`] belongs to (the embedded MNIST subset
     /// counts as MNIST), or `None` for user data.
-    pub fn from_name(name: &str) -> Option<PaperDataset> {
+    pub(crate) fn from_name(name: &str) -> Option<PaperDataset> {
         if name.starts_with("mnist") {
             Some(PaperDataset::Mnist)
         } else if name == "cifar10" {
@@ -45,12 +45,12 @@ impl PaperDataset {
     }
 
     /// The headline k.
-    pub fn headline_k(self) -> usize {
+    pub(crate) fn headline_k(self) -> usize {
         5000
     }
 
     /// The headline radius (individual vs joint figure).
-    pub fn headline_r(self) -> f64 {
+    pub(crate) fn headline_r(self) -> f64 {
         match self {
             PaperDataset::Mnist => 4.0,
             PaperDataset::Cifar10 => 20.0,
@@ -66,7 +66,7 @@ impl PaperDataset {
     }
 
     /// DPA's number of partitions ζ.
-    pub fn dpa_zeta(self) -> usize {
+    pub(crate) fn dpa_zeta(self) -> usize {
         match self {
             PaperDataset::Mnist => 5500,
             PaperDataset::Cifar10 => 900,
@@ -74,7 +74,7 @@ impl PaperDataset {
     }
 
     /// Bagging's subsample size ξ.
-    pub fn bagging_xi(self) -> u32 {
+    pub(crate) fn bagging_xi(self) -> u32 {
         match self {
             PaperDataset::Mnist => 27,
             PaperDataset::Cifar10 => 400,
@@ -82,7 +82,7 @@ impl PaperDataset {
     }
 
     /// Poisoning sizes in REPRODUCTION.md's table.
-    pub fn table_points(self) -> Vec<u64> {
+    pub(crate) fn table_points(self) -> Vec<u64> {
         match self {
             PaperDataset::Mnist => vec![0, 500, 1000, 1500, 2000, 2500, 3000],
             PaperDataset::Cifar10 => vec![0, 100, 200, 400, 600, 800, 1000],
@@ -90,7 +90,7 @@ impl PaperDataset {
     }
 
     /// Where the joint-vs-individual statement is checked.
-    pub fn joint_statement_e(self) -> u64 {
+    pub(crate) fn joint_statement_e(self) -> u64 {
         match self {
             PaperDataset::Mnist => 1000,
             PaperDataset::Cifar10 => 400,
@@ -98,7 +98,7 @@ impl PaperDataset {
     }
 
     /// Where the comparison with the baselines is checked.
-    pub fn baseline_statement_e(self) -> u64 {
+    pub(crate) fn baseline_statement_e(self) -> u64 {
         match self {
             PaperDataset::Mnist => 1000,
             PaperDataset::Cifar10 => 200,
@@ -148,13 +148,13 @@ pub fn default_classifiers(dataset_name: &str) -> (Vec<usize>, Vec<f64>) {
 }
 
 /// The paper's statements on MNIST, in percentage points at `e = 1,000` with `r = 4`.
-pub mod mnist_statements {
+pub(crate) mod mnist_statements {
     /// Joint (ISLAND) over individual certification.
-    pub const JOINT_GAIN: f64 = 15.1;
+    pub(crate) const JOINT_GAIN: f64 = 15.1;
     /// rNN above DPA.
-    pub const ABOVE_DPA: f64 = 40.8;
+    pub(crate) const ABOVE_DPA: f64 = 40.8;
     /// rNN above bagging.
-    pub const ABOVE_BAGGING: f64 = 33.5;
+    pub(crate) const ABOVE_BAGGING: f64 = 33.5;
 }
 
 #[cfg(test)]

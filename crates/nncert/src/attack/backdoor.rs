@@ -38,7 +38,7 @@ impl BackdoorRow {
 }
 
 /// The backdoor rows where the attack beat the certificate (must be none).
-pub fn backdoor_violations(rows: &[BackdoorRow]) -> Vec<String> {
+pub(crate) fn backdoor_violations(rows: &[BackdoorRow]) -> Vec<String> {
     rows.iter()
         .filter(|r| r.attacked_correct < r.certified_correct)
         .map(|r| {

@@ -35,8 +35,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use backdoor::{BackdoorRow, backdoor, backdoor_violations};
-pub use poison::poisoned_dataset;
+pub(crate) use backdoor::backdoor_violations;
+pub use backdoor::{BackdoorRow, backdoor};
+pub(crate) use poison::poisoned_dataset;
 
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
 use crate::classifier::Classifier;
@@ -179,7 +180,7 @@ pub struct PoisonedSet {
 
 impl PoisonedSet {
     /// Number of inserted examples.
-    pub fn inserted_count(&self) -> usize {
+    pub(crate) fn inserted_count(&self) -> usize {
         self.inserted.iter().map(|i| i.copies).sum()
     }
 

@@ -90,7 +90,7 @@ pub(super) fn poisoned_votes(
 }
 
 /// `D − removed + inserted`, where each insertion is a copy of a test image with a label.
-pub fn poisoned_dataset(
+pub(crate) fn poisoned_dataset(
     dataset: &Dataset,
     removed: &[usize],
     inserted: &[(usize, u32)],

@@ -49,12 +49,12 @@ pub struct BaggingParams {
 
 /// The most base classifiers `N` accepted (the paper uses 1,000); the confidence bounds
 /// are cached per vote count in `0..=N`.
-pub const MAX_MODELS: u64 = 1_000_000;
+pub(crate) const MAX_MODELS: u64 = 1_000_000;
 /// The largest subsample size `ξ` accepted (the paper uses 27 and 400).
-pub const MAX_SUBSAMPLE: u32 = 1_000_000;
+pub(crate) const MAX_SUBSAMPLE: u32 = 1_000_000;
 /// The largest training-set size `n` accepted: far above any dataset, small enough that
 /// `n + e` cannot overflow and `n` is exact in `f64`.
-pub const MAX_TRAIN_SIZE: u64 = 1_000_000_000_000;
+pub(crate) const MAX_TRAIN_SIZE: u64 = 1_000_000_000_000;
 
 impl BaggingParams {
     /// Checks the ranges (each bound is named in the message).
@@ -87,7 +87,7 @@ impl BaggingParams {
 
 /// The subsample of each of `n_models` models: `ξ` indices in `0..n` drawn with
 /// replacement from one SplitMix64 stream seeded by `seed` (model by model).
-pub fn subsamples(n: usize, n_models: usize, xi: usize, seed: u64) -> Vec<Vec<usize>> {
+pub(crate) fn subsamples(n: usize, n_models: usize, xi: usize, seed: u64) -> Vec<Vec<usize>> {
     let mut rng = SplitMix64::new(seed);
     (0..n_models)
         .map(|_| (0..xi).map(|_| rng.below(n as u64) as usize).collect())

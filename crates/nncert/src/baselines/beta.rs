@@ -6,7 +6,7 @@
 //! `beta.ppf` to 1e-10 on the table in `tests/fixtures/beta/` (`tools/beta_fixtures.py`).
 
 /// `ln Γ(x)` for `x > 0`.
-pub fn ln_gamma(x: f64) -> f64 {
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
     const C: [f64; 9] = [
         0.999_999_999_999_809_9,
@@ -34,7 +34,7 @@ pub fn ln_gamma(x: f64) -> f64 {
 }
 
 /// `ln B(a, b)`.
-pub fn ln_beta(a: f64, b: f64) -> f64 {
+pub(crate) fn ln_beta(a: f64, b: f64) -> f64 {
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
 
@@ -70,7 +70,7 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
 }
 
 /// The regularised incomplete beta function `I_x(a, b)` for `a, b > 0`, `0 ≤ x ≤ 1`.
-pub fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
+pub(crate) fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
@@ -115,7 +115,7 @@ pub fn beta_inv(p: f64, a: f64, b: f64) -> f64 {
 
 /// One-sided Clopper–Pearson lower bound of a binomial proportion from `k` of `n`, at
 /// confidence `1 − alpha`.
-pub fn clopper_pearson_lower(k: u64, n: u64, alpha: f64) -> f64 {
+pub(crate) fn clopper_pearson_lower(k: u64, n: u64, alpha: f64) -> f64 {
     if k == 0 {
         0.0
     } else {
@@ -124,7 +124,7 @@ pub fn clopper_pearson_lower(k: u64, n: u64, alpha: f64) -> f64 {
 }
 
 /// One-sided Clopper–Pearson upper bound, at confidence `1 − alpha`.
-pub fn clopper_pearson_upper(k: u64, n: u64, alpha: f64) -> f64 {
+pub(crate) fn clopper_pearson_upper(k: u64, n: u64, alpha: f64) -> f64 {
     if k >= n {
         1.0
     } else {

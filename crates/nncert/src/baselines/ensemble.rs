@@ -5,7 +5,7 @@
 //!   model predicts the label of its nearest prototype (ℓ distance, ties: smaller label);
 //! - `1nn`: every distinct training example is a prototype;
 //! - `knn:K` and `rnn:R`: nncert's own nearest-neighbour classifiers on the model's part
-//!   ([`super::neighbour_learners`]; rNN abstains on an empty ball).
+//!   (the crate-internal `neighbour_learners` module; rNN abstains on an empty ball).
 //!
 //! A model with no training example abstains (casts no vote).
 

@@ -11,7 +11,7 @@ pub mod builtin;
 pub mod dpa;
 pub mod ensemble;
 pub mod model_outputs;
-pub mod neighbour_learners;
+pub(crate) mod neighbour_learners;
 pub mod runoff;
 pub mod spread;
 

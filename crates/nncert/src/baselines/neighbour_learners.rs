@@ -26,7 +26,7 @@ use crate::neighbours::kernel::{Kernel, LANES, Metric};
 
 /// Which neighbours vote in a base model.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum NeighbourRule {
+pub(crate) enum NeighbourRule {
     /// The `k` nearest members.
     Nearest(usize),
     /// Members within this radius (abstain when there is none).
@@ -34,7 +34,7 @@ pub enum NeighbourRule {
 }
 
 /// Base models that vote with their nearest members.
-pub struct NeighbourModels {
+pub(crate) struct NeighbourModels {
     rule: NeighbourRule,
     /// Padded width of a feature row.
     dim: usize,

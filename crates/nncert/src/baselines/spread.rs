@@ -116,8 +116,10 @@ impl Spread {
         self.shifts.iter().map(move |&s| (b + s) % n)
     }
 
-    /// The buckets model `i` trains on.
-    pub fn buckets_of_model(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+    /// The buckets model `i` trains on: the inverse of [`Spread::models_of_bucket`], kept
+    /// for the unit test that checks the two agree (training iterates buckets, not models).
+    #[cfg(test)]
+    fn buckets_of_model(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         let n = self.n_buckets();
         self.shifts.iter().map(move |&s| (i + n - s) % n)
     }

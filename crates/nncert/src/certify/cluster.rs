@@ -284,7 +284,7 @@ pub fn cluster_counts(
 
 /// [`groups_certified`] of groups built at another `e`, not counting members that are
 /// certified alone at `e` (`g > 2e`: the caller counts them with D1).
-pub fn groups_certified_away(
+pub(crate) fn groups_certified_away(
     groups: &[Vec<usize>],
     points: &[PointCertificate],
     needs: Option<&Needs>,

@@ -144,7 +144,7 @@ pub fn grouping_upper_bound(points: &[PointCertificate], n_classes: usize, max_e
 /// member costs less), so the best grouping's count at `e` is at most the best at `e'`,
 /// which the bound at `e'` covers. (The direction is the opposite of the lower bounds'
 /// envelope, which carries a value from `e'` down to `e ≤ e'`.)
-pub fn tightest_upper_bound(
+pub(crate) fn tightest_upper_bound(
     points: &[PointCertificate],
     n_classes: usize,
     max_e: u64,
@@ -162,7 +162,7 @@ pub fn tightest_upper_bound(
 
 /// Replaces each value by the smallest at the same or a smaller `e` (sound for upper
 /// bounds on a quantity that is non-increasing in `e`; see [`tightest_upper_bound`]).
-pub fn non_increasing_from_left(values: &mut [u64]) {
+pub(crate) fn non_increasing_from_left(values: &mut [u64]) {
     let mut least = u64::MAX;
     for v in values {
         least = least.min(*v);

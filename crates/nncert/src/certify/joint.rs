@@ -17,7 +17,7 @@ use super::PointCertificate;
 /// `sorted_keys[j]` is [`PointCertificate::cost_key`] of a member; the cost at `e` is
 /// `key − e` floored at 0, which keeps the order, so one sort serves every `e`.
 #[inline]
-pub fn certified_in_sorted_group(sorted_keys: &[u64], e: u64) -> usize {
+pub(crate) fn certified_in_sorted_group(sorted_keys: &[u64], e: u64) -> usize {
     debug_assert!(sorted_keys.is_sorted());
     let mut spent = 0u64;
     let mut flipped = 0usize;

@@ -36,7 +36,7 @@
 pub const SCALE: i64 = 1 << 20;
 
 /// Cost buckets per `e` (at most): bucket width `w = ⌈e / MAX_BUCKETS⌉`.
-pub const MAX_BUCKETS: u64 = 24;
+pub(crate) const MAX_BUCKETS: u64 = 24;
 
 /// Cutting-plane rounds at most per `e`.
 const MAX_ROUNDS: usize = 400;
@@ -301,7 +301,7 @@ fn read_prices(
 }
 
 /// Each label's D2 costs at `e` (`g − e` for correct inputs with `e < g ≤ 2e`), and `|D1|`.
-pub fn d2_costs(by_label: &[Vec<(u64, usize)>], e: u64) -> (u64, Vec<Vec<u64>>) {
+pub(crate) fn d2_costs(by_label: &[Vec<(u64, usize)>], e: u64) -> (u64, Vec<Vec<u64>>) {
     let mut d1 = 0u64;
     let costs = by_label
         .iter()
@@ -317,7 +317,7 @@ pub fn d2_costs(by_label: &[Vec<(u64, usize)>], e: u64) -> (u64, Vec<Vec<u64>>) 
 
 /// The proven LP upper bound on D2's part at one `e` (in members), and the relaxed groups
 /// found (the primal LP's columns).
-pub fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>) {
+pub(crate) fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>) {
     if d2.is_empty() {
         return (0, Vec::new());
     }

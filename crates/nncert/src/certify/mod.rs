@@ -213,7 +213,7 @@ impl PointCertificate {
     /// The key that orders joint costs: `g` for a correct input, 0 for a misclassified one
     /// (which costs the attacker nothing). The cost at `e` is `key − e`, floored at 0.
     #[inline]
-    pub fn cost_key(&self) -> u64 {
+    pub(crate) fn cost_key(&self) -> u64 {
         if self.correct() { self.margin } else { 0 }
     }
 

@@ -266,7 +266,11 @@ pub fn group_certified_one_label(
 /// the thread count.
 ///
 /// [`island_counts`]: super::grouping::island_counts
-pub fn island_one_label_counts(points: &[PointCertificate], needs: &Needs, max_e: u64) -> Vec<u64> {
+pub(crate) fn island_one_label_counts(
+    points: &[PointCertificate],
+    needs: &Needs,
+    max_e: u64,
+) -> Vec<u64> {
     use rayon::prelude::*;
     let by_label = correct_by_label_descending(points, needs.n_classes());
     let max_margin = by_label
@@ -287,7 +291,7 @@ pub fn island_one_label_counts(points: &[PointCertificate], needs: &Needs, max_e
 
 /// The largest margin `g` in lists from [`correct_by_label_descending`] (0 if none): past
 /// `e = g` every curve is 0, so groupings stop there.
-pub fn largest_margin(by_label: &[Vec<(u64, usize)>]) -> u64 {
+pub(crate) fn largest_margin(by_label: &[Vec<(u64, usize)>]) -> u64 {
     by_label
         .iter()
         .filter_map(|list| list.first().map(|x| x.0))
@@ -297,7 +301,7 @@ pub fn largest_margin(by_label: &[Vec<(u64, usize)>]) -> u64 {
 
 /// How many inputs of lists from [`correct_by_label_descending`] are in D1 at `e`
 /// (`g > 2e`): certified alone, and in any group.
-pub fn certified_alone(by_label: &[Vec<(u64, usize)>], e: u64) -> u64 {
+pub(crate) fn certified_alone(by_label: &[Vec<(u64, usize)>], e: u64) -> u64 {
     by_label
         .iter()
         .map(|list| list.partition_point(|x| x.0 > 2 * e) as u64)
@@ -365,7 +369,10 @@ fn island_one_label_at(
 /// Unlike the paper's bound, which certifies nothing once `e ≥ g` for every member, the
 /// one-label bound can still certify members at `e ≥ g` (insertions towards different
 /// labels compete), so the curve's horizon is the largest group sum of margins.
-pub fn partition_one_label_horizon(partition: &Partition, points: &[PointCertificate]) -> u64 {
+pub(crate) fn partition_one_label_horizon(
+    partition: &Partition,
+    points: &[PointCertificate],
+) -> u64 {
     partition
         .groups
         .iter()

@@ -136,7 +136,7 @@ pub fn polish_groups(
 /// Groups what is left in `lists` (each label's members, `(g, index)` in any order of
 /// the caller's) as ISLAND does: the j-th member from the end of every label together.
 /// CLUSTER and LP use it for the members their own groups did not take.
-pub fn push_island_rest(groups: &mut Vec<Vec<usize>>, lists: &[Vec<(u64, usize)>]) {
+pub(crate) fn push_island_rest(groups: &mut Vec<Vec<usize>>, lists: &[Vec<(u64, usize)>]) {
     let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
     for j in 0..longest {
         groups.push(
@@ -184,7 +184,7 @@ pub fn polish_counts(
 
 /// The certified count of `groups` (each one test index or [`EMPTY`] per label) at `e`
 /// under the paper's bound, and, when `needs` is given, under the one-label bound.
-pub fn groups_certified(
+pub(crate) fn groups_certified(
     groups: &[Vec<usize>],
     points: &[PointCertificate],
     needs: Option<&Needs>,

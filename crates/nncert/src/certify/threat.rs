@@ -61,7 +61,7 @@ impl Threat {
     /// An inserted or deleted example changes one vote, so under `insert` or `delete` the
     /// margin falls by at most 1 per unit; a flip inside the ball moves a voter from one
     /// label to another (2 per unit), as a general modification does.
-    pub fn rnn_e_star(self, margin: u64) -> u64 {
+    pub(crate) fn rnn_e_star(self, margin: u64) -> u64 {
         match self {
             Threat::General | Threat::Flip => super::individual::e_star(margin),
             Threat::Insert | Threat::Delete => margin.saturating_sub(1),
@@ -184,7 +184,7 @@ pub fn knn_delete_e_star(
 }
 
 /// Individual certificates of rNN votes under `threat` ([`Threat::rnn_e_star`]).
-pub fn rnn_points(points: &[PointCertificate], threat: Threat) -> Vec<PointCertificate> {
+pub(crate) fn rnn_points(points: &[PointCertificate], threat: Threat) -> Vec<PointCertificate> {
     points
         .iter()
         .map(|p| PointCertificate {
@@ -213,7 +213,7 @@ fn certified_under_deletions(sorted_costs: &[u64], e: u64) -> usize {
 
 /// The last `e` at which a joint bound under `delete` can still certify anything: a group
 /// has at most `n_classes` members, each costing at most the largest margin.
-pub fn delete_horizon(points: &[PointCertificate], n_classes: usize) -> u64 {
+pub(crate) fn delete_horizon(points: &[PointCertificate], n_classes: usize) -> u64 {
     let max_g = points
         .iter()
         .filter(|p| p.correct())
@@ -226,7 +226,11 @@ pub fn delete_horizon(points: &[PointCertificate], n_classes: usize) -> u64 {
 /// ISLAND under `delete`, `certified[e]` for `e` in `0..=max_e`: correct inputs with
 /// `g > e` are certified alone; the others are grouped by taking, for every label in order,
 /// the remaining one with the largest cost `g` (ties: lower test index).
-pub fn island_counts_delete(points: &[PointCertificate], n_classes: usize, max_e: u64) -> Vec<u64> {
+pub(crate) fn island_counts_delete(
+    points: &[PointCertificate],
+    n_classes: usize,
+    max_e: u64,
+) -> Vec<u64> {
     let mut by_label: Vec<Vec<(u64, usize)>> = vec![Vec::new(); n_classes];
     for (i, p) in points.iter().enumerate().filter(|(_, p)| p.correct()) {
         by_label[p.prediction.predicted as usize].push((p.margin, i));

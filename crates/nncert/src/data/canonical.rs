@@ -52,6 +52,6 @@ pub const CIFAR10_ARCHIVE: CanonicalFile = CanonicalFile {
 
 /// Whether a file with these checksums is the canonical `file`: its stored bytes match
 /// the distributed gzip, or its content matches the uncompressed original.
-pub fn matches(file: &CanonicalFile, stored_md5: &str, content_md5: &str) -> bool {
+pub(crate) fn matches(file: &CanonicalFile, stored_md5: &str, content_md5: &str) -> bool {
     stored_md5 == file.gz_md5 || file.raw_md5 == Some(content_md5)
 }

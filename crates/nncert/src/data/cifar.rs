@@ -20,11 +20,11 @@ use super::source::{
 use crate::error::Error;
 
 /// Bytes per record: 1 label + 3 × 32 × 32 pixels.
-pub const RECORD_LEN: usize = 3073;
+pub(crate) const RECORD_LEN: usize = 3073;
 /// Number of classes.
-pub const CIFAR_CLASSES: usize = 10;
+pub(crate) const CIFAR_CLASSES: usize = 10;
 /// Image shape (channel-planar RGB).
-pub const SHAPE: ImageShape = ImageShape {
+pub(crate) const SHAPE: ImageShape = ImageShape {
     height: 32,
     width: 32,
     channels: 3,
@@ -59,7 +59,7 @@ const LOSSLESS_SUBSET_SHA256: [&str; 2] = [
 ];
 
 /// Records in one canonical batch file; no batch (nor the lossless subset) has more.
-pub const BATCH_RECORDS: usize = 10_000;
+pub(crate) const BATCH_RECORDS: usize = 10_000;
 /// The largest batch file accepted, decompressed: 10,000 records.
 pub const MAX_BATCH_BYTES: u64 = (BATCH_RECORDS * RECORD_LEN) as u64;
 /// The largest decompressed tar stream read from the archive: the canonical one is about
@@ -71,7 +71,7 @@ fn batch_cap(_prefix: &[u8]) -> Option<u64> {
 }
 
 /// Parses one batch: `(labels, pixel records)`.
-pub fn parse_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataError> {
+pub(crate) fn parse_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataError> {
     if bytes.is_empty() {
         return Err(DataError::Empty { what: "record" });
     }
@@ -118,7 +118,7 @@ fn split_from(sources: &[SourceBytes]) -> Result<Split, Error> {
 }
 
 /// Builds the dataset from training and test batches already in memory.
-pub fn cifar10_from_sources(
+pub(crate) fn cifar10_from_sources(
     train: &[SourceBytes],
     test: &[SourceBytes],
     archive: Option<&SourceBytes>,

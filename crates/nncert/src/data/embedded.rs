@@ -11,7 +11,7 @@ use crate::error::Error;
 
 /// SHA-256 of the uncompressed embedded files, in IDX order (train images, train labels,
 /// test images, test labels). Checked at load: a corrupted build fails loudly.
-pub const EMBEDDED_SHA256: [&str; 4] = [
+pub(crate) const EMBEDDED_SHA256: [&str; 4] = [
     "2782ff6f3467f3487a520503c34fe99b761aa97623af029969e59716ac3585c3",
     "0d830540a6191e75a9f5cd63cd5b4bde38960b893784bbf456d560179296d7cd",
     "de7c252b04f05e1f8309634180ccdf286dc6dbac8c579b74e76e02ae0331ca52",
@@ -38,7 +38,7 @@ const FILES: [(&str, &[u8]); 4] = [
 ];
 
 /// The embedded MNIST subset: 6,000 training and 1,000 test images.
-pub fn embedded_mnist() -> Result<Dataset, Error> {
+pub(crate) fn embedded_mnist() -> Result<Dataset, Error> {
     let mut sources = Vec::with_capacity(4);
     for ((name, bytes), expected) in FILES.iter().zip(EMBEDDED_SHA256) {
         let s = from_stored(PathBuf::from(format!("<embedded>/{name}")), bytes.to_vec())?;

@@ -12,7 +12,7 @@ use super::source::{SourceBytes, find_file, read_source_capped};
 use crate::error::Error;
 
 /// Number of MNIST classes.
-pub const MNIST_CLASSES: usize = 10;
+pub(crate) const MNIST_CLASSES: usize = 10;
 
 fn be_u32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
@@ -107,7 +107,7 @@ fn data_err(path: &Path) -> impl Fn(DataError) -> Error + '_ {
 }
 
 /// Loads one split from an image file and a label file already in memory.
-pub fn split_from_sources(
+pub(crate) fn split_from_sources(
     images: &SourceBytes,
     labels: &SourceBytes,
 ) -> Result<(Split, ImageShape), Error> {
@@ -171,7 +171,7 @@ const MNIST_NAMES: [(&str, [&str; 2]); 4] = [
 
 /// The size an IDX file announces in its header (magic, then one big-endian u32 per
 /// dimension), or `None` if `prefix` does not start like one: the cap of its decompression.
-pub fn announced_len(prefix: &[u8]) -> Option<u64> {
+pub(crate) fn announced_len(prefix: &[u8]) -> Option<u64> {
     if prefix.len() < 4 || prefix[..3] != [0, 0, 0x08] || !(1..=3).contains(&prefix[3]) {
         return None;
     }
@@ -186,7 +186,7 @@ pub fn announced_len(prefix: &[u8]) -> Option<u64> {
 }
 
 /// The directories searched for MNIST under `dir`: itself and `dir/mnist`.
-pub fn mnist_dirs(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn mnist_dirs(dir: &Path) -> Vec<PathBuf> {
     vec![dir.to_path_buf(), dir.join("mnist")]
 }
 
@@ -218,7 +218,7 @@ pub fn load_mnist(dir: &Path) -> Result<Dataset, Error> {
 
 /// Builds the MNIST dataset from the four sources in the order train images, train labels,
 /// test images, test labels.
-pub fn mnist_from_sources(name: &str, sources: &[SourceBytes]) -> Result<Dataset, Error> {
+pub(crate) fn mnist_from_sources(name: &str, sources: &[SourceBytes]) -> Result<Dataset, Error> {
     let (train, shape) = split_from_sources(&sources[0], &sources[1])?;
     let (test, test_shape) = split_from_sources(&sources[2], &sources[3])?;
     if test_shape != shape {

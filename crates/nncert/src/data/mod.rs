@@ -15,7 +15,7 @@ pub mod npy_features;
 pub mod npy_shard;
 pub mod npy_stream;
 pub mod source;
-pub mod shard_rows;
+pub(crate) mod shard_rows;
 pub mod trigger;
 pub mod votes_file;
 

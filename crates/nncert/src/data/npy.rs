@@ -47,7 +47,7 @@ impl DType {
     }
 
     /// Whether this is an integer type.
-    pub fn is_integer(self) -> bool {
+    pub(crate) fn is_integer(self) -> bool {
         !matches!(self, DType::F32 | DType::F64)
     }
 
@@ -204,12 +204,12 @@ pub struct NpyHeader {
 
 /// Bytes before the header text: magic, version, header length (2 bytes in version 1,
 /// 4 in versions 2 and 3).
-pub const PREAMBLE_MAX: usize = 12;
+pub(crate) const PREAMBLE_MAX: usize = 12;
 
 impl NpyHeader {
     /// Where the header text ends (= the data starts), from the first [`PREAMBLE_MAX`]
     /// bytes of a file (fewer if the file is shorter).
-    pub fn data_start(prefix: &[u8]) -> Result<usize, NpyError> {
+    pub(crate) fn data_start(prefix: &[u8]) -> Result<usize, NpyError> {
         if prefix.len() < 8 || &prefix[..6] != MAGIC {
             let head = &prefix[..prefix.len().min(6)];
             return Err(NpyError::BadMagic {
@@ -272,7 +272,7 @@ impl NpyHeader {
     }
 
     /// The error for `found` data bytes where the header announces another count.
-    pub fn length_error(&self, found: u64) -> NpyError {
+    pub(crate) fn length_error(&self, found: u64) -> NpyError {
         let expected = self.data_len as u64;
         if found < expected {
             NpyError::Truncated {
@@ -289,7 +289,7 @@ impl NpyHeader {
     }
 
     /// The shape as Python prints it, e.g. `(3, 4)` or `(5,)`.
-    pub fn shape_text(&self) -> String {
+    pub(crate) fn shape_text(&self) -> String {
         shape_text(&self.shape)
     }
 }
@@ -330,7 +330,7 @@ impl NpyArray {
     }
 
     /// The shape as Python prints it, e.g. `(3, 4)` or `(5,)`.
-    pub fn shape_text(&self) -> String {
+    pub(crate) fn shape_text(&self) -> String {
         shape_text(&self.shape)
     }
 
@@ -394,7 +394,7 @@ impl NpyArray {
     }
 
     /// Integer elements as i64 (uint64 values above `i64::MAX` are refused).
-    pub fn to_i64_values(&self) -> Result<Vec<i64>, NpyError> {
+    pub(crate) fn to_i64_values(&self) -> Result<Vec<i64>, NpyError> {
         if !self.dtype.is_integer() {
             return Err(NpyError::UnsupportedDtype {
                 found: self.dtype.to_string(),

@@ -136,12 +136,12 @@ impl NpyStream {
 
     /// Whether the length of the data was already checked against the header (a plain
     /// file): then the caller may allocate from the header's shape.
-    pub fn length_checked(&self) -> bool {
+    pub(crate) fn length_checked(&self) -> bool {
         matches!(self.content, Content::Plain(_))
     }
 
     /// Fills `buf` with the next data bytes; fewer left than `buf.len()` is an error.
-    pub fn read_data(&mut self, buf: &mut [u8]) -> Result<(), Error> {
+    pub(crate) fn read_data(&mut self, buf: &mut [u8]) -> Result<(), Error> {
         let left = self.header.data_len - self.read;
         if buf.len() > left {
             return Err(npy_err(

@@ -49,7 +49,7 @@ pub struct ShardDataset {
 /// The rows of training shard `train` of `n_train` and of test block `block` of `n_test`;
 /// an error names the option (`--train-shard`, `--test-shard`) that asked for an
 /// impossible split.
-pub fn shard_ranges(
+pub(crate) fn shard_ranges(
     train: ShardSpec,
     block: ShardSpec,
     n_train: usize,

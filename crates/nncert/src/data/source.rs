@@ -11,7 +11,7 @@ use crate::error::Error;
 
 /// Decompressed sizes above this are refused (a guard against decompression bombs; the
 /// largest real input, CIFAR-10's training batches, is 150 MB).
-pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+pub(crate) const MAX_DECOMPRESSED: u64 = 4 << 30;
 
 /// The contents of one input file and how to identify it.
 #[derive(Debug, Clone)]
@@ -33,13 +33,13 @@ impl SourceBytes {
     }
 
     /// MD5 of the uncompressed content, lowercase hex.
-    pub fn content_md5(&self) -> String {
+    pub(crate) fn content_md5(&self) -> String {
         format!("{:x}", Md5::digest(&self.bytes))
     }
 }
 
 /// Whether `bytes` start with the gzip signature.
-pub fn is_gzip(bytes: &[u8]) -> bool {
+pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
@@ -52,15 +52,15 @@ pub fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, DataError> {
 /// [`HEADER_PREFIX`] decompressed bytes (fewer if the file is shorter): `Some(max)`, or
 /// `None` when the prefix is already not the expected format (the parser then reports
 /// what is wrong from the prefix alone).
-pub type SizeCap<'a> = &'a dyn Fn(&[u8]) -> Option<u64>;
+pub(crate) type SizeCap<'a> = &'a dyn Fn(&[u8]) -> Option<u64>;
 
 /// Bytes of decompressed content handed to a [`SizeCap`]: an IDX header has at most 16.
-pub const HEADER_PREFIX: usize = 16;
+pub(crate) const HEADER_PREFIX: usize = 16;
 
 /// Decompresses `compressed`, refusing as soon as the output passes the cap that the
 /// format allows (checked while streaming, before anything larger is buffered), so a
 /// decompression bomb costs at most the size of a legitimate file.
-pub fn gunzip_capped(compressed: &[u8], cap: SizeCap<'_>) -> Result<Vec<u8>, DataError> {
+pub(crate) fn gunzip_capped(compressed: &[u8], cap: SizeCap<'_>) -> Result<Vec<u8>, DataError> {
     let mut decoder = flate2::read::MultiGzDecoder::new(compressed);
     let mut out = Vec::new();
     (&mut decoder)
@@ -87,18 +87,18 @@ pub fn read_source(path: &Path) -> Result<SourceBytes, Error> {
 }
 
 /// As [`read_source`], with the decompressed size capped by `cap` (see [`gunzip_capped`]).
-pub fn read_source_capped(path: &Path, cap: SizeCap<'_>) -> Result<SourceBytes, Error> {
+pub(crate) fn read_source_capped(path: &Path, cap: SizeCap<'_>) -> Result<SourceBytes, Error> {
     let stored = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
     from_stored_capped(path.to_path_buf(), stored, cap)
 }
 
 /// As [`read_source`], for bytes already read.
-pub fn from_stored(path: PathBuf, stored: Vec<u8>) -> Result<SourceBytes, Error> {
+pub(crate) fn from_stored(path: PathBuf, stored: Vec<u8>) -> Result<SourceBytes, Error> {
     from_stored_capped(path, stored, &|_| Some(MAX_DECOMPRESSED))
 }
 
 /// As [`read_source_capped`], for bytes already read.
-pub fn from_stored_capped(
+pub(crate) fn from_stored_capped(
     path: PathBuf,
     stored: Vec<u8>,
     cap: SizeCap<'_>,
@@ -122,7 +122,7 @@ pub fn from_stored_capped(
 }
 
 /// The first of `names` (each also tried with `.gz`) that exists in one of `dirs`.
-pub fn find_file(dirs: &[PathBuf], names: &[&str]) -> Result<PathBuf, Error> {
+pub(crate) fn find_file(dirs: &[PathBuf], names: &[&str]) -> Result<PathBuf, Error> {
     for dir in dirs {
         for name in names {
             for candidate in [name.to_string(), format!("{name}.gz")] {

@@ -165,7 +165,7 @@ impl Hog {
     }
 
     /// As [`Hog::compute`], reusing `scratch` between images.
-    pub fn compute_with(&self, image: &[u8], out: &mut [f32], scratch: &mut Scratch) {
+    pub(crate) fn compute_with(&self, image: &[u8], out: &mut [f32], scratch: &mut Scratch) {
         assert_eq!(image.len(), self.shape.len(), "image size");
         assert_eq!(out.len(), self.dim(), "output size");
         self.histograms(image, scratch);
@@ -273,7 +273,7 @@ impl Hog {
 
 /// Reusable buffers for [`Hog::compute_with`].
 #[derive(Debug, Default, Clone)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     hist: Vec<f64>,
     block: Vec<f64>,
 }
@@ -339,7 +339,7 @@ fn sqrt_gradient(p: &[u8], h: usize, w: usize, r: usize, c: usize) -> (f64, f64)
 /// `rad2deg(atan2(g_row, g_col)) % 180` (NumPy's floored remainder), then the bin whose
 /// `[180/n·i, 180/n·(i+1))` range holds it. `None` if it falls in none (possible only
 /// if rounding yields exactly 180).
-pub fn orientation_bin(g_row: f64, g_col: f64, n_orient: usize) -> Option<usize> {
+pub(crate) fn orientation_bin(g_row: f64, g_col: f64, n_orient: usize) -> Option<usize> {
     let degrees = g_row.atan2(g_col) * (180.0 / std::f64::consts::PI);
     // NumPy's remainder: fmod, then shift into the divisor's sign.
     let mut orientation = degrees % 180.0;

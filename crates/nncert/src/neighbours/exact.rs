@@ -116,7 +116,7 @@ impl Exact {
     }
 
     /// `floor(r)` (or `floor(r²)` when `squared`) in units of 2^-300, for finite `r ≥ 0`.
-    pub fn floor_from(r: f64, squared: bool) -> Exact {
+    pub(crate) fn floor_from(r: f64, squared: bool) -> Exact {
         debug_assert!(r >= 0.0 && r.is_finite());
         if r == 0.0 {
             return Exact::ZERO;
@@ -137,7 +137,7 @@ impl Exact {
     }
 
     /// `floor(x)` in units of 2^-300 for any finite `x` (saturating).
-    pub fn floor_signed(x: f64) -> Exact {
+    pub(crate) fn floor_signed(x: f64) -> Exact {
         if x >= 0.0 {
             return Exact::floor_from(x, false);
         }
@@ -284,7 +284,7 @@ pub fn exact_key(metric: Metric, a: &[f32], b: &[f32]) -> Exact {
 /// `a·b ≥ r` (−a·b ≤ −r) and for cosine `1 − a·b ≤ r` (−a·b ≤ r − 1). Exact keys are
 /// multiples of 2^-300, so the floor of the threshold (of `r²` for ℓ2) on that grid
 /// decides the comparison exactly.
-pub fn radius_key(metric: Metric, r: f64) -> Exact {
+pub(crate) fn radius_key(metric: Metric, r: f64) -> Exact {
     match metric {
         Metric::L2 => Exact::floor_from(r, true),
         Metric::Ip => Exact::floor_signed(-r),
@@ -298,7 +298,7 @@ pub fn radius_key(metric: Metric, r: f64) -> Exact {
 }
 
 /// Whether the exact distance of `a` and `b` is at most `r`.
-pub fn exact_within(metric: Metric, a: &[f32], b: &[f32], r: f64) -> bool {
+pub(crate) fn exact_within(metric: Metric, a: &[f32], b: &[f32], r: f64) -> bool {
     exact_key(metric, a, b) <= radius_key(metric, r)
 }
 
@@ -330,7 +330,7 @@ const F64_SLACK: f64 = 1e-12;
 impl Bound {
     /// The bound for the kernels' summation order (module docs of `kernel`) on rows of
     /// `padded_dim` values.
-    pub fn for_kernels(metric: Metric, padded_dim: usize) -> Bound {
+    pub(crate) fn for_kernels(metric: Metric, padded_dim: usize) -> Bound {
         let u = f64::from(f32::EPSILON) / 2.0; // unit roundoff 2^-24
         // Each term passes through ≤ L − 1 lane additions, 4 tree additions, and ≤ 3
         // roundings of its own (subtract, square, sqrt); γ_n = n·u / (1 − n·u), doubled to
@@ -438,7 +438,7 @@ impl Bound {
 
     /// Order bits of the largest `d̃` whose interval may still reach `x`: every candidate
     /// with `lo(d̃) ≤ x` has `ord_bits(d̃) ≤` this (`u32::MAX`: no limit).
-    pub fn reach_bits(&self, x: f64) -> u32 {
+    pub(crate) fn reach_bits(&self, x: f64) -> u32 {
         match Bound::largest_with(|d| self.lo(d) <= x) {
             Some(b) if b == ord_bits(f32::INFINITY) => u32::MAX,
             Some(b) => b,
@@ -448,7 +448,7 @@ impl Bound {
 
     /// Order bits of the largest `d̃` with `hi(d̃) ≤ x` (`< x` when `strict`): every
     /// candidate up to it has `D ≤ x` (`D < x`). `None` if none qualifies.
-    pub fn certain_bits(&self, x: f64, strict: bool) -> Option<u32> {
+    pub(crate) fn certain_bits(&self, x: f64, strict: bool) -> Option<u32> {
         Bound::largest_with(|d| {
             if strict {
                 self.hi(d) < x
@@ -460,7 +460,7 @@ impl Bound {
 
     /// `widen(t)`: order bits of the largest `d̃` whose interval reaches that of `t` (given
     /// as order bits).
-    pub fn widen_bits(&self, t_bits: u32) -> u32 {
+    pub(crate) fn widen_bits(&self, t_bits: u32) -> u32 {
         if t_bits >= ord_bits(f32::INFINITY) {
             return u32::MAX;
         }
@@ -478,7 +478,7 @@ impl Bound {
 /// nearer than the k-th and every item after it, so it is in; one with `lo(d̃) > hi(t)`
 /// has k items exactly nearer, so it is out; the band between is sorted by
 /// (exact key, tie) and fills the places left.
-pub fn select_exact<T: Ord + Copy, K: Ord>(
+pub(crate) fn select_exact<T: Ord + Copy, K: Ord>(
     bound: &Bound,
     items: &mut [T],
     k: usize,
@@ -524,7 +524,7 @@ pub fn select_exact<T: Ord + Copy, K: Ord>(
 
 /// Whether the exact distance of `a` and `b` is at most `r`, from the kernel distance
 /// `fast` of the pair when its interval decides, exactly otherwise.
-pub fn within_radius(
+pub(crate) fn within_radius(
     bound: &Bound,
     metric: Metric,
     a: &[f32],

@@ -68,7 +68,7 @@ impl GemmNorms {
 
     /// Whether every fast value stays far from f32 overflow (else ℓ2 uses the kernels and
     /// the inner product is refused).
-    pub fn fits_f32(&self) -> bool {
+    pub(crate) fn fits_f32(&self) -> bool {
         let x = self.test_norm.iter().copied().fold(0.0, f64::max);
         let s = x + self.train_norm_max;
         s * s < 1e36

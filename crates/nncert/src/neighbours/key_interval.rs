@@ -13,7 +13,7 @@ use super::exact::Bound;
 
 /// What a search's fast values measure, relative to the exact key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyDomain {
+pub(crate) enum KeyDomain {
     /// The fast value estimates the key itself (ℓ1, ℓ∞, inner product).
     Key,
     /// The fast value estimates the key, a squared ℓ2 distance (matrix-multiplication
@@ -37,7 +37,7 @@ impl KeyDomain {
     }
 
     /// The domain of a [`KeyDomain::code`].
-    pub fn from_code(code: u8) -> Option<KeyDomain> {
+    pub(crate) fn from_code(code: u8) -> Option<KeyDomain> {
         Some(match code {
             0 => KeyDomain::Key,
             1 => KeyDomain::SquaredDistance,

@@ -98,12 +98,17 @@ impl TrainLayout {
     }
 
     /// The layout of a row-major matrix (one copy of its values).
-    pub fn from_matrix(m: &FeatureMatrix, labels: &[u32], n_classes: usize) -> TrainLayout {
+    pub(crate) fn from_matrix(m: &FeatureMatrix, labels: &[u32], n_classes: usize) -> TrainLayout {
         TrainLayout::from_rows(&m.data, m.dim, labels, n_classes)
     }
 
     /// The layout of `labels.len()` row-major rows of `dim` values (one copy of them).
-    pub fn from_rows(data: &[f32], dim: usize, labels: &[u32], n_classes: usize) -> TrainLayout {
+    pub(crate) fn from_rows(
+        data: &[f32],
+        dim: usize,
+        labels: &[u32],
+        n_classes: usize,
+    ) -> TrainLayout {
         assert_eq!(data.len(), labels.len() * dim, "one label per row");
         let mut layout = TrainLayout::zeroed(labels, n_classes, dim);
         for (i, row) in data.chunks_exact(dim.max(1)).enumerate() {

@@ -59,9 +59,9 @@ fn gemm_query_block(k_max: usize) -> usize {
     (GEMM_BLOCK_CANDIDATE_BYTES / per_query / 4 * 4).clamp(QUERY_BLOCK, GEMM_QUERY_BLOCK)
 }
 /// Bytes of training rows per tile (kept in L2 while a query block passes over it).
-pub const TILE_BYTES: usize = 192 * 1024;
+pub(crate) const TILE_BYTES: usize = 192 * 1024;
 /// Bytes of training rows per tile in the matrix-multiplication path (ℓ2, ip, cosine).
-pub const GEMM_TILE_BYTES: usize = 1024 * 1024;
+pub(crate) const GEMM_TILE_BYTES: usize = 1024 * 1024;
 
 /// What to search for.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -25,7 +25,7 @@ pub fn ord_bits(x: f32) -> u32 {
 
 /// The f32 of [`ord_bits`].
 #[inline]
-pub fn from_ord_bits(o: u32) -> f32 {
+pub(crate) fn from_ord_bits(o: u32) -> f32 {
     f32::from_bits(if o & 0x8000_0000 != 0 {
         o & 0x7fff_ffff
     } else {
@@ -35,7 +35,7 @@ pub fn from_ord_bits(o: u32) -> f32 {
 
 /// Packs a distance and a tie-break position into the order key.
 #[inline]
-pub fn order_key(distance: f32, position: u32) -> u64 {
+pub(crate) fn order_key(distance: f32, position: u32) -> u64 {
     (u64::from(ord_bits(distance)) << 32) | u64::from(position)
 }
 
@@ -60,7 +60,7 @@ impl TopK {
 
     /// Keeps the `k_max` smallest keys and, with a bound, every key whose distance
     /// interval reaches that of the k_max-th smallest (see [`Bound::widen_bits`]).
-    pub fn with_bound(k_max: usize, bound: Option<Bound>) -> Self {
+    pub(crate) fn with_bound(k_max: usize, bound: Option<Bound>) -> Self {
         TopK {
             k_max,
             threshold: u64::MAX,
@@ -95,7 +95,7 @@ impl TopK {
     ///
     /// Branch-free: every key is written, and the write position advances only for keys
     /// that pass, so unpredictable acceptances cost no mispredicted branches.
-    pub fn extend_below(&mut self, dists: &[f32], positions: &[u32], tau_bits: u32) {
+    pub(crate) fn extend_below(&mut self, dists: &[f32], positions: &[u32], tau_bits: u32) {
         debug_assert_eq!(dists.len(), positions.len());
         let limit = tau_bits.min(self.threshold_bits());
         let len = self.keys.len();
@@ -157,7 +157,7 @@ impl TopK {
     }
 
     /// Number of keys held whose order bits are ≤ `bits`.
-    pub fn count_at_most(&self, bits: u32) -> usize {
+    pub(crate) fn count_at_most(&self, bits: u32) -> usize {
         self.keys
             .iter()
             .filter(|&&k| (k >> 32) as u32 <= bits)
@@ -165,7 +165,7 @@ impl TopK {
     }
 
     /// Every key held, in no particular order.
-    pub fn into_keys(self) -> Vec<u64> {
+    pub(crate) fn into_keys(self) -> Vec<u64> {
         self.keys
     }
 
@@ -184,7 +184,7 @@ impl TopK {
     /// bound: larger than its widening, which is returned second).
     ///
     /// Used to turn a sample's order statistic into a distance threshold τ.
-    pub fn threshold_at(&mut self, m: usize) -> (u32, u32) {
+    pub(crate) fn threshold_at(&mut self, m: usize) -> (u32, u32) {
         if m == 0 || self.keys.len() < m {
             return (u32::MAX, u32::MAX);
         }

@@ -21,14 +21,16 @@ use crate::neighbours::kernel::Metric;
 use crate::votes::TieRule;
 
 /// Header of `attack.csv`.
-pub const ATTACK_HEADER: &str = "method,param,strategy,e,attacked_accuracy,certified_accuracy";
+pub(crate) const ATTACK_HEADER: &str =
+    "method,param,strategy,e,attacked_accuracy,certified_accuracy";
 /// Header of `attack_sets.csv`.
-pub const ATTACK_SETS_HEADER: &str =
+pub(crate) const ATTACK_SETS_HEADER: &str =
     "method,param,strategy,e,target,removed,inserted,poisoning_size,correct_after";
 /// Header of `attack_poison.csv`.
-pub const ATTACK_POISON_HEADER: &str = "method,param,strategy,e,target,action,index,label,count";
+pub(crate) const ATTACK_POISON_HEADER: &str =
+    "method,param,strategy,e,target,action,index,label,count";
 /// Header of `backdoor.csv`.
-pub const BACKDOOR_HEADER: &str =
+pub(crate) const BACKDOOR_HEADER: &str =
     "method,param,e,attacked_accuracy,certified_accuracy,attack_success_rate";
 
 /// One attacked classifier: its report, and the backdoor rows when a trigger was given.

@@ -9,10 +9,10 @@ pub mod reproduction;
 mod tables;
 mod votes_files;
 
-pub use output_dir::{OUTPUT_MARKERS, OutputDir, PendingPath, remove_pending};
+pub use output_dir::{OutputDir, PendingPath, remove_pending};
+pub(crate) use tables::summary_rows;
 pub use tables::{
-    CURVES_HEADER, EXAMPLES_HEADER, ExampleRow, curves_csv, examples_csv, summary_points,
-    summary_rows, summary_rows_at, summary_table, table_points,
+    ExampleRow, curves_csv, examples_csv, summary_points, summary_table, table_points,
 };
 pub use votes_files::{knn_file, rnn_file, stage_votes};
 
@@ -46,12 +46,12 @@ pub fn sha256_file(path: &Path) -> Result<String, Error> {
 /// `num / den` rounded down to `decimals` digits, as a JSON number: the decimal itself
 /// (`0.411` for `0.411000`, `1.0` for `1.000000`), never above the fraction, since a decimal
 /// of at most 15 significant digits round-trips exactly through the shortest `f64` text.
-pub fn fraction_json(num: u64, den: u64, decimals: u32) -> serde_json::Value {
+pub(crate) fn fraction_json(num: u64, den: u64, decimals: u32) -> serde_json::Value {
     decimal_json(&crate::curve::format_fraction_floor(num, den, decimals))
 }
 
 /// A decimal text written by nncert as a JSON number (see [`fraction_json`]).
-pub fn decimal_json(text: &str) -> serde_json::Value {
+pub(crate) fn decimal_json(text: &str) -> serde_json::Value {
     text.parse::<f64>()
         .ok()
         .and_then(serde_json::Number::from_f64)

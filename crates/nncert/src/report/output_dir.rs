@@ -27,7 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::error::Error;
 
 /// Files whose presence marks a directory as an earlier nncert output that may be replaced.
-pub const OUTPUT_MARKERS: [&str; 2] = ["report.json", "REPRODUCTION.md"];
+pub(crate) const OUTPUT_MARKERS: [&str; 2] = ["report.json", "REPRODUCTION.md"];
 
 /// Staged outputs for one directory.
 #[derive(Debug, Default)]

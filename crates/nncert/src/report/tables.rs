@@ -5,7 +5,7 @@ use crate::curve::Curve;
 pub use crate::experiment::ExampleRow;
 
 /// Header of `curves.csv`: one row per (curve, e).
-pub const CURVES_HEADER: [&str; 5] = [
+pub(crate) const CURVES_HEADER: [&str; 5] = [
     "method",
     "param",
     "certification",
@@ -14,7 +14,7 @@ pub const CURVES_HEADER: [&str; 5] = [
 ];
 
 /// Header of `examples.csv`: one row per (setting, test input).
-pub const EXAMPLES_HEADER: [&str; 9] = [
+pub(crate) const EXAMPLES_HEADER: [&str; 9] = [
     "method",
     "param",
     "index",
@@ -106,12 +106,15 @@ pub fn table_points(max_e: u64) -> Vec<u64> {
 }
 
 /// Summary rows `(curve label, [(e, CA text)])` at [`summary_points`].
-pub fn summary_rows(curves: &[Curve], max_e: u64) -> Vec<(String, Vec<(u64, String)>)> {
+pub(crate) fn summary_rows(curves: &[Curve], max_e: u64) -> Vec<(String, Vec<(u64, String)>)> {
     summary_rows_at(curves, &summary_points(max_e))
 }
 
 /// Summary rows `(curve label, [(e, CA text)])` at `points`.
-pub fn summary_rows_at(curves: &[Curve], points: &[u64]) -> Vec<(String, Vec<(u64, String)>)> {
+pub(crate) fn summary_rows_at(
+    curves: &[Curve],
+    points: &[u64],
+) -> Vec<(String, Vec<(u64, String)>)> {
     curves
         .iter()
         .map(|c| {

@@ -41,7 +41,7 @@ impl BlockStream {
     }
 
     /// The number of the block [`BlockStream::push`] expects next (1-based).
-    pub fn next_block(&self) -> usize {
+    pub(crate) fn next_block(&self) -> usize {
         self.done.len() + 1
     }
 
@@ -66,7 +66,11 @@ impl BlockStream {
 
     /// [`BlockStream::push`] with keys given with their pairs (global test row, training
     /// index, key), in any order ([`Partial::finish_with`]).
-    pub fn push_with(&mut self, block: Partial, keys: &[(usize, u32, Exact)]) -> Result<(), Error> {
+    pub(crate) fn push_with(
+        &mut self,
+        block: Partial,
+        keys: &[(usize, u32, Exact)],
+    ) -> Result<(), Error> {
         self.check_fits(&block)?;
         let labels = block.test_labels.clone();
         let result = block.finish_with(keys)?;

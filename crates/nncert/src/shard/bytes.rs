@@ -21,7 +21,7 @@ use super::partial::{Partial, Row, Segment, ShardSettings, ShardTable};
 use super::{ShardSpec, check_ks_and_radii};
 
 /// The first 8 bytes of every partial-result file.
-pub const MAGIC: [u8; 8] = *b"NNCERTPR";
+pub(crate) const MAGIC: [u8; 8] = *b"NNCERTPR";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// Bytes of the SHA-256 trailer.

@@ -38,7 +38,7 @@ use crate::neighbours::layout::TrainLayout;
 use crate::neighbours::search::{Lists, Reference, SearchConfig, search_detailed};
 
 pub use block_stream::BlockStream;
-pub use bytes::{FORMAT_VERSION, MAGIC, PartialHeader, read_header};
+pub use bytes::{FORMAT_VERSION, PartialHeader, read_header};
 pub use merge_all::Merge;
 pub use partial::{Partial, ShardSettings};
 pub use spec::ShardSpec;

@@ -16,9 +16,9 @@
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
-pub mod avx2;
+pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
-pub mod avx512;
+pub(crate) mod avx512;
 
 use std::fmt;
 
@@ -50,7 +50,7 @@ pub enum Metric {
 impl Metric {
     /// Whether the search computes this metric through matrix multiplication (inner
     /// products) rather than the fixed-order distance kernels.
-    pub fn uses_gemm(self) -> bool {
+    pub(crate) fn uses_gemm(self) -> bool {
         matches!(self, Metric::L2 | Metric::Ip | Metric::Cosine)
     }
 }
@@ -107,7 +107,7 @@ impl fmt::Display for Kernel {
 
 impl Kernel {
     /// Whether this CPU can run the kernel.
-    pub fn is_available(self) -> bool {
+    pub(crate) fn is_available(self) -> bool {
         match self {
             Kernel::Scalar => true,
             #[cfg(target_arch = "x86_64")]
@@ -200,7 +200,7 @@ pub(crate) fn check_tile(queries: &[&[f32]; 4], rows: &[f32], dim: usize, out: &
 
 /// The lane tree of the module documentation, for one pair's 16 lanes.
 #[inline]
-pub fn reduce_lanes(metric: Metric, lanes: &[f32; LANES]) -> f32 {
+pub(crate) fn reduce_lanes(metric: Metric, lanes: &[f32; LANES]) -> f32 {
     let op = |a: f32, b: f32| {
         if metric == Metric::Linf {
             a.max(b)
