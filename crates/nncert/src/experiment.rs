@@ -373,18 +373,18 @@ pub fn run(
     let t = Instant::now();
     let b = &config.baselines;
     if !(b.dpa.is_empty() && b.bagging.is_empty() && b.ensembles.fa.is_empty()) {
-        // Features held only in the search's layout are copied back to rows for the
-        // baselines (which train on them in training-set order).
+        // Features the search read where the dataset holds them (the training layout, the
+        // test values) are copied to row-major matrices for the baselines (which train on
+        // them in training-set order).
         let train = match votes_run.train_features.take() {
             Some(f) => f,
             None => features::extract(dataset, &dataset.train, config.features)?,
         };
-        settings.extend(run_baselines(
-            dataset,
-            config,
-            &train,
-            &votes_run.test_features,
-        )?);
+        let test = match votes_run.test_features.take() {
+            Some(f) => f,
+            None => features::extract(dataset, &dataset.test, config.features)?,
+        };
+        settings.extend(run_baselines(dataset, config, &train, &test)?);
     }
     Ok(Experiment {
         settings,

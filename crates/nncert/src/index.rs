@@ -475,7 +475,13 @@ impl Index {
         config: &SearchConfig,
     ) -> Result<SearchResult, Error> {
         let (features, labels) = self.test_side(test, labels)?;
-        search_laid_out(self.reference(), &features, &labels, config, &|_| {})
+        search_laid_out(
+            self.reference(),
+            (&features).into(),
+            &labels,
+            config,
+            &|_| {},
+        )
     }
 
     /// One training shard `train` of this index searched for test block `block` of
@@ -526,7 +532,13 @@ impl Index {
         let (features, labels) = self.test_side(test, Some(labels))?;
         let t = Instant::now();
         let (config, list_only_k) = options.search_config(config);
-        let mut result = search_laid_out(self.reference(), &features, &labels, &config, &|_| {})?;
+        let mut result = search_laid_out(
+            self.reference(),
+            (&features).into(),
+            &labels,
+            &config,
+            &|_| {},
+        )?;
         drop_list_only_k(&mut result, list_only_k);
         let neighbours = t.elapsed().as_secs_f64();
         let t = Instant::now();

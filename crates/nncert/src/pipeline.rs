@@ -12,8 +12,7 @@ use crate::error::Error;
 use crate::features::{FeatureKind, FeatureMatrix, extract_with_progress};
 use crate::neighbours::exact::Exact;
 use crate::neighbours::{
-    LaidOutReference, Metric, Reference, SearchConfig, SearchResult, TrainLayout, search,
-    search_laid_out,
+    LaidOutReference, Metric, QueryRows, SearchConfig, SearchResult, TrainLayout, search_laid_out,
 };
 use crate::shard::{self, Partial, ShardSpec, TestBlock, TrainShard};
 
@@ -53,8 +52,9 @@ pub struct VotesRun {
     /// `Split::layout`, to avoid a second copy: [`crate::data::Split::feature_matrix`]
     /// makes one when needed).
     pub train_features: Option<FeatureMatrix>,
-    /// Test features.
-    pub test_features: FeatureMatrix,
+    /// Test features (`None` when the search read the dataset's own f32 values, raw
+    /// features: [`crate::data::Split::feature_matrix`] makes a copy when needed).
+    pub test_features: Option<FeatureMatrix>,
     /// Stage timings.
     pub seconds: StageSeconds,
 }
@@ -69,30 +69,42 @@ pub fn votes(
     let t = Instant::now();
     // Raw user features are searched in the layout the loader built, or laid out here
     // straight from the dataset's values: no row-major copy of the training matrix.
-    let built;
-    let laid_out = match (&dataset.train.layout, &dataset.train.features, features) {
-        (Some(layout), _, FeatureKind::Raw) => Some(&**layout),
-        (None, Some(values), FeatureKind::Raw) if !values.is_empty() => {
-            built = TrainLayout::from_rows(
-                values,
-                values.len() / dataset.train.len(),
-                &dataset.train.labels,
-                dataset.n_classes,
-            );
-            Some(&built)
+    // Anything else is extracted, then laid out (as `search()` would).
+    let (own_layout, train_features) = match (&dataset.train.layout, &dataset.train.features) {
+        (Some(_), _) if features == FeatureKind::Raw => (None, None),
+        (None, Some(values)) if features == FeatureKind::Raw && !values.is_empty() => {
+            let dim = values.len() / dataset.train.len();
+            let layout =
+                TrainLayout::from_rows(values, dim, &dataset.train.labels, dataset.n_classes);
+            (Some(layout), None)
         }
-        _ => None,
+        _ => {
+            let m = extract_with_progress(dataset, &dataset.train, features, progress.features)?;
+            let layout = TrainLayout::from_matrix(&m, &dataset.train.labels, dataset.n_classes);
+            (Some(layout), Some(m))
+        }
     };
-    let train_features = match laid_out {
-        Some(_) => None,
-        None => Some(extract_with_progress(
+    let layout = match (&own_layout, &dataset.train.layout) {
+        (Some(built), _) => built,
+        (None, Some(loaded)) => &**loaded,
+        (None, None) => return Err(Error::invalid("votes: no training rows to search")),
+    };
+    // Raw test values are searched where the dataset holds them (no copy); anything else
+    // is extracted.
+    let test_features = match (&dataset.test.features, features) {
+        (Some(values), FeatureKind::Raw) if !values.is_empty() => None,
+        _ => Some(extract_with_progress(
             dataset,
-            &dataset.train,
+            &dataset.test,
             features,
             progress.features,
         )?),
     };
-    let test_features = extract_with_progress(dataset, &dataset.test, features, progress.features)?;
+    let test_rows = match (&test_features, &dataset.test.features) {
+        (Some(m), _) => QueryRows::from(m),
+        (None, Some(values)) => QueryRows::new(values, values.len() / dataset.test.len())?,
+        (None, None) => return Err(Error::invalid("votes: no test rows to search")),
+    };
     let mut seconds = StageSeconds {
         features: t.elapsed().as_secs_f64(),
         ..Default::default()
@@ -109,7 +121,7 @@ pub fn votes(
             threshold_fallbacks: 0,
             neighbours: None,
         }
-    } else if let Some(layout) = laid_out {
+    } else {
         let reference = LaidOutReference {
             layout,
             labels: &dataset.train.labels,
@@ -118,21 +130,7 @@ pub fn votes(
         };
         search_laid_out(
             reference,
-            &test_features,
-            &dataset.test.labels,
-            config,
-            progress.neighbours,
-        )?
-    } else {
-        let reference = Reference {
-            features: train_features.as_ref().expect("extracted above"),
-            labels: &dataset.train.labels,
-            positions: &positions,
-            n_classes: dataset.n_classes,
-        };
-        search(
-            reference,
-            &test_features,
+            test_rows,
             &dataset.test.labels,
             config,
             progress.neighbours,

@@ -60,7 +60,10 @@ pub(super) fn clean_run(
             Some(f) => f,
             None => features::extract(dataset, &dataset.train, features)?,
         },
-        test_features: run.test_features,
+        test_features: match run.test_features {
+            Some(f) => f,
+            None => features::extract(dataset, &dataset.test, features)?,
+        },
     })
 }
 

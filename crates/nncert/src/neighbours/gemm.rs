@@ -29,7 +29,7 @@ pub(crate) struct GemmNorms {
 
 /// ‖v‖² summed in f64 (each square exact, the sum within a relative 2^-40 for any row
 /// shorter than 2^12·… values, covered by the slack of [`upper_norm`]).
-fn sq_norm(v: &[f32]) -> f64 {
+pub(crate) fn sq_norm(v: &[f32]) -> f64 {
     v.iter().map(|&x| f64::from(x) * f64::from(x)).sum()
 }
 
@@ -43,7 +43,7 @@ fn upper_norm(sq: f64) -> f64 {
 /// Zero rows stay zero (cosine distance 1 to everything).
 pub(crate) fn normalize_rows(data: &mut [f32], dim: usize) {
     for row in data.chunks_exact_mut(dim) {
-        let norm = sq_norm(row).sqrt();
+        let norm = row_norm(row);
         if norm > 0.0 {
             for x in row.iter_mut() {
                 *x = (f64::from(*x) / norm) as f32;
@@ -52,11 +52,28 @@ pub(crate) fn normalize_rows(data: &mut [f32], dim: usize) {
     }
 }
 
+/// The norm [`normalize_rows`] divides `row` by.
+pub(crate) fn row_norm(row: &[f32]) -> f64 {
+    sq_norm(row).sqrt()
+}
+
+/// `row` scaled as [`normalize_rows`] scales it, given its [`row_norm`], into `out` (of
+/// the same length): the same f32 values, bit for bit, without changing `row`. This is how
+/// the search reads cosine's training rows without holding a scaled copy of them.
+pub(crate) fn scale_into(row: &[f32], norm: f64, out: &mut [f32]) {
+    if norm > 0.0 {
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = (f64::from(x) / norm) as f32;
+        }
+    } else {
+        out.copy_from_slice(row);
+    }
+}
+
 impl GemmNorms {
-    /// Norms of the padded training and test matrices (`dim` values per row).
-    pub fn new(train: &[f32], test: &[f32], dim: usize) -> GemmNorms {
-        let train64: Vec<f64> = train.chunks_exact(dim).map(sq_norm).collect();
-        let test64: Vec<f64> = test.chunks_exact(dim).map(sq_norm).collect();
+    /// Norms from the squared norms ([`sq_norm`]) of every padded training and test row
+    /// (`dim` values per row), as searched.
+    pub fn from_sq_norms(train64: &[f64], test64: &[f64], dim: usize) -> GemmNorms {
         GemmNorms {
             train_sq: train64.iter().map(|&v| v as f32).collect(),
             test_sq: test64.iter().map(|&v| v as f32).collect(),

@@ -15,6 +15,6 @@ pub mod select;
 
 pub use kernel::{Kernel, Metric};
 pub use search::{
-    KnnVotes, LaidOutReference, Neighbour, NeighbourLists, Reference, RnnVotes, SearchConfig,
-    SearchResult, TrainLayout, search, search_laid_out,
+    KnnVotes, LaidOutReference, Neighbour, NeighbourLists, QueryRows, Reference, RnnVotes,
+    SearchConfig, SearchResult, TrainLayout, search, search_laid_out,
 };

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::exact::{Bound, Exact, exact_key, radius_key, select_exact};
 use super::gemm::{self, GemmNorms};
-use super::kernel::{Kernel, LANES, Metric, scalar};
+use super::kernel::{Kernel, Metric, scalar};
 use super::key_interval::KeyDomain;
 pub use super::layout::TrainLayout;
 use super::select::{TopK, from_ord_bits, order_key};
@@ -148,28 +148,14 @@ pub struct SearchResult {
     pub neighbours: Option<NeighbourLists>,
 }
 
-/// Rows padded to a multiple of [`LANES`] values (borrowed from a [`TrainLayout`] when
-/// it can be).
+/// Training rows padded to a multiple of [`LANES`](super::kernel::LANES) values (borrowed from a
+/// [`TrainLayout`] when it can be).
 struct Padded<'a> {
     dim: usize,
     data: Cow<'a, [f32]>,
 }
 
 impl Padded<'_> {
-    /// The rows of `m`, padded, followed by zero rows up to a multiple of 4.
-    fn new(m: &FeatureMatrix) -> Padded<'static> {
-        let dim = m.dim.div_ceil(LANES).max(1) * LANES;
-        let rows = m.n.div_ceil(4) * 4;
-        let mut data = vec![0f32; rows * dim];
-        for i in 0..m.n {
-            data[i * dim..i * dim + m.dim].copy_from_slice(m.row(i));
-        }
-        Padded {
-            dim,
-            data: Cow::Owned(data),
-        }
-    }
-
     #[inline]
     fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
@@ -178,6 +164,91 @@ impl Padded<'_> {
     #[inline]
     fn rows(&self, from: usize, to: usize) -> &[f32] {
         &self.data[from * self.dim..to * self.dim]
+    }
+}
+
+/// The test rows of a search: `n` row-major rows of `dim` values, borrowed. The search
+/// makes no padded copy of them as a whole: each block of queries pads (and for cosine
+/// scales) its own rows ([`Queries`]), so the test side costs the caller's matrix and a
+/// few blocks (`docs/MEMORY.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct QueryRows<'a> {
+    n: usize,
+    dim: usize,
+    data: &'a [f32],
+}
+
+impl<'a> QueryRows<'a> {
+    /// `data.len() / dim` rows of `dim` values; an error unless `dim ≥ 1` divides
+    /// `data.len()`.
+    pub fn new(data: &'a [f32], dim: usize) -> Result<QueryRows<'a>, Error> {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
+            return Err(Error::invalid(format!(
+                "search: expected test rows of {dim} values, found {} values",
+                data.len()
+            )));
+        }
+        Ok(QueryRows {
+            n: data.len() / dim,
+            dim,
+            data,
+        })
+    }
+
+    /// Number of rows.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    #[inline]
+    fn row(&self, i: usize) -> &'a [f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+impl<'a> From<&'a FeatureMatrix> for QueryRows<'a> {
+    fn from(m: &'a FeatureMatrix) -> QueryRows<'a> {
+        QueryRows {
+            n: m.n,
+            dim: m.dim,
+            data: &m.data,
+        }
+    }
+}
+
+/// One block's queries, padded to the training rows' width (cosine: scaled to unit length,
+/// `docs/SEARCH.md`), followed by zero rows up to a multiple of 4: exactly the rows a
+/// padded copy of the whole test matrix would hold there.
+struct Queries {
+    q0: usize,
+    dim: usize,
+    data: Vec<f32>,
+}
+
+impl Queries {
+    fn new(plan: &Plan<'_>, q0: usize, nq: usize) -> Queries {
+        let dim = plan.train.dim;
+        let mut data = vec![0f32; nq.div_ceil(4) * 4 * dim];
+        for i in 0..nq {
+            data[i * dim..i * dim + plan.test.dim].copy_from_slice(plan.test.row(q0 + i));
+        }
+        if plan.metric == Metric::Cosine {
+            gemm::normalize_rows(&mut data[..nq * dim], dim);
+        }
+        Queries { q0, dim, data }
+    }
+
+    /// Test row `q` (of the whole test set).
+    #[inline]
+    fn row(&self, q: usize) -> &[f32] {
+        let i = q - self.q0;
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Test rows `from..to` (of the whole test set).
+    #[inline]
+    fn rows(&self, from: usize, to: usize) -> &[f32] {
+        &self.data[(from - self.q0) * self.dim..(to - self.q0) * self.dim]
     }
 }
 
@@ -197,7 +268,10 @@ struct Run {
 /// Everything the per-block workers share.
 struct Plan<'a> {
     train: Padded<'a>,
-    test: Padded<'a>,
+    /// Cosine: the norm of every training slot's row, by which [`Plan::train_tile`]
+    /// scales it as it is read (no second, scaled copy of the training rows).
+    train_norms: Option<Vec<f64>>,
+    test: QueryRows<'a>,
     /// Tie-break position of every padded training row (padding: unused).
     positions: Vec<u32>,
     label_by_position: Vec<u32>,
@@ -411,8 +485,8 @@ fn into_result(detailed: Detailed, keep: bool) -> SearchResult {
 }
 
 /// The training side of a search whose rows are already in the search's layout (e.g.
-/// streamed there by the `.npy` loader): the search then makes no copy of them, except a
-/// normalised one for cosine.
+/// streamed there by the `.npy` loader): the search then makes no copy of them (cosine
+/// scales each tile of rows as it reads it).
 #[derive(Debug, Clone, Copy)]
 pub struct LaidOutReference<'a> {
     /// Training rows.
@@ -425,10 +499,11 @@ pub struct LaidOutReference<'a> {
     pub n_classes: usize,
 }
 
-/// As [`search()`], for training rows already in the search's layout.
+/// As [`search()`], for training rows already in the search's layout and test rows
+/// borrowed as they are (`QueryRows::from(&matrix)`, or [`QueryRows::new`] on a slice).
 pub fn search_laid_out(
     reference: LaidOutReference<'_>,
-    test: &FeatureMatrix,
+    test: QueryRows<'_>,
     test_labels: &[u32],
     config: &SearchConfig,
     progress: &(dyn Fn(usize) + Sync),
@@ -440,7 +515,7 @@ pub fn search_laid_out(
         positions: reference.positions,
         n_classes: reference.n_classes,
     };
-    check(&train, test, test_labels, config)?;
+    check(&train, &test, test_labels, config)?;
     if reference.layout.groups().len() != train.n_classes {
         return Err(Error::invalid(format!(
             "search: the training layout has {} classes, the reference {}",
@@ -493,7 +568,8 @@ pub(crate) fn search_detailed(
         positions: reference.positions,
         n_classes: reference.n_classes,
     };
-    check(&train, test, test_labels, config)?;
+    let test = QueryRows::from(test);
+    check(&train, &test, test_labels, config)?;
     let layout = TrainLayout::from_matrix(reference.features, reference.labels, train.n_classes);
     search_in(
         Cow::Owned(layout),
@@ -510,7 +586,7 @@ pub(crate) fn search_detailed(
 /// Checks the arguments of a search before anything is allocated for it.
 fn check(
     train: &TrainSide<'_>,
-    test: &FeatureMatrix,
+    test: &QueryRows<'_>,
     test_labels: &[u32],
     config: &SearchConfig,
 ) -> Result<(), Error> {
@@ -558,7 +634,7 @@ fn check(
 fn search_in(
     layout: Cow<'_, TrainLayout>,
     train: &TrainSide<'_>,
-    test: &FeatureMatrix,
+    test: QueryRows<'_>,
     test_labels: &[u32],
     config: &SearchConfig,
     lists: Lists,
@@ -587,7 +663,7 @@ fn search_in(
 fn plan_search<'a>(
     layout: Cow<'a, TrainLayout>,
     train: &TrainSide<'_>,
-    test: &FeatureMatrix,
+    test: QueryRows<'a>,
     config: &SearchConfig,
     lists: Lists,
     margin: (f64, usize),
@@ -607,7 +683,7 @@ fn plan_search<'a>(
         .iter()
         .map(|&r| RadiusLimits::new(config.metric, &bound, r))
         .collect();
-    let (train_rows, test_rows, gemm) = searched_rows(layout, test, config.metric)?;
+    let (train_rows, train_norms, gemm) = searched_rows(layout, test, config.metric)?;
     let domain = match (config.metric, gemm.is_some()) {
         (Metric::L2, true) => KeyDomain::SquaredDistance,
         (Metric::L2, false) => KeyDomain::Distance,
@@ -617,7 +693,8 @@ fn plan_search<'a>(
     Ok(Plan {
         positions: tables.positions,
         train: train_rows,
-        test: test_rows,
+        train_norms,
+        test,
         gemm,
         label_by_position: tables.label_by_position,
         n_train,
@@ -711,29 +788,63 @@ impl PositionTables {
     }
 }
 
-/// The padded training and test rows the kernels read (cosine: scaled to unit length,
-/// `docs/SEARCH.md`), and for the matrix-multiplication path their norms (`None` when
-/// ℓ2's values are too large for f32 products: the kernels handle that).
+/// The padded training rows the kernels read, for cosine the norm of each (the rows are
+/// scaled to unit length as they are read, `docs/SEARCH.md`, [`Plan::train_tile`]), and
+/// for the matrix-multiplication path the norms of the rows it multiplies (`None` when
+/// ℓ2's values are too large for f32 products: the kernels handle that). Every norm is
+/// that of the padded row, as scaled (cosine), one row at a time: no copy of either
+/// matrix.
 fn searched_rows<'a>(
     layout: Cow<'a, TrainLayout>,
-    test: &FeatureMatrix,
+    test: QueryRows<'_>,
     metric: Metric,
-) -> Result<(Padded<'a>, Padded<'a>, Option<GemmNorms>), Error> {
+) -> Result<(Padded<'a>, Option<Vec<f64>>, Option<GemmNorms>), Error> {
     let dim = layout.padded_dim();
-    let mut train_rows = Padded {
+    let train_rows = Padded {
         dim,
         data: match layout {
             Cow::Borrowed(l) => Cow::Borrowed(l.data()),
             Cow::Owned(l) => Cow::Owned(l.into_data()),
         },
     };
-    let mut test_rows = Padded::new(test);
-    if metric == Metric::Cosine {
-        gemm::normalize_rows(train_rows.data.to_mut(), dim);
-        gemm::normalize_rows(test_rows.data.to_mut(), dim);
-    }
+    let cosine = metric == Metric::Cosine;
+    let train_norms: Option<Vec<f64>> = cosine.then(|| {
+        train_rows
+            .data
+            .chunks_exact(dim)
+            .map(gemm::row_norm)
+            .collect()
+    });
     let gemm = if metric.uses_gemm() {
-        let norms = GemmNorms::new(&train_rows.data, &test_rows.data, dim);
+        // ‖row‖² of each row as searched (cosine: scaled), padded with zeros.
+        let mut padded = vec![0f32; dim];
+        let train_sq: Vec<f64> = match &train_norms {
+            Some(norms) => train_rows
+                .data
+                .chunks_exact(dim)
+                .zip(norms)
+                .map(|(row, &norm)| {
+                    gemm::scale_into(row, norm, &mut padded);
+                    gemm::sq_norm(&padded)
+                })
+                .collect(),
+            None => train_rows
+                .data
+                .chunks_exact(dim)
+                .map(gemm::sq_norm)
+                .collect(),
+        };
+        padded.fill(0.0);
+        let test_sq: Vec<f64> = (0..test.n)
+            .map(|i| {
+                padded[..test.dim].copy_from_slice(test.row(i));
+                if cosine {
+                    gemm::normalize_rows(&mut padded, dim);
+                }
+                gemm::sq_norm(&padded)
+            })
+            .collect();
+        let norms = GemmNorms::from_sq_norms(&train_sq, &test_sq, dim);
         if norms.fits_f32() {
             Some(norms)
         } else if metric == Metric::Ip {
@@ -746,7 +857,7 @@ fn searched_rows<'a>(
     } else {
         None
     };
-    Ok((train_rows, test_rows, gemm))
+    Ok((train_rows, train_norms, gemm))
 }
 
 /// The blocks' counts and lists, in test order, as votes per k and r of `config` (in the
@@ -837,10 +948,43 @@ fn distance_of(key: u64) -> f32 {
 }
 
 impl Plan<'_> {
-    /// The exact distance key of query `q` (test row) and the training example at `key`.
-    fn exact(&self, q: usize, key: u64) -> Exact {
+    /// The exact distance key of `query` (a padded test row, as searched) and the
+    /// training example at `key`.
+    fn exact(&self, query: &[f32], key: u64) -> Exact {
         let row = self.row_by_position[position_of(key)] as usize;
-        exact_key(self.metric, self.test.row(q), self.train.row(row))
+        exact_key(self.metric, query, &self.train_row(row))
+    }
+
+    /// Padded training row `j` as searched (cosine: scaled, a copy of this one row).
+    fn train_row(&self, j: usize) -> Cow<'_, [f32]> {
+        let row = self.train.row(j);
+        match &self.train_norms {
+            Some(norms) => {
+                let mut scaled = vec![0f32; row.len()];
+                gemm::scale_into(row, norms[j], &mut scaled);
+                Cow::Owned(scaled)
+            }
+            None => Cow::Borrowed(row),
+        }
+    }
+
+    /// Padded training rows `run` as searched: borrowed, or for cosine scaled into
+    /// `buf` (one tile, reused by the block).
+    fn train_tile<'b>(&'b self, run: &Run, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        let rows = self.train.rows(run.start, run.start + run.rows);
+        let Some(norms) = &self.train_norms else {
+            return rows;
+        };
+        let dim = self.train.dim;
+        buf.resize(rows.len(), 0.0);
+        for ((row, out), &norm) in rows
+            .chunks_exact(dim)
+            .zip(buf.chunks_exact_mut(dim))
+            .zip(&norms[run.start..run.start + run.rows])
+        {
+            gemm::scale_into(row, norm, out);
+        }
+        &buf[..rows.len()]
     }
 
     /// The error bound of query `q`'s fast values.
@@ -867,14 +1011,14 @@ impl Plan<'_> {
 
     /// The fast value of query `q` and padded training row `j`, computed on its own (the
     /// fallback; any value within the bound will do).
-    fn fast_value(&self, q: usize, j: usize) -> f32 {
-        let (a, b) = (self.test.row(q), self.train.row(j));
+    fn fast_value(&self, query: &[f32], q: usize, j: usize) -> f32 {
+        let b = self.train_row(j);
         match &self.gemm {
             Some(norms) => {
-                let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                let dot: f32 = query.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
                 norms.fast(self.metric, q, j, dot)
             }
-            None => scalar::distance(self.metric, a, b),
+            None => scalar::distance(self.metric, query, &b),
         }
     }
 
@@ -882,7 +1026,7 @@ impl Plan<'_> {
     /// first, then every run of keys whose error intervals chain together is recomputed
     /// exactly and re-sorted. Keys in different runs are already in exact order, as `lo`
     /// and `hi` are non-decreasing.
-    fn exact_order(&self, q: usize, bound: &Bound, keys: &mut [u64]) {
+    fn exact_order(&self, query: &[f32], bound: &Bound, keys: &mut [u64]) {
         keys.sort_unstable();
         let mut start = 0;
         while start < keys.len() {
@@ -895,7 +1039,7 @@ impl Plan<'_> {
             if end - start > 1 {
                 let run = &mut keys[start..end];
                 let mut exact: Vec<(Exact, u64)> =
-                    run.iter().map(|&k| (self.exact(q, k), k)).collect();
+                    run.iter().map(|&k| (self.exact(query, k), k)).collect();
                 exact.sort_unstable_by(|a, b| {
                     a.0.cmp(&b.0).then(position_of(a.1).cmp(&position_of(b.1)))
                 });
@@ -908,14 +1052,14 @@ impl Plan<'_> {
     }
 
     /// Of `keys` (which hold every candidate whose interval reaches the k-th), the exact
-    /// k nearest of query `q`, moved to `keys[..k]` in no particular order.
-    fn exact_top(&self, q: usize, bound: &Bound, keys: &mut [u64], k: usize) {
+    /// k nearest of `query`, moved to `keys[..k]` in no particular order.
+    fn exact_top(&self, query: &[f32], bound: &Bound, keys: &mut [u64], k: usize) {
         select_exact(
             bound,
             keys,
             k,
             |&key| distance_of(key),
-            |&key| self.exact(q, key),
+            |&key| self.exact(query, key),
             |&key| position_of(key),
         );
     }
@@ -952,8 +1096,15 @@ struct BlockState {
 }
 
 impl BlockState {
-    /// Takes the fast values `dq` of block query `q` against the valid rows of `run`.
-    fn take(&mut self, plan: &Plan<'_>, run: &Run, q: usize, dq: &[f32]) {
+    /// Takes the fast values `dq` of block query `q` (its padded row: `query`) against
+    /// the valid rows of `run` (`tile`, as searched).
+    fn take(
+        &mut self,
+        plan: &Plan<'_>,
+        (run, tile): (&Run, &[f32]),
+        (q, query): (usize, &[f32]),
+        dq: &[f32],
+    ) {
         let c = plan.n_classes;
         let row_len = plan.row_len();
         let positions = &plan.positions[run.start..run.start + run.valid];
@@ -968,11 +1119,11 @@ impl BlockState {
             }
             let mut n = certain;
             if reach > certain {
-                let a = plan.test.row(self.q0 + q);
+                let dim = plan.train.dim;
                 for (t, &d) in dq.iter().enumerate() {
                     if d > lim.certain
                         && d <= lim.reach
-                        && exact_key(plan.metric, a, plan.train.row(run.start + t)) <= lim.key
+                        && exact_key(plan.metric, query, &tile[t * dim..(t + 1) * dim]) <= lim.key
                     {
                         n += 1;
                     }
@@ -1001,8 +1152,9 @@ impl BlockState {
 /// rows scanned (the sample first, which sets each query's threshold), then the exact k
 /// nearest and the exact balls.
 fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
+    let queries = Queries::new(plan, q0, nq);
     let mut block = BlockState::new(plan, q0, nq);
-    scan_runs(plan, &mut block, nq);
+    scan_runs(plan, &queries, &mut block, nq);
     let BlockState {
         mut counts,
         states,
@@ -1012,11 +1164,11 @@ fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
         ..
     } = block;
     let (knn, fallbacks) = if plan.k_max > 0 {
-        exact_nearest(plan, q0, states, &bounds, &mut counts)
+        exact_nearest(plan, &queries, states, &bounds, &mut counts)
     } else {
         (Vec::new(), 0)
     };
-    let rnn = exact_balls(plan, q0, ball_keys, &limits, &bounds);
+    let rnn = exact_balls(plan, &queries, ball_keys, &limits, &bounds);
     BlockResult {
         counts,
         fallbacks,
@@ -1052,7 +1204,7 @@ impl BlockState {
 
 /// The fast values of the block's `nq` queries against every run, phase by phase, fed
 /// to [`BlockState::take`]; after the sample (phase 0), each query's threshold is set.
-fn scan_runs(plan: &Plan<'_>, block: &mut BlockState, nq: usize) {
+fn scan_runs(plan: &Plan<'_>, queries: &Queries, block: &mut BlockState, nq: usize) {
     let q0 = block.q0;
     let max_rows = plan
         .phases
@@ -1064,28 +1216,29 @@ fn scan_runs(plan: &Plan<'_>, block: &mut BlockState, nq: usize) {
     let nq4 = nq.div_ceil(4) * 4;
     let mut dists = vec![0f32; nq4 * max_rows];
     let dim = plan.train.dim;
+    let mut scaled = Vec::new();
     for (phase, runs) in plan.phases.iter().enumerate() {
         for run in runs {
-            let rows = plan.train.rows(run.start, run.start + run.rows);
+            let rows = plan.train_tile(run, &mut scaled);
             if let Some(norms) = &plan.gemm {
                 let out = &mut dists[..nq * run.rows];
-                gemm::dots(plan.test.rows(q0, q0 + nq), rows, dim, out);
+                gemm::dots(queries.rows(q0, q0 + nq), rows, dim, out);
                 for q in 0..nq {
                     let dq = &mut out[q * run.rows..q * run.rows + run.valid];
                     for (t, v) in dq.iter_mut().enumerate() {
                         *v = norms.fast(plan.metric, q0 + q, run.start + t, *v);
                     }
-                    block.take(plan, run, q, dq);
+                    block.take(plan, (run, rows), (q, queries.row(q0 + q)), dq);
                 }
                 continue;
             }
             let out = &mut dists[..4 * run.rows];
             for qg in (0..nq).step_by(4) {
-                let qs = [0, 1, 2, 3].map(|i| plan.test.row(q0 + qg + i));
+                let qs = [0, 1, 2, 3].map(|i| queries.row(q0 + qg + i));
                 plan.kernel.tile(plan.metric, qs, rows, dim, out);
                 for qi in 0..4.min(nq - qg) {
                     let dq = &out[qi * run.rows..qi * run.rows + run.valid];
-                    block.take(plan, run, qg + qi, dq);
+                    block.take(plan, (run, rows), (qg + qi, qs[qi]), dq);
                 }
             }
         }
@@ -1103,15 +1256,17 @@ fn scan_runs(plan: &Plan<'_>, block: &mut BlockState, nq: usize) {
 /// of queries whose threshold kept too few candidates and were searched again.
 fn exact_nearest(
     plan: &Plan<'_>,
-    q0: usize,
+    queries: &Queries,
     states: Vec<QueryState>,
     bounds: &[Bound],
     counts: &mut [u32],
 ) -> (Vec<Vec<RawNeighbour>>, usize) {
     let (c, row_len) = (plan.n_classes, plan.row_len());
+    let q0 = queries.q0;
     let mut fallbacks = 0;
     let mut knn_lists = Vec::new();
     for (q, state) in states.into_iter().enumerate() {
+        let query = queries.row(q0 + q);
         // Exact when at least k_max keys are ≤ τ: then the k_max-th fast value is ≤ τ
         // and everything its interval reaches was accepted.
         let mut keys = if state.tau_bits == u32::MAX
@@ -1120,10 +1275,10 @@ fn exact_nearest(
             state.candidates.into_keys()
         } else {
             fallbacks += 1;
-            exhaustive_keys(plan, q0 + q, bounds[q])
+            exhaustive_keys(plan, (q0 + q, query), bounds[q])
         };
         for (ki, &k) in plan.ks.iter().enumerate().rev() {
-            plan.exact_top(q0 + q, &bounds[q], &mut keys, k);
+            plan.exact_top(query, &bounds[q], &mut keys, k);
             let mut running = vec![0u32; c];
             for &key in &keys[..k.min(keys.len())] {
                 running[plan.label_by_position[position_of(key)] as usize] += 1;
@@ -1132,7 +1287,7 @@ fn exact_nearest(
             if plan.lists.knn && ki + 1 == plan.ks.len() {
                 let mut nearest = keys[..k.min(keys.len())].to_vec();
                 if plan.lists.ordered {
-                    plan.exact_order(q0 + q, &bounds[q], &mut nearest);
+                    plan.exact_order(query, &bounds[q], &mut nearest);
                 } else {
                     nearest.sort_unstable();
                 }
@@ -1150,7 +1305,7 @@ fn exact_nearest(
 /// largest radius may reach, those exactly within it, in order.
 fn exact_balls(
     plan: &Plan<'_>,
-    q0: usize,
+    queries: &Queries,
     ball_keys: Vec<Vec<u64>>,
     limits: &[Vec<RadiusLimits>],
     bounds: &[Bound],
@@ -1159,11 +1314,12 @@ fn exact_balls(
         .into_iter()
         .enumerate()
         .map(|(q, mut keys)| {
+            let query = queries.row(queries.q0 + q);
             if let Some(lim) = limits[q].last() {
-                keys.retain(|&k| distance_of(k) <= lim.certain || plan.exact(q0 + q, k) <= lim.key);
+                keys.retain(|&k| distance_of(k) <= lim.certain || plan.exact(query, k) <= lim.key);
             }
             if plan.lists.ordered {
-                plan.exact_order(q0 + q, &bounds[q], &mut keys);
+                plan.exact_order(query, &bounds[q], &mut keys);
             } else {
                 keys.sort_unstable();
             }
@@ -1174,11 +1330,11 @@ fn exact_balls(
 
 /// Every key whose interval reaches the k_max-th of one query, without any threshold (the
 /// rare fallback).
-fn exhaustive_keys(plan: &Plan<'_>, q: usize, bound: Bound) -> Vec<u64> {
+fn exhaustive_keys(plan: &Plan<'_>, (q, query): (usize, &[f32]), bound: Bound) -> Vec<u64> {
     let mut top = TopK::with_bound(plan.k_max, Some(bound));
     for run in plan.phases.iter().flatten() {
         for j in run.start..run.start + run.valid {
-            top.push(order_key(plan.fast_value(q, j), plan.positions[j]));
+            top.push(order_key(plan.fast_value(query, q, j), plan.positions[j]));
         }
     }
     top.into_keys()
