@@ -123,14 +123,17 @@ fn configs() -> Vec<SearchConfig> {
     .collect()
 }
 
-/// Rows and layout loads of the same files: same values, same votes and lists.
-fn check_both_ways(files: &Files, expect_layout: bool) {
+/// Rows and layout loads of the same files: same values, same votes and lists. The
+/// layout load holds every value once (training rows in the layout, test rows as f32
+/// values) and the records as stored only when `records_kept` (float64).
+fn check_both_ways(files: &Files, records_kept: bool) {
     let rows = load_npy_dataset(&files.paths, None).unwrap();
     let laid = load_npy_dataset_into(&files.paths, None, TrainInto::SearchLayout).unwrap();
     assert!(rows.train.layout.is_none());
-    assert_eq!(laid.train.layout.is_some(), expect_layout);
-    if expect_layout {
-        assert!(laid.train.records.is_empty() && laid.train.features.is_none());
+    assert!(laid.train.layout.is_some() && laid.train.features.is_none());
+    assert!(laid.test.layout.is_none() && laid.test.features.is_some());
+    for split in [&laid.train, &laid.test] {
+        assert_eq!(!split.records.is_empty(), records_kept);
     }
     assert_matches_in_memory(&rows, &files.paths);
     assert_matches_in_memory(&laid, &files.paths);
@@ -144,8 +147,9 @@ fn check_both_ways(files: &Files, expect_layout: bool) {
         let b = pipeline::votes(&laid, FeatureKind::Raw, &config, &Progress::default()).unwrap();
         assert_eq!(a.result, b.result, "{:?}", config.metric);
         // And the general entry point on a row-major matrix, as before the layout.
-        let dim = a.test_features.dim;
+        let dim = rows.test.features.as_ref().unwrap().len() / rows.test.len();
         let train = rows.train.feature_matrix(dim).unwrap();
+        let test = rows.test.feature_matrix(dim).unwrap();
         let positions = rows.train.tie_break_positions();
         let direct = search(
             Reference {
@@ -154,16 +158,17 @@ fn check_both_ways(files: &Files, expect_layout: bool) {
                 positions: &positions,
                 n_classes: rows.n_classes,
             },
-            &a.test_features,
+            &test,
             &rows.test.labels,
             &config,
             &|_| {},
         )
         .unwrap();
         assert_eq!(direct, b.result, "{:?}", config.metric);
-        assert_eq!(a.test_features, b.test_features);
-        // Raw features are searched in a layout, never copied row-major by the pipeline.
+        // Raw features are searched where the dataset holds them, never copied by the
+        // pipeline.
         assert!(a.train_features.is_none() && b.train_features.is_none());
+        assert!(a.test_features.is_none() && b.test_features.is_none());
     }
 }
 
@@ -180,7 +185,7 @@ fn odd_widths_and_unsorted_labels_give_the_same_votes_either_way() {
                 encode(&xte, n_test, dim),
                 &labels(n_test, 5, &mut rng),
             );
-            check_both_ways(&files, kind == "f32");
+            check_both_ways(&files, kind == "f64");
         }
     }
 }
@@ -203,9 +208,9 @@ fn big_endian_and_gzip_inputs_load_like_the_whole_file_parser() {
         common::npy_f32_big_endian(&xte, 7, dim),
         &yte,
     );
-    check_both_ways(&files, true);
-    // gzip: streamed through the decoder, rows (no layout: the length is only known at
-    // the end of the stream).
+    check_both_ways(&files, false);
+    // gzip: streamed through the decoder into the layout (the length is checked at the
+    // end of the stream).
     let files = write(
         common::gzip(&npy::encode(&[n, dim], &xtr)),
         &ytr,
@@ -213,6 +218,18 @@ fn big_endian_and_gzip_inputs_load_like_the_whole_file_parser() {
         &yte,
     );
     check_both_ways(&files, false);
+    // float64 and uint8, gzip-compressed: into the layout too.
+    for kind in ["f64", "u8"] {
+        let xtr = values(kind, n, dim, &mut rng);
+        let xte = values(kind, 7, dim, &mut rng);
+        let files = write(
+            common::gzip(&encode(&xtr, n, dim)),
+            &ytr,
+            common::gzip(&encode(&xte, 7, dim)),
+            &yte,
+        );
+        check_both_ways(&files, kind == "f64");
+    }
 }
 
 #[test]

@@ -67,15 +67,18 @@ impl Content {
 
 /// One split (train or test): records as stored and their labels.
 ///
-/// A float32 training split loaded for the search
+/// A split loaded for the search
 /// ([`load_npy_dataset_into`](super::npy_features::load_npy_dataset_into)) keeps its
-/// values only once, in the search's [`TrainLayout`]: `records` and `features` are then
-/// empty, and [`Split::records_bytes`] / [`Split::feature_matrix`] rebuild them from the
-/// layout (a float32 row's record is exactly its values' little-endian bytes).
+/// values only once: a training split in the search's [`TrainLayout`] (`layout`), a test
+/// split as its f32 values (`features`). Their `records` are then empty whenever the f32
+/// values give them back exactly (float32: a record is its values' little-endian bytes;
+/// uint8: each value is a byte), and [`Split::records_bytes`] / [`Split::feature_matrix`]
+/// rebuild them; float64 records are kept as stored (the f32 values lose their low bits,
+/// and the tie-break rank hashes the stored bytes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
-    /// `n × record_len` bytes, the input bytes of METHOD §2's rank (empty when `layout`
-    /// holds the rows).
+    /// `n × record_len` bytes, the input bytes of METHOD §2's rank (empty when the values
+    /// give them back, see above).
     pub records: Vec<u8>,
     /// One label per record.
     pub labels: Vec<u32>,
@@ -84,8 +87,8 @@ pub struct Split {
     /// For feature datasets: the values as f32, `n × dim` (None for images, and when
     /// `layout` holds the rows).
     pub features: Option<Vec<f32>>,
-    /// For a float32 training split loaded for the search: its rows, already in the
-    /// search's layout (shared, so that cloning the dataset does not copy them).
+    /// For a training split loaded for the search: its rows, already in the search's
+    /// layout (shared, so that cloning the dataset does not copy them).
     pub layout: Option<Arc<TrainLayout>>,
 }
 
@@ -103,25 +106,63 @@ impl Split {
     /// The raw bytes of record `i`.
     ///
     /// # Panics
-    /// For a split held in a [`TrainLayout`] (use [`Split::records_bytes`]).
+    /// For a split whose records are rebuilt from its values (use
+    /// [`Split::records_bytes`]).
     pub fn record(&self, i: usize) -> &[u8] {
         &self.records[i * self.record_len..(i + 1) * self.record_len]
     }
 
-    /// Every record, `n × record_len` bytes: borrowed, or rebuilt from the layout.
-    pub fn records_bytes(&self) -> Cow<'_, [u8]> {
-        match &self.layout {
-            None => Cow::Borrowed(&self.records),
-            Some(layout) => {
-                let mut out = Vec::with_capacity(self.len() * self.record_len);
-                let mut bytes = Vec::new();
-                for i in 0..layout.n() {
-                    le_bytes_into(layout.row(i), &mut bytes);
-                    out.extend_from_slice(&bytes);
-                }
-                Cow::Owned(out)
-            }
+    /// Whether `records` holds every record (else they are rebuilt from the values).
+    fn records_held(&self) -> bool {
+        self.records.len() == self.len() * self.record_len
+    }
+
+    /// Values per row of a feature split, from wherever its values are.
+    fn dim(&self) -> Option<usize> {
+        match (&self.layout, &self.features) {
+            (Some(layout), _) => Some(layout.dim()),
+            (None, Some(data)) => Some(data.len() / self.len().max(1)),
+            (None, None) => None,
         }
+    }
+
+    /// The f32 values of row `i` of a feature split.
+    fn values(&self, i: usize) -> &[f32] {
+        match (&self.layout, &self.features) {
+            (Some(layout), _) => layout.row(i),
+            (None, Some(data)) => {
+                let dim = data.len() / self.len().max(1);
+                &data[i * dim..(i + 1) * dim]
+            }
+            (None, None) => &[],
+        }
+    }
+
+    /// Record `i` as stored, into `out`: the held bytes, or rebuilt from its values.
+    fn record_into(&self, i: usize, out: &mut Vec<u8>) {
+        out.clear();
+        if self.records_held() {
+            out.extend_from_slice(self.record(i));
+        } else if self.dim() == Some(self.record_len) {
+            // uint8: every value is a byte, exactly.
+            out.extend(self.values(i).iter().map(|&v| v as u8));
+        } else {
+            le_bytes_into(self.values(i), out);
+        }
+    }
+
+    /// Every record, `n × record_len` bytes: borrowed, or rebuilt from the values.
+    pub fn records_bytes(&self) -> Cow<'_, [u8]> {
+        if self.records_held() {
+            return Cow::Borrowed(&self.records);
+        }
+        let mut out = Vec::with_capacity(self.len() * self.record_len);
+        let mut bytes = Vec::new();
+        for i in 0..self.len() {
+            self.record_into(i, &mut bytes);
+            out.extend_from_slice(&bytes);
+        }
+        Cow::Owned(out)
     }
 
     /// For feature datasets, the values as a row-major matrix of `dim` columns (a copy).
@@ -140,20 +181,18 @@ impl Split {
     /// Each example's tie-break position (see [`crate::rank::tie_break_positions`]),
     /// hashing the records as stored.
     pub fn tie_break_positions(&self) -> Vec<u32> {
-        match &self.layout {
-            None => crate::rank::tie_break_positions(&self.labels, &self.records, self.record_len),
-            Some(layout) => {
-                // Rows hashed in parallel (each rank depends on its row alone).
-                let ranks: Vec<_> = (0..layout.n())
-                    .into_par_iter()
-                    .map_init(Vec::new, |bytes, i| {
-                        le_bytes_into(layout.row(i), bytes);
-                        rank(self.labels[i], bytes)
-                    })
-                    .collect();
-                positions_of_ranks(&ranks)
-            }
+        if self.records_held() {
+            return crate::rank::tie_break_positions(&self.labels, &self.records, self.record_len);
         }
+        // Rows hashed in parallel (each rank depends on its row alone).
+        let ranks: Vec<_> = (0..self.len())
+            .into_par_iter()
+            .map_init(Vec::new, |bytes, i| {
+                self.record_into(i, bytes);
+                rank(self.labels[i], bytes)
+            })
+            .collect();
+        positions_of_ranks(&ranks)
     }
 
     /// Count of each label, `0..n_classes`.
@@ -165,57 +204,41 @@ impl Split {
         h
     }
 
-    /// Examples `range` (clamped to the split), e.g. one shard of a sharded search.
+    /// Examples `range` (clamped to the split), e.g. one shard of a sharded search: a
+    /// row-major split with its records held.
     pub fn rows(&self, range: std::ops::Range<usize>) -> Split {
         let end = range.end.min(self.len());
         let start = range.start.min(end);
-        if let Some(layout) = &self.layout {
-            // Back to row-major records and values (a float32 record is its values'
-            // little-endian bytes).
-            let mut features = Vec::with_capacity((end - start) * layout.dim());
+        let records = if self.records_held() {
+            self.records[start * self.record_len..end * self.record_len].to_vec()
+        } else {
+            let mut out = Vec::with_capacity((end - start) * self.record_len);
+            let mut bytes = Vec::new();
             for i in start..end {
-                features.extend_from_slice(layout.row(i));
+                self.record_into(i, &mut bytes);
+                out.extend_from_slice(&bytes);
             }
-            return Split {
-                records: features.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                labels: self.labels[start..end].to_vec(),
-                record_len: self.record_len,
-                features: Some(features),
-                layout: None,
-            };
-        }
-        let dim = self
-            .features
-            .as_ref()
-            .map_or(0, |f| f.len() / self.len().max(1));
+            out
+        };
+        let features = self.dim().map(|dim| {
+            let mut data = Vec::with_capacity((end - start) * dim);
+            for i in start..end {
+                data.extend_from_slice(self.values(i));
+            }
+            data
+        });
         Split {
-            records: self.records[start * self.record_len..end * self.record_len].to_vec(),
+            records,
             labels: self.labels[start..end].to_vec(),
             record_len: self.record_len,
-            features: self
-                .features
-                .as_ref()
-                .map(|f| f[start * dim..end * dim].to_vec()),
+            features,
             layout: None,
         }
     }
 
     /// The first `n` examples (or all, if fewer).
     pub fn truncated(&self, n: usize) -> Split {
-        let n = n.min(self.len());
-        if self.layout.is_some() {
-            return self.rows(0..n);
-        }
-        Split {
-            records: self.records[..n * self.record_len].to_vec(),
-            labels: self.labels[..n].to_vec(),
-            record_len: self.record_len,
-            features: self.features.as_ref().map(|f| {
-                let dim = f.len() / self.len().max(1);
-                f[..n * dim].to_vec()
-            }),
-            layout: None,
-        }
+        self.rows(0..n)
     }
 }
 
@@ -307,10 +330,18 @@ impl Dataset {
                 });
             }
             assert_eq!(split.record_len, self.content.record_len());
-            match &split.layout {
-                None => assert_eq!(split.records.len(), split.len() * split.record_len),
-                Some(layout) => assert_eq!(layout.n(), split.len()),
+            if let Some(layout) = &split.layout {
+                assert_eq!(layout.n(), split.len());
             }
+            // Records are held, or rebuilt exactly from f32 values (float32, uint8).
+            let dim = split.dim();
+            assert!(
+                split.records_held()
+                    || (split.records.is_empty()
+                        && dim.is_some_and(|d| {
+                            split.record_len == d || split.record_len == 4 * d
+                        }))
+            );
             if let Some((index, &label)) = split
                 .labels
                 .iter()

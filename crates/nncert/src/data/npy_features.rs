@@ -2,7 +2,9 @@
 //!
 //! The feature files are streamed ([`NpyStream`]): labels first, then every row straight
 //! into its final place — row-major `records` and `features`, or, for the search, the
-//! search's own layout (`docs/MEMORY.md`).
+//! training rows into the search's own layout and the test rows as f32 values only, with
+//! the records as stored kept only where the values cannot give them back (float64;
+//! `docs/MEMORY.md`).
 
 use std::path::{Path, PathBuf};
 
@@ -68,9 +70,11 @@ pub enum TrainInto {
     /// `records` (the bytes as stored) and `features` (f32), row-major: what every
     /// consumer of a [`Dataset`] can read.
     Rows,
-    /// For float32 features in a plain (not gzip-compressed) file: straight into the
-    /// search's [`TrainLayout`], the only copy (`Split::layout`); other dtypes and
-    /// compressed files fall back to [`TrainInto::Rows`].
+    /// For the search: the training rows straight into the search's [`TrainLayout`], the
+    /// only copy of their values (`Split::layout`), the test rows as f32 values
+    /// (`Split::features`); records as stored are kept only for float64, whose f32 values
+    /// cannot give them back (the tie-break rank hashes them). Every dtype, plain or
+    /// gzip-compressed.
     SearchLayout,
 }
 
@@ -197,27 +201,31 @@ pub(super) fn stream_rows(
     Ok(())
 }
 
-/// Reads every row of `stream` into a row-major split: records and f32 features.
+/// Reads every row of `stream` into a row-major split: f32 features, and the records as
+/// stored if `keep_records` (else they are rebuilt from the values when asked for, see
+/// [`Split`]).
 fn rows_split(
     mut stream: NpyStream,
     path: &Path,
-    n: usize,
-    dim: usize,
+    (n, dim): (usize, usize),
     labels: Vec<u32>,
+    keep_records: bool,
 ) -> Result<(Split, Checksums), Error> {
     let record_len = dim * stream.header().dtype.size();
     // A plain file's length matches its header: allocate once. A compressed one grows
     // with what it really holds.
     let (mut records, mut features) = if stream.length_checked() {
         (
-            Vec::with_capacity(n * record_len),
+            Vec::with_capacity(if keep_records { n * record_len } else { 0 }),
             Vec::with_capacity(n * dim),
         )
     } else {
         (Vec::new(), Vec::new())
     };
     stream_rows(&mut stream, path, n, dim, |_, record, values| {
-        records.extend_from_slice(record);
+        if keep_records {
+            records.extend_from_slice(record);
+        }
         features.extend_from_slice(values);
     })?;
     let sums = stream.finish()?;
@@ -233,24 +241,40 @@ fn rows_split(
     ))
 }
 
-/// Reads every row of a float32 `stream` straight into its place in the search's layout.
+/// Reads every row of `stream` straight into its place in the search's layout, and the
+/// records as stored if `keep_records`.
+///
+/// The layout is allocated from the header's shape: for a plain file its length was
+/// checked against that shape when it was opened; a gzip-compressed one announces at most
+/// [`MAX_DECOMPRESSED`](super::source::MAX_DECOMPRESSED) bytes (checked when opened), and
+/// its pages are zero until rows are written into them, so memory follows the rows the
+/// stream really holds. A stream shorter or longer than announced fails at its end and
+/// returns nothing.
 fn layout_split(
     mut stream: NpyStream,
     path: &Path,
     (n, dim): (usize, usize),
     labels: Vec<u32>,
-    n_classes: usize,
+    (n_classes, keep_records): (usize, bool),
 ) -> Result<(Split, Checksums), Error> {
+    let record_len = dim * stream.header().dtype.size();
     let mut layout = TrainLayout::zeroed(&labels, n_classes, dim);
-    stream_rows(&mut stream, path, n, dim, |row, _, values| {
+    let mut records = Vec::with_capacity(match keep_records && stream.length_checked() {
+        true => n * record_len,
+        false => 0,
+    });
+    stream_rows(&mut stream, path, n, dim, |row, record, values| {
         layout.row_mut(row).copy_from_slice(values);
+        if keep_records {
+            records.extend_from_slice(record);
+        }
     })?;
     let sums = stream.finish()?;
     Ok((
         Split {
-            records: Vec::new(),
+            records,
             labels,
-            record_len: dim * 4,
+            record_len,
             features: None,
             layout: Some(Arc::new(layout)),
         },
@@ -415,33 +439,32 @@ pub fn load_npy_dataset_into(
     into: TrainInto,
 ) -> Result<Dataset, Error> {
     let o = open_dataset(paths, n_classes)?;
-    let in_layout = into == TrainInto::SearchLayout
-        && o.dtype == DType::F32
-        && o.train_stream.length_checked()
-        && o.n_train < u32::MAX as usize - 1;
-    let (train, train_sums) = if in_layout {
+    let for_search = into == TrainInto::SearchLayout;
+    // Records as stored are kept where the f32 values cannot give them back.
+    let keep_records = !for_search || o.dtype == DType::F64;
+    let (train, train_sums) = if for_search && o.n_train < u32::MAX as usize - 1 {
         layout_split(
             o.train_stream,
             &paths.train_features,
             (o.n_train, o.dim),
             o.train_labels,
-            o.n_classes,
+            (o.n_classes, keep_records),
         )?
     } else {
         rows_split(
             o.train_stream,
             &paths.train_features,
-            o.n_train,
-            o.dim,
+            (o.n_train, o.dim),
             o.train_labels,
+            true,
         )?
     };
     let (test, test_sums) = rows_split(
         o.test_stream,
         &paths.test_features,
-        o.n_test,
-        o.dim,
+        (o.n_test, o.dim),
         o.test_labels,
+        keep_records,
     )?;
     let dataset = Dataset {
         name: "npy".into(),
