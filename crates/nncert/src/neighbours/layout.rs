@@ -117,6 +117,19 @@ impl TrainLayout {
         layout
     }
 
+    /// The layout of the rows of `rows` (one copy of them).
+    pub(crate) fn from_rows_of(
+        rows: &(impl crate::shard::TrainRows + ?Sized),
+        labels: &[u32],
+        n_classes: usize,
+    ) -> TrainLayout {
+        let mut layout = TrainLayout::zeroed(labels, n_classes, rows.n_cols());
+        for i in 0..rows.n_rows() {
+            layout.row_mut(i).copy_from_slice(rows.values(i));
+        }
+        layout
+    }
+
     /// Number of (real) training rows.
     pub fn n(&self) -> usize {
         self.slot_of_row.len()

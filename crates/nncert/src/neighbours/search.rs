@@ -516,13 +516,7 @@ pub fn search_laid_out(
         n_classes: reference.n_classes,
     };
     check(&train, &test, test_labels, config)?;
-    if reference.layout.groups().len() != train.n_classes {
-        return Err(Error::invalid(format!(
-            "search: the training layout has {} classes, the reference {}",
-            reference.layout.groups().len(),
-            train.n_classes
-        )));
-    }
+    check_layout(&reference)?;
     let lists = Lists {
         knn: config.keep_neighbours,
         rnn: config.keep_neighbours,
@@ -539,6 +533,63 @@ pub fn search_laid_out(
         MARGIN,
     )?;
     Ok(into_result(detailed, config.keep_neighbours))
+}
+
+/// A layout fits its reference: built for its class count and its labels (every slot's
+/// row in the group of its label), else rNN counts would go to the wrong class.
+fn check_layout(reference: &LaidOutReference<'_>) -> Result<(), Error> {
+    let layout = reference.layout;
+    if layout.groups().len() != reference.n_classes {
+        return Err(Error::invalid(format!(
+            "search: the training layout has {} classes, the reference {}",
+            layout.groups().len(),
+            reference.n_classes
+        )));
+    }
+    for (label, group) in layout.groups().iter().enumerate() {
+        for slot in group.start..group.start + group.len {
+            match layout.row_of_slot(slot) {
+                Some(j) if reference.labels.get(j) == Some(&(label as u32)) => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "search: the training layout was built for other labels than the reference's",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// As [`search_detailed`], for training rows already in the search's layout.
+pub(crate) fn search_detailed_laid_out(
+    reference: LaidOutReference<'_>,
+    test: &FeatureMatrix,
+    test_labels: &[u32],
+    config: &SearchConfig,
+    lists: Lists,
+    margin: (f64, usize),
+) -> Result<Detailed, Error> {
+    let train = TrainSide {
+        n: reference.layout.n(),
+        dim: reference.layout.dim(),
+        labels: reference.labels,
+        positions: reference.positions,
+        n_classes: reference.n_classes,
+    };
+    let test = QueryRows::from(test);
+    check(&train, &test, test_labels, config)?;
+    check_layout(&reference)?;
+    search_in(
+        Cow::Borrowed(reference.layout),
+        &train,
+        test,
+        test_labels,
+        config,
+        lists,
+        &|_| {},
+        margin,
+    )
 }
 
 /// What the search needs to know of the training side besides its rows.

@@ -35,7 +35,9 @@ use crate::features::FeatureMatrix;
 use crate::neighbours::Metric;
 use crate::neighbours::exact::{Exact, exact_key};
 use crate::neighbours::layout::TrainLayout;
-use crate::neighbours::search::{Lists, Reference, SearchConfig, search_detailed};
+use crate::neighbours::search::{
+    LaidOutReference, Lists, Reference, SearchConfig, search_detailed_laid_out,
+};
 
 pub use block_stream::BlockStream;
 pub use bytes::{FORMAT_VERSION, PartialHeader, read_header};
@@ -48,15 +50,19 @@ use partial::{Row, Segment, ShardTable};
 /// The sample margin of the search (as [`crate::neighbours::search()`] uses it).
 const MARGIN: (f64, usize) = (1.25, 32);
 
-/// One training shard: its rows only, with the global facts a merge needs.
+/// One training shard: its rows only, with the global facts a merge needs. The rows are
+/// a row-major [`FeatureMatrix`] (laid out for the search by [`search_rows`], a copy) or
+/// already in the search's [`TrainLayout`] (built with `labels` and `n_classes`: searched
+/// where they are, so a loader can stream a shard's rows straight into it,
+/// `docs/MEMORY.md`).
 #[derive(Debug, Clone, Copy)]
-pub struct TrainShard<'a> {
+pub struct TrainShard<'a, R: TrainRows + ?Sized = FeatureMatrix> {
     /// Which shard (of the whole training set of `n_train` rows).
     pub spec: ShardSpec,
     /// Rows of the whole training set.
     pub n_train: usize,
     /// The shard's rows (`spec.range(n_train)` of the whole set).
-    pub features: &'a FeatureMatrix,
+    pub features: &'a R,
     /// Their labels.
     pub labels: &'a [u32],
     /// Their *global* tie-break positions ([`crate::rank::tie_break_positions`] of the
@@ -137,8 +143,8 @@ pub fn search(
 /// fast values, and its rNN label counts (and balls, with neighbour lists). `context`
 /// is recorded and must match in every partial merged with this one (the CLI puts the
 /// dataset checksums, features and tie rule there).
-pub fn search_rows(
-    train: TrainShard<'_>,
+pub fn search_rows<R: TrainRows + ?Sized>(
+    train: TrainShard<'_, R>,
     test: TestBlock<'_>,
     config: &SearchConfig,
     context: &str,
@@ -172,19 +178,26 @@ pub fn search_rows(
     };
     // The shard searched on its own, with local positions in the global order.
     let local = local_positions(train.positions);
-    let reference = Reference {
-        features: train.features,
+    let built;
+    let layout = match train.features.as_layout() {
+        Some(layout) => layout,
+        None => {
+            built = TrainLayout::from_rows_of(train.features, train.labels, train.n_classes);
+            &built
+        }
+    };
+    let reference = LaidOutReference {
+        layout,
         labels: train.labels,
         positions: &local,
         n_classes: train.n_classes,
     };
-    let d = search_detailed(
+    let d = search_detailed_laid_out(
         reference,
         test.features,
         test.labels,
         &shard_config,
         lists,
-        &|_| {},
         MARGIN,
     )?;
     let rows = rows_of_search(
@@ -213,8 +226,8 @@ pub fn search_rows(
 }
 
 /// Checks a shard job's inputs against its shard and block; the shard's training rows.
-fn check_rows(
-    train: &TrainShard<'_>,
+fn check_rows<R: TrainRows + ?Sized>(
+    train: &TrainShard<'_, R>,
     test: &TestBlock<'_>,
     config: &SearchConfig,
 ) -> Result<std::ops::Range<usize>, Error> {
@@ -228,7 +241,7 @@ fn check_rows(
         )));
     }
     check_ks_and_radii(config.metric, &config.ks, &config.radii)?;
-    if train.features.n != tr.len()
+    if train.features.n_rows() != tr.len()
         || train.labels.len() != tr.len()
         || train.positions.len() != tr.len()
     {
@@ -239,7 +252,7 @@ fn check_rows(
             tr.start,
             tr.end,
             train.n_train,
-            train.features.n,
+            train.features.n_rows(),
             train.labels.len(),
             train.positions.len()
         )));
@@ -294,12 +307,12 @@ fn local_positions(positions: &[u32]) -> Vec<u32> {
 
 /// The partial's rows from the shard search: rNN counts, and the kNN (and rNN) lists
 /// moved in (not copied), their indices made global by adding the shard's first row.
-fn rows_of_search(
+fn rows_of_search<R: TrainRows + ?Sized>(
     rnn_votes: &[crate::neighbours::RnnVotes],
     knn: Vec<Vec<(u32, f32)>>,
     rnn: Vec<Vec<(u32, f32)>>,
     bounds: &[crate::neighbours::exact::Bound],
-    train: &TrainShard<'_>,
+    train: &TrainShard<'_, R>,
     start: usize,
 ) -> Vec<Row> {
     let c = train.n_classes;
@@ -360,6 +373,10 @@ pub trait TrainRows: Sync {
     fn n_cols(&self) -> usize;
     /// Row `i` (its `n_cols` values).
     fn values(&self, i: usize) -> &[f32];
+    /// The rows already in the search's layout, if they are (then searched in place).
+    fn as_layout(&self) -> Option<&TrainLayout> {
+        None
+    }
 }
 
 impl TrainRows for FeatureMatrix {
@@ -383,6 +400,9 @@ impl TrainRows for TrainLayout {
     }
     fn values(&self, i: usize) -> &[f32] {
         self.row(i)
+    }
+    fn as_layout(&self) -> Option<&TrainLayout> {
+        Some(self)
     }
 }
 
