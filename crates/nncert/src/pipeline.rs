@@ -241,7 +241,8 @@ pub fn shard_dataset(
         block_spec: block,
         n_train: dataset.train.len(),
         n_test: dataset.test.len(),
-        train: train_rows,
+        // The shard search's layout, the one copy of the shard's rows kept.
+        train: TrainLayout::from_matrix(&train_rows, &train_split.labels, dataset.n_classes),
         train_labels: train_split.labels,
         train_positions: positions[tr].to_vec(),
         test: test_rows,

@@ -12,7 +12,7 @@ use nncert::data::npy_features::NpyPaths;
 use nncert::data::npy_shard::load_npy_shard;
 use nncert::data::{DatasetSpec, load};
 use nncert::features::FeatureKind;
-use nncert::neighbours::{Kernel, Metric, SearchConfig};
+use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig};
 use nncert::pipeline::{self, Progress};
 use nncert::rng::SplitMix64;
 use nncert::shard::{self, ShardSpec};
@@ -120,6 +120,34 @@ fn check_shard(files: &Files, train: ShardSpec, block: ShardSpec, metric: Option
         )
         .unwrap();
         assert_eq!(a.to_bytes(), b.to_bytes(), "{metric:?} shard {train}");
+        // The shard streamed into the search's layout searches as the row-major rows of
+        // the whole training set do (shard::search lays the shard's rows out itself).
+        let dim = whole.test.features.as_ref().unwrap().len() / whole.test.len();
+        let (train_m, test_m) = (
+            whole.train.feature_matrix(dim).unwrap(),
+            whole.test.feature_matrix(dim).unwrap(),
+        );
+        let positions = whole.train.tie_break_positions();
+        let c = shard::search(
+            Reference {
+                features: &train_m,
+                labels: &whole.train.labels,
+                positions: &positions,
+                n_classes: whole.n_classes,
+            },
+            &test_m,
+            &whole.test.labels,
+            &config,
+            train,
+            block,
+            &pipeline::shard_context(&whole, FeatureKind::Raw),
+        )
+        .unwrap();
+        assert_eq!(
+            a.to_bytes(),
+            c.to_bytes(),
+            "{metric:?} shard {train}, row-major"
+        );
     }
 }
 

@@ -6,12 +6,13 @@
 //! training row (`docs/METHOD.md` §2), so a shard job cannot skip the other rows: it
 //! reads the whole training file once, as the whole-file loader does, hashes each row as
 //! it passes (20 bytes kept per row, the row itself dropped) and keeps the values of its
-//! own rows only. The file's checksums (recorded in the report and compared by the
-//! merge), its length and every value's finiteness are checked over the whole file on
-//! the way, so a shard job accepts or refuses exactly the files a whole run does. The
-//! cost over a job that would read only its rows is one sequential pass of reading and
-//! hashing the file; the memory is the shard's rows plus about 32 bytes per training row
-//! (label, rank, and the two position tables while the ranks are ordered).
+//! own rows only, written straight into the search's layout of the shard (the one copy
+//! the shard search reads). The file's checksums (recorded in the report and compared
+//! by the merge), its length and every value's finiteness are checked over the whole
+//! file on the way, so a shard job accepts or refuses exactly the files a whole run does.
+//! The cost over a job that would read only its rows is one sequential pass of reading
+//! and hashing the file; the memory is the shard's rows plus about 32 bytes per training
+//! row (label, rank, and the two position tables while the ranks are ordered).
 
 use std::ops::Range;
 use std::path::Path;
@@ -22,6 +23,7 @@ use super::npy_stream::{Checksums, NpyStream};
 use super::shard_rows::{ShardDataset, shard_ranges};
 use crate::error::Error;
 use crate::features::FeatureMatrix;
+use crate::neighbours::TrainLayout;
 use crate::rank::{Rank, positions_of_ranks, rank};
 use crate::shard::ShardSpec;
 
@@ -38,22 +40,25 @@ pub fn load_npy_shard(
     let o = open_dataset(paths, n_classes)?;
     let (tr, te) = shard_ranges(train, block, o.n_train, o.n_test)?;
     let dims = (o.n_train, o.dim);
+    let train_labels = o.train_labels[tr.clone()].to_vec();
+    // The shard's rows go straight into the layout its search reads.
+    let mut layout = TrainLayout::zeroed(&train_labels, o.n_classes, o.dim);
     let train_read = read_rows(
         o.train_stream,
         &paths.train_features,
         dims,
         Keep::Range(tr.clone()),
         Some(&o.train_labels),
+        |i, values| layout.row_mut(i).copy_from_slice(values),
     )?;
     // Positions of every row, then only the shard's kept (the rest are 4 bytes a row).
     let train_positions = positions_of_ranks(&train_read.ranks)[tr.clone()].to_vec();
     drop(train_read.ranks);
-    let test_read = read_rows(
+    let (test, test_sums) = read_matrix(
         o.test_stream,
         &paths.test_features,
         (o.n_test, o.dim),
         Keep::Range(te.clone()),
-        None,
     )?;
     Ok(ShardDataset {
         name: "npy".into(),
@@ -61,7 +66,7 @@ pub fn load_npy_shard(
         files: vec![
             file_record(&paths.train_features, "train-features", train_read.sums),
             o.label_records.0,
-            file_record(&paths.test_features, "test-features", test_read.sums),
+            file_record(&paths.test_features, "test-features", test_sums),
             o.label_records.1,
         ],
         caveat: None,
@@ -69,18 +74,16 @@ pub fn load_npy_shard(
         block_spec: block,
         n_train: o.n_train,
         n_test: o.n_test,
-        train: train_read.rows,
-        train_labels: o.train_labels[tr].to_vec(),
+        train: layout,
+        train_labels,
         train_positions,
-        test: test_read.rows,
+        test,
         test_labels: o.test_labels[te].to_vec(),
     })
 }
 
-/// What one pass over a feature file kept.
+/// What one pass over a feature file kept besides the rows it handed on.
 struct RowsRead {
-    /// The rows of the range asked for, as f32.
-    rows: FeatureMatrix,
     /// Every row's rank (when labels were given), in file order.
     ranks: Vec<Rank>,
     /// The file's checksums.
@@ -103,20 +106,22 @@ impl Keep<'_> {
     }
 }
 
-/// Reads every row of `stream` (`n × dim`), keeping the f32 values of the rows `keep`
-/// says (in file order) and, when `rank_labels` is given, every row's tie-break rank
-/// (SHA-1 of its label and its record as stored, as [`crate::rank::rank`]).
+/// Reads every row of `stream` (`n × dim`), handing the f32 values of the rows `keep`
+/// says to `put(i, values)` (`i` counts the kept rows, in file order) and, when
+/// `rank_labels` is given, keeping every row's tie-break rank (SHA-1 of its label and its
+/// record as stored, as [`crate::rank::rank`]).
 fn read_rows(
     mut stream: NpyStream,
     path: &Path,
     (n, dim): (usize, usize),
     keep: Keep<'_>,
     rank_labels: Option<&[u32]>,
+    mut put: impl FnMut(usize, &[f32]),
 ) -> Result<RowsRead, Error> {
     // A plain file's length matches its header (checked when it was opened): allocate
     // once. A compressed one grows with what it really holds.
     let checked = stream.length_checked();
-    let mut data = Vec::with_capacity(if checked { keep.len() * dim } else { 0 });
+    let mut kept = 0;
     let mut next = 0; // Keep::Rows: the next index of the list to keep.
     let mut ranks = Vec::with_capacity(match rank_labels {
         Some(_) if checked => n,
@@ -126,7 +131,7 @@ fn read_rows(
         if let Some(labels) = rank_labels {
             ranks.push(rank(labels[row], record));
         }
-        let kept = match &keep {
+        let is_kept = match &keep {
             Keep::Range(r) => r.contains(&row),
             Keep::Rows(rows) => {
                 rows.get(next) == Some(&row) && {
@@ -135,20 +140,36 @@ fn read_rows(
                 }
             }
         };
-        if kept {
-            data.extend_from_slice(values);
+        if is_kept {
+            put(kept, values);
+            kept += 1;
         }
     })?;
     let sums = stream.finish()?;
-    Ok(RowsRead {
-        rows: FeatureMatrix {
-            n: data.len() / dim.max(1),
-            dim,
-            data,
-        },
-        ranks,
-        sums,
-    })
+    Ok(RowsRead { ranks, sums })
+}
+
+/// [`read_rows`] into a row-major matrix of the kept rows.
+fn read_matrix(
+    stream: NpyStream,
+    path: &Path,
+    (n, dim): (usize, usize),
+    keep: Keep<'_>,
+) -> Result<(FeatureMatrix, Checksums), Error> {
+    let mut data = Vec::with_capacity(if stream.length_checked() {
+        keep.len() * dim
+    } else {
+        0
+    });
+    let read = read_rows(stream, path, (n, dim), keep, None, |_, values| {
+        data.extend_from_slice(values)
+    })?;
+    let rows = FeatureMatrix {
+        n: data.len() / dim.max(1),
+        dim,
+        data,
+    };
+    Ok((rows, read.sums))
 }
 
 /// The rows of a user dataset that some (test row, training row) pairs name, read from the
@@ -195,31 +216,29 @@ pub fn load_npy_named_rows(
     };
     let train_index = sorted(pairs.iter().map(|&(_, j)| j as usize).collect());
     let test_index = sorted(pairs.iter().map(|&(q, _)| q).collect());
-    let train = read_rows(
+    let (train, train_sums) = read_matrix(
         o.train_stream,
         &paths.train_features,
         (o.n_train, o.dim),
         Keep::Rows(&train_index),
-        None,
     )?;
-    let test = read_rows(
+    let (test, test_sums) = read_matrix(
         o.test_stream,
         &paths.test_features,
         (o.n_test, o.dim),
         Keep::Rows(&test_index),
-        None,
     )?;
     Ok(NamedRows {
         n_classes: o.n_classes,
         files: vec![
-            file_record(&paths.train_features, "train-features", train.sums),
+            file_record(&paths.train_features, "train-features", train_sums),
             o.label_records.0,
-            file_record(&paths.test_features, "test-features", test.sums),
+            file_record(&paths.test_features, "test-features", test_sums),
             o.label_records.1,
         ],
-        train: train.rows,
+        train,
         train_index,
-        test: test.rows,
+        test,
         test_index,
     })
 }

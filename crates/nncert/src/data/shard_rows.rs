@@ -12,6 +12,7 @@ use std::ops::Range;
 use super::FileRecord;
 use crate::error::Error;
 use crate::features::FeatureMatrix;
+use crate::neighbours::TrainLayout;
 use crate::shard::ShardSpec;
 
 /// One shard job's rows and the whole dataset's identity.
@@ -33,8 +34,9 @@ pub struct ShardDataset {
     pub n_train: usize,
     /// Rows of the whole test set.
     pub n_test: usize,
-    /// The shard's training rows (features), row-major.
-    pub train: FeatureMatrix,
+    /// The shard's training rows (features), in the search's layout (built with
+    /// `train_labels` and `n_classes`): the one copy the shard search reads.
+    pub train: TrainLayout,
     /// Their labels.
     pub train_labels: Vec<u32>,
     /// Their tie-break positions among *all* training rows
