@@ -169,7 +169,7 @@ impl Padded<'_> {
 
 /// The test rows of a search: `n` row-major rows of `dim` values, borrowed. The search
 /// makes no padded copy of them as a whole: each block of queries pads (and for cosine
-/// scales) its own rows ([`Queries`]), so the test side costs the caller's matrix and a
+/// scales) its own rows, so the test side costs the caller's matrix and a
 /// few blocks (`docs/MEMORY.md`).
 #[derive(Debug, Clone, Copy)]
 pub struct QueryRows<'a> {
@@ -734,7 +734,11 @@ fn plan_search<'a>(
         .iter()
         .map(|&r| RadiusLimits::new(config.metric, &bound, r))
         .collect();
-    let (train_rows, train_norms, gemm) = searched_rows(layout, test, config.metric)?;
+    let SearchedRows {
+        train: train_rows,
+        train_norms,
+        gemm,
+    } = searched_rows(layout, test, config.metric)?;
     let domain = match (config.metric, gemm.is_some()) {
         (Metric::L2, true) => KeyDomain::SquaredDistance,
         (Metric::L2, false) => KeyDomain::Distance,
@@ -849,7 +853,7 @@ fn searched_rows<'a>(
     layout: Cow<'a, TrainLayout>,
     test: QueryRows<'_>,
     metric: Metric,
-) -> Result<(Padded<'a>, Option<Vec<f64>>, Option<GemmNorms>), Error> {
+) -> Result<SearchedRows<'a>, Error> {
     let dim = layout.padded_dim();
     let train_rows = Padded {
         dim,
@@ -908,7 +912,18 @@ fn searched_rows<'a>(
     } else {
         None
     };
-    Ok((train_rows, train_norms, gemm))
+    Ok(SearchedRows {
+        train: train_rows,
+        train_norms,
+        gemm,
+    })
+}
+
+/// What [`searched_rows`] gives the plan.
+struct SearchedRows<'a> {
+    train: Padded<'a>,
+    train_norms: Option<Vec<f64>>,
+    gemm: Option<GemmNorms>,
 }
 
 /// The blocks' counts and lists, in test order, as votes per k and r of `config` (in the
