@@ -948,6 +948,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_index_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(certified::_certified_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(search_plan, m)?)?;
+    m.add_class::<shards::ShardPartial>()?;
+    m.add_function(wrap_pyfunction!(shards::partial_from_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(shards::shard_search, m)?)?;
     m.add_function(wrap_pyfunction!(shards::merge_partials, m)?)?;
     m.add_function(wrap_pyfunction!(shards::merge_last, m)?)?;

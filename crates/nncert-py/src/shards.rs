@@ -1,20 +1,24 @@
 //! Training shards × test blocks, for `nncert.distributed` (`docs/python.md`, "Dask").
 //!
-//! The library's sharded search (`nncert::shard`) with bytes in and out, so that Dask moves
-//! plain `bytes` between workers: one task searches one training shard for one block of
-//! test rows and returns a partial result (the library's versioned, checksummed format);
-//! partials of one block merge two at a time in any tree; the client merges the blocks,
-//! computes the exact keys of the few (test row, training row) pairs whose order the
-//! partials leave open, and gets the single-machine search result.
-
-use std::collections::BTreeMap;
+//! The library's sharded search (`nncert::shard`) for Dask tasks: one task searches one
+//! training shard for one block of test rows and returns a [`ShardPartial`] (the
+//! library's partial result, held in memory); partials of one block merge two at a time
+//! in any tree; the exact keys of the few (test row, training row) pairs whose order the
+//! merged partial leaves open are computed where their training rows are, and the finish
+//! gives the single-machine search result of the block.
+//!
+//! A partial stays a Rust value for as long as it stays in one worker process: a merge or
+//! finish on the worker that made its inputs reads them in memory, with no bytes written
+//! or parsed. Only a partial that moves to another process is written in the library's
+//! versioned, checksummed format, as a NumPy `uint8` array, which pickle protocol 5 (Dask's)
+//! sends out of band, without copying it into the pickle stream.
 
 use nncert::neighbours::exact::Exact;
 use nncert::shard::{
     Partial, ShardSpec, TestBlock, TrainRows, TrainShard, exact_keys, search_rows,
 };
 use nncert::{FeatureMatrix, Metric, SearchConfig};
-use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -22,6 +26,89 @@ use crate::{Held, array1, array2, compute, invalid, kernel, parse, py_err, searc
 
 fn spec((index, count): (usize, usize)) -> PyResult<ShardSpec> {
     ShardSpec::new(index, count).map_err(py_err)
+}
+
+/// A partial result ([`Partial`]) of one test block and one or more training shards, as a
+/// Python object: kept in memory by the worker that made it, written as the library's
+/// bytes only when pickled (to move to another process, or to be saved).
+#[pyclass(frozen, module = "nncert._core", name = "Partial")]
+pub struct ShardPartial {
+    partial: Partial,
+}
+
+#[pymethods]
+impl ShardPartial {
+    /// The training shards covered (numbers `I`, ascending).
+    #[getter]
+    fn train_shards(&self) -> Vec<usize> {
+        self.partial.train_shards()
+    }
+
+    /// The test block `(J, M)`.
+    #[getter]
+    fn test_block(&self) -> (usize, usize) {
+        let b = self.partial.test_block();
+        (b.index(), b.count())
+    }
+
+    /// About how many bytes this partial holds (`sys.getsizeof`, which Dask's `sizeof`
+    /// reads): its kNN candidates (8 bytes each, at least k_max per test row), rNN counts
+    /// and shard tables — an estimate from its settings, not a count, so that Dask's
+    /// scheduler weighs moving a partial as the large object it is (a Python object's
+    /// default size would call it free to move, and tasks would be stolen from the worker
+    /// that holds their partials).
+    fn __sizeof__(&self) -> usize {
+        let p = &self.partial;
+        let s = p.settings();
+        let rows = p.test_rows().len();
+        let per_row = s.k_max() * 8 + s.radii.len() * s.n_classes * 4;
+        let shard_rows = s.n_train / p.train_shard_count().max(1) + 1;
+        rows.saturating_mul(per_row)
+            .saturating_add(p.train_shards().len().saturating_mul(shard_rows * 8))
+    }
+
+    /// The library's versioned, checksummed bytes of this partial (`partial_from_bytes`
+    /// reads them back).
+    fn to_bytes(&self, py: Python<'_>) -> Py<PyBytes> {
+        let bytes = py.detach(|| self.partial.to_bytes());
+        PyBytes::new(py, &bytes).unbind()
+    }
+
+    /// Pickling: the bytes as a NumPy `uint8` array (an out-of-band buffer under pickle
+    /// protocol 5, so a transfer copies them no more than it must), read back — and
+    /// checked — by `partial_from_bytes`.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Py<PyAny>,))> {
+        let rebuild = py.import("nncert._core")?.getattr("partial_from_bytes")?;
+        let bytes = py.detach(|| self.partial.to_bytes());
+        Ok((rebuild, (bytes.into_pyarray(py).into_any().unbind(),)))
+    }
+}
+
+impl ShardPartial {
+    fn wrap(py: Python<'_>, partial: Partial) -> PyResult<Py<ShardPartial>> {
+        Py::new(py, ShardPartial { partial })
+    }
+}
+
+/// A partial from the library's bytes (`bytes`, or a 1-D `uint8` NumPy array as
+/// `Partial.__reduce__` writes them), checked: corrupt, truncated or foreign bytes are
+/// refused.
+#[pyfunction]
+pub fn partial_from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Py<ShardPartial>> {
+    let partial = if let Ok(b) = data.cast::<PyBytes>() {
+        let b = b.as_bytes();
+        py.detach(|| Partial::from_bytes(b))
+    } else if let Ok(a) = data.extract::<PyReadonlyArray1<'_, u8>>() {
+        let b = a
+            .as_slice()
+            .map_err(|_| invalid("partial: expected a C-contiguous uint8 array"))?;
+        py.detach(|| Partial::from_bytes(b))
+    } else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "partial: expected bytes or a 1-D uint8 NumPy array",
+        ));
+    };
+    ShardPartial::wrap(py, partial.map_err(py_err)?)
 }
 
 /// Rows `start..start + n` of the training set: features, labels and global tie-break
@@ -51,7 +138,7 @@ pub fn train_shard<'py>(
     Ok(d)
 }
 
-/// One training shard against one block of test rows → a partial result as bytes.
+/// One training shard against one block of test rows → its partial result.
 #[pyfunction]
 #[pyo3(signature = (features, labels, positions, shard, n_train, n_classes, x, block, n_test, ks, radii, metric="l1", neighbours=false, context="", n_jobs=None))]
 #[allow(clippy::too_many_arguments)]
@@ -72,7 +159,7 @@ pub fn shard_search(
     neighbours: bool,
     context: &str,
     n_jobs: Option<usize>,
-) -> PyResult<Py<PyBytes>> {
+) -> PyResult<Py<ShardPartial>> {
     let shape = features.shape();
     let train = FeatureMatrix {
         n: shape[0],
@@ -92,8 +179,8 @@ pub fn shard_search(
         keep_neighbours: neighbours,
     };
     let (shard, block) = (spec(shard)?, spec(block)?);
-    let bytes = compute(py, n_jobs, || {
-        let partial = search_rows(
+    let partial = compute(py, n_jobs, || {
+        search_rows(
             TrainShard {
                 spec: shard,
                 n_train,
@@ -110,42 +197,47 @@ pub fn shard_search(
             },
             &config,
             context,
-        )?;
-        Ok(partial.to_bytes())
+        )
     })?;
-    Ok(PyBytes::new(py, &bytes).unbind())
+    ShardPartial::wrap(py, partial)
+}
+
+/// Two partials, merged (copies of them: Dask may hand the same result to another task,
+/// or run this one again).
+fn merged(a: &ShardPartial, b: &ShardPartial) -> Result<Partial, nncert::Error> {
+    a.partial.clone().merge(b.partial.clone())
 }
 
 /// Two partial results of one test block and disjoint training shards, merged.
 #[pyfunction]
-pub fn merge_partials(py: Python<'_>, a: &[u8], b: &[u8]) -> PyResult<Py<PyBytes>> {
-    let merged = py
-        .detach(|| {
-            let a = Partial::from_bytes(a)?;
-            let b = Partial::from_bytes(b)?;
-            Ok::<_, nncert::Error>(a.merge(b)?.to_bytes())
-        })
-        .map_err(py_err)?;
-    Ok(PyBytes::new(py, &merged).unbind())
+pub fn merge_partials(
+    py: Python<'_>,
+    a: &Bound<'_, ShardPartial>,
+    b: &Bound<'_, ShardPartial>,
+) -> PyResult<Py<ShardPartial>> {
+    let (a, b) = (a.get(), b.get());
+    let merged = py.detach(|| merged(a, b)).map_err(py_err)?;
+    ShardPartial::wrap(py, merged)
 }
 
 /// The last merge of a block: two partials that together cover every training shard,
 /// merged, with the pairs the merged partial still needs exact keys for (as
-/// [`partial_pending`] gives them) — computed from the merged partial in memory, which
-/// saves reading it back from its bytes.
+/// [`partial_pending`] gives them).
 #[pyfunction]
-pub fn merge_last(py: Python<'_>, a: &[u8], b: &[u8]) -> PyResult<(Py<PyBytes>, PairArrays)> {
+pub fn merge_last(
+    py: Python<'_>,
+    a: &Bound<'_, ShardPartial>,
+    b: &Bound<'_, ShardPartial>,
+) -> PyResult<(Py<ShardPartial>, PairArrays)> {
+    let (a, b) = (a.get(), b.get());
     let (merged, pending) = py
         .detach(|| {
-            let merged = Partial::from_bytes(a)?.merge(Partial::from_bytes(b)?)?;
+            let merged = merged(a, b)?;
             let pending = merged.pending()?;
-            Ok::<_, nncert::Error>((merged.to_bytes(), pending))
+            Ok::<_, nncert::Error>((merged, pending))
         })
         .map_err(py_err)?;
-    Ok((
-        PyBytes::new(py, &merged).unbind(),
-        pair_arrays(py, &pending),
-    ))
+    Ok((ShardPartial::wrap(py, merged)?, pair_arrays(py, &pending)))
 }
 
 /// (test row, training row) pairs as two int64 arrays: test rows, training rows.
@@ -247,10 +339,9 @@ pub fn shard_exact_keys(
 /// The (global test row, global training row) pairs whose exact keys the order of a
 /// complete partial still needs, as two int64 arrays.
 #[pyfunction]
-pub fn partial_pending(py: Python<'_>, partial: &[u8]) -> PyResult<PairArrays> {
-    let pending = py
-        .detach(|| Partial::from_bytes(partial)?.pending())
-        .map_err(py_err)?;
+pub fn partial_pending(py: Python<'_>, partial: &Bound<'_, ShardPartial>) -> PyResult<PairArrays> {
+    let partial = &partial.get().partial;
+    let pending = py.detach(|| partial.pending()).map_err(py_err)?;
     Ok(pair_arrays(py, &pending))
 }
 
@@ -285,13 +376,13 @@ fn keys_of(
 /// given with its pair (`[(q, j, keys)]` from [`shard_exact_keys`], in any order) → the
 /// search result of the block's rows (the dict of `NeighbourIndex.search`, plus
 /// `"exact_pairs"`: how many distinct pairs got a key). Keys are matched to pairs by the
-/// pairs, never by position: a key for a pair that is not a candidate, two different keys
-/// for one pair, or a pending pair without a key is refused. `context` must be the
-/// partial's.
+/// pairs, never by position, and the library refuses a key for a pair that is not a
+/// candidate, two different keys for one pair, and a pair the order needs without a key.
+/// `context` must be the partial's.
 #[pyfunction]
 pub fn finish_partial<'py>(
     py: Python<'py>,
-    partial: &[u8],
+    partial: &Bound<'py, ShardPartial>,
     keys: Vec<(
         PyReadonlyArray1<'py, i64>,
         PyReadonlyArray1<'py, i64>,
@@ -299,34 +390,33 @@ pub fn finish_partial<'py>(
     )>,
     context: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    // One key per pair: a pair given twice must have the same key both times (the
-    // library checks a key against those already known, not within one list).
-    let mut by_pair: BTreeMap<(usize, u32), Exact> = BTreeMap::new();
+    let mut all: Vec<(usize, u32, Exact)> = Vec::new();
     for (q, j, k) in &keys {
-        for (q, j, key) in keys_of(q, j, k)? {
-            if *by_pair.entry((q, j)).or_insert(key) != key {
-                return Err(invalid(format!(
-                    "keys: two different exact keys for test row {q}, training row {j}"
-                )));
-            }
-        }
+        all.extend(keys_of(q, j, k)?);
     }
-    let all: Vec<(usize, u32, Exact)> = by_pair.into_iter().map(|((q, j), k)| (q, j, k)).collect();
-    let (result, n, c) = py
+    let partial = &partial.get().partial;
+    let s = partial.settings();
+    if s.context != context {
+        return Err(invalid(format!(
+            "partial: made for {:?}, not for {context:?}",
+            s.context
+        )));
+    }
+    let (n, c) = (partial.test_rows().len(), s.n_classes);
+    let (result, distinct) = py
         .detach(|| {
-            let p = Partial::from_bytes(partial)?;
-            let s = p.settings();
-            if s.context != context {
-                return Err(nncert::Error::Invalid(format!(
-                    "partial: made for {:?}, not for {context:?}",
-                    s.context
-                )));
-            }
-            let (n, c) = (p.test_rows().len(), s.n_classes);
-            Ok((p.finish_with(&all)?, n, c))
+            let (pairs, values): (Vec<(usize, u32)>, Vec<Exact>) =
+                all.iter().map(|&(q, j, key)| ((q, j), key)).unzip();
+            // The order needs no pending list of its own: a pair it needs without a key
+            // is an error naming the pair (`Partial::finish_pairs`).
+            let result = partial.clone().finish_pairs(&pairs, &values)?;
+            let mut distinct = pairs;
+            distinct.sort_unstable();
+            distinct.dedup();
+            Ok::<_, nncert::Error>((result, distinct.len()))
         })
         .map_err(py_err)?;
     let out = search_dict(py, &result, n, c)?;
-    out.set_item("exact_pairs", all.len())?;
+    out.set_item("exact_pairs", distinct)?;
     Ok(out)
 }

@@ -3,7 +3,9 @@ votes and certificates identical to the in-process API, also when a worker dies 
 
 from __future__ import annotations
 
+import functools
 import os
+import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,7 +230,7 @@ def test_built_in_mnist_subset(
         )
 
 
-def finish(partial: bytes, shards: list[dict[str, Any]], test: Any, context: str) -> Any:
+def finish(partial: Any, shards: list[dict[str, Any]], test: Any, context: str) -> Any:
     """A block's merged partial finished as the workers do: pending pairs, exact keys from
     each shard's rows, then the result."""
     pending = _core.partial_pending(partial)
@@ -242,7 +244,7 @@ def test_corrupt_or_mismatched_partials_are_refused() -> None:
     core = index._core
     shards = [core.train_shard(i, 2) for i in (1, 2)]
 
-    def partial(i: int, n: int, context: str = "run", ks: tuple[int, ...] = (3,)) -> bytes:
+    def partial(i: int, n: int, context: str = "run", ks: tuple[int, ...] = (3,)) -> Any:
         s = core.train_shard(i, n)
         return _core.shard_search(
             s["features"], s["labels"], s["positions"], (i, n), 40, index.n_classes,
@@ -252,10 +254,13 @@ def test_corrupt_or_mismatched_partials_are_refused() -> None:
     a, b = partial(1, 2), partial(2, 2)
     whole = finish(_core.merge_partials(a, b), shards, test, "run")
     same_search(whole, index.search(test, k=3, r=1.0), sharded=True)
+    raw = a.to_bytes()
     with pytest.raises(ValueError, match="corrupt or truncated"):  # one flipped byte
-        _core.merge_partials(a[:-1] + bytes([a[-1] ^ 1]), b)
+        _core.partial_from_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
     with pytest.raises(ValueError, match="corrupt or truncated"):
-        _core.merge_partials(a[: len(a) // 2], b)
+        _core.partial_from_bytes(np.frombuffer(raw[: len(raw) // 2], dtype=np.uint8))
+    with pytest.raises(TypeError, match="partial: expected bytes or a 1-D uint8 NumPy array"):
+        _core.partial_from_bytes("not a partial")
     with pytest.raises(ValueError, match="training shard 1/2 of test block 1/1 given twice"):
         _core.merge_partials(a, a)
     with pytest.raises(ValueError, match=r"not the same run \(k \[3\] vs \[4\]\)"):
@@ -268,6 +273,49 @@ def test_corrupt_or_mismatched_partials_are_refused() -> None:
         _core.finish_partial(a, [], "run")
     with pytest.raises(ValueError, match='partial: made for "run", not for "other run"'):
         finish(_core.merge_partials(a, b), shards, test, "other run")
+
+
+def test_partials_pickle_out_of_band_and_merge_as_before() -> None:
+    """A partial crosses processes as the library's bytes in one out-of-band buffer
+    (pickle protocol 5, as Dask sends it), read back checked and equal: its merge
+    finishes as the in-process search."""
+    train, ytr, test, _ = tie_heavy(3, 50, 9)
+    index = nncert.NeighbourIndex(train, ytr)
+    core = index._core
+    shards = [core.train_shard(i, 2) for i in (1, 2)]
+    parts = [
+        _core.shard_search(
+            s["features"],
+            s["labels"],
+            s["positions"],
+            (i, 2),
+            50,
+            index.n_classes,
+            test,
+            (1, 1),
+            9,
+            [4, 20],
+            [1.0],
+            context="run",
+        )
+        for i, s in enumerate(shards, start=1)
+    ]
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(parts[0], protocol=5, buffer_callback=buffers.append)
+    assert len(buffers) == 1, "the bytes went into the pickle stream, not out of band"
+    assert len(data) < 1000 < buffers[0].raw().nbytes
+    copy = pickle.loads(data, buffers=buffers)
+    assert (copy.train_shards, copy.test_block) == ([1], (1, 1))
+    # Dask weighs moving a result by its sizeof: at least the 20 candidates of 9 rows.
+    assert sys.getsizeof(copy) >= 9 * 20 * 8
+    assert copy.to_bytes() == parts[0].to_bytes()
+    assert pickle.loads(pickle.dumps(parts[1])).to_bytes() == parts[1].to_bytes()
+    expected = index.search(test, k=[4, 20], r=1.0)
+    same_search(finish(_core.merge_partials(copy, parts[1]), shards, test, "run"), expected, True)
+    # The inputs of a merge are not used up: Dask may give a result to several tasks.
+    same_search(
+        finish(_core.merge_partials(parts[0], parts[1]), shards, test, "run"), expected, True
+    )
 
 
 def test_exact_keys_are_matched_by_pair_never_by_position() -> None:
@@ -312,7 +360,7 @@ def test_exact_keys_are_matched_by_pair_never_by_position() -> None:
     ):
         same_search(_core.finish_partial(merged, pieces, "run"), expected, sharded=True)
     # A pending pair without its key.
-    with pytest.raises(ValueError, match=r"exact key for test row \d+, training row \d+ missing"):
+    with pytest.raises(ValueError, match=r"exact key for test row \d+, training row \d+"):
         _core.finish_partial(merged, [(q[1:], j[1:], keys[width:])], "run")
     # A second, different key for a pair (the key of another pair of its test row, moved).
     whole = core.train_shard(1, 1)["features"]
@@ -324,7 +372,7 @@ def test_exact_keys_are_matched_by_pair_never_by_position() -> None:
         if row_keys[r * width : (r + 1) * width] != keys[:width]
     )
     for pieces in ([(q, j, keys), (q[:1], j[:1], wrong)], [(q[:1], j[:1], wrong), (q, j, keys)]):
-        with pytest.raises(ValueError, match="two different exact keys for test row"):
+        with pytest.raises(ValueError, match="two different exact keys given for test row"):
             _core.finish_partial(merged, pieces, "run")
     # A key for a training row that is not a candidate of its test row: refused; any
     # other extra (correct) key changes nothing.
@@ -391,6 +439,44 @@ def test_a_worker_killed_mid_run_changes_nothing(
     assert marker.exists(), "no worker was killed: the test tested nothing"
     same_certificates(expected, got, tmp_path, sharded=shards > 1)
     client.wait_for_workers(2, timeout=TIMEOUT)
+
+
+def stuck(event: str, *args: Any, **kwargs: Any) -> Any:
+    """A search task that does not end until `event` is set (at most TIMEOUT seconds)."""
+    distributed.Event(event).wait(TIMEOUT)
+    raise RuntimeError("released by the test")
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_search_that_never_ends_times_out(
+    client: Any, monkeypatch: pytest.MonkeyPatch, shards: int
+) -> None:
+    """A task that never completes makes `search` raise TimeoutError after `timeout`
+    seconds, saying what was unfinished, instead of waiting forever."""
+    train, ytr, test, yte = tie_heavy(2, 40, 12)
+    event = distributed.Event(f"nncert-test-stuck-{shards}", client=client)
+    task = "_search_block" if shards == 1 else "_search_shard"
+    # `stuck` lives in this test module, which the workers cannot import.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with nd.DistributedIndex(train, ytr, client=client, train_shards=shards) as dist:
+            monkeypatch.setattr(nd, task, functools.partial(stuck, event.name))
+            message = r"timeout: \d+ of \d+ test blocks unfinished after 0.5 s"
+            with pytest.raises(TimeoutError, match=message):
+                dist.search(test, 3, r=1.0, test_block_size=5, timeout=0.5)
+            with pytest.raises(TimeoutError, match=message):
+                dist.certify(test, yte, 3, test_block_size=5, timeout=0.5)
+            monkeypatch.undo()
+            # The cluster is not left stuck: the same index searches again.
+            event.set()
+            same_search(
+                dist.search(test, 3, timeout=TIMEOUT),
+                nncert.NeighbourIndex(train, ytr).search(test, 3),
+                shards > 1,
+            )
+    finally:
+        event.set()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 def test_parameters_are_checked(client: Any) -> None:

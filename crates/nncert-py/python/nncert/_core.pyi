@@ -9,6 +9,7 @@ import numpy.typing as npt
 __all__ = [
     "Certified",
     "NeighbourIndex",
+    "Partial",
     "__version__",
     "_certified_from_state",
     "_index_from_state",
@@ -22,6 +23,7 @@ __all__ = [
     "load_dataset",
     "merge_last",
     "merge_partials",
+    "partial_from_bytes",
     "partial_pending",
     "positions_of_ranks",
     "rank_keys",
@@ -77,6 +79,17 @@ class NeighbourIndex:
     def train_shard(self, index: int, count: int) -> dict[str, Any]: ...
 
 def _index_from_state(state: dict[str, Any]) -> NeighbourIndex: ...
+
+@final
+class Partial:
+    @property
+    def train_shards(self) -> list[int]: ...
+    @property
+    def test_block(self) -> tuple[int, int]: ...
+    def to_bytes(self) -> bytes: ...
+    def __reduce__(self) -> tuple[Any, tuple[npt.NDArray[np.uint8]]]: ...
+
+def partial_from_bytes(data: bytes | npt.NDArray[np.uint8]) -> Partial: ...
 def shard_search(
     features: npt.NDArray[np.float32],
     labels: npt.NDArray[np.uint32],
@@ -93,12 +106,12 @@ def shard_search(
     neighbours: bool = False,
     context: str = "",
     n_jobs: Optional[int] = None,
-) -> bytes: ...
-def merge_partials(a: bytes, b: bytes) -> bytes: ...
+) -> Partial: ...
+def merge_partials(a: Partial, b: Partial) -> Partial: ...
 def merge_last(
-    a: bytes, b: bytes
-) -> tuple[bytes, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]: ...
-def partial_pending(partial: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+    a: Partial, b: Partial
+) -> tuple[Partial, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]: ...
+def partial_pending(partial: Partial) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def shard_exact_keys(
     features: npt.NDArray[np.float32],
     train_start: int,
@@ -109,7 +122,7 @@ def shard_exact_keys(
     metric: str = "l1",
 ) -> bytes: ...
 def finish_partial(
-    partial: bytes,
+    partial: Partial,
     keys: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes]],
     context: str,
 ) -> dict[str, Any]: ...

@@ -11,19 +11,26 @@ The test set is cut into blocks of rows; each (training shard, test block) is on
 task that runs the compiled search on a worker. Test rows are independent (a row's votes
 and neighbours depend only on that row and the whole training set), so the blocks'
 results, concatenated in order, are the in-process ones exactly. With several training
-shards each task returns the library's partial result (every shard's exact k nearest with
-proven bounds of their distances, and its rNN counts); the partials of a block are merged
-two at a time in a tree on the workers, the few pairs whose order the bounds leave open
-get exact distances from the workers that hold their rows, and a last task per block
-finishes it into the single-machine search result (``nncert::shard``). The client receives
-votes (and lists) only. The certificates — individual and joint, which need the whole
-test set — are computed once from the votes on the client by the same library code as
-``NeighbourIndex.certify``. Results are identical to the in-process API's whatever the
-shard count, block size, worker count or retries (docs/python.md, "Dask").
+shards the shards are spread round robin over the workers, and each task returns the
+library's partial result (every shard's exact k nearest with proven bounds of their
+distances, and its rNN counts) as a ``_core.Partial``, which stays in the worker's memory
+and is written as bytes only when Dask moves it to another worker. The partials of a block
+are merged first on the worker that made them, then across workers two at a time, each
+merge where its first input is, the workers taking turns by block; the few pairs whose
+order the bounds leave open get exact distances from the workers that hold their rows,
+and a last task per block, where the root merge ran, finishes it into the single-machine
+search result (``nncert::shard``). The client receives votes (and lists) only. The
+certificates — individual and joint, which need the whole test set — are computed once
+from the votes on the client by the same library code as ``NeighbourIndex.certify``.
+Results are identical to the in-process API's whatever the shard count, block size,
+worker count or retries (docs/python.md, "Dask").
 
 Tasks are pure functions of their inputs, so Dask may run one again when the worker that
 held it dies; the index and the shards are task results whose inputs the scheduler keeps,
-so a lost copy is recomputed rather than lost.
+so a lost copy is recomputed rather than lost. For NumPy training rows those inputs are
+the rows themselves (one copy on the scheduler, about the size of the features: 20 MB for
+MNIST's HOG); a Dask array keeps only its recipe there, its chunks computed on the
+workers. ``client.scatter`` would spare that copy but not survive the loss of a worker.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from .results import Certificates
 
 try:
     import dask.array as _da
-    from distributed import Client, Future, as_completed, wait
+    from distributed import Client, Future, wait
 except ImportError as e:  # pragma: no cover - exercised only without dask
     raise ImportError(
         "nncert.distributed needs Dask: pip install 'nncert[dask]' "
@@ -64,13 +71,14 @@ def _hold(value: Any) -> Any:
     return value
 
 
-def _put(client: Client, value: object, name: str) -> Future[Any]:
-    """`value` on the cluster as the result of a `_hold` task named `name`."""
+def _put(client: Client, value: object, name: str, worker: Optional[str] = None) -> Future[Any]:
+    """`value` on the cluster as the result of a `_hold` task named `name` (on `worker` if
+    given, or elsewhere if `worker` dies)."""
     with warnings.catch_warnings():
         # Dask advises against large task inputs; here the input in the graph is the point
         # (it is what makes the value recomputable), and it is sent once.
         warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        future: Future[Any] = client.submit(_hold, value, key=name, pure=False)
+        future: Future[Any] = client.submit(_hold, value, key=name, pure=False, **_near(worker))
     return future
 
 
@@ -166,9 +174,10 @@ def _search_shard(
     neighbours: bool,
     context: str,
     n_jobs: Optional[int],
-) -> bytes:
+) -> _core.Partial:
     """One Dask task: training shard `spec` against test block `block` → the library's
-    partial result as bytes. Pure, as `_search_block`."""
+    partial result (in this worker's memory; written as bytes only if Dask moves it).
+    Pure, as `_search_block`."""
     x = _block_rows(x, shard["features"].shape[1])
     return _core.shard_search(
         shard["features"], shard["labels"], shard["positions"], spec, n_train, n_classes,
@@ -192,7 +201,7 @@ def _shard_keys(
 
 
 def _finish(
-    root: tuple[bytes, Any], keys: list[tuple[Any, Any, bytes]], context: str
+    root: tuple[_core.Partial, Any], keys: list[tuple[Any, Any, bytes]], context: str
 ) -> dict[str, Any]:
     """One Dask task: a block's root merge (merged partial, pending pairs) and the exact
     keys of its pending pairs → the block's search result (the dict of
@@ -229,6 +238,43 @@ def _shard_piece(
 def _index_piece(x: Any, labels: Any, positions: Any, n_classes: int) -> _core.NeighbourIndex:
     """One Dask task: the whole index from the whole training set and its positions."""
     return _core.index_from_rows(v.as_matrix(x, "X"), labels, positions, n_classes)
+
+
+def _merge_tree(
+    submit: Any, partials: list[tuple[Future[Any], Optional[str]]], block: int
+) -> tuple[Future[Any], Optional[str]]:
+    """The merge tasks of one block's partials (each with the worker that makes it): the
+    partials made on one worker merged there first, where they are in memory (nothing
+    written, sent or parsed), then one partial per worker merged two at a time, each merge
+    where its first input is; the last merge (`merge_last`) also lists the pending pairs.
+    The workers take turns by block in being first, so that the merges and finishes of
+    different blocks run on different workers at once. Any order or tree is exact
+    (`Partial::merge`). Returns the root merge and where it runs."""
+    by_worker: dict[Optional[str], list[Future[Any]]] = {}
+    for future, worker in partials:
+        by_worker.setdefault(worker, []).append(future)
+    groups = list(by_worker.items())
+    turn = block % len(groups)
+    groups = groups[turn:] + groups[:turn]
+    level: list[tuple[Future[Any], Optional[str]]] = []
+    for worker, futures in groups:
+        # Merged down to one here (two if this worker holds every shard: the last merge).
+        keep = 2 if len(groups) == 1 else 1
+        while len(futures) > keep:
+            pairs = list(zip(futures[0::2], futures[1::2]))
+            merged = [
+                submit(_core.merge_partials, a, b, pure=True, **_near(worker)) for a, b in pairs
+            ]
+            futures = merged + ([futures[-1]] if len(futures) % 2 else [])
+        level.extend((f, worker) for f in futures)
+    while len(level) > 2:
+        merged_level = [
+            (submit(_core.merge_partials, a, b, pure=True, **_near(wa)), wa)
+            for (a, wa), (b, _) in zip(level[0::2], level[1::2])
+        ]
+        level = merged_level + ([level[-1]] if len(level) % 2 else [])
+    (a, home), (b, _) = level
+    return submit(_core.merge_last, a, b, pure=True, **_near(home)), home
 
 
 def _bounds(n: int, size: int) -> list[int]:
@@ -281,17 +327,30 @@ def _worker_threads(client: Client) -> int:
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
-def _pieces(client: Client, a: ArrayLike, bounds: list[int], name: str) -> list[Future[Any]]:
+def _pieces(
+    client: Client, a: ArrayLike, bounds: list[int], name: str, workers: list[Optional[str]]
+) -> list[Future[Any]]:
     """Rows `bounds[i] … bounds[i+1] − 1` of `a` as futures on the cluster: Dask chunks
     computed there (their rows never come here), or slices of a local array put there as
-    recomputable task results."""
+    recomputable task results, piece `i` on `workers[i]`."""
     if isinstance(a, _da.Array):
         return list(_compute(client, _row_blocks(a, bounds)))
     token = uuid.uuid4().hex
     return [
-        _put(client, a[lo:hi], f"nncert-{name}-{i}-{token}")
+        _put(client, a[lo:hi], f"nncert-{name}-{i}-{token}", workers[i])
         for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))
     ]
+
+
+def _near(worker: Optional[str]) -> dict[str, Any]:
+    """`submit` arguments that run a task on `worker` if it is alive, elsewhere if not."""
+    return {"workers": [worker], "allow_other_workers": True} if worker else {}
+
+
+def _spread(workers: list[str], n: int) -> list[Optional[str]]:
+    """Where shard `i` (0-based) of `n` should live: round robin over `workers`, so that
+    every worker holds a share and searches its own shards."""
+    return [workers[i % len(workers)] if workers else None for i in range(n)]
 
 
 def _shape(a: ArrayLike, name: str) -> tuple[int, int]:
@@ -323,6 +382,8 @@ class DistributedIndex:
     _data: list[Future[Any]]
     #: One copy of the whole index per worker (one shard only).
     _copies: list[Future[Any]]
+    #: The worker each shard was placed on (several shards).
+    _places: list[Optional[str]]
 
     def __init__(
         self,
@@ -342,7 +403,8 @@ class DistributedIndex:
         self._init(client, labels, d, n_classes, train_shards, n_jobs)
         shards = self.train_shards
         bounds = [i * n // shards for i in range(shards + 1)]
-        xs = _pieces(client, x, bounds, "x")
+        places = _spread(_workers(client), shards)
+        xs = _pieces(client, x, bounds, "x", places)
         if rank_by is None:
             rs = xs
         elif isinstance(rank_by, _da.Array):
@@ -353,9 +415,9 @@ class DistributedIndex:
                 )
             width = int(np.prod(rank_by.shape[1:], dtype=np.int64))
             flat = rank_by.reshape((n, width))  # type: ignore[no-untyped-call]  # untyped in dask
-            rs = _pieces(client, flat, bounds, "rank-by")
+            rs = _pieces(client, flat, bounds, "rank-by", places)
         else:
-            rs = _pieces(client, v.as_rows(rank_by, "rank_by", n), bounds, "rank-by")
+            rs = _pieces(client, v.as_rows(rank_by, "rank_by", n), bounds, "rank-by", places)
         ys = [labels[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
         submit = self.client.submit
         ranks = [submit(_rank_piece, r, yp, pure=False) for r, yp in zip(rs, ys)]
@@ -381,10 +443,12 @@ class DistributedIndex:
                     d,
                     key=f"nncert-shard-{i + 1}-{token}",
                     pure=False,
+                    **_near(places[i]),
                 )
                 for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))
             ]
             self._copies = []
+            self._places = places
         # The shards and index keep what they need; their inputs stay recomputable.
         for f in {id(f): f for f in xs + rs}.values():
             _release(f)
@@ -411,11 +475,21 @@ class DistributedIndex:
         if self.train_shards == 1:
             self._place_index(_put(client, core, f"nncert-index-{token}"), token)
         else:
+            places = _spread(_workers(client), self.train_shards)
             self._data = [
-                _put(client, core.train_shard(i, self.train_shards), f"nncert-shard-{i}-{token}")
-                for i in range(1, self.train_shards + 1)
+                _put(
+                    client,
+                    core.train_shard(i + 1, self.train_shards),
+                    f"nncert-shard-{i + 1}-{token}",
+                    places[i],
+                )
+                for i in range(self.train_shards)
             ]
             self._copies = []
+            self._places = places
+            # Placed before the first search, so that searches and merges are placed
+            # where the shards are.
+            self._wait(self._data, "training shards", None)
         return self
 
     def _init(
@@ -453,6 +527,7 @@ class DistributedIndex:
         self._n_classes = c
         self._data = []
         self._copies = []
+        self._places = []
         # What every partial of this index records and the merge checks.
         self._context = (
             f"nncert.distributed: {n} x {n_features} training features, "
@@ -551,74 +626,67 @@ class DistributedIndex:
             return _concat(_gather(self.client, futures)), n
         token = uuid.uuid4().hex
         m, shards = len(blocks), self.train_shards
-        roots: dict[Future[Any], tuple[int, Any]] = {}
+        where = self._shard_workers()
+        per_block: list[Future[Any]] = []
         for j, block in enumerate(blocks, start=1):
             # Every shard's search and keys read the block: put it there once.
             if not isinstance(block, Future):
                 block = _put(self.client, block, f"nncert-block-{j}-{token}")
             partials = [
-                submit(
-                    _search_shard,
-                    shard,
-                    (i, shards),
-                    self.n_train,
-                    self.n_classes,
-                    block,
-                    (j, m),
-                    n,
-                    ks,
-                    radii,
-                    metric,
-                    neighbours,
-                    self._context,
-                    self.n_jobs,
-                    pure=True,
+                (
+                    submit(
+                        _search_shard,
+                        shard,
+                        (i, shards),
+                        self.n_train,
+                        self.n_classes,
+                        block,
+                        (j, m),
+                        n,
+                        ks,
+                        radii,
+                        metric,
+                        neighbours,
+                        self._context,
+                        self.n_jobs,
+                        pure=True,
+                        **_near(where[i - 1]),
+                    ),
+                    where[i - 1],
                 )
                 for i, shard in enumerate(self._data, start=1)
             ]
-            # A tree: partials of neighbouring shards merged two at a time (any order is
-            # exact; a tree keeps the depth at log2 of the shard count); the root also
-            # lists the pairs that need exact keys, from the merged partial in memory.
-            while len(partials) > 2:
-                pairs = zip(partials[0::2], partials[1::2])
-                merged = [submit(_core.merge_partials, a, b, pure=True) for a, b in pairs]
-                partials = merged + ([partials[-1]] if len(partials) % 2 else [])
-            root = submit(_core.merge_last, partials[0], partials[1], pure=True)
-            roots[root] = (j, block)
-        per_block: list[Future[Any]] = [None] * m  # type: ignore[list-item]  # filled below
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            for root in as_completed(list(roots), timeout=timeout):  # type: ignore[no-untyped-call]  # untyped in distributed
-                j, block = roots[root]
-                per_block[j - 1] = self._finish_block(root, block, bounds[j - 1], metric)
-        except TimeoutError:
-            self.client.cancel(list(roots))  # type: ignore[no-untyped-call]  # untyped in distributed
-            raise TimeoutError(
-                f"timeout: test blocks unfinished after {timeout} s (merging partials)"
-            ) from None
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        self._wait(per_block, "test blocks", left)
+            root, home = _merge_tree(submit, partials, j)
+            per_block.append(self._finish_block(root, home, block, bounds[j - 1], metric))
+        self._wait(per_block, "test blocks", timeout)
         results = _gather(self.client, per_block)
         out = _concat(results)
         out["exact_pairs"] = sum(int(r["exact_pairs"]) for r in results)
         return out, n
 
+    def _shard_workers(self) -> list[Optional[str]]:
+        """The worker that holds each shard now: where it was placed if it is still there
+        (Dask may have copied it elsewhere too), else one that holds it (None: none)."""
+        held = self.client.who_has(self._data)  # type: ignore[no-untyped-call]  # untyped in distributed
+        out: list[Optional[str]] = []
+        for f, place in zip(self._data, self._places):
+            there = held.get(f.key, ())
+            out.append(place if place in there else min(there, default=None))
+        return out
+
     def _finish_block(
-        self, root: Future[Any], block: Any, test_start: int, metric: str
+        self, root: Future[Any], home: Optional[str], block: Any, test_start: int, metric: str
     ) -> Future[Any]:
-        """The tasks that finish one block once its root merge is done: the exact keys of
-        its pending pairs, each where its shard is, then the finish — pinned where the
-        root is (free to move if that worker dies), since the merged partial is large and
-        what these tasks read of it is small."""
-        where = self.client.who_has(root).get(root.key, ())  # type: ignore[no-untyped-call]  # untyped in distributed
-        pin: dict[str, Any] = {"workers": list(where), "allow_other_workers": True} if where else {}
+        """The tasks that finish one block after its root merge: the exact keys of its
+        pending pairs, each where its shard is, then the finish — where the root merge
+        runs, since the merged partial is large and what these tasks read of it is small."""
         submit = self.client.submit
-        pending = submit(operator.getitem, root, 1, pure=True, **pin)
+        pending = submit(operator.getitem, root, 1, pure=True, **_near(home))
         keys = [
             submit(_shard_keys, shard, block, test_start, pending, metric, pure=True)
             for shard in self._data
         ]
-        finished: Future[Any] = submit(_finish, root, keys, self._context, pure=True, **pin)
+        finished: Future[Any] = submit(_finish, root, keys, self._context, pure=True, **_near(home))
         return finished
 
     def search(
