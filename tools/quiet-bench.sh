@@ -42,7 +42,9 @@ for j in cluster cluster-label best lp; do
 done
 if [ -n "$PY" ]; then
   "$PY" "$REPO/crates/nncert-py/benches/bench_dask.py" --data-dir "$D" --repeat 3 > dask1.txt 2>&1
-  "$PY" "$REPO/crates/nncert-py/benches/bench_dask.py" --data-dir "$D" --repeat 1 --train-shards 2 \
+  "$PY" "$REPO/crates/nncert-py/benches/bench_dask.py" --data-dir "$D" --repeat 3 --train-shards 2 \
     > dask2.txt 2>&1
+  "$PY" "$REPO/crates/nncert-py/benches/bench_dask.py" --data-dir "$D" --repeat 1 --train-shards 3 \
+    > dask3.txt 2>&1
 fi
 log "load $(cut -d' ' -f1-3 /proc/loadavg)"
