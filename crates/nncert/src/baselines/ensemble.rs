@@ -208,12 +208,23 @@ struct Prototypes {
     /// a multiple of 4 with rows that belong to no model.
     rows: Vec<f32>,
     labels: Vec<u32>,
+    /// The model holding each prototype, read without indirection in the common case of
+    /// one holder (every centroid, 1-NN under DPA); [`NO_MODEL`] for padding, [`SHARED`]
+    /// when several models hold it (then see `holders`).
+    owner: Vec<u32>,
     /// Models holding each prototype (CSR, each model once):
     /// `holders[holder_starts[p]..holder_starts[p + 1]]`, empty for padding.
     holder_starts: Vec<usize>,
     holders: Vec<u32>,
     n_models: usize,
 }
+
+/// [`Prototypes::owner`] of a padding prototype.
+const NO_MODEL: u32 = u32::MAX;
+/// [`Prototypes::owner`] of a prototype several models hold (model indices stay below it:
+/// a spread has at most `u32::MAX` models, and that many member lists would not fit in
+/// memory long before).
+const SHARED: u32 = u32::MAX - 1;
 
 impl Prototypes {
     /// Trains one model per member list (indices into `train`, repeats allowed).
@@ -233,12 +244,18 @@ impl Prototypes {
         let padded = protos.len().div_ceil(4).max(1) * 4;
         let mut rows = vec![0f32; padded * dim];
         let mut proto_labels = vec![0u32; padded];
+        let mut owner = vec![NO_MODEL; padded];
         let mut holder_starts = Vec::with_capacity(padded + 1);
         holder_starts.push(0);
         let mut holders = Vec::new();
         for (k, p) in protos.into_iter().enumerate() {
             rows[k * dim..k * dim + p.vector.len()].copy_from_slice(&p.vector);
             proto_labels[k] = p.label;
+            owner[k] = match p.models[..] {
+                [] => NO_MODEL,
+                [m] => m,
+                _ => SHARED,
+            };
             holders.extend(p.models);
             holder_starts.push(holders.len());
         }
@@ -247,16 +264,25 @@ impl Prototypes {
             dim,
             rows,
             labels: proto_labels,
+            owner,
             holder_starts,
             holders,
             n_models: members.len(),
         }
     }
 
-    /// The models holding prototype `p`.
-    #[inline]
-    fn holders_of(&self, p: usize) -> &[u32] {
-        &self.holders[self.holder_starts[p]..self.holder_starts[p + 1]]
+    /// Calls `credit` with every model holding prototype `p`.
+    #[inline(always)]
+    fn for_each_holder(&self, p: usize, mut credit: impl FnMut(usize)) {
+        match self.owner[p] {
+            NO_MODEL => {}
+            SHARED => {
+                for &m in &self.holders[self.holder_starts[p]..self.holder_starts[p + 1]] {
+                    credit(m as usize);
+                }
+            }
+            m => credit(m as usize),
+        }
     }
 
     /// Votes of every test row: `n_test × c` counts of the models' predictions.
@@ -275,10 +301,10 @@ impl Prototypes {
                     for t in 0..n {
                         let key = (u64::from(out[q * n + t].to_bits()) << 32)
                             | u64::from(self.labels[start + t]);
-                        for &m in self.holders_of(start + t) {
-                            let slot = &mut best[q * self.n_models + m as usize];
+                        self.for_each_holder(start + t, |m| {
+                            let slot = &mut best[q * self.n_models + m];
                             *slot = (*slot).min(key);
-                        }
+                        });
                     }
                 }
             });
@@ -313,10 +339,10 @@ impl Prototypes {
                 for q in 0..4 {
                     for t in 0..n {
                         let label = self.labels[start + t] as usize;
-                        for &m in self.holders_of(start + t) {
-                            let slot = &mut best[q * per_query + m as usize * n_classes + label];
+                        self.for_each_holder(start + t, |m| {
+                            let slot = &mut best[q * per_query + m * n_classes + label];
                             *slot = slot.min(out[q * n + t]);
-                        }
+                        });
                     }
                 }
             });
@@ -437,7 +463,8 @@ mod tests {
                 let votes = ensemble.votes(&test, c, metric, kernel);
                 let mut expected_votes = vec![0u32; test.n * c];
                 for (m, list) in members.iter().enumerate() {
-                    let alone = Ensemble::train(learner, &train, &labels, c, &[list.clone()]);
+                    let alone =
+                        Ensemble::train(learner, &train, &labels, c, std::slice::from_ref(list));
                     let own = alone.scores(&test, 0..test.n, c, metric, kernel);
                     for q in 0..test.n {
                         let inside = &scores[(q * members.len() + m) * c..][..c];
