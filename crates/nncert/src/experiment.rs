@@ -274,11 +274,11 @@ fn knn_points(
     };
     let (c, n) = (votes.n_classes(), train_labels.len());
     let cap = options.delete_cap(k);
+    // One buffer for every input's neighbour labels.
+    let mut labels: Vec<u32> = Vec::new();
     for (p, list) in points.iter_mut().zip(lists) {
-        let labels: Vec<u32> = list
-            .iter()
-            .map(|nb| train_labels[nb.index as usize])
-            .collect();
+        labels.clear();
+        labels.extend(list.iter().map(|nb| train_labels[nb.index as usize]));
         p.e_star = if options.threat == Threat::Insert {
             knn_insert_e_star(&labels[..k.min(labels.len())], k, c, options.tie)
         } else {

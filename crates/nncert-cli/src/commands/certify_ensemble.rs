@@ -12,7 +12,8 @@ use nncert::baselines::model_outputs::{ModelRankings, ModelVotes};
 use nncert::baselines::runoff::roe_certificates;
 use nncert::baselines::spread::Spread;
 use nncert::data::ensemble_file::{load_model_rankings, load_model_votes};
-use nncert::report::{self, ExampleRow, OutputDir, curves_csv, examples_csv, sha256_file};
+use nncert::report::certify_ensemble::{EnsembleRun, method_record};
+use nncert::report::{ExampleRow, OutputDir, curves_csv, examples_csv, sha256_file};
 use nncert::{Classifier, Curve, Method};
 use serde_json::json;
 
@@ -143,10 +144,7 @@ fn certify_methods(
             .count() as u64;
         certified.per_method.insert(
             method.to_string(),
-            json!({
-                "spread": spread,
-                "clean_accuracy": nncert::curve::format_fraction_floor(correct, certs.len() as u64, 6),
-            }),
+            method_record(spread, correct, certs.len() as u64),
         );
         for &u in units {
             let param = format!("{base} units={}", units_name(u));
@@ -187,8 +185,7 @@ fn certificates(
     })
 }
 
-/// report.json: inputs with checksums, settings, sizes, per-method records, summary and
-/// timings.
+/// report.json, built by the library from what this command read and computed.
 fn report_json(
     a: &CertifyEnsembleArgs,
     outputs: &Outputs,
@@ -206,24 +203,19 @@ fn report_json(
             json!({ "path": path.display().to_string(), "sha256": sha256_file(path)? }),
         );
     }
-    Ok(json!({
-        "nncert_version": report::VERSION,
-        "command": "certify-ensemble",
-        "inputs": inputs,
-        "settings": {
-            "methods": methods,
-            "units": units.iter().map(|&u| units_name(u)).collect::<Vec<_>>(),
-            "abstain_code": a.predictions.as_ref().map(|_| a.abstain),
-            "tie_rule": "smaller",
-            "max_e_requested": a.max_e,
-            "max_e": certified.max_e,
-        },
-        "n_test": votes.n_test(),
-        "n_models": votes.n_models(),
-        "n_classes": votes.n_classes(),
-        "methods": certified.per_method,
-        "summary": report::summary_json(&certified.curves, certified.max_e),
-        "seconds": seconds,
-        "notes": "certified_accuracy values are proven lower bounds, rounded down. units=insdel: e counts insertions and deletions of training examples, each once (the papers' units); units=poisoning: nncert's poisoning size, a modification counts once, certified at e iff 2e ≤ the insdel certificate. Derivations: docs/ENSEMBLES.md",
-    }))
+    let run = EnsembleRun {
+        inputs,
+        methods,
+        units,
+        abstain_code: a.predictions.as_ref().map(|_| a.abstain),
+        max_e_requested: a.max_e,
+        max_e: certified.max_e,
+        n_test: votes.n_test(),
+        n_models: votes.n_models(),
+        n_classes: votes.n_classes(),
+        per_method: &certified.per_method,
+        curves: &certified.curves,
+        seconds,
+    };
+    Ok(run.report_json())
 }

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::{Serialize, Serializer};
 
 use super::neighbour_learners::{NeighbourModels, NeighbourRule};
+use super::tile_scan::{per_query_group, scan_tiles};
 use crate::error::Error;
 use crate::features::FeatureMatrix;
 use crate::neighbours::kernel::{Kernel, LANES, Metric};
@@ -197,16 +198,33 @@ impl Ensemble {
 }
 
 /// The prototypes of every model, padded for the distance kernels.
+///
+/// A prototype shared by several models (1-NN under Finite Aggregation or bagging, where a
+/// training example belongs to `d` models) is stored once and credits every model that
+/// holds it, so its distance to a test input is computed once, not once per model.
 struct Prototypes {
     dim: usize,
     /// Row-major prototypes, each padded to a multiple of 16 values; row count padded to
     /// a multiple of 4 with rows that belong to no model.
     rows: Vec<f32>,
     labels: Vec<u32>,
-    /// Model of each prototype (`u32::MAX` for padding).
-    model: Vec<u32>,
+    /// The model holding each prototype, read without indirection in the common case of
+    /// one holder (every centroid, 1-NN under DPA); [`NO_MODEL`] for padding, [`SHARED`]
+    /// when several models hold it (then see `holders`).
+    owner: Vec<u32>,
+    /// Models holding each prototype (CSR, each model once):
+    /// `holders[holder_starts[p]..holder_starts[p + 1]]`, empty for padding.
+    holder_starts: Vec<usize>,
+    holders: Vec<u32>,
     n_models: usize,
 }
+
+/// [`Prototypes::owner`] of a padding prototype.
+const NO_MODEL: u32 = u32::MAX;
+/// [`Prototypes::owner`] of a prototype several models hold (model indices stay below it:
+/// a spread has at most `u32::MAX` models, and that many member lists would not fit in
+/// memory long before).
+const SHARED: u32 = u32::MAX - 1;
 
 impl Prototypes {
     /// Trains one model per member list (indices into `train`, repeats allowed).
@@ -217,63 +235,53 @@ impl Prototypes {
         n_classes: usize,
         members: &[Vec<usize>],
     ) -> Prototypes {
+        let protos: Vec<Prototype> = match learner {
+            BaseLearner::Centroid => centroids(train, labels, n_classes, members),
+            // 1nn (kNN and rNN models are `NeighbourModels`).
+            _ => distinct_examples(train, labels, members),
+        };
         let dim = train.dim.div_ceil(LANES).max(1) * LANES;
-        let per_model: Vec<Vec<(Vec<f32>, u32)>> = members
-            .par_iter()
-            .map(|m| match learner {
-                BaseLearner::Centroid => {
-                    let mut sums = vec![vec![0f64; train.dim]; n_classes];
-                    let mut counts = vec![0usize; n_classes];
-                    for &i in m {
-                        let y = labels[i] as usize;
-                        counts[y] += 1;
-                        for (s, &v) in sums[y].iter_mut().zip(train.row(i)) {
-                            *s += f64::from(v);
-                        }
-                    }
-                    (0..n_classes)
-                        .filter(|&y| counts[y] > 0)
-                        .map(|y| {
-                            let mean = sums[y]
-                                .iter()
-                                .map(|s| (s / counts[y] as f64) as f32)
-                                .collect();
-                            (mean, y as u32)
-                        })
-                        .collect()
-                }
-                // 1nn (kNN and rNN models are `NeighbourModels`).
-                _ => {
-                    let mut unique = m.clone();
-                    unique.sort_unstable();
-                    unique.dedup();
-                    unique
-                        .iter()
-                        .map(|&i| (train.row(i).to_vec(), labels[i]))
-                        .collect()
-                }
-            })
-            .collect();
-        let total: usize = per_model.iter().map(Vec::len).sum();
-        let padded = total.div_ceil(4).max(1) * 4;
+        let padded = protos.len().div_ceil(4).max(1) * 4;
         let mut rows = vec![0f32; padded * dim];
         let mut proto_labels = vec![0u32; padded];
-        let mut model = vec![u32::MAX; padded];
-        let mut k = 0;
-        for (mi, protos) in per_model.into_iter().enumerate() {
-            for (v, y) in protos {
-                rows[k * dim..k * dim + v.len()].copy_from_slice(&v);
-                proto_labels[k] = y;
-                model[k] = mi as u32;
-                k += 1;
-            }
+        let mut owner = vec![NO_MODEL; padded];
+        let mut holder_starts = Vec::with_capacity(padded + 1);
+        holder_starts.push(0);
+        let mut holders = Vec::new();
+        for (k, p) in protos.into_iter().enumerate() {
+            rows[k * dim..k * dim + p.vector.len()].copy_from_slice(&p.vector);
+            proto_labels[k] = p.label;
+            owner[k] = match p.models[..] {
+                [] => NO_MODEL,
+                [m] => m,
+                _ => SHARED,
+            };
+            holders.extend(p.models);
+            holder_starts.push(holders.len());
         }
+        holder_starts.resize(padded + 1, holders.len());
         Prototypes {
             dim,
             rows,
             labels: proto_labels,
-            model,
+            owner,
+            holder_starts,
+            holders,
             n_models: members.len(),
+        }
+    }
+
+    /// Calls `credit` with every model holding prototype `p`.
+    #[inline(always)]
+    fn for_each_holder(&self, p: usize, mut credit: impl FnMut(usize)) {
+        match self.owner[p] {
+            NO_MODEL => {}
+            SHARED => {
+                for &m in &self.holders[self.holder_starts[p]..self.holder_starts[p + 1]] {
+                    credit(m as usize);
+                }
+            }
+            m => credit(m as usize),
         }
     }
 
@@ -285,60 +293,31 @@ impl Prototypes {
         metric: Metric,
         kernel: Kernel,
     ) -> Vec<u32> {
-        let n_protos = self.labels.len();
-        let tile = ((128 * 1024 / (self.dim * 4)) / 4 * 4).max(4);
-        let pad_query = |i: usize| -> Vec<f32> {
-            let mut r = vec![0f32; self.dim];
-            if i < test.n {
-                r[..test.dim].copy_from_slice(test.row(i));
-            }
-            r
-        };
-        let groups: Vec<Vec<u32>> = (0..test.n.div_ceil(4))
-            .into_par_iter()
-            .map(|g| {
-                let queries: Vec<Vec<f32>> = (0..4).map(|i| pad_query(4 * g + i)).collect();
-                let qs = [0, 1, 2, 3].map(|i| queries[i].as_slice());
-                // Best (distance bits, label) per model and query.
-                let mut best = vec![u64::MAX; 4 * self.n_models];
-                let mut out = vec![0f32; 4 * tile];
-                for start in (0..n_protos).step_by(tile) {
-                    let end = (start + tile).min(n_protos);
-                    let rows = end - start;
-                    kernel.tile(
-                        metric,
-                        qs,
-                        &self.rows[start * self.dim..end * self.dim],
-                        self.dim,
-                        &mut out[..4 * rows],
-                    );
-                    for q in 0..4 {
-                        for t in 0..rows {
-                            let m = self.model[start + t];
-                            if m == u32::MAX {
-                                continue;
-                            }
-                            let key = (u64::from(out[q * rows + t].to_bits()) << 32)
-                                | u64::from(self.labels[start + t]);
-                            let slot = &mut best[q * self.n_models + m as usize];
-                            *slot = (*slot).min(key);
-                        }
-                    }
-                }
-                let mut counts = vec![0u32; 4 * n_classes];
+        per_query_group(test, 0..test.n, self.dim, n_classes, |qs| {
+            // Best (distance bits, label) per model and query.
+            let mut best = vec![u64::MAX; 4 * self.n_models];
+            scan_tiles(kernel, metric, qs, &self.rows, self.dim, |start, n, out| {
                 for q in 0..4 {
-                    for &key in &best[q * self.n_models..(q + 1) * self.n_models] {
-                        if key != u64::MAX {
-                            counts[q * n_classes + (key & 0xffff_ffff) as usize] += 1;
-                        }
+                    for t in 0..n {
+                        let key = (u64::from(out[q * n + t].to_bits()) << 32)
+                            | u64::from(self.labels[start + t]);
+                        self.for_each_holder(start + t, |m| {
+                            let slot = &mut best[q * self.n_models + m];
+                            *slot = (*slot).min(key);
+                        });
                     }
                 }
-                counts
-            })
-            .collect();
-        let mut all: Vec<u32> = groups.into_iter().flatten().collect();
-        all.truncate(test.n * n_classes);
-        all
+            });
+            let mut counts = vec![0u32; 4 * n_classes];
+            for q in 0..4 {
+                for &key in &best[q * self.n_models..(q + 1) * self.n_models] {
+                    if key != u64::MAX {
+                        counts[q * n_classes + (key & 0xffff_ffff) as usize] += 1;
+                    }
+                }
+            }
+            counts
+        })
     }
 
     /// Distance from each test row in `rows` to each model's nearest prototype of each
@@ -353,52 +332,155 @@ impl Prototypes {
         metric: Metric,
         kernel: Kernel,
     ) -> Vec<f32> {
-        let n_protos = self.labels.len();
-        let tile = ((128 * 1024 / (self.dim * 4)) / 4 * 4).max(4);
         let per_query = self.n_models * n_classes;
-        let pad_query = |i: usize| -> Vec<f32> {
-            let mut r = vec![0f32; self.dim];
-            if i < rows.end {
-                r[..test.dim].copy_from_slice(test.row(i));
-            }
-            r
-        };
-        let groups: Vec<Vec<f32>> = (0..rows.len().div_ceil(4))
-            .into_par_iter()
-            .map(|g| {
-                let queries: Vec<Vec<f32>> =
-                    (0..4).map(|i| pad_query(rows.start + 4 * g + i)).collect();
-                let qs = [0, 1, 2, 3].map(|i| queries[i].as_slice());
-                let mut best = vec![f32::INFINITY; 4 * per_query];
-                let mut out = vec![0f32; 4 * tile];
-                for start in (0..n_protos).step_by(tile) {
-                    let end = (start + tile).min(n_protos);
-                    let rows = end - start;
-                    kernel.tile(
-                        metric,
-                        qs,
-                        &self.rows[start * self.dim..end * self.dim],
-                        self.dim,
-                        &mut out[..4 * rows],
-                    );
-                    for q in 0..4 {
-                        for t in 0..rows {
-                            let m = self.model[start + t];
-                            if m == u32::MAX {
-                                continue;
-                            }
-                            let slot = &mut best[q * per_query
-                                + m as usize * n_classes
-                                + self.labels[start + t] as usize];
-                            *slot = slot.min(out[q * rows + t]);
-                        }
+        per_query_group(test, rows, self.dim, per_query, |qs| {
+            let mut best = vec![f32::INFINITY; 4 * per_query];
+            scan_tiles(kernel, metric, qs, &self.rows, self.dim, |start, n, out| {
+                for q in 0..4 {
+                    for t in 0..n {
+                        let label = self.labels[start + t] as usize;
+                        self.for_each_holder(start + t, |m| {
+                            let slot = &mut best[q * per_query + m * n_classes + label];
+                            *slot = slot.min(out[q * n + t]);
+                        });
                     }
                 }
-                best
-            })
+            });
+            best
+        })
+    }
+}
+
+/// One prototype before padding: its vector, its label and the models holding it.
+struct Prototype {
+    vector: Vec<f32>,
+    label: u32,
+    models: Vec<u32>,
+}
+
+/// Centroid prototypes: per model, the mean of each label's members, for the labels present.
+fn centroids(
+    train: &FeatureMatrix,
+    labels: &[u32],
+    n_classes: usize,
+    members: &[Vec<usize>],
+) -> Vec<Prototype> {
+    let per_model: Vec<Vec<Prototype>> = members
+        .par_iter()
+        .enumerate()
+        .map(|(model, m)| {
+            let mut sums = vec![vec![0f64; train.dim]; n_classes];
+            let mut counts = vec![0usize; n_classes];
+            for &i in m {
+                let y = labels[i] as usize;
+                counts[y] += 1;
+                for (s, &v) in sums[y].iter_mut().zip(train.row(i)) {
+                    *s += f64::from(v);
+                }
+            }
+            (0..n_classes)
+                .filter(|&y| counts[y] > 0)
+                .map(|y| {
+                    let mean = sums[y]
+                        .iter()
+                        .map(|s| (s / counts[y] as f64) as f32)
+                        .collect();
+                    Prototype {
+                        vector: mean,
+                        label: y as u32,
+                        models: vec![model as u32],
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    per_model.into_iter().flatten().collect()
+}
+
+/// 1-NN prototypes: every training example some model holds, once, with the models holding
+/// it (each once, in model order), in training order.
+fn distinct_examples(
+    train: &FeatureMatrix,
+    labels: &[u32],
+    members: &[Vec<usize>],
+) -> Vec<Prototype> {
+    let mut holders: Vec<Vec<u32>> = vec![Vec::new(); train.n];
+    for (model, m) in members.iter().enumerate() {
+        for &i in m {
+            // A repeated member (bagging) is one prototype of its model.
+            if holders[i].last() != Some(&(model as u32)) {
+                holders[i].push(model as u32);
+            }
+        }
+    }
+    holders
+        .into_iter()
+        .enumerate()
+        .filter(|(_, models)| !models.is_empty())
+        .map(|(i, models)| Prototype {
+            vector: train.row(i).to_vec(),
+            label: labels[i],
+            models,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// A model trained alone: its label scores and votes are those it has inside an
+    /// ensemble, where a training example shared by several models is one prototype
+    /// credited to each (1-NN under FA or bagging) — same bits, nothing lost or misrouted.
+    #[test]
+    fn shared_prototypes_score_like_models_trained_alone() {
+        let (n, dim, c) = (61, 5, 3);
+        let mut rng = SplitMix64::new(7);
+        let mut draw = || (rng.next_u64() % 1000) as f32 / 100.0;
+        let train = FeatureMatrix {
+            n,
+            dim,
+            data: (0..n * dim).map(|_| draw()).collect(),
+        };
+        let test = FeatureMatrix {
+            n: 9,
+            dim,
+            data: (0..9 * dim).map(|_| draw()).collect(),
+        };
+        let labels: Vec<u32> = (0..n as u32).map(|i| (i * 7 + i / 5) % c as u32).collect();
+        // Every example in 3 of 8 models (FA-like), model 5 with repeats (bagging-like),
+        // model 7 empty (abstains).
+        let mut members: Vec<Vec<usize>> = (0..8)
+            .map(|m| (0..n).filter(|i| (i + m) % 8 < 3 && m != 7).collect())
             .collect();
-        let mut all: Vec<f32> = groups.into_iter().flatten().collect();
-        all.truncate(rows.len() * per_query);
-        all
+        members[5].extend([0, 0, 3, 3, 3]);
+        let kernel = Kernel::detect().expect("kernel");
+        for learner in [BaseLearner::OneNn, BaseLearner::Centroid] {
+            for metric in [Metric::L1, Metric::L2, Metric::Linf] {
+                let ensemble = Ensemble::train(learner, &train, &labels, c, &members);
+                let scores = ensemble.scores(&test, 0..test.n, c, metric, kernel);
+                let votes = ensemble.votes(&test, c, metric, kernel);
+                let mut expected_votes = vec![0u32; test.n * c];
+                for (m, list) in members.iter().enumerate() {
+                    let alone =
+                        Ensemble::train(learner, &train, &labels, c, std::slice::from_ref(list));
+                    let own = alone.scores(&test, 0..test.n, c, metric, kernel);
+                    for q in 0..test.n {
+                        let inside = &scores[(q * members.len() + m) * c..][..c];
+                        let bits = |s: &[f32]| s.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(inside),
+                            bits(&own[q * c..(q + 1) * c]),
+                            "{learner} model {m}"
+                        );
+                    }
+                    for (q, v) in alone.votes(&test, c, metric, kernel).iter().enumerate() {
+                        expected_votes[q] += v;
+                    }
+                }
+                assert_eq!(votes, expected_votes, "{learner} {metric}");
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod model_outputs;
 pub(crate) mod neighbour_learners;
 pub mod runoff;
 pub mod spread;
+mod tile_scan;
 
 use crate::certify::Certification;
 use crate::classifier::Classifier;

@@ -19,8 +19,7 @@
 //! example in the ball, not `d` per training example. Every test input is computed on its
 //! own, so the scores are the same bytes whatever the thread count.
 
-use rayon::prelude::*;
-
+use super::tile_scan::{per_query_group, scan_tiles};
 use crate::features::FeatureMatrix;
 use crate::neighbours::kernel::{Kernel, LANES, Metric};
 
@@ -138,71 +137,42 @@ impl NeighbourModels {
     ) -> Vec<f32> {
         let per_query = self.n_models() * self.n_classes;
         let padded_n = self.rows.len() / self.dim;
-        let tile = ((128 * 1024 / (self.dim * 4)) / 4 * 4).max(4);
-        let pad_query = |i: usize| -> Vec<f32> {
-            let mut r = vec![0f32; self.dim];
-            if i < rows.end {
-                r[..test.dim].copy_from_slice(test.row(i));
-            }
-            r
-        };
-        let groups: Vec<Vec<f32>> = (0..rows.len().div_ceil(4))
-            .into_par_iter()
-            .map(|g| {
-                let queries: Vec<Vec<f32>> =
-                    (0..4).map(|i| pad_query(rows.start + 4 * g + i)).collect();
-                let qs = [0, 1, 2, 3].map(|i| queries[i].as_slice());
-                let mut distances = vec![0f32; 4 * padded_n];
-                let mut out = vec![0f32; 4 * tile];
-                for start in (0..padded_n).step_by(tile) {
-                    let end = (start + tile).min(padded_n);
-                    let n = end - start;
-                    kernel.tile(
-                        metric,
-                        qs,
-                        &self.rows[start * self.dim..end * self.dim],
-                        self.dim,
-                        &mut out[..4 * n],
-                    );
-                    for q in 0..4 {
-                        distances[q * padded_n + start..q * padded_n + end]
-                            .copy_from_slice(&out[q * n..(q + 1) * n]);
-                    }
-                }
-                let mut scores = vec![0f32; 4 * per_query];
-                let mut counts = vec![0u32; per_query];
-                let mut buffer = Vec::new();
+        per_query_group(test, rows, self.dim, per_query, |qs| {
+            let mut distances = vec![0f32; 4 * padded_n];
+            scan_tiles(kernel, metric, qs, &self.rows, self.dim, |start, n, out| {
                 for q in 0..4 {
-                    let d = &distances[q * padded_n..q * padded_n + self.n_train];
-                    match self.rule {
-                        NeighbourRule::Nearest(k) => {
-                            self.knn_counts(d, k, &mut counts, &mut buffer)
-                        }
-                        NeighbourRule::Radius(r) => {
-                            let limit = if metric == Metric::L2 { r * r } else { r };
-                            self.rnn_counts(d, limit, &mut counts)
-                        }
+                    distances[q * padded_n + start..q * padded_n + start + n]
+                        .copy_from_slice(&out[q * n..(q + 1) * n]);
+                }
+            });
+            let mut scores = vec![0f32; 4 * per_query];
+            let mut counts = vec![0u32; per_query];
+            let mut buffer = Vec::new();
+            for q in 0..4 {
+                let d = &distances[q * padded_n..q * padded_n + self.n_train];
+                match self.rule {
+                    NeighbourRule::Nearest(k) => self.knn_counts(d, k, &mut counts, &mut buffer),
+                    NeighbourRule::Radius(r) => {
+                        let limit = if metric == Metric::L2 { r * r } else { r };
+                        self.rnn_counts(d, limit, &mut counts)
                     }
-                    let dst = &mut scores[q * per_query..(q + 1) * per_query];
-                    for (s, c) in dst
-                        .chunks_exact_mut(self.n_classes)
-                        .zip(counts.chunks_exact(self.n_classes))
-                    {
-                        if c.iter().all(|&v| v == 0) {
-                            s.fill(f32::NEG_INFINITY);
-                        } else {
-                            for (s, &v) in s.iter_mut().zip(c) {
-                                *s = v as f32;
-                            }
+                }
+                let dst = &mut scores[q * per_query..(q + 1) * per_query];
+                for (s, c) in dst
+                    .chunks_exact_mut(self.n_classes)
+                    .zip(counts.chunks_exact(self.n_classes))
+                {
+                    if c.iter().all(|&v| v == 0) {
+                        s.fill(f32::NEG_INFINITY);
+                    } else {
+                        for (s, &v) in s.iter_mut().zip(c) {
+                            *s = v as f32;
                         }
                     }
                 }
-                scores
-            })
-            .collect();
-        let mut all: Vec<f32> = groups.into_iter().flatten().collect();
-        all.truncate(rows.len() * per_query);
-        all
+            }
+            scores
+        })
     }
 
     /// Per-label counts of each model's `k` nearest members.

@@ -128,6 +128,25 @@ pub enum Certification {
     Best,
 }
 
+impl Certification {
+    /// Every variant, in declaration order (`tests::all_lists_every_variant` keeps it whole;
+    /// front ends iterate it to check that each has a flag value).
+    pub const ALL: [Certification; 12] = [
+        Certification::Individual,
+        Certification::Island,
+        Certification::Rd,
+        Certification::IslandLabel,
+        Certification::RdLabel,
+        Certification::Polish,
+        Certification::PolishLabel,
+        Certification::Cluster,
+        Certification::ClusterLabel,
+        Certification::Lp,
+        Certification::LpLabel,
+        Certification::Best,
+    ];
+}
+
 impl fmt::Display for Certification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -233,4 +252,32 @@ pub fn certify_points(votes: &Votes, tie: TieRule) -> Vec<PointCertificate> {
         .zip(votes.labels())
         .map(|(p, &y)| PointCertificate::new(y, p, tie))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Certification;
+
+    #[test]
+    fn all_lists_every_variant() {
+        // Exhaustive on purpose: a new variant does not compile here until it has a place,
+        // and the assertion fails until `ALL` holds it there.
+        let place = |c: Certification| match c {
+            Certification::Individual => 0,
+            Certification::Island => 1,
+            Certification::Rd => 2,
+            Certification::IslandLabel => 3,
+            Certification::RdLabel => 4,
+            Certification::Polish => 5,
+            Certification::PolishLabel => 6,
+            Certification::Cluster => 7,
+            Certification::ClusterLabel => 8,
+            Certification::Lp => 9,
+            Certification::LpLabel => 10,
+            Certification::Best => 11,
+        };
+        for (i, &c) in Certification::ALL.iter().enumerate() {
+            assert_eq!(place(c), i, "{c} is out of place in Certification::ALL");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod attack;
 mod certify;
+pub mod certify_ensemble;
 pub mod certify_votes;
 mod output_dir;
 pub mod reproduction;
