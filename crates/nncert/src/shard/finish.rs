@@ -9,7 +9,7 @@ use crate::neighbours::{KnnVotes, Neighbour, NeighbourLists, RnnVotes, SearchRes
 use crate::votes::Votes;
 
 use super::order::{Needs, clusters, ordered};
-use super::partial::{Partial, Segment};
+use super::partial::{Partial, Segment, ShardTables};
 
 impl Partial {
     /// The distinct effective k, ascending.
@@ -208,9 +208,10 @@ impl Partial {
         let s = &self.settings;
         let c = s.n_classes;
         // Rows in parallel, assembled in row order: the same bytes for any thread count.
+        let tables = self.tables();
         let rows = (0..self.rows.len())
             .into_par_iter()
-            .map(|row| self.finish_row(row, &boundaries))
+            .map(|row| self.finish_row(row, &boundaries, &tables))
             .collect::<Vec<Result<FinishedRow, Error>>>()
             .into_iter()
             .collect::<Result<Vec<_>, Error>>()?;
@@ -265,15 +266,17 @@ impl Partial {
 
     /// One test row of [`Partial::finish_known`]: its kNN counts (every k, in the order
     /// asked) and, with neighbour lists, its lists in exact order.
-    fn finish_row(&self, row: usize, boundaries: &[usize]) -> Result<FinishedRow, Error> {
+    fn finish_row(
+        &self,
+        row: usize,
+        boundaries: &[usize],
+        tables: &ShardTables<'_>,
+    ) -> Result<FinishedRow, Error> {
         let s = &self.settings;
         let c = s.n_classes;
         let q = self.test_rows().start + row;
-        let position = |index: u32| {
-            self.table_of(index)
-                .map_or(u32::MAX, |(t, i)| t.positions[i])
-        };
-        let label = |index: u32| self.table_of(index).map_or(u32::MAX, |(t, i)| t.labels[i]);
+        let position = |index: u32| tables.of(index).map_or(u32::MAX, |(t, i)| t.positions[i]);
+        let label = |index: u32| tables.of(index).map_or(u32::MAX, |(t, i)| t.labels[i]);
         let corrupt = |what: String| Error::invalid(format!("{}: {what}", self.describe()));
         let key = |index: u32| self.known.get(&(q as u64, index)).copied();
         let mut out = FinishedRow::default();
@@ -290,16 +293,28 @@ impl Partial {
                         needs.limit
                     )));
                 }
-                for &k in &s.ks {
-                    let mut counts = vec![0u32; c];
-                    for it in &items[..k.min(s.n_train)] {
+                // One pass over the nearest, the counts of each k taken as it passes
+                // (k ascending), instead of one pass per k.
+                let mut by_k: Vec<(usize, usize)> =
+                    s.ks.iter()
+                        .enumerate()
+                        .map(|(ki, &k)| (k.min(s.n_train), ki))
+                        .collect();
+                by_k.sort_unstable();
+                let mut running = vec![0u32; c];
+                let mut counted = 0;
+                let mut per_k = vec![Vec::new(); s.ks.len()];
+                for (k, ki) in by_k {
+                    for it in &items[counted..k] {
                         let l = label(it.index) as usize;
-                        *counts.get_mut(l).ok_or_else(|| {
+                        *running.get_mut(l).ok_or_else(|| {
                             corrupt(format!("training row {} has no label", it.index))
                         })? += 1;
                     }
-                    out.knn_counts.extend(counts);
+                    counted = k;
+                    per_k[ki] = running.clone();
                 }
+                out.knn_counts.extend(per_k.into_iter().flatten());
             }
             if s.keep_neighbours {
                 let list: Vec<Neighbour> = items

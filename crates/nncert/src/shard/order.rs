@@ -47,9 +47,19 @@ struct ByLo<'a> {
     domains: &'a [KeyDomain],
     /// The next candidate of each segment, with its interval.
     heads: Vec<Option<Item>>,
-    /// (lo, segment) of every head, smallest first.
+    /// The `lo` of every head (`None`: segment exhausted), scanned for the smallest when
+    /// there are few segments ([`LINEAR_SCAN`]; no heap to maintain)...
+    lows: Vec<Option<Lo>>,
+    /// ...else (lo, segment) of every head in a heap, smallest first.
     heap: BinaryHeap<Reverse<(Lo, usize)>>,
+    /// Whether the heap is used.
+    use_heap: bool,
 }
+
+/// Up to this many segments (training shards), the next candidate is found by scanning
+/// the heads: a few comparisons, cheaper than a heap's pushes and pops. Both give the same
+/// order, (lo, segment).
+const LINEAR_SCAN: usize = 8;
 
 /// A `lo` ordered by [`f64::total_cmp`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,11 +81,14 @@ impl Ord for Lo {
 
 impl<'a> ByLo<'a> {
     fn new(segments: &'a [Segment], domains: &'a [KeyDomain]) -> ByLo<'a> {
+        let use_heap = segments.len() > LINEAR_SCAN;
         let mut by_lo = ByLo {
             segments,
             domains,
             heads: vec![None; segments.len()],
-            heap: BinaryHeap::with_capacity(segments.len()),
+            lows: vec![None; segments.len()],
+            heap: BinaryHeap::with_capacity(if use_heap { segments.len() } else { 0 }),
+            use_heap,
         };
         for seg in 0..segments.len() {
             by_lo.load(seg, 0);
@@ -95,13 +108,34 @@ impl<'a> ByLo<'a> {
                 fast,
                 hi,
             });
-            self.heap.push(Reverse((Lo(lo), seg)));
+            if self.use_heap {
+                self.heap.push(Reverse((Lo(lo), seg)));
+            } else {
+                self.lows[seg] = Some(Lo(lo));
+            }
         }
+    }
+
+    /// The (lo, segment) of the next candidate: the smallest `lo`, ties to the first
+    /// segment.
+    fn peek(&self) -> Option<(Lo, usize)> {
+        if self.use_heap {
+            return self.heap.peek().map(|&Reverse(head)| head);
+        }
+        let mut best: Option<(Lo, usize)> = None;
+        for (seg, lo) in self.lows.iter().enumerate() {
+            if let Some(lo) = *lo {
+                if best.is_none_or(|(b, _)| lo < b) {
+                    best = Some((lo, seg));
+                }
+            }
+        }
+        best
     }
 
     /// The `lo` of the next candidate.
     fn peek_lo(&self) -> Option<f64> {
-        self.heap.peek().map(|Reverse((lo, _))| lo.0)
+        self.peek().map(|(lo, _)| lo.0)
     }
 }
 
@@ -109,7 +143,13 @@ impl Iterator for ByLo<'_> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        let Reverse((_, seg)) = self.heap.pop()?;
+        let seg = if self.use_heap {
+            self.heap.pop()?.0.1
+        } else {
+            let (_, seg) = self.peek()?;
+            self.lows[seg] = None;
+            seg
+        };
         let item = self.heads[seg].take()?;
         self.load(seg, item.rank + 1);
         Some(item)

@@ -84,6 +84,28 @@ pub(crate) struct ShardTable {
     pub origin: String,
 }
 
+/// The covered shards' tables with their rows' ranges ([`Partial::tables`]): computed once
+/// per partial, so that a lookup costs a binary search over a few ranges, not divisions.
+pub(crate) struct ShardTables<'a> {
+    /// Global training rows of each covered shard (ascending, as the shards are sorted).
+    ranges: Vec<std::ops::Range<usize>>,
+    shards: &'a [ShardTable],
+}
+
+impl ShardTables<'_> {
+    /// The table of the shard holding training row `index`, and the row's place in it
+    /// (`None`: no covered shard holds it).
+    pub(crate) fn of(&self, index: u32) -> Option<(&ShardTable, usize)> {
+        let i = index as usize;
+        let p = self
+            .ranges
+            .partition_point(|r| r.start <= i)
+            .checked_sub(1)?;
+        let r = &self.ranges[p];
+        (i < r.end).then(|| (&self.shards[p], i - r.start))
+    }
+}
+
 /// One shard's list for one test row: the shard's exact k_max nearest (or its rNN ball)
 /// as a set, listed by fast value, with the error bound of their fast values.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,24 +216,22 @@ impl Partial {
         }
     }
 
-    /// The table of the shard holding training row `index`.
-    pub(crate) fn table_of(&self, index: u32) -> Option<(&ShardTable, usize)> {
+    /// Where each covered shard's rows start and end, to find the table of a training row
+    /// by a binary search over the covered shards ([`ShardTables::of`]).
+    pub(crate) fn tables(&self) -> ShardTables<'_> {
         let n = self.settings.n_train;
-        let i = index as usize;
-        if i >= n {
-            return None;
-        }
-        let shard = ShardSpec::containing(i, n, self.train_count);
-        let t = self
+        let ranges = self
             .shards
-            .binary_search_by_key(&shard, |s| s.index)
-            .ok()
-            .map(|p| &self.shards[p])?;
-        let start = ShardSpec::new(shard, self.train_count)
-            .ok()?
-            .range_unchecked(n)
-            .start;
-        Some((t, i - start))
+            .iter()
+            .map(|t| {
+                ShardSpec::new(t.index, self.train_count)
+                    .map_or(0..0, |spec| spec.range_unchecked(n))
+            })
+            .collect();
+        ShardTables {
+            ranges,
+            shards: &self.shards,
+        }
     }
 
     /// Merges the partial of other training shards of the same test block into this one.
