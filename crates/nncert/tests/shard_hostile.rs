@@ -168,12 +168,12 @@ fn layout(b: &[u8]) -> Layout {
 /// The file without its trailer.
 fn body(p: &Partial) -> Vec<u8> {
     let b = p.to_bytes();
-    b[..b.len() - 32].to_vec()
+    b[..b.len() - shard::CHECKSUM_BYTES].to_vec()
 }
 
 /// `body` with a valid trailer again, parsed.
 fn reseal(mut body: Vec<u8>) -> Result<Partial, nncert::Error> {
-    let digest = sha2::Sha256::digest(&body);
+    let digest = shard::checksum(&body);
     body.extend_from_slice(&digest);
     Partial::from_bytes(&body)
 }
@@ -325,7 +325,7 @@ fn headers_are_read_alone_and_checked() {
     let header = shard::read_header(&path).unwrap();
     assert_eq!(header.test_block, spec(2, 3));
     assert_eq!((header.train_count, header.train_shards), (2, vec![1]));
-    let l = layout(&bytes[..bytes.len() - 32]);
+    let l = layout(&bytes[..bytes.len() - shard::CHECKSUM_BYTES]);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"NOTAPART0000".to_vec(), "no NNCERTPR header"),
         (bytes[..30].to_vec(), "truncated"),
@@ -551,4 +551,43 @@ fn keys_with_their_pairs_finish_any_merge_order() {
         let merge = Merge::new(vec![backward]).unwrap();
         assert_eq!(merge.finish_with(&keys).unwrap().knn, single.knn);
     }
+}
+
+/// Format version 2 (XXH3-128 trailer): a version-1 file (SHA-256 trailer) is refused by
+/// the reader and by `read_header` with a message that says what to do; a change to any
+/// byte of the trailer, or a trailer of the old length, is refused as corrupt.
+#[test]
+fn version_one_files_and_bad_trailers_are_refused() {
+    assert_eq!(shard::FORMAT_VERSION, 2);
+    let p = problem(Metric::L1, vec![], false);
+    let bytes = p.partial(spec(1, 2), spec(1, 1)).to_bytes();
+    // The trailer is the checksum of everything before it.
+    let (body, trailer) = bytes.split_at(bytes.len() - shard::CHECKSUM_BYTES);
+    assert_eq!(trailer, shard::checksum(body));
+    // Version 1: the same body with version 1 and a 32-byte SHA-256 trailer.
+    let mut v1 = body.to_vec();
+    put_u32(&mut v1, 8, 1);
+    let digest = sha2::Sha256::digest(&v1);
+    v1.extend_from_slice(&digest);
+    refused(Partial::from_bytes(&v1), "format version 1");
+    refused(Partial::from_bytes(&v1), "run the shard jobs again");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.nncert");
+    std::fs::write(&path, &v1).unwrap();
+    let e = shard::read_header(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("old.nncert") && e.contains("format version 1") && !e.contains('\n'),
+        "{e}"
+    );
+    // Every byte of the trailer matters.
+    for i in 0..shard::CHECKSUM_BYTES {
+        let mut e = bytes.clone();
+        let at = bytes.len() - shard::CHECKSUM_BYTES + i;
+        e[at] ^= 0x80;
+        refused(Partial::from_bytes(&e), "checksum mismatch");
+    }
+    // A valid body followed by a SHA-256 trailer (the old length) is corrupt.
+    let mut long = body.to_vec();
+    long.extend_from_slice(&sha2::Sha256::digest(body));
+    refused(Partial::from_bytes(&long), "checksum mismatch");
 }

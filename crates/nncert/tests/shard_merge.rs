@@ -509,11 +509,10 @@ fn corrupt_truncated_and_foreign_files_are_refused() {
     );
     // A file whose checksum is right but whose counts lie: refused, without allocating
     // what the counts announce.
-    use sha2::Digest as _;
-    let mut lying = bytes[..bytes.len() - 32].to_vec();
+    let mut lying = bytes[..bytes.len() - nncert::shard::CHECKSUM_BYTES].to_vec();
     let at = lying.len() - 8; // the count of known keys
     lying[at..].copy_from_slice(&u64::MAX.to_le_bytes());
-    let digest = sha2::Sha256::digest(&lying);
+    let digest = nncert::shard::checksum(&lying);
     lying.extend_from_slice(&digest);
     refused(Partial::from_bytes(&lying), "truncated or corrupt");
     // Named after the file when read from one.

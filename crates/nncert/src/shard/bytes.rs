@@ -1,15 +1,14 @@
 //! The partial-result file: versioned, checksummed, little-endian (layout in
 //! `docs/SCALING.md`).
 //!
-//! Reading trusts nothing: the SHA-256 trailer is checked first, every count is checked
+//! Reading trusts nothing: the checksum trailer (XXH3-128, [`checksum`]) is checked first,
+//! every count is checked
 //! against the bytes actually left before anything is allocated for it, and every index is
 //! checked against the ranges the header implies, so a truncated, corrupt or hostile file
 //! is a one-line error, never a panic or an allocation the file's size does not justify.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-
-use sha2::{Digest, Sha256};
 
 use crate::data::dataset::max_classes;
 use crate::error::Error;
@@ -22,10 +21,34 @@ use super::{ShardSpec, check_ks_and_radii};
 
 /// The first 8 bytes of every partial-result file.
 pub(crate) const MAGIC: [u8; 8] = *b"NNCERTPR";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-/// Bytes of the SHA-256 trailer.
-const DIGEST: usize = 32;
+/// The format version this build writes and reads. Version 2 replaced version 1's
+/// SHA-256 trailer by XXH3-128 (`docs/SCALING.md`, "File format"); version 1 files are
+/// refused with a message saying so.
+pub const FORMAT_VERSION: u32 = 2;
+/// Bytes of the checksum trailer.
+pub const CHECKSUM_BYTES: usize = 16;
+
+/// The checksum trailer of a partial-result file whose bytes before the trailer are
+/// `body`: XXH3-128, little-endian.
+///
+/// An integrity check against truncation, corruption and mixed-up files, not an
+/// authentication (no checksum read from the file could be: whoever writes the file
+/// writes its trailer too). SHA-256 cost 6 % of a shard job's CPU and 10 % of a merge's
+/// with hardware SHA (BENCHMARKS.md, issue 15); XXH3 reads tens of GB per second.
+pub fn checksum(body: &[u8]) -> [u8; CHECKSUM_BYTES] {
+    xxhash_rust::xxh3::xxh3_128(body).to_le_bytes()
+}
+
+/// What a reader says of a file of another version.
+fn version_error(version: u32) -> String {
+    if version == 1 {
+        "partial result format version 1 (SHA-256 trailer), this nncert reads version 2: run the shard jobs again with this nncert".to_string()
+    } else {
+        format!(
+            "partial result format version {version}, this nncert reads version {FORMAT_VERSION}"
+        )
+    }
+}
 
 fn metric_code(m: Metric) -> u8 {
     match m {
@@ -205,7 +228,7 @@ impl Partial {
             w.u32(j);
             w.0.extend_from_slice(&key.to_le_bytes());
         }
-        let digest = Sha256::digest(&w.0);
+        let digest = checksum(&w.0);
         w.0.extend_from_slice(&digest);
         debug_assert_eq!(w.0.len(), self.encoded_len());
         w.0
@@ -230,23 +253,21 @@ impl Partial {
             .map(|r| 4 * r.rnn_counts.len() + segments(&r.knn) + segments(&r.rnn))
             .sum();
         let known = 8 + self.known.len() * (12 + Exact::BYTES);
-        header + context + tables + 4 * self.test_labels.len() + rows + known + DIGEST
+        header + context + tables + 4 * self.test_labels.len() + rows + known + CHECKSUM_BYTES
     }
 
     /// Reads [`Partial::to_bytes`]; a truncated, corrupt or foreign file, or one of
     /// another format version, is an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<Partial, Error> {
-        if bytes.len() < MAGIC.len() + 4 + DIGEST || bytes[..MAGIC.len()] != MAGIC {
+        if bytes.len() < MAGIC.len() + 4 + CHECKSUM_BYTES || bytes[..MAGIC.len()] != MAGIC {
             return Err(bad("not an nncert partial result (no NNCERTPR header)"));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
-            return Err(bad(format!(
-                "partial result format version {version}, this nncert reads version {FORMAT_VERSION}"
-            )));
+            return Err(bad(version_error(version)));
         }
-        let (body, digest) = bytes.split_at(bytes.len() - DIGEST);
-        if Sha256::digest(body).as_slice() != digest {
+        let (body, digest) = bytes.split_at(bytes.len() - CHECKSUM_BYTES);
+        if checksum(body) != digest {
             return Err(bad(
                 "partial result corrupt or truncated (checksum mismatch)",
             ));
@@ -297,9 +318,7 @@ pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
     }
     let version = u32::from_le_bytes(magic[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
-        return Err(file.content(format!(
-            "partial result format version {version}, this nncert reads version {FORMAT_VERSION}"
-        )));
+        return Err(file.content(version_error(version)));
     }
     file.skip(2, len)?; // metric, lists flag
     let n_train = file.u64()?;

@@ -40,7 +40,7 @@ use crate::neighbours::search::{
 };
 
 pub use block_stream::BlockStream;
-pub use bytes::{FORMAT_VERSION, PartialHeader, read_header};
+pub use bytes::{CHECKSUM_BYTES, FORMAT_VERSION, PartialHeader, checksum, read_header};
 pub use merge_all::Merge;
 pub use partial::{Partial, ShardSettings};
 pub use spec::ShardSpec;
