@@ -254,7 +254,8 @@ proptest! {
         metric in 0usize..5,
         ties in any::<bool>(),
         neighbours in any::<bool>(),
-        n in 1usize..=5,
+        // Up to 12 shards: the merge scans the heads of up to 8 and uses a heap above.
+        n in 1usize..=12,
         m in 1usize..=3,
     ) {
         let metric = METRICS[metric];

@@ -81,7 +81,11 @@ impl Ord for Lo {
 
 impl<'a> ByLo<'a> {
     fn new(segments: &'a [Segment], domains: &'a [KeyDomain]) -> ByLo<'a> {
-        let use_heap = segments.len() > LINEAR_SCAN;
+        ByLo::with_heap(segments, domains, segments.len() > LINEAR_SCAN)
+    }
+
+    /// [`ByLo::new`] with the way of finding the next head chosen by the caller.
+    fn with_heap(segments: &'a [Segment], domains: &'a [KeyDomain], use_heap: bool) -> ByLo<'a> {
         let mut by_lo = ByLo {
             segments,
             domains,
@@ -284,4 +288,53 @@ pub(crate) fn ordered(
     }
     all.truncate(end_all.min(needs.limit));
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neighbours::exact::Bound;
+    use crate::neighbours::kernel::Metric;
+    use crate::rng::SplitMix64;
+
+    /// The scan of the heads and the heap give the same candidates in the same order
+    /// (lo, segment, rank), with tied and distinct values, few and many segments.
+    #[test]
+    fn scanning_the_heads_orders_as_the_heap() {
+        let mut rng = SplitMix64::new(0x15);
+        for case in 0..200 {
+            let n_seg = 1 + rng.below(12) as usize;
+            let segments: Vec<Segment> = (0..n_seg)
+                .map(|s| {
+                    let mut values: Vec<f32> = (0..rng.below(40))
+                        .map(|_| rng.below(if case % 2 == 0 { 8 } else { 1000 }) as f32 * 0.5)
+                        .collect();
+                    values.sort_by(f32::total_cmp);
+                    Segment {
+                        shard: s + 1,
+                        bound: if rng.below(2) == 0 {
+                            Bound::for_kernels(Metric::L1, 16)
+                        } else {
+                            Bound::for_kernels(Metric::L1, 4096)
+                        },
+                        items: values
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, v)| (i as u32, v))
+                            .collect(),
+                    }
+                })
+                .collect();
+            let domains = vec![KeyDomain::Key; n_seg];
+            let order = |heap: bool| -> Vec<(usize, usize)> {
+                ByLo::with_heap(&segments, &domains, heap)
+                    .map(|it| (it.seg, it.rank))
+                    .collect()
+            };
+            let total: usize = segments.iter().map(|s| s.items.len()).sum();
+            let scanned = order(false);
+            assert_eq!(scanned.len(), total, "case {case}");
+            assert_eq!(scanned, order(true), "case {case}, {n_seg} segments");
+        }
+    }
 }
