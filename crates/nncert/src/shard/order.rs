@@ -128,10 +128,10 @@ impl<'a> ByLo<'a> {
         }
         let mut best: Option<(Lo, usize)> = None;
         for (seg, lo) in self.lows.iter().enumerate() {
-            if let Some(lo) = *lo {
-                if best.is_none_or(|(b, _)| lo < b) {
-                    best = Some((lo, seg));
-                }
+            if let Some(lo) = *lo
+                && best.is_none_or(|(b, _)| lo < b)
+            {
+                best = Some((lo, seg));
             }
         }
         best
