@@ -239,16 +239,13 @@ pub fn search_label_counts(
     let grid: Vec<u64> = (0..=last.div_ceil(SEARCH_GRID))
         .map(|k| (k * SEARCH_GRID).min(last))
         .collect();
-    let windows: Vec<(u64, Vec<u64>)> = grid
-        .par_iter()
-        .map_init(OneLabelSolver::new, |solver, &at| {
-            let from = if at == 0 {
-                0
-            } else {
-                at.saturating_sub(SEARCH_GRID - 1)
-            };
-            let mut groups = best_seed(&by_label, points, needs, at, solver);
-            search_groups(&mut groups, points, needs, at, ROUNDS);
+    // Each grid point serves the e above the previous one, up to itself.
+    let windows: Vec<(u64, Vec<u64>)> = (0..grid.len())
+        .into_par_iter()
+        .map_init(OneLabelSolver::new, |solver, k| {
+            let at = grid[k];
+            let from = if k == 0 { 0 } else { grid[k - 1] + 1 };
+            let groups = searched_groups(&by_label, points, needs, at, solver);
             let counts = (from..=at)
                 .map(|e| {
                     let (_, label) = groups_certified_away(&groups, points, Some(needs), e, solver);
@@ -267,6 +264,27 @@ pub fn search_label_counts(
         }
     }
     counts
+}
+
+/// SEARCH's partition of D2 at `e`: each group as one test index (or [`EMPTY`]) per label.
+/// The curve of [`search_label_counts`] at a grid point `e` is at least its exact one-label
+/// count (plus D1).
+pub fn search_partition(points: &[PointCertificate], needs: &Needs, e: u64) -> Vec<Vec<usize>> {
+    let by_label = correct_by_label_descending(points, needs.n_classes());
+    searched_groups(&by_label, points, needs, e, &mut OneLabelSolver::new())
+}
+
+/// The best seed at `e` ([`best_seed`]) improved by [`search_groups`].
+fn searched_groups(
+    by_label: &[Vec<(u64, usize)>],
+    points: &[PointCertificate],
+    needs: &Needs,
+    e: u64,
+    solver: &mut OneLabelSolver,
+) -> Vec<Vec<usize>> {
+    let mut groups = best_seed(by_label, points, needs, e, solver);
+    search_groups(&mut groups, points, needs, e, ROUNDS);
+    groups
 }
 
 /// The partition, among POLISH's and CLUSTER's (both sacrifice rules) at `e`, with the
@@ -292,4 +310,81 @@ fn best_seed(
         }
     }
     best.map(|b| b.1).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certify::certify_points;
+    use crate::certify::one_label::group_certified_one_label;
+    use crate::rng::SplitMix64;
+    use crate::votes::{TieRule, Votes};
+
+    /// The edge test of the search against the exact solver: on random groups of D2
+    /// members, adding a member raises the one-label count exactly when
+    /// `certifies_one_more` says so.
+    #[test]
+    fn the_edge_test_is_exact_on_d2_groups() {
+        let mut rng = SplitMix64::new(0x5ea7_c4ed);
+        let (mut yes, mut no) = (0, 0);
+        for _ in 0..3000 {
+            let c = 2 + rng.below(5) as usize;
+            let n = 3 * c;
+            let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+            let counts: Vec<u32> = (0..n * c)
+                .map(|k| {
+                    rng.below(8) as u32
+                        + if labels[k / c] as usize == k % c {
+                            4 + rng.below(16) as u32
+                        } else {
+                            0
+                        }
+                })
+                .collect();
+            let tie = TieRule::default();
+            let votes = Votes::new(counts, c, labels).unwrap();
+            let points = certify_points(&votes, tie);
+            let needs = Needs::new(&votes, tie);
+            let e = 1 + rng.below(10);
+            // One D2 member per label at most, the last label's candidate apart.
+            let mut group: Vec<usize> = Vec::new();
+            let mut candidate = None;
+            for l in 0..c as u32 {
+                let d2: Vec<usize> = (0..n)
+                    .filter(|&i| {
+                        let p = &points[i];
+                        p.correct()
+                            && p.prediction.predicted == l
+                            && p.margin > e
+                            && p.margin <= 2 * e
+                    })
+                    .collect();
+                if d2.is_empty() {
+                    continue;
+                }
+                let pick = d2[rng.below(d2.len() as u64) as usize];
+                if candidate.is_none() && rng.below(3) == 0 {
+                    candidate = Some(pick);
+                } else if rng.below(4) != 0 {
+                    group.push(pick);
+                }
+            }
+            let (Some(m), false) = (candidate, group.is_empty()) else {
+                continue;
+            };
+            let mut solver = OneLabelSolver::new();
+            let before = group_certified_one_label(&group, &points, &needs, e, &mut solver);
+            let state = GroupState::new(&group, &points, &needs, e);
+            group.push(m);
+            let after = group_certified_one_label(&group, &points, &needs, e, &mut solver);
+            let predicted = state.certifies_one_more(needs.row(m), points[m].margin, e);
+            assert_eq!(
+                after == before + 1,
+                predicted,
+                "group {group:?} at e = {e}: {before} -> {after}"
+            );
+            if predicted { yes += 1 } else { no += 1 }
+        }
+        assert!(yes > 100 && no > 100, "{yes} raises, {no} not");
+    }
 }
