@@ -820,8 +820,10 @@ pub struct CertifyFlags {
     /// label by label), cluster (certified clusters plus cheap sacrifices; never below
     /// polish), island-label, rd-label, polish-label, cluster-label (the same groups under
     /// the one-label bound: an inserted example carries one label), lp, lp-label (groups
-    /// rounded from the LP relaxation; never below cluster), best (= pointwise maximum of
-    /// all bounds computed, always including island-label and cluster-label), or none.
+    /// rounded from the LP relaxation; never below cluster), search-label (groups searched
+    /// for the one-label bound; never below cluster-label), best (= pointwise maximum of
+    /// all bounds computed, always including island-label, cluster-label and
+    /// search-label), or none.
     /// Default for rnn: island.
     #[arg(
         long,

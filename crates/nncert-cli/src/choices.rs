@@ -264,6 +264,7 @@ const JOINT_CHOICES: &[(&str, Option<Certification>)] = &[
     ("cluster-label", Some(Certification::ClusterLabel)),
     ("lp", Some(Certification::Lp)),
     ("lp-label", Some(Certification::LpLabel)),
+    ("search-label", Some(Certification::SearchLabel)),
     ("best", Some(Certification::Best)),
     ("none", None),
 ];

@@ -95,6 +95,7 @@ fn label(c: &Curve) -> String {
         Certification::ClusterLabel => format!("{setting}, joint (CLUSTER, one label)"),
         Certification::Lp => format!("{setting}, joint (LP)"),
         Certification::LpLabel => format!("{setting}, joint (LP, one label)"),
+        Certification::SearchLabel => format!("{setting}, joint (SEARCH, one label)"),
         Certification::Best => format!("{setting}, best bound"),
     }
 }
@@ -208,6 +209,7 @@ fn best_of_each_setting(curves: &[Curve]) -> Vec<&Curve> {
             Method::Rnn => {
                 let order = [
                     Certification::Best,
+                    Certification::SearchLabel,
                     Certification::LpLabel,
                     Certification::ClusterLabel,
                     Certification::PolishLabel,

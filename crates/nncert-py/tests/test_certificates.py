@@ -73,10 +73,10 @@ def test_joint_curves_are_sound_relative_to_each_other(
         assert curve[0] <= clean, name
         assert np.all(np.diff(curve) <= 0), f"{name} must be non-increasing"
     # A joint bound is never below the individual one at e where it can use it, and best
-    # is the pointwise maximum of the others and of island-label and cluster-label, which
-    # best includes under the general threat (docs/JOINT.md).
+    # is the pointwise maximum of the others and of island-label and search-label (never
+    # below cluster-label), which best includes under the general threat (docs/JOINT.md).
     extra = nncert.certify_votes(
-        votes, labels, "rnn", joint=("island-label", "cluster-label")
+        votes, labels, "rnn", joint=("island-label", "search-label")
     ).certified
     n = len(c["best"])
 
@@ -91,7 +91,7 @@ def test_joint_curves_are_sound_relative_to_each_other(
                 c["island"],
                 c["rd"],
                 padded(extra["island-label"]),
-                padded(extra["cluster-label"]),
+                padded(extra["search-label"]),
             ]
         ),
     )

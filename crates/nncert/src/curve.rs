@@ -10,6 +10,7 @@ use crate::certify::cluster::cluster_counts;
 use crate::certify::grouping::{Partition, island_counts};
 use crate::certify::grouping_bound::{non_increasing_from_left, tightest_upper_bound};
 use crate::certify::individual::individual_counts;
+use crate::certify::label_search::search_label_counts;
 use crate::certify::lp_group::{LpCounts, lp_counts};
 use crate::certify::one_label::{
     Needs, island_one_label_counts, partition_one_label_counts, partition_one_label_horizon,
@@ -40,9 +41,10 @@ pub struct CurveOptions {
     /// any of [`Certification::Island`], [`Certification::Rd`],
     /// [`Certification::IslandLabel`], [`Certification::RdLabel`], [`Certification::Polish`],
     /// [`Certification::PolishLabel`], [`Certification::Cluster`],
-    /// [`Certification::ClusterLabel`], [`Certification::Best`]
-    /// (which always includes ISLAND and CLUSTER under the one-label bound, the tightest
-    /// groupings computed by default).
+    /// [`Certification::ClusterLabel`], [`Certification::Lp`], [`Certification::LpLabel`],
+    /// [`Certification::SearchLabel`], [`Certification::Best`]
+    /// (which always includes ISLAND, CLUSTER and SEARCH under the one-label bound, the
+    /// tightest groupings computed by default).
     pub joint: Vec<Certification>,
     /// Seed of the RD partition.
     pub seed: u64,
@@ -116,6 +118,7 @@ impl CurveOptions {
                     | Certification::ClusterLabel
                     | Certification::Lp
                     | Certification::LpLabel
+                    | Certification::SearchLabel
             )
         }) && self.threat != Threat::General
         {
@@ -128,7 +131,7 @@ impl CurveOptions {
             return Err(Error::invalid(format!(
                 "joint certification: `{c}` is always computed; expected island, rd, \
                  island-label, rd-label, polish, polish-label, cluster, cluster-label, lp, \
-                 lp-label or best"
+                 lp-label, search-label or best"
             )));
         }
         if let Some(max_e) = self.max_e
@@ -385,6 +388,7 @@ pub fn certify_votes(votes: &Votes, options: &CurveOptions) -> Result<CertifiedV
                     | Certification::PolishLabel
                     | Certification::ClusterLabel
                     | Certification::LpLabel
+                    | Certification::SearchLabel
             )
         });
     let needs = wants_needs.then(|| Needs::new(votes, options.tie));
@@ -439,6 +443,7 @@ fn curves_with_needs(
         Certification::PolishLabel,
         Certification::ClusterLabel,
         Certification::LpLabel,
+        Certification::SearchLabel,
     ] {
         if needs.is_none() && job.wants(c) {
             return Err(one_label_without_votes(c));
@@ -550,6 +555,9 @@ impl<'a> CurveJob<'a> {
                     .as_ref()
                     .map(|lp| lp.paper.clone())
                     .unwrap_or_default(),
+                (Certification::SearchLabel, _, _) => {
+                    shared.search_label.clone().unwrap_or_default()
+                }
                 (Certification::LpLabel, _, _) => shared
                     .lp
                     .as_ref()
@@ -565,7 +573,8 @@ impl<'a> CurveJob<'a> {
     }
 
     /// `best`: the pointwise maximum of every curve computed, and of the one-label ISLAND
-    /// and CLUSTER curves, which are part of the best bound even when not shown.
+    /// and SEARCH curves, which are part of the best bound even when not shown (SEARCH is
+    /// never below CLUSTER's one-label curve, which it starts from).
     fn best_counts(
         &self,
         counts: &[(Certification, Vec<u64>)],
@@ -575,17 +584,17 @@ impl<'a> CurveJob<'a> {
             (Some(needs), false) => Some(self.island_label(needs)),
             _ => None,
         };
-        let hidden_cluster = shared
-            .cluster_label
+        let hidden_search = shared
+            .search_label
             .as_ref()
-            .filter(|_| !self.wants(Certification::ClusterLabel));
+            .filter(|_| !self.wants(Certification::SearchLabel));
         (0..=self.compute_to as usize)
             .map(|e| {
                 counts
                     .iter()
                     .map(|(_, c)| c[e])
                     .chain(hidden_island.as_ref().map(|c| c[e]))
-                    .chain(hidden_cluster.map(|c| c[e]))
+                    .chain(hidden_search.map(|c| c[e]))
                     .max()
                     .unwrap_or(0)
             })
@@ -617,13 +626,15 @@ fn curve_horizon(
 }
 
 /// The POLISH, CLUSTER and LP partitions each serve two curves (the paper's bound and the
-/// one-label bound), so they are computed once; `best` includes `cluster-label`. LP builds
-/// on CLUSTER (never below it) and its LPs also give the tightest upper bound.
+/// one-label bound), so they are computed once; `best` includes `search-label`, which
+/// starts from CLUSTER's partitions and `cluster-label`. LP builds on CLUSTER (never below
+/// it) and its LPs also give the tightest upper bound.
 struct SharedGroupings {
     polish: Option<Vec<u64>>,
     polish_label: Option<Vec<u64>>,
     cluster: Option<Vec<u64>>,
     cluster_label: Option<Vec<u64>>,
+    search_label: Option<Vec<u64>>,
     lp: Option<LpCounts>,
 }
 
@@ -641,15 +652,17 @@ impl SharedGroupings {
                 (None, None)
             };
         let wants_lp = job.wants(Certification::Lp) || job.wants(Certification::LpLabel);
+        // SEARCH (in `best`) starts from CLUSTER's one-label curve.
+        let search_needs = needs.filter(|_| wants_best || job.wants(Certification::SearchLabel));
         let (cluster, cluster_label) = if job.wants(Certification::Cluster)
             || job.wants(Certification::ClusterLabel)
             || wants_lp
-            || (wants_best && needs.is_some())
+            || search_needs.is_some()
         {
             let one_label_needs = needs.filter(|_| {
                 job.wants(Certification::ClusterLabel)
                     || job.wants(Certification::LpLabel)
-                    || wants_best
+                    || search_needs.is_some()
             });
             let (paper, one_label) =
                 cluster_counts(points, n_classes, one_label_needs, job.compute_to);
@@ -672,11 +685,18 @@ impl SharedGroupings {
             }
             _ => None,
         };
+        let search_label = match (search_needs, &cluster_label) {
+            (Some(needs), Some(floor)) => {
+                Some(search_label_counts(points, needs, floor, job.compute_to))
+            }
+            _ => None,
+        };
         SharedGroupings {
             polish,
             polish_label,
             cluster,
             cluster_label,
+            search_label,
             lp,
         }
     }

@@ -374,24 +374,27 @@ proptest! {
             Certification::IslandLabel,
             Certification::RdLabel,
             Certification::ClusterLabel,
+            Certification::SearchLabel,
             Certification::Best,
         ];
         options.tie = tie;
         options.seed = seed;
         let out = certify_votes(&votes, &options).unwrap();
-        let [ind, island, rd, island_label, rd_label, cluster_label, best] = &out.curves[..] else { panic!("seven curves") };
+        let [ind, island, rd, island_label, rd_label, cluster_label, search_label, best] = &out.curves[..] else { panic!("eight curves") };
         prop_assert!(out.curves.iter().all(|c| *c.certified.last().unwrap() == 0));
         for e in 0..ind.certified.len() {
             prop_assert!(island_label.certified[e] >= island.certified[e]);
             prop_assert!(rd_label.certified[e] >= rd.certified[e]);
-            let max = [ind, island, rd, island_label, rd_label, cluster_label].iter().map(|c| c.certified[e]).max().unwrap();
+            prop_assert!(search_label.certified[e] >= cluster_label.certified[e]);
+            let max = [ind, island, rd, island_label, rd_label, search_label].iter().map(|c| c.certified[e]).max().unwrap();
             prop_assert_eq!(best.certified[e], max);
         }
-        // `best` includes island-label and cluster-label even when they are not listed.
+        // `best` includes island-label and search-label (never below cluster-label) even when
+        // they are not listed.
         options.joint = vec![Certification::Best];
         let alone = certify_votes(&votes, &options).unwrap();
         for (e, &b) in alone.curves[1].certified.iter().enumerate() {
-            let max = [ind, island_label, cluster_label].iter().map(|c| c.certified[e]).max().unwrap();
+            let max = [ind, island_label, search_label].iter().map(|c| c.certified[e]).max().unwrap();
             prop_assert_eq!(b, max, "e = {}", e);
         }
         // Under the one-label bound, a fixed partition's raw counts are exactly the sum of its

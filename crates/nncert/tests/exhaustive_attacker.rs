@@ -347,6 +347,7 @@ fn check_instance(inst: &Instance, tally: &mut Tally) {
                 Certification::ClusterLabel,
                 Certification::Lp,
                 Certification::LpLabel,
+                Certification::SearchLabel,
                 Certification::Best,
             ];
             options.max_e = Some(max_e);

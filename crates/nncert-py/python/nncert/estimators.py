@@ -360,7 +360,8 @@ class RNNCertifier(_Certifier):
     Parameters: ``radius`` (r; distance ≤ r), ``metric``, ``joint`` (joint certifications
     besides the individual one: any of ``"island"``, ``"rd"``, ``"polish"``,
     ``"cluster"``, ``"island-label"``, ``"rd-label"``, ``"polish-label"``,
-    ``"cluster-label"``, ``"lp"``, ``"lp-label"`` (general threat only), ``"best"``;
+    ``"cluster-label"``, ``"lp"``, ``"lp-label"``, ``"search-label"`` (general threat
+    only), ``"best"``;
     ``()`` for none), ``seed`` (of the RD division), ``tie_rule``, ``threat`` (``"general"``,
     ``"insert"``, ``"delete"``, ``"flip"``), ``n_classes``, ``n_jobs``.
     A test input with no training example within ``radius`` gets zero votes everywhere

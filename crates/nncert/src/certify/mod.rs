@@ -6,6 +6,7 @@
 //!   (`docs/JOINT.md`), solved exactly per group.
 //! - [`polish`]: ISLAND's groups improved label by label by an exact matching step.
 //! - [`cluster`]: groups of a tight certified cluster plus cheap sacrifices, then polished.
+//! - [`label_search`]: groups searched for the one-label bound, seeded by POLISH and CLUSTER.
 //! - [`lp_group`]: groups rounded from the LP relaxation of the best-grouping problem.
 //! - [`grouping_bound`], [`lp_bound`]: proven upper bounds on what any grouping can
 //!   certify (pooled, and the LP dual bound).
@@ -21,6 +22,7 @@ pub mod grouping;
 pub mod grouping_bound;
 pub mod individual;
 pub mod joint;
+pub mod label_search;
 pub mod lp_bound;
 pub mod lp_group;
 pub mod one_label;
@@ -123,6 +125,10 @@ pub enum Certification {
     /// LP's (and CLUSTER's) groups certified by the one-label bound.
     #[serde(rename = "lp-label")]
     LpLabel,
+    /// Groups searched for the one-label bound (seeded by POLISH and CLUSTER, never below
+    /// `cluster-label`), certified by it.
+    #[serde(rename = "search-label")]
+    SearchLabel,
     /// Pointwise maximum of every bound computed in the same run (each is valid for each
     /// `e`, so their maximum is too).
     Best,
@@ -131,7 +137,7 @@ pub enum Certification {
 impl Certification {
     /// Every variant, in declaration order (`tests::all_lists_every_variant` keeps it whole;
     /// front ends iterate it to check that each has a flag value).
-    pub const ALL: [Certification; 12] = [
+    pub const ALL: [Certification; 13] = [
         Certification::Individual,
         Certification::Island,
         Certification::Rd,
@@ -143,6 +149,7 @@ impl Certification {
         Certification::ClusterLabel,
         Certification::Lp,
         Certification::LpLabel,
+        Certification::SearchLabel,
         Certification::Best,
     ];
 }
@@ -161,6 +168,7 @@ impl fmt::Display for Certification {
             Certification::ClusterLabel => "cluster-label",
             Certification::Lp => "lp",
             Certification::LpLabel => "lp-label",
+            Certification::SearchLabel => "search-label",
             Certification::Best => "best",
         })
     }
@@ -181,11 +189,12 @@ impl FromStr for Certification {
             "cluster-label" => Ok(Certification::ClusterLabel),
             "lp" => Ok(Certification::Lp),
             "lp-label" => Ok(Certification::LpLabel),
+            "search-label" => Ok(Certification::SearchLabel),
             "best" => Ok(Certification::Best),
             other => Err(Error::invalid(format!(
                 "certification: expected one of `island`, `rd`, `island-label`, `rd-label`, \
-                 `polish`, `polish-label`, `cluster`, `cluster-label`, `lp`, `lp-label`, `best`, \
-                 found `{other}`"
+                 `polish`, `polish-label`, `cluster`, `cluster-label`, `lp`, `lp-label`, \
+                 `search-label`, `best`, found `{other}`"
             ))),
         }
     }
@@ -274,7 +283,8 @@ mod tests {
             Certification::ClusterLabel => 8,
             Certification::Lp => 9,
             Certification::LpLabel => 10,
-            Certification::Best => 11,
+            Certification::SearchLabel => 11,
+            Certification::Best => 12,
         };
         for (i, &c) in Certification::ALL.iter().enumerate() {
             assert_eq!(place(c), i, "{c} is out of place in Certification::ALL");

@@ -1,0 +1,157 @@
+//! SEARCH, the grouping built for the one-label bound (`docs/JOINT.md`): its groups are a
+//! real partition of D2, every value of its curve is the exact one-label count of a real
+//! partition at that very `e` (or `cluster-label`'s), it is never below `cluster-label`, and
+//! it does not depend on the thread count. Soundness against every real poisoning of tiny
+//! instances is checked in `exhaustive_attacker.rs`.
+
+use nncert::certify::cluster::cluster_counts;
+use nncert::certify::label_search::{SEARCH_GRID, search_label_counts, search_partition};
+use nncert::certify::one_label::{Needs, OneLabelSolver, group_certified_one_label};
+use nncert::certify::polish::EMPTY;
+use nncert::certify::{PointCertificate, certify_points};
+use nncert::{Certification, CurveOptions, Method, SplitMix64, TieRule, Votes, certify_votes};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+
+/// Random votes with margins spread from 1 to a few dozen, `c` classes.
+fn votes_strategy() -> impl Strategy<Value = Votes> {
+    (2usize..7, 1usize..70).prop_flat_map(|(c, n)| {
+        (
+            proptest::collection::vec(0u32..30, n * c),
+            proptest::collection::vec(0u32..c as u32, n),
+            proptest::collection::vec(0u32..60, n),
+        )
+            .prop_map(move |(mut counts, labels, boost)| {
+                for (i, (&y, &b)) in labels.iter().zip(&boost).enumerate() {
+                    counts[i * c + y as usize] += b;
+                }
+                Votes::new(counts, c, labels).unwrap()
+            })
+    })
+}
+
+fn tie_strategy() -> impl Strategy<Value = TieRule> {
+    prop_oneof![Just(TieRule::Larger), Just(TieRule::Smaller)]
+}
+
+/// The exact one-label count at `e` of a partition of some test inputs (the others alone):
+/// inputs with `g > 2e` are certified wherever they are.
+fn count_at(groups: &[Vec<usize>], points: &[PointCertificate], needs: &Needs, e: u64) -> u64 {
+    let mut solver = OneLabelSolver::new();
+    let grouped: Vec<usize> = groups
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&i| i != EMPTY)
+        .collect();
+    let alone = (0..points.len())
+        .filter(|i| !grouped.contains(i))
+        .filter(|&i| points[i].certified_at(e))
+        .count() as u64;
+    alone
+        + groups
+            .iter()
+            .map(|g| {
+                let members: Vec<usize> = g.iter().copied().filter(|&i| i != EMPTY).collect();
+                group_certified_one_label(&members, points, needs, e, &mut solver) as u64
+            })
+            .sum::<u64>()
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 200,
+        rng_seed: RngSeed::Fixed(0x5ea7_c401),
+        failure_persistence: None,
+        ..Config::default()
+    })]
+
+    /// SEARCH's groups partition D2 with one member per label slot; at every `e` its curve
+    /// is `cluster-label`'s or the exact one-label count, at that `e`, of the partition
+    /// searched at the next grid point; so it is never below `cluster-label`.
+    #[test]
+    fn search_partitions_d2_and_reports_exact_counts(votes in votes_strategy(), tie in tie_strategy()) {
+        let points = certify_points(&votes, tie);
+        let c = votes.n_classes();
+        let needs = Needs::new(&votes, tie);
+        let max_e = 60;
+        let (_, cluster_label) = cluster_counts(&points, c, Some(&needs), max_e);
+        let cluster_label = cluster_label.unwrap();
+        let search = search_label_counts(&points, &needs, &cluster_label, max_e);
+        prop_assert_eq!(search.len(), max_e as usize + 1);
+        let last = points.iter().filter(|p| p.correct()).map(|p| p.margin).max().unwrap_or(0).min(max_e);
+        for e in 0..=max_e {
+            let at = e as usize;
+            prop_assert!(search[at] >= cluster_label[at], "e = {}", e);
+            if e > last {
+                prop_assert_eq!(search[at], cluster_label[at]);
+                continue;
+            }
+            let grid = (e.div_ceil(SEARCH_GRID) * SEARCH_GRID).min(last);
+            let groups = search_partition(&points, &needs, grid);
+            if e == grid {
+                let mut seen: Vec<usize> = Vec::new();
+                for g in &groups {
+                    prop_assert_eq!(g.len(), c);
+                    for (l, &i) in g.iter().enumerate().filter(|(_, i)| **i != EMPTY) {
+                        prop_assert_eq!(points[i].prediction.predicted as usize, l);
+                        seen.push(i);
+                    }
+                }
+                seen.sort_unstable();
+                let d2: Vec<usize> = (0..points.len())
+                    .filter(|&i| points[i].correct() && points[i].margin > e && points[i].margin <= 2 * e)
+                    .collect();
+                prop_assert_eq!(&seen, &d2);
+            }
+            let exact = count_at(&groups, &points, &needs, e);
+            prop_assert_eq!(
+                search[at],
+                exact.max(cluster_label[at]),
+                "e = {}: partition built at {}", e, grid
+            );
+        }
+    }
+}
+
+/// Same `search-label` and `best` curves, byte for byte, on one thread and on several.
+#[test]
+fn search_curves_do_not_depend_on_the_thread_count() {
+    let mut rng = SplitMix64::new(0x5ea7_7a11);
+    let (n, c) = (600usize, 10usize);
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+    let counts: Vec<u32> = (0..n * c)
+        .map(|k| {
+            rng.below(40) as u32
+                + if labels[k / c] as usize == k % c {
+                    rng.below(120) as u32
+                } else {
+                    0
+                }
+        })
+        .collect();
+    let votes = Votes::new(counts, c, labels).unwrap();
+    let mut options = CurveOptions::new(Method::Rnn, "");
+    options.joint = vec![
+        Certification::ClusterLabel,
+        Certification::SearchLabel,
+        Certification::Best,
+    ];
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| certify_votes(&votes, &options).unwrap())
+    };
+    let one = run(1);
+    let (cluster, search) = (&one.curves[1].certified, &one.curves[2].certified);
+    assert!(
+        search.iter().zip(cluster).any(|(s, c)| s > c),
+        "the search should find something here"
+    );
+    for threads in [2, 3] {
+        let many = run(threads);
+        assert_eq!(one.curves, many.curves);
+    }
+}
