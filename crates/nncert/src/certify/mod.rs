@@ -7,6 +7,7 @@
 //! - [`polish`]: ISLAND's groups improved label by label by an exact matching step.
 //! - [`cluster`]: groups of a tight certified cluster plus cheap sacrifices, then polished.
 //! - [`lp_group`]: groups rounded from the LP relaxation of the best-grouping problem.
+//! - [`pair_exchange`]: a local search re-partitioning two groups at a time, exactly.
 //! - [`grouping_bound`], [`lp_bound`]: proven upper bounds on what any grouping can
 //!   certify (pooled, and the LP dual bound).
 //! - [`grouping`]: the partitions of the test set the dataset bound is evaluated on
@@ -24,6 +25,7 @@ pub mod joint;
 pub mod lp_bound;
 pub mod lp_group;
 pub mod one_label;
+pub mod pair_exchange;
 pub mod polish;
 pub mod threat;
 
