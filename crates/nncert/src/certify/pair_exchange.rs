@@ -134,3 +134,83 @@ pub(crate) fn exchange_pairs(
     }
     gain
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certify::certify_points;
+    use crate::rng::SplitMix64;
+    use crate::{TieRule, Votes};
+
+    /// On random partitions of D2 (one member per label and group), pair exchanges return
+    /// their gain exactly, never lower the count and keep a partition of the same members
+    /// with each member in the slot of its own label.
+    #[test]
+    fn exchanges_never_lower_the_count_and_keep_a_partition() {
+        let mut rng = SplitMix64::new(0x9a1e);
+        for _ in 0..200 {
+            let (c, n) = (2 + rng.below(5) as usize, 5 + rng.below(40) as usize);
+            let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+            let counts: Vec<u32> = (0..n * c)
+                .map(|k| {
+                    rng.below(10) as u32
+                        + if labels[k / c] as usize == k % c {
+                            5 + rng.below(60) as u32
+                        } else {
+                            0
+                        }
+                })
+                .collect();
+            let votes = Votes::new(counts, c, labels).unwrap();
+            let points = certify_points(&votes, TieRule::Larger);
+            let e = 1 + rng.below(30);
+            let mut groups: Vec<Vec<usize>> = Vec::new();
+            let mut members: Vec<usize> = Vec::new();
+            for (i, p) in points.iter().enumerate() {
+                if !(p.correct() && p.margin > e && p.margin <= 2 * e) {
+                    continue;
+                }
+                members.push(i);
+                let l = p.prediction.predicted as usize;
+                let start = rng.below(groups.len() as u64 + 1) as usize;
+                match (start..groups.len()).find(|&j| groups[j][l] == EMPTY) {
+                    Some(j) => groups[j][l] = i,
+                    None => {
+                        let mut g = vec![EMPTY; c];
+                        g[l] = i;
+                        groups.push(g);
+                    }
+                }
+            }
+            let total = |groups: &[Vec<usize>]| -> usize {
+                groups
+                    .iter()
+                    .map(|g| {
+                        let mut costs: Vec<u64> = g
+                            .iter()
+                            .filter(|&&i| i != EMPTY)
+                            .map(|&i| points[i].margin - e)
+                            .collect();
+                        certified_of_costs(&mut costs, e)
+                    })
+                    .sum()
+            };
+            let before = total(&groups);
+            let gain = exchange_pairs(&mut groups, &points, e);
+            assert_eq!(total(&groups), before + gain as usize);
+            let mut seen: Vec<usize> = groups
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|&i| i != EMPTY)
+                .collect();
+            seen.sort_unstable();
+            assert_eq!(seen, members);
+            for g in &groups {
+                for (l, &i) in g.iter().enumerate().filter(|(_, i)| **i != EMPTY) {
+                    assert_eq!(points[i].prediction.predicted as usize, l);
+                }
+            }
+        }
+    }
+}
