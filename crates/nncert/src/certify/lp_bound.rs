@@ -177,7 +177,7 @@ pub enum Role {
 
 /// The coverage states of the pricing's dynamic programme at most (see
 /// [`Threshold::new`]).
-pub const MAX_STATES: u64 = 512;
+pub(crate) const MAX_STATES: u64 = 512;
 
 /// What one threshold bucket `b*` (holding the certified part's smallest cost `m`)
 /// requires of the flipped part, in coverage units of `unit` cost.

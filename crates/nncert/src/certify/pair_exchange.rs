@@ -10,8 +10,8 @@
 //! split replaces the pair when it certifies strictly more. Every step keeps a partition of
 //! the same members with one member per label and group, and never lowers the count.
 //!
-//! Each group is paired with its [`PARTNERS`] neighbours in the order of its costliest
-//! member (groups with similar costs are the ones that trade usefully), for [`PASSES`]
+//! Each group is paired with its `PARTNERS` (6) neighbours in the order of its costliest
+//! member (groups with similar costs are the ones that trade usefully), for `PASSES` (2)
 //! passes; the order and the ties are fixed, so the result does not depend on threads.
 
 use super::PointCertificate;
