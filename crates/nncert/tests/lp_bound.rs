@@ -6,7 +6,7 @@ use nncert::certify::cluster::cluster_counts;
 use nncert::certify::grouping::SplitMix64;
 use nncert::certify::joint::group_certified;
 use nncert::certify::lp_bound::{
-    BucketedD2, SCALE, dual_bound_scaled, lp_bound_at, lp_prices, max_reduced_value,
+    BucketedD2, Buckets, SCALE, dual_bound_scaled, lp_bound_at, lp_prices, max_reduced_value,
 };
 use nncert::certify::lp_group::{lp_counts, lp_groups};
 use nncert::certify::one_label::Needs;
@@ -58,7 +58,7 @@ fn brute_max_reduced(costs: &[Vec<u64>], d2: &BucketedD2, prices: &[Vec<i64>]) -
             let v = certified_of_costs(&group, d2.e) as i64 * SCALE;
             let price: i64 = chosen
                 .iter()
-                .map(|&(l, c)| prices[l][((c - 1) / d2.width) as usize])
+                .map(|&(l, c)| prices[l][d2.bucket_of(c)])
                 .sum();
             *best = (*best).max(v - price);
             return;
@@ -94,7 +94,14 @@ proptest! {
         let costs: Vec<Vec<u64>> = (0..c)
             .map(|_| (0..rng.below(4)).map(|_| 1 + rng.below(e)).collect())
             .collect();
-        let d2 = BucketedD2::new(&costs, e, width);
+        // Half the cases with buckets of random widths (the adaptive scheme's shape is
+        // one of them), half uniform.
+        let d2 = if seed % 2 == 0 {
+            BucketedD2::new(&costs, e, width)
+        } else {
+            let tops: Vec<u64> = (0..rng.below(e)).map(|_| 1 + rng.below(e)).collect();
+            BucketedD2::with_tops(&costs, e, tops)
+        };
         let prices: Vec<Vec<i64>> = (0..c)
             .map(|_| {
                 (0..d2.n_buckets)
@@ -105,7 +112,7 @@ proptest! {
         let (relaxed, _) = max_reduced_value(&d2, &prices);
         let brute = brute_max_reduced(&costs, &d2, &prices);
         prop_assert!(relaxed >= brute, "relaxed {} < brute {}", relaxed, brute);
-        if width == 1 {
+        if d2.n_buckets as u64 == e {
             // With exact buckets and no prices, the best relaxed group is the best real one
             // (a real group certifying the most).
             let zero = vec![vec![0i64; d2.n_buckets]; c];
@@ -181,8 +188,10 @@ proptest! {
         let by_label = correct_by_label_descending(&points, c);
         for e in 0..=12u64 {
             let best = best_grouping_brute_force(&points, e);
-            let bound = lp_bound_at(&by_label, e, buckets);
-            prop_assert!(best <= bound, "e = {}: best grouping {} > LP bound {}", e, best, bound);
+            for scheme in [Buckets::Uniform(buckets), Buckets::Adaptive(buckets + 1)] {
+                let bound = lp_bound_at(&by_label, e, scheme);
+                prop_assert!(best <= bound, "e = {}, {:?}: best grouping {} > LP bound {}", e, scheme, best, bound);
+            }
         }
     }
 }
@@ -228,7 +237,7 @@ proptest! {
             prop_assert!(lp_label[at] >= cluster_label.as_ref().unwrap()[at], "e = {}", e);
             prop_assert!(lp_label[at] >= lp.paper[at], "e = {}", e);
             prop_assert!(lp.paper[at] <= best, "e = {}: lp {} > best grouping {}", e, lp.paper[at], best);
-            let (d1, groups, bound) = lp_groups(&by_label, &points, e, 3);
+            let (d1, groups, bound) = lp_groups(&by_label, &points, e, if e % 2 == 0 { Buckets::Uniform(3) } else { Buckets::Adaptive(4) });
             prop_assert!(best <= bound, "e = {}: best {} > LP bound {}", e, best, bound);
             let mut seen: Vec<usize> = Vec::new();
             for g in &groups {
@@ -303,6 +312,68 @@ proptest! {
         }
         for &(e, bound) in &own.bounds {
             prop_assert!(best_grouping_brute_force(&points, e) <= bound);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(12, 0x01b0_0d06))]
+
+    /// On random instances too large to exhaust (tens of inputs, margins of a few hundred),
+    /// the LP bound at `e` — uniform and adaptive buckets — is never below any grouping
+    /// nncert builds at that `e` (POLISH, CLUSTER's two rules, LP's rounding), and each LP
+    /// partition is a partition of D2 with one member per label.
+    #[test]
+    fn lp_bound_is_never_below_any_grouping_nncert_builds(
+        c in 3usize..7,
+        n in 20usize..60,
+        seed in any::<u64>(),
+    ) {
+        use nncert::certify::cluster::{Sacrifices, cluster_groups};
+        use nncert::certify::polish::polished_groups;
+        let mut rng = SplitMix64::new(seed);
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+        let counts: Vec<u32> = (0..n * c)
+            .map(|k| rng.below(30) as u32 + if labels[k / c] as usize == k % c { 20 + rng.below(300) as u32 } else { 0 })
+            .collect();
+        let votes = Votes::new(counts, c, labels).unwrap();
+        let points = certify_points(&votes, TieRule::Larger);
+        let by_label = correct_by_label_descending(&points, c);
+        for e in [20u64, 60, 100, 150] {
+            // The paper's count of a partition, recomputed here from the margins.
+            let count = |d1: u64, groups: &[Vec<usize>]| {
+                d1 + groups
+                    .iter()
+                    .map(|g| {
+                        let costs: Vec<u64> =
+                            g.iter().filter(|&&i| i != EMPTY).map(|&i| points[i].margin - e).collect();
+                        certified_of_costs(&costs, e)
+                    })
+                    .sum::<u64>()
+            };
+            let mut built = Vec::new();
+            let (d1, groups) = polished_groups(&by_label, &points, e);
+            built.push(("polish", count(d1, &groups)));
+            for rule in Sacrifices::ALL {
+                let (d1, groups) = cluster_groups(&by_label, &points, e, rule);
+                built.push(("cluster", count(d1, &groups)));
+            }
+            for scheme in [Buckets::Uniform(6), Buckets::Adaptive(8), Buckets::Uniform(e)] {
+                let (d1, groups, _) = lp_groups(&by_label, &points, e, scheme);
+                built.push(("lp", count(d1, &groups)));
+                let mut seen: Vec<usize> = groups.iter().flatten().copied().filter(|&i| i != EMPTY).collect();
+                seen.sort_unstable();
+                let d2: Vec<usize> = (0..points.len())
+                    .filter(|&i| points[i].correct() && points[i].margin > e && points[i].margin <= 2 * e)
+                    .collect();
+                prop_assert_eq!(&seen, &d2);
+            }
+            for scheme in [Buckets::Uniform(6), Buckets::Uniform(24), Buckets::Adaptive(8), Buckets::Adaptive(24)] {
+                let bound = lp_bound_at(&by_label, e, scheme);
+                for &(name, count) in &built {
+                    prop_assert!(count <= bound, "e = {}, {:?}: {} certifies {} > LP bound {}", e, scheme, name, count, bound);
+                }
+            }
         }
     }
 }

@@ -35,8 +35,9 @@
 /// Prices are integers in units of `1 / SCALE`.
 pub const SCALE: i64 = 1 << 20;
 
-/// Cost buckets per `e` (at most): bucket width `w = ⌈e / MAX_BUCKETS⌉`.
-pub(crate) const MAX_BUCKETS: u64 = 24;
+/// The buckets nncert prices with: 24 of equal width (`docs/JOINT.md`, "An LP upper
+/// bound", says why not [`Buckets::Adaptive`]).
+pub(crate) const BUCKETS: Buckets = Buckets::Uniform(24);
 
 /// Cutting-plane rounds at most per `e`.
 const MAX_ROUNDS: usize = 400;
@@ -47,39 +48,77 @@ const VIOLATION: f64 = 1e-6;
 /// The D2 members at one `e`, counted per label and cost bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketedD2 {
-    /// Bucket width `w`: bucket `b` holds costs in `(b·w, (b+1)·w]`.
-    pub width: u64,
-    /// Number of buckets `B` (`B·w ≥ e`).
+    /// `tops[b]`: bucket `b` holds the costs in `(tops[b − 1], tops[b]]` (`tops[−1] = 0`);
+    /// increasing, the last one `e`.
+    pub tops: Vec<u64>,
+    /// Number of buckets `B`.
     pub n_buckets: usize,
     /// `counts[l][b]`: D2 members of label `l` in bucket `b`.
     pub counts: Vec<Vec<u64>>,
+    /// `largest[l][b]`: the largest cost of a label-`l` member in bucket `b` (0 if none).
+    /// The pricing counts a flipped member at this cost rather than at the bucket's top.
+    pub largest: Vec<Vec<u64>>,
     /// `e` itself.
     pub e: u64,
 }
 
 impl BucketedD2 {
     /// Buckets the costs `c ∈ [1, e]` of the D2 members of every label (`costs[l]`) with
-    /// width `width ≥ 1`.
+    /// width `width ≥ 1` (the last bucket ends at `e`).
     pub fn new(costs: &[Vec<u64>], e: u64, width: u64) -> BucketedD2 {
         let width = width.max(1);
-        let n_buckets = e.div_ceil(width).max(1) as usize;
-        let counts = costs
-            .iter()
-            .map(|list| {
-                let mut row = vec![0u64; n_buckets];
-                for &c in list {
-                    debug_assert!((1..=e).contains(&c));
-                    row[((c.max(1) - 1) / width) as usize] += 1;
-                }
-                row
-            })
-            .collect();
+        let n = e.div_ceil(width).max(1);
+        let tops: Vec<u64> = (1..=n).map(|b| (b * width).min(e.max(1))).collect();
+        BucketedD2::with_tops(costs, e, tops)
+    }
+
+    /// Buckets the costs with the given bucket tops (see [`BucketedD2::tops`]); `tops` is
+    /// sorted, deduplicated and closed with `e` here, so any list is accepted.
+    pub fn with_tops(costs: &[Vec<u64>], e: u64, mut tops: Vec<u64>) -> BucketedD2 {
+        let e_top = e.max(1);
+        tops.retain(|&t| (1..e_top).contains(&t));
+        tops.push(e_top);
+        tops.sort_unstable();
+        tops.dedup();
+        let n_buckets = tops.len();
+        let mut counts = vec![vec![0u64; n_buckets]; costs.len()];
+        let mut largest = vec![vec![0u64; n_buckets]; costs.len()];
+        for (l, list) in costs.iter().enumerate() {
+            for &c in list {
+                debug_assert!((1..=e).contains(&c));
+                let b = tops.partition_point(|&t| t < c).min(n_buckets - 1);
+                counts[l][b] += 1;
+                largest[l][b] = largest[l][b].max(c);
+            }
+        }
         BucketedD2 {
-            width,
+            tops,
             n_buckets,
             counts,
+            largest,
             e,
         }
+    }
+
+    /// Buckets adapted to where the pricing is coarsest (`docs/JOINT.md`, "An LP upper
+    /// bound"): about `n` buckets, narrow near cost 0 (a cheap flipped member counted at
+    /// its bucket's top over-covers the most, relative to its cost) and near `e` (the
+    /// certified part's smallest cost `m` is known only up to its bucket, and the flipped
+    /// part must cover `e + 1 − m`, small there), wider in between.
+    pub fn adaptive(costs: &[Vec<u64>], e: u64, n: u64) -> BucketedD2 {
+        BucketedD2::with_tops(costs, e, adaptive_tops(e, n))
+    }
+
+    /// The bucket holding cost `c` (`1 ≤ c ≤ e`).
+    pub fn bucket_of(&self, c: u64) -> usize {
+        self.tops
+            .partition_point(|&t| t < c)
+            .min(self.n_buckets - 1)
+    }
+
+    /// The lowest cost of bucket `b` minus one (`tops[b − 1]`, 0 for the first).
+    pub fn floor_of(&self, b: usize) -> u64 {
+        if b == 0 { 0 } else { self.tops[b - 1] }
     }
 
     /// Number of D2 members.
@@ -91,6 +130,37 @@ impl BucketedD2 {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Bucket tops for [`BucketedD2::adaptive`]: the width of a bucket starting at distance
+/// `d` from the nearer end of `[0, e]` is `max(1, ⌊k·d⌋)` (geometric growth away from both
+/// ends), with the smallest `k` (by bisection) giving at most `n` buckets.
+pub fn adaptive_tops(e: u64, n: u64) -> Vec<u64> {
+    let n = n.max(2) as usize;
+    let tops_for = |k: f64| {
+        let mut tops = Vec::new();
+        let mut t = 0u64;
+        while t < e {
+            let d = t.min(e - t) as f64;
+            let w = ((d * k).floor() as u64).max(1);
+            t = (t + w).min(e);
+            tops.push(t);
+        }
+        tops
+    };
+    if e as usize <= n {
+        return tops_for(0.0);
+    }
+    let (mut lo, mut hi) = (0.0f64, 2.0f64);
+    for _ in 0..50 {
+        let mid = 0.5 * (lo + hi);
+        if tops_for(mid).len() > n {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    tops_for(hi)
 }
 
 /// A relaxed group: per label, nothing, a certified member of bucket `b` or a flipped
@@ -105,51 +175,122 @@ pub enum Role {
     Flipped(usize),
 }
 
+/// The coverage states of the pricing's dynamic programme at most (see
+/// [`Threshold::new`]).
+pub(crate) const MAX_STATES: u64 = 512;
+
+/// What one threshold bucket `b*` (holding the certified part's smallest cost `m`)
+/// requires of the flipped part, in coverage units of `unit` cost.
+struct Threshold {
+    /// The threshold bucket.
+    bucket: usize,
+    /// Cost per coverage unit.
+    unit: u64,
+    /// Units the flipped part must cover: `⌈need / unit⌉`.
+    cap: usize,
+}
+
+impl Threshold {
+    /// `None` when no member lies in bucket `b*` (no real group has its `m` there).
+    /// Otherwise `m ≤ M`, the largest cost in the bucket, so the flipped part covers at
+    /// least `need = max(1, e + 1 − M)`; it is counted in units of `⌈need / MAX_STATES⌉`
+    /// (1 when `need ≤ MAX_STATES`), each flipped member's cost rounded *up* to whole
+    /// units, so every real group still reaches the cap.
+    fn new(d2: &BucketedD2, bucket: usize) -> Option<Threshold> {
+        let top = d2.largest.iter().map(|row| row[bucket]).max().unwrap_or(0);
+        if top == 0 {
+            return None;
+        }
+        let need = (d2.e + 1).saturating_sub(top).max(1);
+        let unit = need.div_ceil(MAX_STATES).max(1);
+        Some(Threshold {
+            bucket,
+            unit,
+            cap: need.div_ceil(unit) as usize,
+        })
+    }
+
+    /// The units a flipped member of label `l`, bucket `b ≤ b*`, covers at most.
+    fn units(&self, d2: &BucketedD2, l: usize, b: usize) -> usize {
+        d2.largest[l][b].div_ceil(self.unit) as usize
+    }
+}
+
 /// The largest `value − price` over the relaxed groups (see the module documentation),
 /// `value` in units of [`SCALE`] (`|C| · SCALE`), with `prices[l][b]` in the same units; and
 /// a group reaching it for each threshold bucket whose best is positive (for the cutting
 /// planes). The maximum is at least the true `Δ` of the real groups under these prices.
 pub fn max_reduced_value(d2: &BucketedD2, prices: &[Vec<i64>]) -> (i64, Vec<Vec<Role>>) {
-    let w = d2.width;
     let mut best = i64::MIN;
     let mut patterns = Vec::new();
-    const NONE: i64 = i64::MIN / 4;
-    for threshold in 0..d2.n_buckets {
-        // The certified part's smallest cost m lies in bucket `threshold`, so m ≤ hi; the
-        // flipped part must cover e − m + 1 ≥ e − hi + 1, and at least 1 (it is never empty).
-        let hi = (threshold as u64 + 1) * w;
-        let need = (d2.e + 1).saturating_sub(hi).max(1);
-        let cap = need.div_ceil(w) as usize;
-        // dp[s]: best value with min(s, cap) units of cost covered by flipped members.
-        let mut dp = vec![NONE; cap + 1];
-        dp[0] = 0;
-        for (l, row) in d2.counts.iter().enumerate() {
-            let certified = best_certified(row, &prices[l], threshold).map_or(0, |x| x.0);
-            let mut next: Vec<i64> = dp
-                .iter()
-                .map(|&v| if v == NONE { NONE } else { v + certified })
-                .collect();
-            for b in (0..=threshold).filter(|&b| row[b] > 0) {
-                for (s, &v) in dp.iter().enumerate() {
-                    if v == NONE {
-                        continue;
-                    }
-                    let to = (s + b + 1).min(cap);
-                    next[to] = next[to].max(v - prices[l][b]);
-                }
-            }
-            dp = next;
-        }
-        let value = dp[cap];
+    let mut dp: Vec<i64> = Vec::new();
+    let mut next: Vec<i64> = Vec::new();
+    for bucket in 0..d2.n_buckets {
+        let Some(threshold) = Threshold::new(d2, bucket) else {
+            continue;
+        };
+        let value = run_dp(d2, prices, &threshold, &mut dp, &mut next, None);
         if value == NONE {
             continue;
         }
         best = best.max(value);
         if value > 0 {
-            patterns.push(backtrack(d2, prices, threshold, cap));
+            patterns.push(backtrack(d2, prices, &threshold));
         }
     }
     (best.max(0), patterns)
+}
+
+/// No relaxed group reaches this state.
+const NONE: i64 = i64::MIN / 4;
+
+/// The dynamic programme over the labels for one threshold: `dp[s]` is the best value
+/// with `min(s, cap)` units covered by flipped members. Returns `dp[cap]` at the end;
+/// with `origins`, records for every label and state where it came from.
+fn run_dp(
+    d2: &BucketedD2,
+    prices: &[Vec<i64>],
+    threshold: &Threshold,
+    dp: &mut Vec<i64>,
+    next: &mut Vec<i64>,
+    mut origins: Option<&mut Vec<Vec<(usize, Role)>>>,
+) -> i64 {
+    let cap = threshold.cap;
+    dp.clear();
+    dp.resize(cap + 1, NONE);
+    dp[0] = 0;
+    for (l, row) in d2.counts.iter().enumerate() {
+        let certified = best_certified(row, &prices[l], threshold.bucket);
+        let gain = certified.map_or(0, |x| x.0);
+        next.clear();
+        next.extend(dp.iter().map(|&v| if v == NONE { NONE } else { v + gain }));
+        let mut origin = origins.as_ref().map(|_| {
+            let role = certified.map_or(Role::Absent, |x| Role::Certified(x.1));
+            (0..=cap).map(|s| (s, role)).collect::<Vec<_>>()
+        });
+        for b in (0..=threshold.bucket).filter(|&b| row[b] > 0) {
+            let step = threshold.units(d2, l, b);
+            let price = prices[l][b];
+            for (s, &here) in dp.iter().enumerate() {
+                if here == NONE {
+                    continue;
+                }
+                let to = (s + step).min(cap);
+                let v = here - price;
+                if v > next[to] {
+                    next[to] = v;
+                    if let Some(origin) = origin.as_mut() {
+                        origin[to] = (s, Role::Flipped(b));
+                    }
+                }
+            }
+        }
+        if let (Some(all), Some(origin)) = (origins.as_mut(), origin) {
+            all.push(origin);
+        }
+        std::mem::swap(dp, next);
+    }
+    dp[cap]
 }
 
 /// The best certified member of one label for a threshold bucket: `(SCALE − price,
@@ -165,41 +306,13 @@ fn best_certified(row: &[u64], prices: &[i64], threshold: usize) -> Option<(i64,
 
 /// The group reaching the best value of one threshold bucket, rebuilt by a second pass
 /// of the dynamic programme that records where each state came from.
-fn backtrack(d2: &BucketedD2, prices: &[Vec<i64>], threshold: usize, cap: usize) -> Vec<Role> {
-    const NONE: i64 = i64::MIN / 4;
+fn backtrack(d2: &BucketedD2, prices: &[Vec<i64>], threshold: &Threshold) -> Vec<Role> {
     let c = d2.counts.len();
     let mut from: Vec<Vec<(usize, Role)>> = Vec::with_capacity(c);
-    let mut dp = vec![NONE; cap + 1];
-    dp[0] = 0;
-    for (l, row) in d2.counts.iter().enumerate() {
-        let certified = best_certified(row, &prices[l], threshold);
-        let mut next = vec![NONE; cap + 1];
-        let mut origin = vec![(0usize, Role::Absent); cap + 1];
-        for s in 0..=cap {
-            if dp[s] == NONE {
-                continue;
-            }
-            next[s] = dp[s] + certified.map_or(0, |x| x.0);
-            origin[s] = (s, certified.map_or(Role::Absent, |x| Role::Certified(x.1)));
-        }
-        for b in (0..=threshold).filter(|&b| row[b] > 0) {
-            for (s, &here) in dp.iter().enumerate() {
-                if here == NONE {
-                    continue;
-                }
-                let to = (s + b + 1).min(cap);
-                let v = here - prices[l][b];
-                if v > next[to] {
-                    next[to] = v;
-                    origin[to] = (s, Role::Flipped(b));
-                }
-            }
-        }
-        from.push(origin);
-        dp = next;
-    }
+    let (mut dp, mut next) = (Vec::new(), Vec::new());
+    run_dp(d2, prices, threshold, &mut dp, &mut next, Some(&mut from));
     let mut roles = vec![Role::Absent; c];
-    let mut s = cap;
+    let mut s = threshold.cap;
     for l in (0..c).rev() {
         let (prev, role) = from[l][s];
         roles[l] = role;
@@ -326,10 +439,27 @@ pub(crate) fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>) {
     ((scaled / i128::from(SCALE)) as u64, cuts)
 }
 
-/// The proven LP upper bound at one `e`, D1 included, with buckets of width
-/// `⌈e / max_buckets⌉`.
-pub fn lp_bound_at(by_label: &[Vec<(u64, usize)>], e: u64, max_buckets: u64) -> u64 {
+/// How the costs `[1, e]` are cut into buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buckets {
+    /// At most this many buckets of equal width `⌈e / n⌉`.
+    Uniform(u64),
+    /// About this many buckets, narrow near both ends ([`BucketedD2::adaptive`]).
+    Adaptive(u64),
+}
+
+impl Buckets {
+    /// The D2 members `costs` at `e`, bucketed this way.
+    pub fn bucket(self, costs: &[Vec<u64>], e: u64) -> BucketedD2 {
+        match self {
+            Buckets::Uniform(n) => BucketedD2::new(costs, e, e.div_ceil(n.max(1))),
+            Buckets::Adaptive(n) => BucketedD2::adaptive(costs, e, n),
+        }
+    }
+}
+
+/// The proven LP upper bound at one `e`, D1 included.
+pub fn lp_bound_at(by_label: &[Vec<(u64, usize)>], e: u64, buckets: Buckets) -> u64 {
     let (d1, costs) = d2_costs(by_label, e);
-    let d2 = BucketedD2::new(&costs, e, e.div_ceil(max_buckets.max(1)));
-    d1 + lp_bound_d2(&d2).0
+    d1 + lp_bound_d2(&buckets.bucket(&costs, e)).0
 }

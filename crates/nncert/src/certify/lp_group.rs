@@ -17,7 +17,8 @@
 
 use super::PointCertificate;
 use super::joint::certified_in_sorted_group;
-use super::lp_bound::{BucketedD2, Role, lp_bound_d2};
+use super::lp_bound::{BucketedD2, Buckets, Role, lp_bound_d2};
+use super::pair_exchange::exchange_pairs;
 use super::polish::{EMPTY, polish_groups, push_island_rest};
 
 /// Rounds of POLISH's matching after the rounding.
@@ -31,7 +32,7 @@ pub fn lp_groups(
     by_label: &[Vec<(u64, usize)>],
     points: &[PointCertificate],
     e: u64,
-    max_buckets: u64,
+    buckets: Buckets,
 ) -> (u64, Vec<Vec<usize>>, u64) {
     let c = by_label.len();
     let mut d1 = 0u64;
@@ -53,60 +54,103 @@ pub fn lp_groups(
         .iter()
         .map(|p| p.iter().map(|x| x.0).collect())
         .collect();
-    let d2 = BucketedD2::new(&costs, e, e.div_ceil(max_buckets.max(1)));
+    let d2 = buckets.bucket(&costs, e);
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let (bound, patterns) = lp_bound_d2(&d2);
     if !d2.is_empty() {
-        let weights = primal_weights(&d2, &patterns);
-        let mut order: Vec<usize> = (0..patterns.len()).collect();
-        order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
-        let mut copies: Vec<(usize, u64)> = order
-            .iter()
-            .map(|&p| (p, (weights[p] + 1e-6).floor().max(0.0) as u64))
-            .collect();
-        let mut fractional: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|&p| weights[p] - weights[p].floor() > 1e-6)
-            .collect();
-        fractional.sort_by(|&a, &b| {
-            let fa = weights[a] - weights[a].floor();
-            let fb = weights[b] - weights[b].floor();
-            fb.total_cmp(&fa).then(a.cmp(&b))
-        });
-        copies.extend(fractional.into_iter().map(|p| (p, 1)));
-        for (p, n) in copies {
-            for _ in 0..n {
-                match instantiate(&patterns[p], &mut pools, &d2, e) {
-                    Some(group) => groups.push(group),
-                    None => break,
-                }
-            }
-        }
+        round_by_diving(&patterns, &mut pools, &d2, e, &mut groups);
     }
     // The rest as ISLAND groups them: the j-th costliest remaining member of every label.
     push_island_rest(&mut groups, &pools);
     polish_groups(&mut groups, points, e, ROUNDS);
+    if exchange_pairs(&mut groups, points, e) > 0 {
+        polish_groups(&mut groups, points, e, ROUNDS);
+    }
     (d1, groups, d1 + bound)
 }
 
-/// The primal LP over `patterns` (see the module documentation): `x_p` per pattern, or all
-/// zeros if the solver fails (then only ISLAND and POLISH are left to do the work).
-fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>]) -> Vec<f64> {
+/// Fix-and-resolve rounds of the primal LP before the last rounding.
+const DIVES: usize = 12;
+
+/// Rounds the primal LP over `patterns` into real groups taken out of `pools`, by diving:
+/// solve the LP on the members still in the pools, make real groups of the integral part
+/// of every pattern's weight (largest weight first) and of the largest fractional one,
+/// and solve again on what is left, [`DIVES`] times; the last solution is rounded up
+/// (each pattern made as often as `⌈x_p⌉`, largest `x_p` first, while members last). A
+/// pattern that cannot be made of the members left is dropped.
+fn round_by_diving(
+    patterns: &[Vec<Role>],
+    pools: &mut [Vec<(u64, usize)>],
+    d2: &BucketedD2,
+    e: u64,
+    groups: &mut Vec<Vec<usize>>,
+) {
+    let mut alive = vec![true; patterns.len()];
+    for round in 0..=DIVES {
+        let costs: Vec<Vec<u64>> = pools
+            .iter()
+            .map(|p| p.iter().map(|x| x.0).collect())
+            .collect();
+        let residual = BucketedD2::with_tops(&costs, e, d2.tops.clone());
+        let weights = primal_weights(&residual, patterns, &alive);
+        let mut order: Vec<usize> = (0..patterns.len())
+            .filter(|&p| alive[p] && weights[p] > 1e-6)
+            .collect();
+        order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
+        let last = round == DIVES;
+        let mut made = 0usize;
+        let mut fractional_fixed = false;
+        for &p in &order {
+            let w = weights[p];
+            let copies = if last {
+                (w - 1e-6).ceil() as u64
+            } else if w + 1e-6 >= 1.0 {
+                (w + 1e-6).floor() as u64
+            } else if !fractional_fixed {
+                fractional_fixed = true;
+                1
+            } else {
+                0
+            };
+            for _ in 0..copies {
+                match instantiate(&patterns[p], pools, d2, e) {
+                    Some(group) => {
+                        groups.push(group);
+                        made += 1;
+                    }
+                    None => {
+                        alive[p] = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if made == 0 && order.iter().all(|&p| !alive[p]) {
+            break;
+        }
+        if last || order.is_empty() {
+            break;
+        }
+    }
+}
+
+/// The primal LP over the `alive` `patterns` (see the module documentation): `x_p` per
+/// pattern, or all zeros if the solver fails (then only ISLAND and POLISH are left to do
+/// the work).
+fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>], alive: &[bool]) -> Vec<f64> {
     use microlp::{ComparisonOp, OptimizationDirection, Problem};
     let mut problem = Problem::new(OptimizationDirection::Maximize);
     let vars: Vec<microlp::Variable> = patterns
         .iter()
-        .map(|p| {
+        .zip(alive)
+        .map(|(p, &alive)| {
             let value = p.iter().filter(|r| matches!(r, Role::Certified(_))).count();
-            problem.add_var(value as f64, (0.0, f64::INFINITY))
+            let upper = if alive { f64::INFINITY } else { 0.0 };
+            problem.add_var(value as f64, (0.0, upper))
         })
         .collect();
     for (l, row) in d2.counts.iter().enumerate() {
         for (b, &n) in row.iter().enumerate() {
-            if n == 0 {
-                continue;
-            }
             let mut expr = microlp::LinearExpr::empty();
             let mut any = false;
             for (p, pattern) in patterns.iter().enumerate() {
@@ -134,11 +178,9 @@ fn instantiate(
     d2: &BucketedD2,
     e: u64,
 ) -> Option<Vec<usize>> {
-    let w = d2.width;
     let range = |pool: &[(u64, usize)], b: usize| {
-        let lo = b as u64 * w;
-        let from = pool.partition_point(|x| x.0 <= lo);
-        let to = pool.partition_point(|x| x.0 <= lo + w);
+        let from = pool.partition_point(|x| x.0 <= d2.floor_of(b));
+        let to = pool.partition_point(|x| x.0 <= d2.tops[b]);
         from..to
     };
     // Certified members: the costliest of their bucket.
@@ -237,7 +279,7 @@ pub fn lp_counts(
     base_label: Option<&[u64]>,
 ) -> LpCounts {
     use super::cluster::groups_certified_away;
-    use super::lp_bound::MAX_BUCKETS;
+    use super::lp_bound::BUCKETS;
     use super::one_label::{
         OneLabelSolver, certified_alone, correct_by_label_descending, largest_margin,
     };
@@ -255,7 +297,7 @@ pub fn lp_counts(
         .par_iter()
         .map_init(OneLabelSolver::new, |solver, &at| {
             let from = at.saturating_sub(GRID - 1);
-            let (_, groups, bound) = lp_groups(&by_label, points, at, MAX_BUCKETS);
+            let (_, groups, bound) = lp_groups(&by_label, points, at, BUCKETS);
             let counts = (from..=at)
                 .map(|e| {
                     let alone = certified_alone(&by_label, e);

@@ -8,6 +8,7 @@
 //! - [`cluster`]: groups of a tight certified cluster plus cheap sacrifices, then polished.
 //! - [`label_search`]: groups searched for the one-label bound, seeded by POLISH and CLUSTER.
 //! - [`lp_group`]: groups rounded from the LP relaxation of the best-grouping problem.
+//! - [`pair_exchange`]: a local search re-partitioning two groups at a time, exactly.
 //! - [`grouping_bound`], [`lp_bound`]: proven upper bounds on what any grouping can
 //!   certify (pooled, and the LP dual bound).
 //! - [`grouping`]: the partitions of the test set the dataset bound is evaluated on
@@ -26,6 +27,7 @@ pub mod label_search;
 pub mod lp_bound;
 pub mod lp_group;
 pub mod one_label;
+pub mod pair_exchange;
 pub mod polish;
 pub mod threat;
 
