@@ -18,12 +18,15 @@
 //! the groups (so its maximum is at least the true `Δ`), so the bound never depends on the
 //! floating-point LP solver being right.
 //!
-//! **Buckets.** Members are priced per `(label, cost bucket)`; bucket `b` holds the costs in
-//! `(b·w, (b+1)·w]`. The relaxation lets a flipped member of bucket `b` count for cost
-//! `(b+1)·w` (rounded up), lets the certified part start at any member of the threshold's
-//! bucket, and drops `Σ_F ≤ e`: every real group is among the relaxed ones, with the same
-//! value and the same buckets, so the bound stays proven; it only gets looser with wider
-//! buckets (`w = 1` is exact up to the dropped `Σ_F ≤ e`).
+//! **Buckets.** Members are priced per `(label, cost bucket)` (buckets given by their upper
+//! edges, [`Buckets`]). The relaxation lets a flipped member of label `l` in bucket `b` count
+//! for `L_{l,b}`, the largest real cost of its label and bucket; lets the certified part
+//! start at any member of the threshold's bucket, whose requirement is taken at that
+//! bucket's largest cost `M`; counts covered cost in units of `⌈need/512⌉`, each member
+//! rounded up; and drops `Σ_F ≤ e`. Every real group is among the relaxed ones, with the
+//! same value and the same buckets (a real flipped cost is at most `L_{l,b}`, and the real
+//! threshold is at most `M`), so the bound stays proven; it only gets looser with wider
+//! buckets (`docs/JOINT.md`, "An LP upper bound").
 //!
 //! **Finding the prices.** The dual LP `min Σ_{l,b} n_{l,b} y_{l,b}` subject to
 //! `Σ_{(l,b)∈p} y_{l,b} ≥ |C_p|` for every relaxed group pattern `p` is solved by cutting
@@ -35,8 +38,8 @@
 /// Prices are integers in units of `1 / SCALE`.
 pub const SCALE: i64 = 1 << 20;
 
-/// The buckets nncert prices with: 24 of equal width (`docs/JOINT.md`, "An LP upper
-/// bound", says why not [`Buckets::Adaptive`]).
+/// The buckets nncert prices with: 24 of equal width (`docs/JOINT.md` gives the measured
+/// alternatives: [`Buckets::Adaptive`] was looser on MNIST, finer uniform buckets slower).
 pub(crate) const BUCKETS: Buckets = Buckets::Uniform(24);
 
 /// Cutting-plane rounds at most per `e`.
