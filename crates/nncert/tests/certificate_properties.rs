@@ -1,6 +1,8 @@
 //! Property tests (fixed seeds) of the certificate engine on random votes matrices, and the
 //! fast curve code against slow twins written straight from METHOD §3–4.
 
+mod common;
+
 use nncert::certify::cluster::{Sacrifices, cluster_counts, cluster_groups};
 use nncert::certify::grouping::{Partition, SplitMix64, island_counts};
 use nncert::certify::grouping_bound::grouping_upper_bound;
@@ -585,20 +587,7 @@ proptest! {
 /// Same curves, bytes for bytes, on one thread and on several.
 #[test]
 fn cluster_curves_do_not_depend_on_the_thread_count() {
-    let mut rng = SplitMix64::new(0x7e57_c1a5);
-    let (n, c) = (600usize, 10usize);
-    let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
-    let counts: Vec<u32> = (0..n * c)
-        .map(|k| {
-            rng.below(40) as u32
-                + if labels[k / c] as usize == k % c {
-                    rng.below(120) as u32
-                } else {
-                    0
-                }
-        })
-        .collect();
-    let votes = Votes::new(counts, c, labels).unwrap();
+    let votes = common::random_rnn_votes(0x7e57_c1a5, 600, 10);
     let mut options = CurveOptions::new(Method::Rnn, "");
     options.joint = vec![
         Certification::Cluster,
@@ -607,13 +596,7 @@ fn cluster_curves_do_not_depend_on_the_thread_count() {
         Certification::LpLabel,
         Certification::Best,
     ];
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| certify_votes(&votes, &options).unwrap())
-    };
+    let run = |threads: usize| common::certify_on_threads(&votes, &options, threads);
     let one = run(1);
     assert!(
         one.curves

@@ -4,12 +4,14 @@
 //! it does not depend on the thread count. Soundness against every real poisoning of tiny
 //! instances is checked in `exhaustive_attacker.rs`.
 
+mod common;
+
 use nncert::certify::cluster::cluster_counts;
 use nncert::certify::label_search::{SEARCH_GRID, search_label_counts, search_partition};
 use nncert::certify::one_label::{Needs, OneLabelSolver, group_certified_one_label};
 use nncert::certify::polish::EMPTY;
 use nncert::certify::{PointCertificate, certify_points};
-use nncert::{Certification, CurveOptions, Method, SplitMix64, TieRule, Votes, certify_votes};
+use nncert::{Certification, CurveOptions, Method, TieRule, Votes};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -117,33 +119,14 @@ proptest! {
 /// Same `search-label` and `best` curves, byte for byte, on one thread and on several.
 #[test]
 fn search_curves_do_not_depend_on_the_thread_count() {
-    let mut rng = SplitMix64::new(0x5ea7_7a11);
-    let (n, c) = (600usize, 10usize);
-    let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
-    let counts: Vec<u32> = (0..n * c)
-        .map(|k| {
-            rng.below(40) as u32
-                + if labels[k / c] as usize == k % c {
-                    rng.below(120) as u32
-                } else {
-                    0
-                }
-        })
-        .collect();
-    let votes = Votes::new(counts, c, labels).unwrap();
+    let votes = common::random_rnn_votes(0x5ea7_7a11, 600, 10);
     let mut options = CurveOptions::new(Method::Rnn, "");
     options.joint = vec![
         Certification::ClusterLabel,
         Certification::SearchLabel,
         Certification::Best,
     ];
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| certify_votes(&votes, &options).unwrap())
-    };
+    let run = |threads: usize| common::certify_on_threads(&votes, &options, threads);
     let one = run(1);
     let (cluster, search) = (&one.curves[1].certified, &one.curves[2].certified);
     assert!(

@@ -72,3 +72,36 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
+
+/// Seeded rNN-like votes for thread-count tests: `n` inputs, `c` labels, every label 0–39
+/// votes and the true label 0–119 more, so that many inputs sit in D2 at small `e`.
+#[allow(dead_code)]
+pub fn random_rnn_votes(seed: u64, n: usize, c: usize) -> nncert::Votes {
+    let mut rng = nncert::SplitMix64::new(seed);
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+    let counts: Vec<u32> = (0..n * c)
+        .map(|k| {
+            rng.below(40) as u32
+                + if labels[k / c] as usize == k % c {
+                    rng.below(120) as u32
+                } else {
+                    0
+                }
+        })
+        .collect();
+    nncert::Votes::new(counts, c, labels).expect("valid votes")
+}
+
+/// `certify_votes` run inside a rayon pool of `threads` threads.
+#[allow(dead_code)]
+pub fn certify_on_threads(
+    votes: &nncert::Votes,
+    options: &nncert::CurveOptions,
+    threads: usize,
+) -> nncert::CertifiedVotes {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(|| nncert::certify_votes(votes, options).expect("certified"))
+}
