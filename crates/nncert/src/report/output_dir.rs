@@ -11,9 +11,13 @@
 //!   directory is then deleted **as a whole**, so no stale file of an earlier run (a figure
 //!   of a radius not computed this time) survives beside the new results.
 //!
-//! A directory that exists but does not look like an nncert output (it is not empty and
-//! holds neither `report.json` nor `REPRODUCTION.md`) is never replaced: the run is refused
-//! before any work (see [`OutputDir::preflight`]).
+//! A directory that exists is replaced only when it is empty or provably an earlier nncert
+//! output: every entry is a name nncert writes ([`OUTPUT_FILES`], [`OUTPUT_FILE_PATTERNS`],
+//! the subdirectories `figures/` and `demo-input/`, or a subdirectory that is itself an
+//! nncert output, as `reproduce` writes one per dataset) and a `report.json` that nncert
+//! wrote (it carries `nncert_version`) is present at the top or in such a subdirectory.
+//! Anything else (a file named `report.json` or `REPRODUCTION.md` among a user's files) is
+//! never replaced: the run is refused before any work (see [`OutputDir::preflight`]).
 //!
 //! On every error the staging directory is removed (it is a [`tempfile::TempDir`]). A
 //! process that is interrupted calls [`remove_pending`] from its signal handler: it removes
@@ -26,8 +30,37 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::error::Error;
 
-/// Files whose presence marks a directory as an earlier nncert output that may be replaced.
-pub(crate) const OUTPUT_MARKERS: [&str; 2] = ["report.json", "REPRODUCTION.md"];
+/// Every file name some nncert command writes at the top of its output directory (the
+/// union over the commands and the Python `save`; see each command's writer). A directory
+/// holding any other name is not replaced.
+pub(crate) const OUTPUT_FILES: [&str; 13] = [
+    "report.json",
+    "REPRODUCTION.md",
+    "curves.csv",
+    "examples.csv",
+    "attack.csv",
+    "attack_sets.csv",
+    "attack_poison.csv",
+    "backdoor.csv",
+    "partial.nncert",
+    "train_features.npy",
+    "train_labels.npy",
+    "test_features.npy",
+    "test_labels.npy",
+];
+
+/// `(prefix, suffix)` of the file names that carry a setting: `knn_k5.npy`,
+/// `rnn_r2.5_offsets.npy`, … (see `report::votes_files`).
+pub(crate) const OUTPUT_FILE_PATTERNS: [(&str, &str); 2] = [("knn_k", ".npy"), ("rnn_r", ".npy")];
+
+/// Subdirectories nncert writes, with the `(prefix, suffix)` patterns of their files.
+const OUTPUT_SUBDIRS: [(&str, &[(&str, &str)]); 2] = [
+    ("figures", &[("", ".png"), ("", ".svg")]),
+    ("demo-input", &[("votes.npy", ""), ("labels.npy", "")]),
+];
+
+/// How deep `reproduce` nests outputs (one directory per dataset).
+const MAX_NESTED_OUTPUTS: usize = 1;
 
 /// Staged outputs for one directory.
 #[derive(Debug, Default)]
@@ -193,21 +226,105 @@ impl Target {
     }
 }
 
-/// An existing directory may be replaced only when it is empty or an earlier output.
+/// An existing directory may be replaced only when it is empty or provably an earlier
+/// output (see the module documentation).
 fn check_replaceable(dir: &Path) -> Result<(), Error> {
-    if OUTPUT_MARKERS.iter().any(|m| dir.join(m).is_file()) {
-        return Ok(());
-    }
     let mut entries = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, "cannot read the output directory", e))?;
     if entries.next().is_none() {
         return Ok(());
     }
-    Err(Error::content(
-        dir,
-        "exists and is not an nncert output (no report.json or REPRODUCTION.md): refusing to \
-         replace it; choose another output directory or remove it",
-    ))
+    match earlier_output(dir, MAX_NESTED_OUTPUTS) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::content(
+            dir,
+            "exists and is not an nncert output (it holds files nncert does not write, or no \
+             report.json of nncert): refusing to replace it; choose another output directory \
+             or remove it",
+        )),
+        Err(e) => Err(Error::io(dir, "cannot read the output directory", e)),
+    }
+}
+
+/// Whether `dir` holds only names nncert writes and at least one `report.json` nncert wrote
+/// (at the top, or in a nested output at most `depth` levels down).
+fn earlier_output(dir: &Path, depth: usize) -> std::io::Result<bool> {
+    let mut proven = false;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Ok(false);
+        };
+        let kind = entry.file_type()?;
+        if kind.is_file() {
+            if !is_output_file(name) {
+                return Ok(false);
+            }
+            if name == "report.json" {
+                if !written_by_nncert(&entry.path()) {
+                    return Ok(false);
+                }
+                proven = true;
+            }
+        } else if kind.is_dir() {
+            if let Some((_, patterns)) = OUTPUT_SUBDIRS.iter().find(|(d, _)| *d == name) {
+                if !only_files_matching(&entry.path(), patterns)? {
+                    return Ok(false);
+                }
+            } else if depth == 0 || !earlier_output(&entry.path(), depth - 1)? {
+                return Ok(false);
+            } else {
+                proven = true;
+            }
+        } else {
+            // A symlink, FIFO, socket or device: nncert never writes one.
+            return Ok(false);
+        }
+    }
+    Ok(proven)
+}
+
+fn is_output_file(name: &str) -> bool {
+    OUTPUT_FILES.contains(&name) || matches_any(name, &OUTPUT_FILE_PATTERNS)
+}
+
+fn matches_any(name: &str, patterns: &[(&str, &str)]) -> bool {
+    patterns.iter().any(|(prefix, suffix)| {
+        name.len() >= prefix.len() + suffix.len()
+            && name.starts_with(prefix)
+            && name.ends_with(suffix)
+    })
+}
+
+/// Whether `dir` holds only regular files whose names match `patterns`.
+fn only_files_matching(dir: &Path, patterns: &[(&str, &str)]) -> std::io::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let ok = entry.file_type()?.is_file()
+            && entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| matches_any(n, patterns));
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether `path` is a JSON object with the `nncert_version` field every nncert report
+/// starts with. Streamed: other fields are skipped without being kept in memory.
+fn written_by_nncert(path: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        #[serde(rename = "nncert_version")]
+        _version: String,
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    serde_json::from_reader::<_, Report>(std::io::BufReader::new(file)).is_ok()
 }
 
 fn check_relative(relative: &Path) -> Result<(), Error> {
@@ -419,6 +536,9 @@ pub fn remove_pending() {
 mod tests {
     use super::*;
 
+    /// The start of a report nncert writes.
+    const REPORT: &str = "{\"nncert_version\": \"0.1.0\", \"command\": \"certify\"}\n";
+
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
@@ -433,11 +553,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("out");
         let mut first = OutputDir::new(&out);
-        first.stage("report.json", "{}");
+        first.stage("report.json", REPORT);
         first.stage("figures/rnn_r80.png", "old");
         first.commit().unwrap();
         let mut second = OutputDir::new(&out);
-        second.stage("report.json", "{\"new\": 1}");
+        second.stage("report.json", REPORT);
         second.stage("figures/knn.png", "new");
         second.commit().unwrap();
         assert_eq!(names(&out), ["figures", "report.json"]);
@@ -451,7 +571,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("out");
         let mut first = OutputDir::new(&out);
-        first.stage("report.json", "old");
+        first.stage("report.json", REPORT);
         first.commit().unwrap();
         let mut bad = OutputDir::new(&out);
         bad.stage("report.json", "new");
@@ -463,7 +583,7 @@ mod tests {
         assert!(clash.commit().is_err());
         assert_eq!(
             std::fs::read_to_string(out.join("report.json")).unwrap(),
-            "old"
+            REPORT
         );
         assert_eq!(names(root.path()), ["out"]);
     }
@@ -523,11 +643,18 @@ mod tests {
         std::fs::write(&victim, "precious").unwrap();
         let out = root.path().join("d");
         std::fs::create_dir(&out).unwrap();
-        std::fs::write(out.join("report.json"), "{}").unwrap();
+        std::fs::write(out.join("report.json"), REPORT).unwrap();
         // The old helper wrote through `.curves.csv.<pid>.tmp`.
         let pid = std::process::id();
-        std::os::unix::fs::symlink(&victim, out.join(format!(".curves.csv.{pid}.tmp"))).unwrap();
+        let inside = out.join(format!(".curves.csv.{pid}.tmp"));
+        std::os::unix::fs::symlink(&victim, &inside).unwrap();
         std::os::unix::fs::symlink(&victim, root.path().join(format!(".d.{pid}.tmp"))).unwrap();
+        let mut staged = OutputDir::new(&out);
+        staged.stage("curves.csv", "new");
+        // A symlink is no file nncert writes: the directory is not replaced at all.
+        let e = staged.commit().unwrap_err().to_string();
+        assert!(e.contains("not an nncert output"), "{e}");
+        std::fs::remove_file(&inside).unwrap();
         let mut staged = OutputDir::new(&out);
         staged.stage("curves.csv", "new");
         staged.commit().unwrap();
@@ -535,6 +662,80 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(out.join("curves.csv")).unwrap(),
             "new"
+        );
+    }
+
+    /// Audit finding 5: a user's directory that merely holds a file named `report.json` or
+    /// `REPRODUCTION.md` was wiped.
+    #[test]
+    fn only_a_provable_earlier_output_is_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let refused = |dir: &Path| {
+            let e = OutputDir::preflight(dir).unwrap_err().to_string();
+            assert!(e.contains("not an nncert output"), "{e}");
+        };
+        let proj = root.path().join("proj");
+        std::fs::create_dir_all(proj.join("src")).unwrap();
+        std::fs::write(proj.join("thesis.tex"), "x").unwrap();
+        std::fs::write(proj.join("src/main.py"), "y").unwrap();
+        std::fs::write(proj.join("REPRODUCTION.md"), "# notes").unwrap();
+        refused(&proj);
+        std::fs::write(proj.join("report.json"), REPORT).unwrap();
+        refused(&proj);
+        // Only names nncert writes, but report.json is not nncert's (or absent).
+        let cfg = root.path().join("cfg");
+        std::fs::create_dir(&cfg).unwrap();
+        std::fs::write(cfg.join("report.json"), "{\"my\": \"config\"}").unwrap();
+        refused(&cfg);
+        std::fs::write(cfg.join("report.json"), "not json").unwrap();
+        refused(&cfg);
+        let notes = root.path().join("notes");
+        std::fs::create_dir(&notes).unwrap();
+        std::fs::write(notes.join("REPRODUCTION.md"), "# notes").unwrap();
+        refused(&notes);
+        // A foreign file inside figures/ or a foreign subdirectory.
+        let figs = root.path().join("figs");
+        std::fs::create_dir_all(figs.join("figures")).unwrap();
+        std::fs::write(figs.join("report.json"), REPORT).unwrap();
+        std::fs::write(figs.join("figures/knn.png"), "png").unwrap();
+        assert!(OutputDir::preflight(&figs).is_ok());
+        std::fs::write(figs.join("figures/draft.tex"), "x").unwrap();
+        refused(&figs);
+        // Every shape nncert writes is replaceable: votes with neighbour lists, a partial,
+        // reproduce (one nested output per dataset), demo, an empty directory.
+        let votes = root.path().join("votes");
+        std::fs::create_dir(&votes).unwrap();
+        for f in [
+            "knn_k5.npy",
+            "rnn_r2.5.npy",
+            "rnn_r2.5_offsets.npy",
+            "test_labels.npy",
+        ] {
+            std::fs::write(votes.join(f), "npy").unwrap();
+        }
+        std::fs::write(votes.join("report.json"), REPORT).unwrap();
+        assert!(OutputDir::preflight(&votes).is_ok());
+        let repro = root.path().join("repro");
+        std::fs::create_dir_all(repro.join("mnist/figures")).unwrap();
+        std::fs::write(repro.join("REPRODUCTION.md"), "# Reproduction").unwrap();
+        std::fs::write(repro.join("mnist/report.json"), REPORT).unwrap();
+        std::fs::write(repro.join("mnist/curves.csv"), "e").unwrap();
+        std::fs::write(repro.join("mnist/figures/rnn.svg"), "svg").unwrap();
+        assert!(OutputDir::preflight(&repro).is_ok());
+        std::fs::write(repro.join("mnist/figures/notes.txt"), "x").unwrap();
+        refused(&repro);
+        let demo = root.path().join("demo");
+        std::fs::create_dir_all(demo.join("demo-input")).unwrap();
+        std::fs::write(demo.join("demo-input/votes.npy"), "npy").unwrap();
+        std::fs::write(demo.join("report.json"), REPORT).unwrap();
+        assert!(OutputDir::preflight(&demo).is_ok());
+        let empty = root.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert!(OutputDir::preflight(&empty).is_ok());
+        // Nothing was touched.
+        assert_eq!(
+            names(&proj),
+            ["REPRODUCTION.md", "report.json", "src", "thesis.tex"]
         );
     }
 }
