@@ -611,6 +611,21 @@ impl DatasetArgs {
         Ok(name)
     }
 
+    /// Every file or directory given (the output directory must not cover any of them).
+    pub fn input_paths(&self) -> Vec<&std::path::Path> {
+        [
+            &self.data_dir,
+            &self.train_features,
+            &self.train_labels,
+            &self.test_features,
+            &self.test_labels,
+        ]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect()
+    }
+
     /// Checks the combination and names the missing flag.
     pub fn spec(&self) -> anyhow::Result<nncert::data::DatasetSpec> {
         use nncert::data::DatasetSpec;

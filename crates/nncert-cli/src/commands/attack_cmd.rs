@@ -14,7 +14,7 @@ use crate::args::AttackArgs;
 use crate::figures;
 
 pub fn run(a: &AttackArgs) -> Result<()> {
-    OutputDir::preflight(&a.out)?;
+    OutputDir::preflight(&a.out, &a.dataset.input_paths())?;
     let (search, budgets, targets) = plan(a)?;
     let features = a.features.kind(a.dataset.name()? == "npy")?;
     let (dataset, trigger) = attacked_test_set(a)?;

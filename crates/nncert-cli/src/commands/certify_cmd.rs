@@ -13,7 +13,7 @@ use crate::args::CertifyArgs;
 use crate::{figures, progress, summary};
 
 pub fn run(a: &CertifyArgs) -> Result<()> {
-    OutputDir::preflight(&a.out)?;
+    OutputDir::preflight(&a.out, &a.dataset.input_paths())?;
     experiment::validate_threat(a.certify.threat, &a.baselines.config()?)?;
     let spec = a.dataset.spec()?;
     let mut dataset = nncert::data::load_for_search(&spec)?;

@@ -54,7 +54,13 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
     if a.param.contains(['\n', '\r']) {
         anyhow::bail!("--param: expected one line of text");
     }
-    OutputDir::preflight(&a.out)?;
+    let inputs: Vec<&std::path::Path> = [&a.predictions, &a.logits]
+        .into_iter()
+        .flatten()
+        .map(std::path::PathBuf::as_path)
+        .chain([a.labels.as_path()])
+        .collect();
+    OutputDir::preflight(&a.out, &inputs)?;
     let t = Instant::now();
     let (outputs, matrix) = load_outputs(a)?;
     let load_seconds = t.elapsed().as_secs_f64();

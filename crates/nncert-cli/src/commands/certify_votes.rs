@@ -24,7 +24,7 @@ pub fn run(a: &CertifyVotesArgs) -> Result<()> {
         );
     }
     a.check_flags_apply()?;
-    OutputDir::preflight(&a.out)?;
+    OutputDir::preflight(&a.out, &[&a.votes, &a.labels])?;
     if matches!(a.kind, Method::Dpa | Method::Bagging) {
         return baseline(a);
     }

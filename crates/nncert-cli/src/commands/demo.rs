@@ -42,7 +42,7 @@ pub fn generated_votes(n_test: usize, seed: u64) -> Votes {
 }
 
 pub fn run(a: &DemoArgs) -> Result<()> {
-    OutputDir::preflight(&a.out)?;
+    OutputDir::preflight(&a.out, &[])?;
     say!(
         "nncert demo: certifying a generated rNN votes matrix ({} test inputs, {N_CLASSES} classes)",
         a.n_test

@@ -13,7 +13,7 @@ use crate::args::FeaturesArgs;
 use crate::progress;
 
 pub fn run(a: &FeaturesArgs) -> Result<()> {
-    OutputDir::preflight(&a.out)?;
+    OutputDir::preflight(&a.out, &a.dataset.input_paths())?;
     let kind = a.features.kind(a.dataset.name()? == "npy")?;
     let start = Instant::now();
     let dataset = nncert::data::load(&a.dataset.spec()?)?;

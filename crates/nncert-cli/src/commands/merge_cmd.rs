@@ -235,7 +235,13 @@ fn read_block(j: usize, paths: &[PathBuf], stats: &mut Stats) -> Result<Partial>
 }
 
 pub fn run(a: &MergeArgs) -> Result<()> {
-    OutputDir::preflight(&a.out)?;
+    let inputs: Vec<&std::path::Path> = a
+        .partials
+        .iter()
+        .map(std::path::PathBuf::as_path)
+        .chain(a.dataset.input_paths())
+        .collect();
+    OutputDir::preflight(&a.out, &inputs)?;
     let mut keys = KeySource::new(a)?;
     let mut stats = Stats::default();
     let mut stream = BlockStream::new();

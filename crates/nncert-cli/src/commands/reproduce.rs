@@ -13,7 +13,7 @@ use crate::args::ReproduceArgs;
 use crate::commands::certify_cmd;
 
 pub fn run(a: &ReproduceArgs) -> Result<()> {
-    OutputDir::preflight(&a.out)?;
+    OutputDir::preflight(&a.out, &[&a.data_dir])?;
     let kernel = Kernel::detect()?;
     // One staged directory for everything: a failure on CIFAR-10 leaves no mnist/ behind.
     let mut staged = OutputDir::new(&a.out);

@@ -11,7 +11,7 @@ use crate::args::VotesArgs;
 use crate::progress;
 
 pub fn run(a: &VotesArgs) -> Result<()> {
-    OutputDir::preflight(&a.out)?;
+    OutputDir::preflight(&a.out, &a.dataset.input_paths())?;
     let mut config = a.search.config()?;
     config.keep_neighbours = a.neighbours;
     anyhow::ensure!(

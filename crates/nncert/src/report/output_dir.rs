@@ -70,10 +70,11 @@ pub struct OutputDir {
 }
 
 impl OutputDir {
-    /// Stages outputs for `dir` (created or replaced on [`OutputDir::commit`]).
+    /// Stages outputs for `dir` (created or replaced on [`OutputDir::commit`]). `dir` is
+    /// normalised (`out/.` and `out/` name `out`), as in [`OutputDir::preflight`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         OutputDir {
-            dir: dir.into(),
+            dir: normalise(&dir.into()),
             files: Vec::new(),
         }
     }
@@ -93,13 +94,16 @@ impl OutputDir {
 
     /// Checks, before any heavy work, that `dir` can receive a run's output: it has a name,
     /// it is not a file or a symlink, an existing directory is empty or an earlier nncert
-    /// output, and a staging directory can be created beside it. Creates nothing.
-    pub fn preflight(dir: &Path) -> Result<(), Error> {
+    /// output, it neither is nor contains one of the run's `inputs` (replacing it would
+    /// delete them), and a staging directory of the very name [`OutputDir::commit`] uses
+    /// can be created beside it (so a name too long for the filesystem fails here, not
+    /// after the run). Creates nothing.
+    pub fn preflight(dir: &Path, inputs: &[&Path]) -> Result<(), Error> {
+        let dir = &normalise(dir);
+        check_not_over_inputs(dir, inputs)?;
         let target = Target::of(dir)?;
         let existing = target.nearest_existing_ancestor()?;
-        tempfile::Builder::new()
-            .prefix(".nncert-check-")
-            .tempdir_in(&existing)
+        staging_dir_in(&target.name, &existing)
             .map_err(|e| Error::io(dir, "cannot create the output directory here", e))?;
         Ok(())
     }
@@ -123,10 +127,7 @@ impl OutputDir {
     }
 
     fn write_and_swap(self, target: &Target) -> Result<Vec<PathBuf>, Error> {
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".{}.nncert-", target.name))
-            .suffix(".tmp")
-            .tempdir_in(&target.parent)
+        let staging = staging_dir_in(&target.name, &target.parent)
             .map_err(|e| Error::io(&self.dir, "cannot create the output directory here", e))?;
         let _pending = PendingPath::new(staging.path());
         for (relative, contents) in &self.files {
@@ -146,6 +147,70 @@ impl OutputDir {
             .map(|(relative, _)| self.dir.join(relative))
             .collect())
     }
+}
+
+/// `dir` rebuilt from its components: `out/.` and `out/` become `out`, so that the name
+/// checked and the name swapped in are the same (a rename onto `out/.` fails).
+fn normalise(dir: &Path) -> PathBuf {
+    dir.components().collect()
+}
+
+/// Creates the staging directory of an output named `name` in `parent`:
+/// `.<name>.nncert-XXXXXX.tmp` (the preflight creates and removes one of the same name
+/// length).
+fn staging_dir_in(name: &str, parent: &Path) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}.nncert-"))
+        .suffix(".tmp")
+        .tempdir_in(parent)
+}
+
+/// Refuses an output directory that is, or contains, one of the run's inputs: replacing
+/// it would delete them. Both are compared resolved (symlinks, `..`); an input that does
+/// not exist is left for its loader to report.
+fn check_not_over_inputs(dir: &Path, inputs: &[&Path]) -> Result<(), Error> {
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    let out = resolve(dir)?;
+    for input in inputs {
+        let Ok(resolved) = std::fs::canonicalize(input) else {
+            continue;
+        };
+        if resolved.starts_with(&out) {
+            return Err(Error::invalid(format!(
+                "output directory `{}`: it is or contains the input `{}`, which replacing it \
+                 would delete; choose another output directory",
+                dir.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `dir` as an absolute path with symlinks resolved, for a directory that may not exist
+/// yet: its nearest existing ancestor canonicalised, the rest appended (`..` applied).
+fn resolve(dir: &Path) -> Result<PathBuf, Error> {
+    let absolute = std::path::absolute(dir)
+        .map_err(|e| Error::io(dir, "cannot resolve the output directory", e))?;
+    let parts: Vec<Component<'_>> = absolute.components().collect();
+    for cut in (1..=parts.len()).rev() {
+        let head: PathBuf = parts[..cut].iter().collect();
+        if let Ok(mut base) = std::fs::canonicalize(&head) {
+            for part in &parts[cut..] {
+                match part {
+                    Component::ParentDir => {
+                        base.pop();
+                    }
+                    Component::Normal(name) => base.push(name),
+                    _ => {}
+                }
+            }
+            return Ok(base);
+        }
+    }
+    Ok(absolute)
 }
 
 /// The target directory split into the parts the swap needs.
@@ -594,13 +659,13 @@ mod tests {
         let foreign = root.path().join("photos");
         std::fs::create_dir(&foreign).unwrap();
         std::fs::write(foreign.join("cat.jpg"), "meow").unwrap();
-        let e = OutputDir::preflight(&foreign).unwrap_err().to_string();
+        let e = OutputDir::preflight(&foreign, &[]).unwrap_err().to_string();
         assert!(e.contains("not an nncert output"), "{e}");
         let file = root.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        let e = OutputDir::preflight(&file).unwrap_err().to_string();
+        let e = OutputDir::preflight(&file, &[]).unwrap_err().to_string();
         assert!(e.contains("found a file"), "{e}");
-        let e = OutputDir::preflight(&file.join("below"))
+        let e = OutputDir::preflight(&file.join("below"), &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("it is a file"), "{e}");
@@ -608,11 +673,11 @@ mod tests {
         {
             let link = root.path().join("link");
             std::os::unix::fs::symlink(&foreign, &link).unwrap();
-            let e = OutputDir::preflight(&link).unwrap_err().to_string();
+            let e = OutputDir::preflight(&link, &[]).unwrap_err().to_string();
             assert!(e.contains("symbolic link"), "{e}");
         }
-        assert!(OutputDir::preflight(Path::new(".")).is_err());
-        assert!(OutputDir::preflight(&root.path().join("new/deeper")).is_ok());
+        assert!(OutputDir::preflight(Path::new("."), &[]).is_err());
+        assert!(OutputDir::preflight(&root.path().join("new/deeper"), &[]).is_ok());
         assert!(
             !root.path().join("new").exists(),
             "preflight creates nothing"
@@ -671,7 +736,7 @@ mod tests {
     fn only_a_provable_earlier_output_is_replaced() {
         let root = tempfile::tempdir().unwrap();
         let refused = |dir: &Path| {
-            let e = OutputDir::preflight(dir).unwrap_err().to_string();
+            let e = OutputDir::preflight(dir, &[]).unwrap_err().to_string();
             assert!(e.contains("not an nncert output"), "{e}");
         };
         let proj = root.path().join("proj");
@@ -698,7 +763,7 @@ mod tests {
         std::fs::create_dir_all(figs.join("figures")).unwrap();
         std::fs::write(figs.join("report.json"), REPORT).unwrap();
         std::fs::write(figs.join("figures/knn.png"), "png").unwrap();
-        assert!(OutputDir::preflight(&figs).is_ok());
+        assert!(OutputDir::preflight(&figs, &[]).is_ok());
         std::fs::write(figs.join("figures/draft.tex"), "x").unwrap();
         refused(&figs);
         // Every shape nncert writes is replaceable: votes with neighbour lists, a partial,
@@ -714,28 +779,88 @@ mod tests {
             std::fs::write(votes.join(f), "npy").unwrap();
         }
         std::fs::write(votes.join("report.json"), REPORT).unwrap();
-        assert!(OutputDir::preflight(&votes).is_ok());
+        assert!(OutputDir::preflight(&votes, &[]).is_ok());
         let repro = root.path().join("repro");
         std::fs::create_dir_all(repro.join("mnist/figures")).unwrap();
         std::fs::write(repro.join("REPRODUCTION.md"), "# Reproduction").unwrap();
         std::fs::write(repro.join("mnist/report.json"), REPORT).unwrap();
         std::fs::write(repro.join("mnist/curves.csv"), "e").unwrap();
         std::fs::write(repro.join("mnist/figures/rnn.svg"), "svg").unwrap();
-        assert!(OutputDir::preflight(&repro).is_ok());
+        assert!(OutputDir::preflight(&repro, &[]).is_ok());
         std::fs::write(repro.join("mnist/figures/notes.txt"), "x").unwrap();
         refused(&repro);
         let demo = root.path().join("demo");
         std::fs::create_dir_all(demo.join("demo-input")).unwrap();
         std::fs::write(demo.join("demo-input/votes.npy"), "npy").unwrap();
         std::fs::write(demo.join("report.json"), REPORT).unwrap();
-        assert!(OutputDir::preflight(&demo).is_ok());
+        assert!(OutputDir::preflight(&demo, &[]).is_ok());
         let empty = root.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
-        assert!(OutputDir::preflight(&empty).is_ok());
+        assert!(OutputDir::preflight(&empty, &[]).is_ok());
         // Nothing was touched.
         assert_eq!(
             names(&proj),
             ["REPRODUCTION.md", "report.json", "src", "thesis.tex"]
         );
+    }
+
+    /// Audit finding 4: `certify-votes --votes vv/rnn_r2.npy … --out vv` replaced `vv`,
+    /// deleting its own inputs.
+    #[test]
+    fn an_output_over_an_input_is_refused_before_any_work() {
+        let root = tempfile::tempdir().unwrap();
+        let vv = root.path().join("vv");
+        std::fs::create_dir(&vv).unwrap();
+        std::fs::write(vv.join("report.json"), REPORT).unwrap();
+        let votes = vv.join("rnn_r2.npy");
+        std::fs::write(&votes, "npy").unwrap();
+        let other = root.path().join("labels.npy");
+        std::fs::write(&other, "npy").unwrap();
+        let e = OutputDir::preflight(&vv, &[&other, &votes])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is or contains the input") && e.contains("rnn_r2.npy"),
+            "{e}"
+        );
+        // The same directory named another way, and an input that is the directory.
+        let dotted = root.path().join("x/../vv/.");
+        assert!(OutputDir::preflight(&dotted, &[&votes]).is_err());
+        assert!(OutputDir::preflight(&root.path().join("vv/"), &[&vv]).is_err());
+        #[cfg(unix)]
+        {
+            let link = root.path().join("link.npy");
+            std::os::unix::fs::symlink(&votes, &link).unwrap();
+            assert!(OutputDir::preflight(&vv, &[&link]).is_err());
+        }
+        // An input beside the output, or a missing one, is no objection.
+        assert!(OutputDir::preflight(&vv, &[&other]).is_ok());
+        assert!(OutputDir::preflight(&vv, &[&root.path().join("missing.npy")]).is_ok());
+        let vv2 = root.path().join("vv2");
+        assert!(OutputDir::preflight(&vv2, &[&other, &votes]).is_ok());
+        assert_eq!(names(&vv), ["report.json", "rnn_r2.npy"]);
+    }
+
+    /// Audit finding 6: `--out e0/.` passed the preflight and failed after the run (a rename
+    /// onto `e0/.`), and so did a name whose staging name is too long.
+    #[test]
+    fn the_checked_name_is_the_committed_name() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("e0");
+        let mut first = OutputDir::new(&out);
+        first.stage("report.json", REPORT);
+        first.commit().unwrap();
+        let dotted = root.path().join("e0/.");
+        OutputDir::preflight(&dotted, &[]).unwrap();
+        let mut second = OutputDir::new(&dotted);
+        second.stage("report.json", REPORT);
+        second.stage("curves.csv", "new");
+        second.commit().unwrap();
+        assert_eq!(names(&out), ["curves.csv", "report.json"]);
+        assert_eq!(names(root.path()), ["e0"]);
+        // 245 bytes fit a file name (255) but not `.<name>.nncert-XXXXXX.tmp`.
+        let long = root.path().join("a".repeat(245));
+        let e = OutputDir::preflight(&long, &[]).unwrap_err().to_string();
+        assert!(e.contains("cannot create the output directory here"), "{e}");
     }
 }

@@ -1,0 +1,226 @@
+//! Regressions of the robustness audit through the real binary: no data loss, no panic,
+//! bounded memory, exact one-line messages. Each test names the audit finding it pins.
+
+mod common;
+use common::{assert_refused_with, run_in, scratch, write};
+
+use std::path::Path;
+use std::process::Output;
+
+use nncert::data::npy::encode;
+
+fn ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A 6 × 3 votes matrix and its labels, as flag values.
+fn votes_inputs(dir: &Path) -> (String, String) {
+    let votes: Vec<i32> = (0..18).map(|i| i * 7 % 5).collect();
+    let labels: Vec<i64> = (0..6).map(|i| (i % 3) as i64).collect();
+    (
+        write(dir, "v.npy", encode(&[6, 3], &votes)),
+        write(dir, "y.npy", encode(&[6], &labels)),
+    )
+}
+
+/// A small npy dataset (`--train-features …` flags): 30 training and 6 test points in 2-D.
+fn npy_dataset(dir: &Path) -> Vec<String> {
+    let point = |i: usize| [(i % 2) as f32 * 5.0 + (i % 7) as f32 * 0.1, (i % 3) as f32];
+    let trf: Vec<f32> = (0..30).flat_map(point).collect();
+    let trl: Vec<i64> = (0..30).map(|i| (i % 2) as i64).collect();
+    let tef: Vec<f32> = (0..6).flat_map(|i| point(i + 1)).collect();
+    let tel: Vec<i64> = (0..6).map(|i| ((i + 1) % 2) as i64).collect();
+    vec![
+        "--train-features".into(),
+        write(dir, "trf.npy", encode(&[30, 2], &trf)),
+        "--train-labels".into(),
+        write(dir, "trl.npy", encode(&[30], &trl)),
+        "--test-features".into(),
+        write(dir, "tef.npy", encode(&[6, 2], &tef)),
+        "--test-labels".into(),
+        write(dir, "tel.npy", encode(&[6], &tel)),
+    ]
+}
+
+fn with<'a>(head: &[&'a str], data: &'a [String], tail: &[&'a str]) -> Vec<&'a str> {
+    let mut v = head.to_vec();
+    v.extend(data.iter().map(String::as_str));
+    v.extend_from_slice(tail);
+    v
+}
+
+/// Finding 5: a user's directory with a file named REPRODUCTION.md or report.json among
+/// other files was wiped by a run writing there.
+#[test]
+fn a_directory_merely_named_like_an_output_is_never_replaced() {
+    let dir = scratch("audit_foreign_output");
+    let (v, y) = votes_inputs(&dir);
+    let proj = dir.join("proj");
+    std::fs::create_dir_all(proj.join("src")).unwrap();
+    std::fs::write(proj.join("thesis.tex"), "x").unwrap();
+    std::fs::write(proj.join("src/main.py"), "y").unwrap();
+    std::fs::write(proj.join("REPRODUCTION.md"), "# notes").unwrap();
+    let certify = |out: &str| {
+        run_in(
+            &[
+                "certify-votes",
+                "--votes",
+                &v,
+                "--labels",
+                &y,
+                "--kind",
+                "rnn",
+                "--out",
+                out,
+            ],
+            &dir,
+        )
+    };
+    assert_refused_with(&certify("proj"), "not an nncert output", "REPRODUCTION.md");
+    let cfg = dir.join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(cfg.join("report.json"), r#"{"my":"config"}"#).unwrap();
+    assert_refused_with(
+        &certify("cfg"),
+        "not an nncert output",
+        "foreign report.json",
+    );
+    assert_eq!(names(&proj), ["REPRODUCTION.md", "src", "thesis.tex"]);
+    assert_eq!(names(&cfg), ["report.json"]);
+    // A real earlier output is still replaced, by the same or another command.
+    ok(&certify("out"), "first run");
+    ok(&certify("out"), "second run into the same directory");
+    ok(
+        &run_in(&["demo", "--n-test", "5", "--out", "out"], &dir),
+        "demo",
+    );
+    ok(
+        &run_in(&["demo", "--n-test", "5", "--out", "out"], &dir),
+        "demo again",
+    );
+}
+
+/// Finding 4: an output directory holding the run's own inputs was replaced, deleting them.
+#[test]
+fn an_output_directory_over_the_inputs_is_refused_before_any_work() {
+    let dir = scratch("audit_out_over_inputs");
+    let data = npy_dataset(&dir);
+    ok(
+        &run_in(
+            &with(
+                &["votes"],
+                &data,
+                &["--knn", "3", "--rnn", "1", "--out", "vv"],
+            ),
+            &dir,
+        ),
+        "votes",
+    );
+    let before = names(&dir.join("vv"));
+    let o = run_in(
+        &[
+            "certify-votes",
+            "--votes",
+            "vv/rnn_r1.npy",
+            "--labels",
+            "vv/test_labels.npy",
+            "--kind",
+            "rnn",
+            "--out",
+            "vv/.",
+        ],
+        &dir,
+    );
+    assert_refused_with(
+        &o,
+        "is or contains the input",
+        "certify-votes into its inputs",
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("vv/rnn_r1.npy"));
+    // The dataset's own directory, given as the output of a certify run.
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let mut moved = data.clone();
+    moved[1] = write(&sub, "trf.npy", std::fs::read(&data[1]).unwrap());
+    let o = run_in(
+        &with(&["certify"], &moved, &["--knn", "3", "--out", "sub"]),
+        &dir,
+    );
+    assert_refused_with(&o, "is or contains the input", "certify over its features");
+    // merge into one of its partials.
+    for i in 1..=2 {
+        let shard = format!("{i}/2");
+        let out = format!("p{i}");
+        ok(
+            &run_in(
+                &with(
+                    &["votes"],
+                    &data,
+                    &["--knn", "3", "--train-shard", &shard, "--out", &out],
+                ),
+                &dir,
+            ),
+            "votes shard",
+        );
+    }
+    let o = run_in(&["merge", "p1", "p2", "--out", "p1"], &dir);
+    assert_refused_with(&o, "is or contains the input", "merge into a partial");
+    assert_eq!(names(&dir.join("vv")), before);
+    assert!(dir.join("p1/partial.nncert").is_file() && dir.join("sub/trf.npy").is_file());
+}
+
+/// Finding 6: `--out e0/.` and an over-long name failed only after the whole run.
+#[test]
+fn output_names_are_normalised_and_probed_with_the_staging_name() {
+    let dir = scratch("audit_out_names");
+    let (v, y) = votes_inputs(&dir);
+    let run = |out: &str| {
+        run_in(
+            &[
+                "certify-votes",
+                "--votes",
+                &v,
+                "--labels",
+                &y,
+                "--kind",
+                "rnn",
+                "--out",
+                out,
+            ],
+            &dir,
+        )
+    };
+    ok(&run("e0"), "e0");
+    ok(&run("e0/."), "e0/.");
+    ok(&run("e0/"), "e0/");
+    assert_eq!(
+        names(&dir.join("e0")),
+        ["curves.csv", "examples.csv", "report.json"]
+    );
+    let long = "a".repeat(245);
+    let o = run(&long);
+    assert_refused_with(
+        &o,
+        "cannot create the output directory here",
+        "245-byte name",
+    );
+    // Refused in the preflight: nothing was computed or printed.
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
