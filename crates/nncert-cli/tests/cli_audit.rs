@@ -224,3 +224,15 @@ fn output_names_are_normalised_and_probed_with_the_staging_name() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// Finding 1: `demo --n-test` had no bound (capacity overflow panic, 40 GB allocation).
+#[test]
+fn demo_n_test_is_bounded_in_the_argument_check() {
+    let dir = scratch("audit_demo_n_test");
+    for n in ["18446744073709551615", "1000000000", "1000001", "0"] {
+        let o = run_in(&["demo", "--n-test", n, "--out", "dm"], &dir);
+        assert_refused_with(&o, "--n-test: expected a count in 1..=1000000", n);
+        assert!(o.stdout.is_empty(), "refused before any output");
+    }
+    assert!(!dir.join("dm").exists());
+}

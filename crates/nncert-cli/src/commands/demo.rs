@@ -13,11 +13,29 @@ use crate::commands::certify_votes::{certify_and_write, input_record};
 /// Classes of the generated votes.
 const N_CLASSES: usize = 10;
 
+/// The most test inputs `--n-test` accepts: a demonstration runs in seconds, and the
+/// generated matrix stays small (40 MB of counts).
+pub const MAX_N_TEST: usize = 1_000_000;
+
+/// Refuses an `--n-test` outside `1..=MAX_N_TEST` (a huge count asked for an allocation of
+/// that many rows before any check).
+pub fn check_n_test(n_test: usize) -> Result<()> {
+    anyhow::ensure!(
+        (1..=MAX_N_TEST).contains(&n_test),
+        "--n-test: expected a count in 1..={MAX_N_TEST}, found {n_test}"
+    );
+    Ok(())
+}
+
 /// rNN-like votes: each test input has a neighbourhood of 0–1,500 training examples, most
 /// of them of its true label for easy inputs and mixed for hard ones.
-pub fn generated_votes(n_test: usize, seed: u64) -> Votes {
+pub fn generated_votes(n_test: usize, seed: u64) -> Result<Votes> {
+    check_n_test(n_test)?;
+    let cells = n_test
+        .checked_mul(N_CLASSES)
+        .ok_or_else(|| anyhow::anyhow!("--n-test {n_test}: too many test inputs"))?;
     let mut rng = SplitMix64::new(seed);
-    let mut counts = vec![0u32; n_test * N_CLASSES];
+    let mut counts = vec![0u32; cells];
     let mut labels = Vec::with_capacity(n_test);
     for i in 0..n_test {
         let y = rng.below(N_CLASSES as u64) as usize;
@@ -38,17 +56,17 @@ pub fn generated_votes(n_test: usize, seed: u64) -> Votes {
             row[l] += 1;
         }
     }
-    Votes::new(counts, N_CLASSES, labels).expect("generated votes are well-formed")
+    Ok(Votes::new(counts, N_CLASSES, labels)?)
 }
 
 pub fn run(a: &DemoArgs) -> Result<()> {
+    check_n_test(a.n_test)?;
     OutputDir::preflight(&a.out, &[])?;
     say!(
         "nncert demo: certifying a generated rNN votes matrix ({} test inputs, {N_CLASSES} classes)",
         a.n_test
     );
-    anyhow::ensure!(a.n_test > 0, "--n-test: expected at least 1, found 0");
-    let votes = generated_votes(a.n_test, a.data_seed);
+    let votes = generated_votes(a.n_test, a.data_seed)?;
     // Write the generated inputs first, so they can be inspected and re-run with
     // `nncert certify-votes`.
     let input_dir = a.out.join("demo-input");
