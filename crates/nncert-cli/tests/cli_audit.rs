@@ -236,3 +236,78 @@ fn demo_n_test_is_bounded_in_the_argument_check() {
     }
     assert!(!dir.join("dm").exists());
 }
+
+/// Finding 2: `/dev/zero` as `--votes` or `--labels` filled memory until the OOM killer
+/// came; a FIFO blocked forever; a huge file of another format was read whole first.
+#[test]
+fn non_regular_and_oversized_inputs_are_refused_at_once() {
+    let dir = scratch("audit_bounded_reads");
+    let (v, y) = votes_inputs(&dir);
+    let fifo = dir.join("fifo.npy");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let sparse = dir.join("big.npy");
+    std::fs::write(&sparse, b"not an npy file").unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&sparse)
+        .unwrap()
+        .set_len(6 << 30)
+        .unwrap();
+    let fifo = fifo.display().to_string();
+    let sparse = sparse.display().to_string();
+    for (votes, labels, needle) in [
+        (
+            "/dev/zero",
+            y.as_str(),
+            "expected a regular file, found a device",
+        ),
+        (
+            v.as_str(),
+            "/dev/zero",
+            "expected a regular file, found a device",
+        ),
+        (
+            v.as_str(),
+            fifo.as_str(),
+            "expected a regular file, found a FIFO",
+        ),
+        (sparse.as_str(), y.as_str(), "big.npy"),
+        (
+            v.as_str(),
+            ".",
+            "expected a regular file, found a directory",
+        ),
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nncert"))
+            .args([
+                "certify-votes",
+                "--votes",
+                votes,
+                "--labels",
+                labels,
+                "--kind",
+                "rnn",
+                "--out",
+                "o",
+            ])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A run that blocks or reads gigabytes is killed and fails the test.
+        let mut waited = 0;
+        while child.try_wait().unwrap().is_none() && waited < 600 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            waited += 1;
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            panic!("{votes} / {labels}: still running after 30 s");
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_refused_with(&o, needle, &format!("{votes} / {labels}"));
+    }
+}

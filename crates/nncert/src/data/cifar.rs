@@ -193,7 +193,7 @@ pub(crate) fn cifar10_from_sources(
 /// [`MAX_BATCH_BYTES`] (checked from its header before it is read), so a decompression bomb
 /// costs no more memory than the real archive.
 pub fn load_cifar10_archive(path: &Path) -> Result<Dataset, Error> {
-    let stored = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let stored = super::bounded_read::read_regular(path, MAX_ARCHIVE_TAR_BYTES)?;
     let archive = SourceBytes {
         path: path.to_path_buf(),
         bytes: Vec::new(),

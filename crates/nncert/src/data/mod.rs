@@ -4,6 +4,7 @@
 //! length before it allocates anything from it; every failure is a typed [`DataError`]
 //! wrapped with the file's path.
 
+pub(crate) mod bounded_read;
 pub mod canonical;
 pub mod cifar;
 pub mod dataset;

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::Path;
 
+use super::bounded_read::RegularFile;
 use crate::error::Error;
 
 /// The element types nncert reads.
@@ -310,12 +311,33 @@ impl NpyArray {
         })
     }
 
-    /// Reads and parses `path`.
+    /// Reads and parses `path`, a regular file. The header is read and checked first and
+    /// the length it announces compared with the file's size, so memory is bounded by the
+    /// size of a valid file: a huge file of another format, `/dev/zero` or a FIFO is
+    /// refused before its data is read.
     pub fn read(path: &Path) -> Result<NpyArray, Error> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
-        NpyArray::parse(&bytes).map_err(|problem| Error::Npy {
+        let npy = |problem| Error::Npy {
             path: path.to_path_buf(),
             problem,
+        };
+        let mut file = RegularFile::open(path)?;
+        let mut head = Vec::new();
+        file.read_more(path, &mut head, PREAMBLE_MAX as u64)?;
+        let data_start = NpyHeader::data_start(&head).map_err(npy)?;
+        let header_left = (data_start as u64).saturating_sub(head.len() as u64);
+        file.read_more(path, &mut head, header_left)?;
+        let header = NpyHeader::parse(&head).map_err(npy)?;
+        let found = file.len - data_start as u64;
+        if found != header.data_len as u64 {
+            return Err(npy(header.length_error(found)));
+        }
+        let mut data = head.split_off(data_start);
+        file.read_rest(path, &mut data)?;
+        Ok(NpyArray {
+            shape: header.shape,
+            dtype: header.dtype,
+            big_endian: header.big_endian,
+            data,
         })
     }
 
@@ -776,5 +798,49 @@ mod tests {
         bytes.extend_from_slice(dict.as_bytes());
         let e = NpyArray::parse(&bytes).unwrap_err();
         assert!(matches!(e, NpyError::ShapeOverflow(_)), "{e}");
+    }
+
+    /// Audit finding 2: the whole file was read before its magic or length was checked.
+    /// The files here are sparse: 6 GB announced, nothing written; reading one whole
+    /// would take seconds and 6 GB of memory.
+    #[test]
+    fn a_file_is_checked_against_its_header_before_its_data_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = |name: &str, head: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, head).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(6 << 30)
+                .unwrap();
+            path
+        };
+        let e = NpyArray::read(&sparse("text.npy", b"hello, world"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("text.npy") && e.contains("hello"), "{e}");
+        let small = encode(&[3], &[1i64, 2, 3]);
+        let e = NpyArray::read(&sparse("trailing.npy", &small))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trailing.npy"), "{e}");
+        let path = dir.path().join("ok.npy");
+        std::fs::write(&path, &small).unwrap();
+        let a = NpyArray::read(&path).unwrap();
+        assert_eq!(
+            (a.shape.clone(), a.to_i64_values().unwrap()),
+            (vec![3], vec![1, 2, 3])
+        );
+        let e = NpyArray::read(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a regular file"), "{e}");
+        let e = NpyArray::read(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("expected a regular file, found a directory"),
+            "{e}"
+        );
     }
 }

@@ -88,7 +88,9 @@ pub fn read_source(path: &Path) -> Result<SourceBytes, Error> {
 
 /// As [`read_source`], with the decompressed size capped by `cap` (see [`gunzip_capped`]).
 pub(crate) fn read_source_capped(path: &Path, cap: SizeCap<'_>) -> Result<SourceBytes, Error> {
-    let stored = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    // A regular file only, read to its real size (no /dev/zero, no FIFO); the stored
+    // bytes of a legitimate input are at most its decompressed cap.
+    let stored = super::bounded_read::read_regular(path, MAX_DECOMPRESSED)?;
     from_stored_capped(path.to_path_buf(), stored, cap)
 }
 
