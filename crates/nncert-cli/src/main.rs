@@ -21,7 +21,7 @@ mod summary;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Command};
 use commands::{
@@ -43,7 +43,7 @@ pub fn write_stdout(text: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse_arguments() {
         Ok(cli) => cli,
         Err(err) => return argument_error(&err),
     };
@@ -81,6 +81,31 @@ fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Parses the command line. A value that looks like a negative number (`--alpha -0.1`) is
+/// taken as the flag's value, so that the flag's own range check names the problem.
+fn parse_arguments() -> Result<Cli, clap::Error> {
+    let matches = allow_negative_numbers(Cli::command()).try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
+fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    let mut cmd = cmd.mut_args(|a| {
+        if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    });
+    for name in names {
+        cmd = cmd.mut_subcommand(name, allow_negative_numbers);
+    }
+    cmd
+}
+
 /// `--help` and `--version` print as clap formats them; every parse error becomes one
 /// line naming the flag, with exit code 2.
 fn argument_error(err: &clap::Error) -> ExitCode {
@@ -98,30 +123,88 @@ fn argument_error(err: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         };
     }
-    let text = err.render().to_string();
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
     eprintln!(
-        "nncert: error: {}{} (see nncert --help)",
-        one_line(first.trim_end_matches('.')),
-        one_line(&expected_values(err))
+        "nncert: error: {} (see nncert --help)",
+        one_line(&argument_error_message(err))
     );
     ExitCode::from(2)
 }
 
-/// `; expected one of: a, b, c` when clap refused a value outside a fixed list (clap puts
-/// the list on a line of its own, which the one-line message would drop).
-fn expected_values(err: &clap::Error) -> String {
-    use clap::error::{ContextKind, ContextValue};
-    match err.get(ContextKind::ValidValue) {
-        Some(ContextValue::Strings(values)) if !values.is_empty() => {
-            format!("; expected one of: {}", values.join(", "))
+/// The message of a parse error, built from its kind and context so that it names the
+/// argument and shows every piece the user typed exactly (escaped later by [`one_line`];
+/// clap's rendered text strips escape sequences, keeps only what fits its layout, and
+/// splits lists over lines).
+fn argument_error_message(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let get = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) if !v.is_empty() => Some(v.join(", ")),
+        _ => None,
+    };
+    let arg = get(ContextKind::InvalidArg);
+    let value = get(ContextKind::InvalidValue);
+    let suggestion = |kind| {
+        get(kind)
+            .map(|s| format!("; did you mean '{s}'?"))
+            .unwrap_or_default()
+    };
+    match (err.kind(), arg, value) {
+        (ErrorKind::MissingRequiredArgument, Some(args), _) => {
+            format!("the following required arguments were not provided: {args}")
         }
-        _ => String::new(),
+        (ErrorKind::InvalidValue, Some(arg), Some(value)) => {
+            let expected = get(ContextKind::ValidValue)
+                .map(|v| format!("; expected one of: {v}"))
+                .unwrap_or_default();
+            format!("invalid value '{value}' for '{arg}'{expected}")
+        }
+        (ErrorKind::ValueValidation, Some(arg), Some(value)) => {
+            let why = std::error::Error::source(err)
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            format!("invalid value '{value}' for '{arg}'{why}")
+        }
+        (ErrorKind::UnknownArgument, Some(arg), _) => format!(
+            "unexpected argument '{arg}' found{}",
+            suggestion(ContextKind::SuggestedArg)
+        ),
+        (ErrorKind::ArgumentConflict, Some(arg), _) => match get(ContextKind::PriorArg) {
+            Some(prior) => format!("the argument '{arg}' cannot be used with '{prior}'"),
+            None => format!("the argument '{arg}' cannot be used here"),
+        },
+        (ErrorKind::InvalidSubcommand, _, _) => format!(
+            "unrecognized subcommand '{}'{}",
+            get(ContextKind::InvalidSubcommand).unwrap_or_default(),
+            suggestion(ContextKind::SuggestedSubcommand)
+        ),
+        (ErrorKind::InvalidUtf8, _, _) => non_utf8_argument(std::env::args_os()),
+        _ => {
+            let text = err.render().to_string();
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            first.trim_end_matches('.').to_owned()
+        }
+    }
+}
+
+/// Names the first argument that is not UTF-8 (and the flag before it), shown lossily.
+fn non_utf8_argument(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let args: Vec<_> = args.collect();
+    match args.iter().position(|a| a.to_str().is_none()) {
+        Some(i) => {
+            let shown = args[i].to_string_lossy();
+            match args[..i].last().and_then(|p| p.to_str()) {
+                Some(prev) if i > 1 && prev.starts_with('-') => {
+                    format!("{prev}: expected UTF-8 text, found '{shown}'")
+                }
+                _ => format!("argument {i} is not UTF-8 text: '{shown}'"),
+            }
+        }
+        None => "an argument is not UTF-8 text".to_owned(),
     }
 }
 

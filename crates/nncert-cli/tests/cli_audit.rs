@@ -311,3 +311,65 @@ fn non_regular_and_oversized_inputs_are_refused_at_once() {
         assert_refused_with(&o, needle, &format!("{votes} / {labels}"));
     }
 }
+
+/// Finding 9: the parser's message dropped the missing argument's name, stripped escape
+/// sequences from user input (showing a different value than typed), and took `-0.1` for
+/// a flag.
+#[test]
+fn parse_errors_name_the_argument_and_escape_what_was_typed() {
+    let dir = scratch("audit_parse_errors");
+    let (v, y) = votes_inputs(&dir);
+    let cv = |extra: &[&str]| {
+        let mut args = vec!["certify-votes", "--votes", &v, "--labels", &y];
+        args.extend_from_slice(extra);
+        run_in(&args, &dir)
+    };
+    for (o, needle, what) in [
+        (
+            cv(&["--kind", "rnn"]),
+            "not provided: --out <DIR>",
+            "missing --out",
+        ),
+        (
+            run_in(&["merge", "--out", "mg"], &dir),
+            "not provided: <PARTIAL>",
+            "missing partials",
+        ),
+        (
+            cv(&["--kind", "rnn", "--joint", "isl\x1b[2Jand", "--out", "o"]),
+            "invalid value 'isl\\u{1b}[2Jand' for '--joint <",
+            "ESC in a value",
+        ),
+        (
+            cv(&["--kind", "rnn", "--joint", "a\nb", "--out", "o"]),
+            "invalid value 'a\\nb' for '--joint <",
+            "newline in a value",
+        ),
+        (
+            cv(&["--kind", "rnn", "--max-e", "1\x1b", "--out", "o"]),
+            "invalid value '1\\u{1b}' for '--max-e <",
+            "ESC in a number",
+        ),
+        (
+            run_in(&["cert\x1bify"], &dir),
+            "unrecognized subcommand 'cert\\u{1b}ify'",
+            "ESC in a subcommand",
+        ),
+        (
+            run_in(&["certify", "--alpha", "-0.1", "--out", "o"], &dir),
+            "--alpha: expected a value in (0, 1), found -0.1",
+            "a negative number reaches its range check",
+        ),
+    ] {
+        assert_refused_with(&o, needle, what);
+    }
+    assert!(!dir.join("o").exists());
+    use std::os::unix::ffi::OsStrExt;
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nncert"))
+        .args(["certify-ensemble", "--labels", &y, "--out", "o", "--param"])
+        .arg(std::ffi::OsStr::from_bytes(b"x\xff"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_refused_with(&o, "--param: expected UTF-8 text", "non-UTF-8 --param");
+}
