@@ -210,8 +210,25 @@ pub struct BaselineArgs {
     pub spread_seed: u64,
 }
 
+/// Refuses a list that names one setting twice (compared as parsed values: `5,05` is 5
+/// twice); each would be certified and reported twice.
+pub fn refuse_duplicates<T: PartialEq + std::fmt::Display>(
+    flag: &str,
+    values: &[T],
+) -> anyhow::Result<()> {
+    for (i, x) in values.iter().enumerate() {
+        if values[..i].contains(x) {
+            anyhow::bail!("{flag}: `{x}` is given twice; expected distinct values");
+        }
+    }
+    Ok(())
+}
+
 impl BaselineArgs {
     pub fn config(&self) -> anyhow::Result<nncert::experiment::BaselineConfig> {
+        refuse_duplicates("--dpa", &self.dpa)?;
+        refuse_duplicates("--bagging", &self.bagging)?;
+        refuse_duplicates("--fa", &self.fa)?;
         if let Some(z) = self.dpa.iter().find(|&&z| z == 0) {
             anyhow::bail!("--dpa: expected ζ ≥ 1 partitions, found {z}");
         }
@@ -262,7 +279,9 @@ fn default_k(paper: usize, dataset: &nncert::data::Dataset) -> usize {
     }
 }
 
-fn parse_list<T: std::str::FromStr>(
+/// A comma-separated list of numbers, or `none`. Duplicates are found on the parsed values
+/// (`5,05` and `1,1.0` name one setting twice), not on the text.
+fn parse_list<T: std::str::FromStr + PartialEq>(
     values: &Option<Vec<String>>,
     flag: &str,
     default: Vec<T>,
@@ -271,18 +290,26 @@ fn parse_list<T: std::str::FromStr>(
         None => Ok(default),
         Some(v) if v.len() == 1 && v[0] == "none" => Ok(Vec::new()),
         Some(v) => {
-            for (i, x) in v.iter().enumerate() {
-                if v[..i].iter().any(|y| y.trim() == x.trim()) {
-                    anyhow::bail!("{flag}: `{x}` is given twice; expected distinct values");
-                }
-            }
-            v.iter()
+            let parsed = v
+                .iter()
                 .map(|x| {
                     x.trim().parse::<T>().map_err(|_| {
                         anyhow::anyhow!("{flag}: expected a number or `none`, found `{x}`")
                     })
                 })
-                .collect()
+                .collect::<anyhow::Result<Vec<T>>>()?;
+            for (i, x) in parsed.iter().enumerate() {
+                if let Some(j) = parsed[..i].iter().position(|y| y == x) {
+                    let (first, again) = (v[j].trim(), v[i].trim());
+                    if first == again {
+                        anyhow::bail!("{flag}: `{again}` is given twice; expected distinct values");
+                    }
+                    anyhow::bail!(
+                        "{flag}: `{again}` is `{first}` given twice; expected distinct values"
+                    );
+                }
+            }
+            Ok(parsed)
         }
     }
 }
@@ -765,6 +792,7 @@ impl CertifyEnsembleArgs {
         } else {
             self.method.clone()
         };
+        refuse_duplicates("--method", &methods)?;
         if let Some(m) = methods
             .iter()
             .find(|m| !matches!(m, Method::Dpa | Method::Fa | Method::RoeDpa | Method::RoeFa))

@@ -373,3 +373,40 @@ fn parse_errors_name_the_argument_and_escape_what_was_typed() {
         .unwrap();
     assert_refused_with(&o, "--param: expected UTF-8 text", "non-UTF-8 --param");
 }
+
+/// Finding 10: duplicates were compared as text, so `5,05` certified k = 5 twice.
+#[test]
+fn settings_given_twice_are_refused_as_parsed_values() {
+    let dir = scratch("audit_duplicates");
+    let data = npy_dataset(&dir);
+    for (extra, needle) in [
+        (["--knn", "3,03"], "--knn: `03` is `3` given twice"),
+        (["--rnn", "1,1.0"], "--rnn: `1.0` is `1` given twice"),
+        (["--dpa", "5,05"], "--dpa: `5` is given twice"),
+    ] {
+        let o = run_in(
+            &with(&["certify"], &data, &[extra[0], extra[1], "--out", "o"]),
+            &dir,
+        );
+        assert_refused_with(&o, needle, needle);
+    }
+    let (_, y) = votes_inputs(&dir);
+    let predictions: Vec<i64> = (0..12).map(|i| (i % 3) as i64).collect();
+    let p = write(&dir, "p.npy", encode(&[6, 2], &predictions));
+    let o = run_in(
+        &[
+            "certify-ensemble",
+            "--predictions",
+            &p,
+            "--labels",
+            &y,
+            "--method",
+            "dpa,dpa",
+            "--out",
+            "o",
+        ],
+        &dir,
+    );
+    assert_refused_with(&o, "--method: `dpa` is given twice", "--method dpa,dpa");
+    assert!(!dir.join("o").exists());
+}

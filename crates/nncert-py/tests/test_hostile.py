@@ -147,6 +147,17 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ),
     ("hog no images", lambda: nncert.hog(np.zeros((0, 28, 28), dtype=np.uint8)), "images"),
     ("no data dir", lambda: nncert.datasets.load_mnist("/nonexistent/nncert"), "nonexistent"),
+    # Audit finding 10: a setting given twice was certified and reported twice.
+    (
+        "k twice",
+        lambda: nncert.NeighbourIndex(X, Y).certify(X, Y, k=[3, 3]),
+        "k: 3 is given twice",
+    ),
+    (
+        "r twice as int and float",
+        lambda: nncert.NeighbourIndex(X, Y).certify(X, Y, r=[1.0, 1]),
+        "r: 1.0 is given twice",
+    ),
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -110,9 +110,21 @@ def check_int(value: Any, name: str, minimum: int, maximum: int = 2**63 - 1) -> 
     return int(value)
 
 
+_T = TypeVar("_T")
+
+
+def check_distinct(values: list[_T], name: str) -> list[_T]:
+    """Refuses a setting given twice (compared as numbers: ``[1.0, 1]`` is 1 twice), as the
+    CLI does: it would be certified and reported twice."""
+    for i, v in enumerate(values):
+        if v in values[:i]:
+            raise ValueError(f"{name}: {v} is given twice; expected distinct values")
+    return values
+
+
 def check_ks(value: Any, name: str) -> list[int]:
     values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-    return [check_int(v, name, 1) for v in values]
+    return check_distinct([check_int(v, name, 1) for v in values], name)
 
 
 def check_radius(value: Any, name: str, metric: str = "l1") -> float:
@@ -128,7 +140,7 @@ def check_radius(value: Any, name: str, metric: str = "l1") -> float:
 
 def check_radii(value: Any, name: str, metric: str = "l1") -> list[float]:
     values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-    return [check_radius(v, name, metric) for v in values]
+    return check_distinct([check_radius(v, name, metric) for v in values], name)
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
