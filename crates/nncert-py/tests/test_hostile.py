@@ -158,6 +158,14 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         lambda: nncert.NeighbourIndex(X, Y).certify(X, Y, r=[1.0, 1]),
         "r: 1.0 is given twice",
     ),
+    # Audit finding 11: fit accepted names that only certify refused.
+    ("fit threat", lambda: nncert.KNNCertifier(3, threat="x").fit(X, Y), "threat: "),
+    ("fit joint", lambda: nncert.RNNCertifier(1.0, joint=("x",)).fit(X, Y), "joint: "),
+    (
+        "load_npy from /dev/zero",
+        lambda: nncert.datasets.load_npy("/dev/zero", "/dev/zero", "/dev/zero", "/dev/zero"),
+        "/dev/zero",
+    ),
 ]
 
 

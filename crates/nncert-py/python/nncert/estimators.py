@@ -18,6 +18,18 @@ from . import _core
 from . import _validation as v
 from .results import Certificates
 
+
+def _check_names(threat: str, joint: Optional[list[str]] = None) -> None:
+    """Checks the threat and joint names with the compiled library's own parser (the list of
+    names lives there), so that ``fit`` refuses a name ``certify`` would refuse."""
+    _core.search_plan([], threat=threat)
+    if joint is not None:
+        try:
+            _core.search_plan([], joint=joint)
+        except ValueError as e:
+            raise ValueError(f"joint: {e}") from None
+
+
 ArrayLike = Any
 
 
@@ -326,7 +338,7 @@ class KNNCertifier(_Certifier):
         v.check_int(self.n_neighbors, "n_neighbors", 1)
         v.check_choice(self.metric, "metric", v.METRICS)
         v.check_choice(self.tie_rule, "tie_rule", v.TIE_RULES)
-        v.check_threat(self.threat)
+        _check_names(v.check_threat(self.threat))
         v.check_n_classes(self.n_classes)
         v.threads(self.n_jobs)
 
@@ -394,10 +406,9 @@ class RNNCertifier(_Certifier):
     def _check_params(self) -> None:
         v.check_choice(self.metric, "metric", v.METRICS)
         v.check_radius(self.radius, "radius", self.metric)
-        v.check_joint(self.joint)
         v.check_seed(self.seed)
         v.check_choice(self.tie_rule, "tie_rule", v.TIE_RULES)
-        v.check_threat(self.threat)
+        _check_names(v.check_threat(self.threat), v.check_joint(self.joint))
         v.check_n_classes(self.n_classes)
         v.threads(self.n_jobs)
 
