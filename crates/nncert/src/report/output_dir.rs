@@ -132,7 +132,7 @@ impl OutputDir {
         let _pending = PendingPath::new(staging.path());
         for (relative, contents) in &self.files {
             let guard = lock_unless_abandoned()?;
-            write_new_file(staging.path(), relative, contents)?;
+            write_new_file(staging.path(), relative, contents, &self.dir)?;
             drop(guard);
         }
         {
@@ -433,24 +433,33 @@ fn create_parent(target: &Target) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// Creates `root/relative` (and its subdirectories below `root`, never `root` itself, so a
-/// removed staging directory is never recreated) exclusively, and writes it.
-fn write_new_file(root: &Path, relative: &Path, contents: &[u8]) -> Result<(), Error> {
+/// removed staging directory is never recreated) exclusively, and writes it. Errors name
+/// the file as the user will find it, `shown/relative`, not the hidden staging path.
+fn write_new_file(
+    root: &Path,
+    relative: &Path,
+    contents: &[u8],
+    shown: &Path,
+) -> Result<(), Error> {
     let mut dir = root.to_path_buf();
+    let mut shown_dir = shown.to_path_buf();
     let components: Vec<_> = relative.components().collect();
     for c in &components[..components.len().saturating_sub(1)] {
         dir.push(c);
+        shown_dir.push(c);
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-            Err(e) => return Err(Error::io(&dir, "cannot create directory", e)),
+            Err(e) => return Err(Error::io(&shown_dir, "cannot create directory", e)),
         }
     }
     let path = root.join(relative);
+    let shown_path = shown.join(relative);
     let mut file = std::fs::File::create_new(&path)
-        .map_err(|e| Error::io(&path, "cannot create output file", e))?;
+        .map_err(|e| Error::io(&shown_path, "cannot create output file", e))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&path, "cannot write", e))
+        .map_err(|e| Error::io(&shown_path, "cannot write", e))
 }
 
 /// Moves the complete `staging` directory to `dir`; afterwards `staging` names the previous
@@ -645,7 +654,11 @@ mod tests {
         let mut clash = OutputDir::new(&out);
         clash.stage("a", "file");
         clash.stage("a/b", "a file below a file");
-        assert!(clash.commit().is_err());
+        // The error names the file as the user knows it, not the hidden staging path
+        // (audit finding 13: a full disk named `.out.nncert-XXXXXX.tmp/examples.csv`).
+        let e = clash.commit().unwrap_err().to_string();
+        assert!(e.contains(&out.join("a").display().to_string()), "{e}");
+        assert!(!e.contains(".nncert-"), "{e}");
         assert_eq!(
             std::fs::read_to_string(out.join("report.json")).unwrap(),
             REPORT
