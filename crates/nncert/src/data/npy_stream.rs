@@ -9,7 +9,7 @@
 //! file fails before anything is allocated for it; a gzip-compressed file can only be
 //! checked as it is decompressed, and fails at its end.
 //!
-//! [`NpyStream::for_each_piece`] reads the next piece (MD5, or decompression) on one
+//! `NpyStream::for_each_piece` reads the next piece (MD5, or decompression) on one
 //! thread while the caller converts the last one (after its SHA-256) on another, so the
 //! two chained hashes and the conversion overlap (`docs/LOADING.md`).
 
