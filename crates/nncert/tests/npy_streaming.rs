@@ -407,3 +407,97 @@ fn bad_values_and_headers_are_named() {
     );
     assert!(load_error(&files.paths).contains("expected 3 feature columns"));
 }
+
+/// Runs `f` on a rayon pool of `threads` threads.
+fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// Files of several 1 MiB pieces (the loader reads the next piece while it hashes and
+/// converts the last, and the test file alongside the training file): the same records,
+/// values, checksums, positions and votes as the whole-file parser, on 1 and 2 threads —
+/// plain, big-endian, gzip, float64 and uint8, with rows wider than the rank's
+/// 256-value pieces.
+#[test]
+fn files_of_several_pieces_load_alike_on_any_thread_count() {
+    let mut rng = SplitMix64::new(41);
+    let dim = 301;
+    for (kind, n, store) in [
+        ("f32", 1_000, "plain"),
+        ("f32", 900, "big-endian"),
+        ("f64", 500, "gzip"),
+        ("u8", 4_000, "plain"),
+    ] {
+        let xtr = values(kind, n, dim, &mut rng);
+        let xte = values(kind, 6, dim, &mut rng);
+        let stored = |x: &Values, rows: usize| match (store, x) {
+            ("big-endian", Values::F32(v)) => common::npy_f32_big_endian(v, rows, dim),
+            ("gzip", _) => common::gzip(&encode(x, rows, dim)),
+            _ => encode(x, rows, dim),
+        };
+        let files = write(
+            stored(&xtr, n),
+            &labels(n, 4, &mut rng),
+            stored(&xte, 6),
+            &labels(6, 4, &mut rng),
+        );
+        for threads in [1, 2] {
+            on_threads(threads, || check_both_ways(&files, kind == "f64"));
+        }
+    }
+}
+
+/// Errors found in a later piece are those of reading the pieces in turn: the first bad
+/// value by row, a short gzip stream at its end, a bad value before a short stream that
+/// follows it, and a training file's error before a test file's.
+#[test]
+fn errors_of_later_pieces_are_those_of_a_serial_read() {
+    let mut rng = SplitMix64::new(43);
+    let (n, dim) = (1_500, 256); // 1 KiB rows: pieces of 1,024 rows
+    let Values::F32(x) = values("f32", n, dim, &mut rng) else {
+        unreachable!()
+    };
+    let y = labels(n, 3, &mut rng);
+    let announced = n * dim * 4;
+    let with = |train: Vec<u8>, test: Vec<u8>| write(train, &y, test, &y[..2]);
+    let test_ok = || npy::encode(&[2, dim], &x[..2 * dim]);
+    for threads in [1, 2] {
+        let error = |files: &Files| on_threads(threads, || load_error(&files.paths));
+        // Short gzip stream: the last piece's read fails.
+        let full = npy::encode(&[n, dim], &x);
+        let files = with(common::gzip(&full[..full.len() - 9]), test_ok());
+        let e = error(&files);
+        let short = format!(
+            "truncated data: expected {announced} bytes, found {}",
+            announced - 9
+        );
+        assert!(e.contains(&short), "{e}");
+        // Bad values: the first by row is named, in the second piece or the first.
+        let mut bad = x.clone();
+        bad[1_400 * dim + 3] = f32::INFINITY;
+        bad[1_200 * dim + 5] = f32::NAN;
+        let files = with(npy::encode(&[n, dim], &bad), test_ok());
+        let e = error(&files);
+        assert!(e.contains("row 1200, column 5: expected a finite"), "{e}");
+        // A bad value in the first piece and a short stream in the second: the value.
+        bad[1_000 * dim] = f32::NEG_INFINITY;
+        let full = npy::encode(&[n, dim], &bad);
+        let files = with(common::gzip(&full[..full.len() - 9]), test_ok());
+        let e = error(&files);
+        assert!(e.contains("row 1000, column 0: expected a finite"), "{e}");
+        // Both files bad: the training file's error, as when it was read first.
+        let mut test_rows = x[..2 * dim].to_vec();
+        test_rows[7] = f32::NAN;
+        let bad_test = npy::encode(&[2, dim], &test_rows);
+        let files = with(npy::encode(&[n, dim], &bad), bad_test);
+        let e = error(&files);
+        assert!(
+            e.contains("row 1000, column 0") && e.contains("xtr.npy"),
+            "{e}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use super::DataError;
 use crate::error::Error;
 use crate::features::FeatureMatrix;
 use crate::neighbours::TrainLayout;
-use crate::rank::{positions_of_ranks, rank};
+use crate::rank::{positions_of_ranks, rank_of_values};
 
 /// Pixel layout of image records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -184,13 +184,12 @@ impl Split {
         if self.records_held() {
             return crate::rank::tie_break_positions(&self.labels, &self.records, self.record_len);
         }
-        // Rows hashed in parallel (each rank depends on its row alone).
+        // Rows hashed in parallel (each rank depends on its row alone), from their values
+        // as the file stores them (no rebuilt record).
+        let as_u8 = self.dim() == Some(self.record_len);
         let ranks: Vec<_> = (0..self.len())
             .into_par_iter()
-            .map_init(Vec::new, |bytes, i| {
-                self.record_into(i, bytes);
-                rank(self.labels[i], bytes)
-            })
+            .map(|i| rank_of_values(self.labels[i], self.values(i), as_u8))
             .collect();
         positions_of_ranks(&ranks)
     }

@@ -143,24 +143,24 @@ fn rows_per_piece(record_len: usize) -> usize {
 /// every row in order with its record (little-endian bytes as stored) and its f32
 /// values. A non-finite value (or a float64 outside the f32 range) is an error naming
 /// its row and column.
+///
+/// The rows are read in pieces of about 1 MiB, each converted (and handed to `put`)
+/// while the next is read and hashed ([`NpyStream::for_each_piece`]): `put` runs on
+/// one thread at a time, in row order, but not necessarily on the caller's thread.
 pub(super) fn stream_rows(
     stream: &mut NpyStream,
     path: &Path,
     n: usize,
     dim: usize,
-    mut put: impl FnMut(usize, &[u8], &[f32]),
+    mut put: impl FnMut(usize, &[u8], &[f32]) + Send,
 ) -> Result<(), Error> {
     let (dtype, big_endian) = (stream.header().dtype, stream.header().big_endian);
     let size = dtype.size();
     let record_len = dim * size;
-    let per_piece = rows_per_piece(record_len);
-    let mut piece = vec![0u8; per_piece.min(n) * record_len];
     let mut values = vec![0f32; dim];
     let mut row = 0;
-    while row < n {
-        let rows = per_piece.min(n - row);
-        let bytes = &mut piece[..rows * record_len];
-        stream.read_data(bytes)?;
+    let piece_len = rows_per_piece(record_len) * record_len;
+    stream.for_each_piece(n * record_len, piece_len, |bytes| {
         if big_endian && size > 1 {
             for element in bytes.chunks_exact_mut(size) {
                 element.reverse();
@@ -197,8 +197,8 @@ pub(super) fn stream_rows(
             put(row, record, &values);
             row += 1;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Reads every row of `stream` into a row-major split: f32 features, and the records as
@@ -442,30 +442,37 @@ pub fn load_npy_dataset_into(
     let for_search = into == TrainInto::SearchLayout;
     // Records as stored are kept where the f32 values cannot give them back.
     let keep_records = !for_search || o.dtype == DType::F64;
-    let (train, train_sums) = if for_search && o.n_train < u32::MAX as usize - 1 {
-        layout_split(
-            o.train_stream,
-            &paths.train_features,
-            (o.n_train, o.dim),
-            o.train_labels,
-            (o.n_classes, keep_records),
-        )?
-    } else {
-        rows_split(
-            o.train_stream,
-            &paths.train_features,
-            (o.n_train, o.dim),
-            o.train_labels,
-            true,
-        )?
-    };
-    let (test, test_sums) = rows_split(
-        o.test_stream,
-        &paths.test_features,
-        (o.n_test, o.dim),
-        o.test_labels,
-        keep_records,
-    )?;
+    let train_into_layout = for_search && o.n_train < u32::MAX as usize - 1;
+    // The two files are read at the same time (each also overlaps its own reading,
+    // hashing and conversion); a training error is reported first, as if read in turn.
+    let (train, test) = rayon::join(
+        || match train_into_layout {
+            true => layout_split(
+                o.train_stream,
+                &paths.train_features,
+                (o.n_train, o.dim),
+                o.train_labels,
+                (o.n_classes, keep_records),
+            ),
+            false => rows_split(
+                o.train_stream,
+                &paths.train_features,
+                (o.n_train, o.dim),
+                o.train_labels,
+                true,
+            ),
+        },
+        || {
+            rows_split(
+                o.test_stream,
+                &paths.test_features,
+                (o.n_test, o.dim),
+                o.test_labels,
+                keep_records,
+            )
+        },
+    );
+    let ((train, train_sums), (test, test_sums)) = (train?, test?);
     let dataset = Dataset {
         name: "npy".into(),
         n_classes: o.n_classes,

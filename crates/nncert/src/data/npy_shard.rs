@@ -116,7 +116,7 @@ fn read_rows(
     (n, dim): (usize, usize),
     keep: Keep<'_>,
     rank_labels: Option<&[u32]>,
-    mut put: impl FnMut(usize, &[f32]),
+    mut put: impl FnMut(usize, &[f32]) + Send,
 ) -> Result<RowsRead, Error> {
     // A plain file's length matches its header (checked when it was opened): allocate
     // once. A compressed one grows with what it really holds.

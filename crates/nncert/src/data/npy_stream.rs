@@ -8,6 +8,10 @@
 //! file's length is compared with the header before any data is read, so a truncated
 //! file fails before anything is allocated for it; a gzip-compressed file can only be
 //! checked as it is decompressed, and fails at its end.
+//!
+//! `NpyStream::for_each_piece` reads the next piece (MD5, or decompression) on one
+//! thread while the caller converts the last one (after its SHA-256) on another, so the
+//! two chained hashes and the conversion overlap (`docs/LOADING.md`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read};
@@ -142,26 +146,62 @@ impl NpyStream {
 
     /// Fills `buf` with the next data bytes; fewer left than `buf.len()` is an error.
     pub(crate) fn read_data(&mut self, buf: &mut [u8]) -> Result<(), Error> {
-        let left = self.header.data_len - self.read;
-        if buf.len() > left {
-            return Err(npy_err(
-                &self.path,
-                NpyError::BadHeader(format!(
-                    "asked for {} more data bytes, {left} left",
-                    buf.len()
-                )),
-            ));
-        }
-        let got = read_full(&mut self.content, buf).map_err(|e| gzip_or_io(&self.path, e))?;
-        self.sha256.update(&buf[..got]);
-        self.read += got;
-        if got < buf.len() {
-            return Err(npy_err(
-                &self.path,
-                self.header.length_error(self.read as u64),
-            ));
-        }
+        DataReader::of(self).fill(buf)?;
+        self.sha256.update(buf);
         Ok(())
+    }
+
+    /// Reads the next `len` data bytes in pieces of `piece_len` (the last one shorter),
+    /// handing each piece to `process` in order; fewer bytes left than `len` is an error.
+    ///
+    /// While `process` works on one piece (after the piece has gone into the SHA-256), the
+    /// next one is read — and, through the reader, its stored bytes MD5-hashed or
+    /// decompressed — on another thread of rayon's pool ([`rayon::join`]): the two
+    /// checksums, the decompression and the caller's conversion of the rows overlap
+    /// instead of adding up. Two pieces are held at a time, whatever `len`. With one
+    /// thread in the pool (`--threads 1`) the same steps run one after the other, and in
+    /// every case each piece is hashed and processed in file order, so the checksums,
+    /// what `process` sees and the error reported are those of reading the pieces one by
+    /// one with [`NpyStream::read_data`]: an error of `process` on a piece comes before
+    /// a read error of the piece after it.
+    pub(crate) fn for_each_piece(
+        &mut self,
+        len: usize,
+        piece_len: usize,
+        mut process: impl FnMut(&mut [u8]) -> Result<(), Error> + Send,
+    ) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        let piece_len = piece_len.clamp(1, len);
+        let mut current = vec![0u8; piece_len];
+        let mut next = vec![0u8; piece_len.min(len - piece_len)];
+        let mut reader = DataReader {
+            path: &self.path,
+            header: &self.header,
+            content: &mut self.content,
+            read: &mut self.read,
+        };
+        let sha256 = &mut self.sha256;
+        reader.fill(&mut current)?;
+        let mut left = len - piece_len;
+        loop {
+            next.truncate(piece_len.min(left));
+            let (read, processed) = rayon::join(
+                || reader.fill(&mut next),
+                || {
+                    sha256.update(&current);
+                    process(&mut current)
+                },
+            );
+            processed?;
+            read?;
+            if next.is_empty() {
+                return Ok(());
+            }
+            left -= next.len();
+            std::mem::swap(&mut current, &mut next);
+        }
     }
 
     /// Checks that every data byte was read and nothing follows, and returns the file's
@@ -212,6 +252,52 @@ impl NpyStream {
     }
 }
 
+/// The data bytes of an [`NpyStream`] not read yet, borrowed apart from its SHA-256 so
+/// that the next piece can be read while the last one is hashed.
+struct DataReader<'a> {
+    path: &'a Path,
+    header: &'a NpyHeader,
+    content: &'a mut Content,
+    /// The stream's count of data bytes read so far.
+    read: &'a mut usize,
+}
+
+impl<'a> DataReader<'a> {
+    /// The data bytes left in `stream`.
+    fn of(stream: &'a mut NpyStream) -> DataReader<'a> {
+        DataReader {
+            path: &stream.path,
+            header: &stream.header,
+            content: &mut stream.content,
+            read: &mut stream.read,
+        }
+    }
+
+    /// Fills `buf` with the next data bytes; fewer left than `buf.len()` is an error
+    /// (the header's length error, naming how many bytes the data really held).
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), Error> {
+        let left = self.header.data_len - *self.read;
+        if buf.len() > left {
+            return Err(npy_err(
+                self.path,
+                NpyError::BadHeader(format!(
+                    "asked for {} more data bytes, {left} left",
+                    buf.len()
+                )),
+            ));
+        }
+        let got = read_full(self.content, buf).map_err(|e| gzip_or_io(self.path, e))?;
+        *self.read += got;
+        if got < buf.len() {
+            return Err(npy_err(
+                self.path,
+                self.header.length_error(*self.read as u64),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Reads until `buf` is full or the input ends; returns the bytes read.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
@@ -242,5 +328,139 @@ fn gzip_or_io(path: &Path, e: std::io::Error) -> Error {
         }
     } else {
         Error::io(path, "cannot read", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::data::npy::encode;
+    use crate::rng::SplitMix64;
+
+    /// A float32 `.npy` of `n × dim` seeded values, stored plainly or gzip-compressed.
+    fn npy_file(dir: &Path, n: usize, dim: usize, gzipped: bool) -> (PathBuf, Vec<u8>) {
+        let mut rng = SplitMix64::new(n as u64 * 31 + dim as u64);
+        let values: Vec<f32> = (0..n * dim)
+            .map(|_| (rng.next_u64() >> 40) as f32 / (1 << 24) as f32 - 0.5)
+            .collect();
+        let content = encode(&[n, dim], &values);
+        let stored = if gzipped {
+            gzip(&content)
+        } else {
+            content.clone()
+        };
+        let path = dir.join(format!("x-{n}-{dim}-{gzipped}.npy"));
+        std::fs::write(&path, &stored).unwrap();
+        (path, content)
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
+    /// Every data byte through `for_each_piece` in pieces of `piece_len` (a first stretch
+    /// of `head` bytes through `read_data`, the rest left to `finish`): the bytes seen in
+    /// order, and the checksums.
+    fn read_in_pieces(path: &Path, head: usize, piece_len: usize) -> (Vec<u8>, Checksums) {
+        let mut stream = NpyStream::open(path).unwrap();
+        let mut seen = vec![0u8; head];
+        stream.read_data(&mut seen).unwrap();
+        let len = (stream.header().data_len - head) / 2;
+        stream
+            .for_each_piece(len, piece_len, |piece| {
+                assert!(!piece.is_empty() && piece.len() <= piece_len);
+                seen.extend_from_slice(piece);
+                // The caller may change a piece in place (big-endian rows are swapped):
+                // the checksums are of the bytes as read.
+                piece.fill(0xaa);
+                Ok(())
+            })
+            .unwrap();
+        (seen, stream.finish().unwrap())
+    }
+
+    #[test]
+    fn pieces_and_checksums_equal_the_serial_hashes_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for gzipped in [false, true] {
+            let (path, content) = npy_file(dir.path(), 301, 7, gzipped);
+            let stored = std::fs::read(&path).unwrap();
+            let expected = Checksums {
+                sha256: format!("{:x}", Sha256::digest(&content)),
+                stored_md5: format!("{:x}", Md5::digest(&stored)),
+                gzipped,
+            };
+            let data_start = content.len() - 301 * 7 * 4;
+            let data = &content[data_start..];
+            // Odd piece lengths (one byte, a prime, not a multiple of a row, longer than
+            // the data), with and without a first stretch read serially, on 1 and 2 threads.
+            for threads in [1, 2] {
+                for (head, piece_len) in [(0, 1), (0, 7), (5, 997), (28, 4096), (0, 1 << 20)] {
+                    let (seen, sums) =
+                        pool(threads).install(|| read_in_pieces(&path, head, piece_len));
+                    let through = head + (data.len() - head) / 2;
+                    assert_eq!(
+                        seen,
+                        data[..through],
+                        "{threads} threads, piece {piece_len}"
+                    );
+                    assert_eq!(sums, expected, "{threads} threads, piece {piece_len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_of_a_piece_comes_before_a_read_error_of_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, content) = npy_file(dir.path(), 50, 4, true);
+        // The compressed stream ends 10 bytes early: the read of the last piece fails.
+        std::fs::write(&path, gzip(&content[..content.len() - 10])).unwrap();
+        let data_len = 50 * 4 * 4;
+        for threads in [1, 2] {
+            let read_to_end = |fail_at: Option<usize>| {
+                pool(threads).install(|| {
+                    let mut stream = NpyStream::open(&path).unwrap();
+                    let mut pieces = 0;
+                    stream
+                        .for_each_piece(data_len, 64, |_| {
+                            pieces += 1;
+                            match Some(pieces) == fail_at {
+                                true => Err(Error::invalid(format!("piece {pieces}"))),
+                                false => Ok(()),
+                            }
+                        })
+                        .unwrap_err()
+                        .to_string()
+                })
+            };
+            let truncated = format!(
+                "truncated data: expected {data_len} bytes, found {}",
+                data_len - 10
+            );
+            assert!(
+                read_to_end(None).contains(&truncated),
+                "{}",
+                read_to_end(None)
+            );
+            // The last full piece (12) fails while the short one (13) is read: the
+            // piece's own error wins, as when the pieces are read one after the other.
+            assert_eq!(
+                read_to_end(Some(12)),
+                Error::invalid("piece 12").to_string()
+            );
+            assert_eq!(read_to_end(Some(1)), Error::invalid("piece 1").to_string());
+        }
     }
 }
