@@ -1,6 +1,8 @@
-//! `nncert votes --dataset npy --train-shard I/N` streams the `.npy` files and keeps only
-//! its shard's rows (`docs/MEMORY.md`): shards of user features, merged, equal one `votes`
-//! run byte for byte, and a shard job's report names the whole dataset.
+//! `nncert votes --dataset npy --train-shard I/N` streams the `.npy` files and reads only
+//! its shard's rows (`docs/MEMORY.md`, `docs/SCALING.md`): shards of user features,
+//! merged, equal one `votes` run byte for byte; a shard job's report names the whole
+//! dataset by XXH3-128, the merge's report records the SHA-256 and MD5 of a single run;
+//! files that are not the jobs' are refused.
 
 mod common;
 use common::{scratch, write};
@@ -44,10 +46,17 @@ fn merged_npy_shards_equal_one_votes_run() {
     let dir = scratch("npy_shard_cli");
     let mut rng = SplitMix64::new(21);
     let (n, m, d) = (61, 9, 7);
-    // Coarse values: many exact distance ties, which the global positions decide.
+    // Coarse values: many exact distance ties, which the ranks decide.
     let mut values = |k: usize| -> Vec<f32> { (0..k).map(|_| rng.below(3) as f32).collect() };
-    let (xtr, xte) = (values(n * d), values(m * d));
-    let ytr: Vec<i64> = (0..n as i64).map(|i| (i * 7) % 3).collect();
+    let (mut xtr, xte) = (values(n * d), values(m * d));
+    let mut ytr: Vec<i64> = (0..n as i64).map(|i| (i * 7) % 3).collect();
+    // Identical examples in different shards (rows 3 and 50, 10 and 30): the same rank,
+    // the index decides.
+    for (a, b) in [(3, 50), (10, 30)] {
+        let row = xtr[a * d..(a + 1) * d].to_vec();
+        xtr[b * d..(b + 1) * d].copy_from_slice(&row);
+        ytr[b] = ytr[a];
+    }
     let yte: Vec<i64> = (0..m as i64).map(|i| i % 3).collect();
     let data: Vec<String> = vec![
         "--dataset".into(),
@@ -107,4 +116,58 @@ fn merged_npy_shards_equal_one_votes_run() {
         a.iter().map(|x| &x.0).collect::<Vec<_>>()
     );
     assert_eq!(a, b, "merged shards differ from one votes run");
+    // A job identifies the files by XXH3-128; the merge reports them as the single run.
+    let files = |dir: &Path| -> serde_json::Value {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        r["files"].clone()
+    };
+    assert_eq!(files(&merged), files(&single));
+    assert!(files(&merged)[0]["sha256"].is_string());
+    let job = files(&parts[1]);
+    assert_eq!(job.as_array().map(Vec::len), Some(4));
+    assert_eq!(job[0]["xxh3_128"].as_str().map(str::len), Some(32));
+    // Training features that differ in one value of shard 3/3's rows: shard 1/3's job
+    // does not read that row, yet its partial does not merge with the others', and the
+    // merge refuses the file given to it.
+    let other_dir = dir.join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let mut changed = xtr.clone();
+    changed[(n - 1) * d] = 9.0;
+    let other_xtr = write(&other_dir, "xtr.npy", encode(&[n, d], &changed));
+    let mut other_data = data.clone();
+    other_data[3] = other_xtr;
+    let other_part = dir.join("other_part");
+    let mut args = vec!["votes".to_string()];
+    args.extend(other_data.iter().cloned());
+    args.extend(search.iter().cloned());
+    args.extend(
+        ["--train-shard", "1/3", "--test-shard", "1/2", "--out"]
+            .map(String::from)
+            .to_vec(),
+    );
+    args.push(other_part.display().to_string());
+    ok(&args);
+    let refused = |args: Vec<String>, needle: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nncert"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    };
+    let out = dir.join("refused").display().to_string();
+    let mut mixed: Vec<String> = parts.iter().map(|p| p.display().to_string()).collect();
+    mixed[0] = other_part.display().to_string();
+    let mut args = vec!["merge".to_string()];
+    args.extend(mixed);
+    args.extend(["--out".to_string(), out.clone()]);
+    refused(args, "not the same run");
+    let mut args = vec!["merge".to_string()];
+    args.extend(parts.iter().map(|p| p.display().to_string()));
+    args.extend(other_data.iter().cloned());
+    args.extend(["--out".to_string(), out.clone()]);
+    refused(args, "not those of the partials");
 }

@@ -111,8 +111,10 @@ pub fn partial_from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<P
     ShardPartial::wrap(py, partial.map_err(py_err)?)
 }
 
-/// Rows `start..start + n` of the training set: features, labels and global tie-break
-/// positions, for [`shard_search`].
+/// Rows `start..start + n` of the training set: features, labels and tie-break ranks, for
+/// [`shard_search`]. The index keeps positions, not ranks: the ranks are stand-ins in the
+/// same order ([`nncert::shard::ranks_of_positions`]), so every shard of one index must
+/// come from here.
 pub fn train_shard<'py>(
     py: Python<'py>,
     index: &nncert::Index,
@@ -134,19 +136,48 @@ pub fn train_shard<'py>(
         )?,
     )?;
     d.set_item("labels", array1(py, index.labels()[rows.clone()].to_vec()))?;
-    d.set_item("positions", array1(py, index.positions()[rows].to_vec()))?;
+    let ranks = nncert::shard::ranks_of_positions(&index.positions()[rows.clone()]);
+    d.set_item(
+        "ranks",
+        array2(
+            py,
+            ranks.iter().flat_map(|r| r.0).collect(),
+            rows.len(),
+            RANK_BYTES,
+        )?,
+    )?;
     Ok(d)
+}
+
+/// Bytes of a tie-break rank.
+const RANK_BYTES: usize = 20;
+
+/// An `(n, 20)` uint8 array of ranks (as `rank_keys` returns them) as the library's.
+fn ranks_of_array(ranks: &PyReadonlyArray2<'_, u8>) -> PyResult<Vec<nncert::rank::Rank>> {
+    if ranks.shape()[1] != RANK_BYTES {
+        return Err(invalid(format!(
+            "ranks: expected {RANK_BYTES} bytes per row, found {}",
+            ranks.shape()[1]
+        )));
+    }
+    let bytes = ranks
+        .as_slice()
+        .map_err(|_| invalid("ranks: expected a C-contiguous array"))?;
+    Ok(bytes
+        .chunks_exact(RANK_BYTES)
+        .map(|c| nncert::rank::Rank(c.try_into().expect("20 bytes")))
+        .collect())
 }
 
 /// One training shard against one block of test rows → its partial result.
 #[pyfunction]
-#[pyo3(signature = (features, labels, positions, shard, n_train, n_classes, x, block, n_test, ks, radii, metric="l1", neighbours=false, context="", n_jobs=None))]
+#[pyo3(signature = (features, labels, ranks, shard, n_train, n_classes, x, block, n_test, ks, radii, metric="l1", neighbours=false, context="", n_jobs=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn shard_search(
     py: Python<'_>,
     features: PyReadonlyArray2<'_, f32>,
     labels: PyReadonlyArray1<'_, u32>,
-    positions: PyReadonlyArray1<'_, u32>,
+    ranks: PyReadonlyArray2<'_, u8>,
     shard: (usize, usize),
     n_train: usize,
     n_classes: usize,
@@ -167,7 +198,7 @@ pub fn shard_search(
         data: features.as_array().iter().copied().collect(),
     };
     let labels = labels.as_array().to_vec();
-    let positions = positions.as_array().to_vec();
+    let ranks = ranks_of_array(&ranks)?;
     let held = Held::extract(x, "X")?;
     let test = held.view("X")?.to_features().map_err(py_err)?;
     let test_labels = vec![0u32; test.n];
@@ -186,7 +217,7 @@ pub fn shard_search(
                 n_train,
                 features: &train,
                 labels: &labels,
-                positions: &positions,
+                ranks: &ranks,
                 n_classes,
             },
             TestBlock {

@@ -247,7 +247,7 @@ def test_corrupt_or_mismatched_partials_are_refused() -> None:
     def partial(i: int, n: int, context: str = "run", ks: tuple[int, ...] = (3,)) -> Any:
         s = core.train_shard(i, n)
         return _core.shard_search(
-            s["features"], s["labels"], s["positions"], (i, n), 40, index.n_classes,
+            s["features"], s["labels"], s["ranks"], (i, n), 40, index.n_classes,
             test, (1, 1), 6, list(ks), [1.0], context=context,
         )  # fmt: skip
 
@@ -287,7 +287,7 @@ def test_partials_pickle_out_of_band_and_merge_as_before() -> None:
         _core.shard_search(
             s["features"],
             s["labels"],
-            s["positions"],
+            s["ranks"],
             (i, 2),
             50,
             index.n_classes,
@@ -331,7 +331,7 @@ def test_exact_keys_are_matched_by_pair_never_by_position() -> None:
         _core.shard_search(
             s["features"],
             s["labels"],
-            s["positions"],
+            s["ranks"],
             (i, 3),
             90,
             index.n_classes,

@@ -5,16 +5,19 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::data::npy_shard::{load_npy_named_rows, load_npy_shard};
+use crate::data::npy_features::NpyPaths;
+use crate::data::npy_shard::{load_npy_named_rows, load_npy_shard, npy_file_records};
 use crate::data::shard_rows::shard_ranges;
-use crate::data::{Dataset, DatasetSpec, FileRecord, ShardDataset};
+use crate::data::{Dataset, DatasetSpec, FileRecord, ShardDataset, ShardFiles};
 use crate::error::Error;
 use crate::features::{FeatureKind, FeatureMatrix, extract_with_progress};
 use crate::neighbours::exact::Exact;
 use crate::neighbours::{
     LaidOutReference, Metric, QueryRows, SearchConfig, SearchResult, TrainLayout, search_laid_out,
 };
+use crate::rank::{Rank, rank};
 use crate::shard::{self, Partial, ShardSpec, TestBlock, TrainShard};
+use rayon::prelude::*;
 
 /// Seconds spent per stage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -146,18 +149,19 @@ pub fn votes(
 }
 
 /// What a sharded run's partials must agree on besides the search settings: the dataset
-/// (name, classes, sizes and the SHA-256 of every file's content, not its path) and the
-/// features. Recorded in every partial and compared by the merge.
+/// (name, classes and every file's checksum, not its path: the SHA-256 of its content for
+/// a dataset loaded whole, [`ShardFiles::Checksummed`]) and the features. Recorded in
+/// every partial and compared by the merge.
 pub fn shard_context(dataset: &Dataset, features: FeatureKind) -> String {
-    context_of(&dataset.name, dataset.n_classes, &dataset.files, features)
+    let files = ShardFiles::Checksummed(dataset.files.clone());
+    context_of(&dataset.name, dataset.n_classes, &files, features)
 }
 
-/// [`shard_context`] from its parts (a [`ShardDataset`] holds them without the rows).
-fn context_of(name: &str, n_classes: usize, files: &[FileRecord], features: FeatureKind) -> String {
-    let files: Vec<serde_json::Value> = files
-        .iter()
-        .map(|f| serde_json::json!({"role": f.role, "sha256": f.sha256}))
-        .collect();
+/// [`shard_context`] from its parts (a [`ShardDataset`] holds them without the rows; user
+/// `.npy` features streamed for a shard identify their files by XXH3-128,
+/// [`ShardFiles::Identified`]).
+fn context_of(name: &str, n_classes: usize, files: &ShardFiles, features: FeatureKind) -> String {
+    let files = files.context_entries();
     serde_json::json!({
         "dataset": name,
         "n_classes": n_classes,
@@ -167,8 +171,8 @@ fn context_of(name: &str, n_classes: usize, files: &[FileRecord], features: Feat
     .to_string()
 }
 
-/// One training shard of `dataset` searched for one test block: features of those rows
-/// only, tie-break positions of the whole training set, and [`shard::search_rows`].
+/// One training shard of `dataset` searched for one test block: features and tie-break
+/// ranks of those rows only, and [`shard::search_rows`].
 pub fn shard_votes(
     dataset: &Dataset,
     features: FeatureKind,
@@ -187,7 +191,7 @@ pub fn shard_votes(
 /// The rows one shard job searches, loaded as `spec` says: user `.npy` features searched
 /// as they are (`--features raw`) are streamed and only the shard's and the block's rows
 /// kept ([`load_npy_shard`]); any other dataset is loaded whole, then cut
-/// ([`shard_dataset`]). Both give the same rows, labels, positions and checksums.
+/// ([`shard_dataset`]). Both give the same rows, labels and ranks.
 pub fn load_shard(
     spec: &DatasetSpec,
     features: FeatureKind,
@@ -210,8 +214,8 @@ pub fn load_shard(
     }
 }
 
-/// Training shard `train` and test block `block` of a dataset in memory: features of
-/// those rows only, and the tie-break positions of the whole training set.
+/// Training shard `train` and test block `block` of a dataset in memory: features and
+/// tie-break ranks of those rows only.
 pub fn shard_dataset(
     dataset: &Dataset,
     features: FeatureKind,
@@ -230,12 +234,16 @@ pub fn shard_dataset(
         ..Default::default()
     };
     let t = Instant::now();
-    let positions = dataset.train.tie_break_positions();
+    // Each rank depends on its row alone: the shard's rows are hashed, no other.
+    let train_ranks: Vec<Rank> = (0..train_split.len())
+        .into_par_iter()
+        .map(|i| rank(train_split.labels[i], train_split.record(i)))
+        .collect();
     seconds.ranks = t.elapsed().as_secs_f64();
     let shard = ShardDataset {
         name: dataset.name.clone(),
         n_classes: dataset.n_classes,
-        files: dataset.files.clone(),
+        files: ShardFiles::Checksummed(dataset.files.clone()),
         caveat: dataset.caveat.clone(),
         train_spec: train,
         block_spec: block,
@@ -244,7 +252,7 @@ pub fn shard_dataset(
         // The shard search's layout, the one copy of the shard's rows kept.
         train: TrainLayout::from_matrix(&train_rows, &train_split.labels, dataset.n_classes),
         train_labels: train_split.labels,
-        train_positions: positions[tr].to_vec(),
+        train_ranks,
         test: test_rows,
         test_labels: test_split.labels,
     };
@@ -264,7 +272,7 @@ pub fn search_shard(
             n_train: shard.n_train,
             features: &shard.train,
             labels: &shard.train_labels,
-            positions: &shard.train_positions,
+            ranks: &shard.train_ranks,
             n_classes: shard.n_classes,
         },
         TestBlock {
@@ -291,18 +299,11 @@ pub fn pending_exact_keys(
     pending: &[(usize, u32)],
     context: &str,
 ) -> Result<Vec<Exact>, Error> {
-    let check = |given: String| -> Result<(), Error> {
-        if given == context {
-            Ok(())
-        } else {
-            Err(Error::invalid(format!(
-                "the dataset and features given are not those of the partials (partials: {context}; given: {given})"
-            )))
-        }
-    };
+    let check = |given: String| same_run(&given, context);
     if let (DatasetSpec::Npy(paths, classes), FeatureKind::Raw) = (spec, features) {
         let rows = load_npy_named_rows(paths, *classes, pending)?;
-        check(context_of("npy", rows.n_classes, &rows.files, features))?;
+        let files = ShardFiles::Identified(rows.files.clone());
+        check(context_of("npy", rows.n_classes, &files, features))?;
         let local = |index: &[usize], i: usize| index.binary_search(&i).unwrap_or(usize::MAX);
         let pairs: Vec<(usize, u32)> = pending
             .iter()
@@ -318,6 +319,34 @@ pub fn pending_exact_keys(
     let train = extract_with_progress(&dataset, &dataset.train, features, &|_| {})?;
     let test = extract_with_progress(&dataset, &dataset.test, features, &|_| {})?;
     shard::exact_keys(metric, &train, 0, &test, 0, pending)
+}
+
+/// Refuses data whose run context `given` is not the partials' `context`.
+fn same_run(given: &str, context: &str) -> Result<(), Error> {
+    if given == context {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "the dataset and features given are not those of the partials (partials: {context}; given: {given})"
+        )))
+    }
+}
+
+/// The files of the user dataset `paths` checksummed as a single run reports them
+/// (SHA-256 of the content, MD5 as stored: [`npy_file_records`], one pass over each
+/// file), once their XXH3-128 identities are checked to be those recorded in the
+/// partials (`context`, with `features`): what `nncert merge` reports for a sharded run
+/// of streamed `.npy` features, whose jobs compute no SHA-256 or MD5.
+pub fn npy_run_files(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+    features: FeatureKind,
+    context: &str,
+) -> Result<Vec<FileRecord>, Error> {
+    let (records, identities, n_classes) = npy_file_records(paths, n_classes)?;
+    let files = ShardFiles::Identified(identities);
+    same_run(&context_of("npy", n_classes, &files, features), context)?;
+    Ok(records)
 }
 
 /// Quantiles of the distance from a test input to its k-th nearest training example.

@@ -1,7 +1,8 @@
 //! A shard job's rows streamed from `.npy` files (`data::npy_shard`) against the whole
-//! dataset loaded in memory and cut into the same rows: the same values, labels, global
-//! tie-break positions, checksums and errors, hence the same partial results byte for
-//! byte, and merged shards equal to one run.
+//! dataset loaded in memory and cut into the same rows: the same values, labels,
+//! tie-break ranks and errors (a bad value only where the job reads it), hence the same
+//! partial results byte for byte once both record the same file identities, and merged
+//! shards equal to one run.
 
 mod common;
 
@@ -10,12 +11,13 @@ use std::path::PathBuf;
 use nncert::data::npy;
 use nncert::data::npy_features::NpyPaths;
 use nncert::data::npy_shard::load_npy_shard;
-use nncert::data::{DatasetSpec, load};
+use nncert::data::{DatasetSpec, FileIdentity, ShardFiles, load};
 use nncert::features::FeatureKind;
-use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig};
+use nncert::features::FeatureMatrix;
+use nncert::neighbours::{Kernel, Metric, SearchConfig};
 use nncert::pipeline::{self, Progress};
 use nncert::rng::SplitMix64;
-use nncert::shard::{self, ShardSpec};
+use nncert::shard::{self, ShardSpec, TestBlock, TrainShard};
 
 /// Values with repeats (exact ties across rows, so that positions decide), negative
 /// numbers and a zero row, encoded in `kind`'s dtype.
@@ -105,42 +107,51 @@ fn check_shard(files: &Files, train: ShardSpec, block: ShardSpec, metric: Option
     let (cut, _) =
         pipeline::shard_dataset(&whole, FeatureKind::Raw, train, block, &Progress::default())
             .unwrap();
+    // The whole load records SHA-256 and MD5; the streamed job its files' XXH3-128 as
+    // stored, and nothing else differs.
+    assert_eq!(cut.files, ShardFiles::Checksummed(whole.files.clone()));
+    assert_eq!(streamed.files, identified(&files.paths));
+    let mut cut = cut;
+    cut.files = streamed.files.clone();
     assert_eq!(streamed, cut, "shard {train}, block {block}");
-    assert_eq!(streamed.files, whole.files);
     if let Some(metric) = metric {
         let config = config(metric);
         let a = pipeline::search_shard(&streamed, FeatureKind::Raw, &config).unwrap();
-        let (b, _) = pipeline::shard_votes(
-            &whole,
-            FeatureKind::Raw,
-            &config,
-            train,
-            block,
-            &Progress::default(),
-        )
-        .unwrap();
+        let b = pipeline::search_shard(&cut, FeatureKind::Raw, &config).unwrap();
         assert_eq!(a.to_bytes(), b.to_bytes(), "{metric:?} shard {train}");
         // The shard streamed into the search's layout searches as the row-major rows of
-        // the whole training set do (shard::search lays the shard's rows out itself).
+        // the whole training set do (search_rows lays the shard's rows out itself).
         let dim = whole.test.features.as_ref().unwrap().len() / whole.test.len();
         let (train_m, test_m) = (
             whole.train.feature_matrix(dim).unwrap(),
             whole.test.feature_matrix(dim).unwrap(),
         );
-        let positions = whole.train.tie_break_positions();
-        let c = shard::search(
-            Reference {
-                features: &train_m,
-                labels: &whole.train.labels,
-                positions: &positions,
+        let (tr, te) = (
+            train.range(whole.train.len()).unwrap(),
+            block.range(whole.test.len()).unwrap(),
+        );
+        let rows = |m: &FeatureMatrix, r: std::ops::Range<usize>| FeatureMatrix {
+            n: r.len(),
+            dim: m.dim,
+            data: m.data[r.start * m.dim..r.end * m.dim].to_vec(),
+        };
+        let c = shard::search_rows(
+            TrainShard {
+                spec: train,
+                n_train: whole.train.len(),
+                features: &rows(&train_m, tr.clone()),
+                labels: &whole.train.labels[tr],
+                ranks: &streamed.train_ranks,
                 n_classes: whole.n_classes,
             },
-            &test_m,
-            &whole.test.labels,
+            TestBlock {
+                spec: block,
+                n_test: whole.test.len(),
+                features: &rows(&test_m, te.clone()),
+                labels: &whole.test.labels[te],
+            },
             &config,
-            train,
-            block,
-            &pipeline::shard_context(&whole, FeatureKind::Raw),
+            &a.settings().context,
         )
         .unwrap();
         assert_eq!(
@@ -226,6 +237,24 @@ fn merged_streamed_shards_equal_one_run() {
     }
 }
 
+/// The four files' identities as a streamed shard job records them, from the files.
+fn identified(paths: &NpyPaths) -> ShardFiles {
+    let id = |path: &PathBuf, role: &str| {
+        let bytes = std::fs::read(path).unwrap();
+        FileIdentity {
+            role: role.to_string(),
+            path: path.display().to_string(),
+            xxh3_128: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes)),
+        }
+    };
+    ShardFiles::Identified(vec![
+        id(&paths.train_features, "train-features"),
+        id(&paths.train_labels, "train-labels"),
+        id(&paths.test_features, "test-features"),
+        id(&paths.test_labels, "test-labels"),
+    ])
+}
+
 /// Something done to a dataset's files.
 type Damage = Box<dyn Fn(&NpyPaths)>;
 
@@ -236,8 +265,9 @@ fn corrupt(path: &PathBuf, f: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// A bad file fails a shard job as it fails the whole load, whichever rows the job keeps:
-/// truncated or padded (plain or gzip), a non-finite value in another shard's rows, an
-/// impossible split.
+/// truncated or padded (plain or gzip), short labels, an impossible split. A bad value
+/// fails the job whose rows hold it, with the whole load's message, and no other: every
+/// row belongs to one job, so the run refuses what a single run refuses.
 #[test]
 fn bad_files_fail_every_shard_as_they_fail_the_whole_load() {
     let shape = (12, 3, 5);
@@ -258,15 +288,6 @@ fn bad_files_fail_every_shard_as_they_fail_the_whole_load() {
             }),
         ),
         (
-            "NaN in the last row",
-            Box::new(|p: &NpyPaths| {
-                corrupt(&p.train_features, |b| {
-                    let at = b.len() - 4;
-                    b[at..].copy_from_slice(&f32::NAN.to_le_bytes());
-                })
-            }),
-        ),
-        (
             "labels short",
             Box::new(|p: &NpyPaths| {
                 std::fs::write(&p.train_labels, npy::encode(&[11], &[0i64; 11])).unwrap()
@@ -284,6 +305,46 @@ fn bad_files_fail_every_shard_as_they_fail_the_whole_load() {
                 .unwrap_err()
                 .to_string();
             assert_eq!(e, whole, "{what}, shard {i}/2");
+        }
+    }
+    // A NaN or an infinity in the last training row (shard 2/2's) or in the first test
+    // row (block 1/2's): refused by the job that reads that row only.
+    let value_cases: [(&str, bool, usize, f32); 3] = [
+        ("NaN in the last training row", true, 11, f32::NAN),
+        ("inf in the first training row", true, 0, f32::INFINITY),
+        ("NaN in the first test row", false, 0, f32::NAN),
+    ];
+    for (what, in_train, row, value) in value_cases {
+        let files = dataset("f32", shape, 2, 3);
+        let path = if in_train {
+            &files.paths.train_features
+        } else {
+            &files.paths.test_features
+        };
+        corrupt(path, |b| {
+            let data = b.len() - (if in_train { 12 } else { 3 }) * 5 * 4;
+            let at = data + (row * 5 + 2) * 4;
+            b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        });
+        let whole = load(&DatasetSpec::Npy(files.paths.clone(), None))
+            .unwrap_err()
+            .to_string();
+        for i in [1, 2] {
+            for j in [1, 2] {
+                let owns = if in_train {
+                    spec(i, 2).range(12).unwrap().contains(&row)
+                } else {
+                    spec(j, 2).range(3).unwrap().contains(&row)
+                };
+                let got = load_npy_shard(&files.paths, None, spec(i, 2), spec(j, 2));
+                match got {
+                    Err(e) => {
+                        assert!(owns, "{what}: shard {i}/2, block {j}/2 refused: {e}");
+                        assert_eq!(e.to_string(), whole, "{what}");
+                    }
+                    Ok(_) => assert!(!owns, "{what}: shard {i}/2, block {j}/2 accepted it"),
+                }
+            }
         }
     }
     let files = dataset("f32", shape, 2, 3);
@@ -314,7 +375,20 @@ fn exact_keys_from_the_named_rows_equal_those_from_the_whole_data() {
         let files = dataset(kind, (29, 8, 11), 3, 31);
         let spec_all = DatasetSpec::Npy(files.paths.clone(), None);
         let whole = load(&spec_all).unwrap();
-        let context = pipeline::shard_context(&whole, FeatureKind::Raw);
+        // The run context a streamed shard job records (its files' XXH3-128).
+        let (job, _) = pipeline::load_shard(
+            &spec_all,
+            FeatureKind::Raw,
+            ShardSpec::WHOLE,
+            ShardSpec::WHOLE,
+            &Progress::default(),
+        )
+        .unwrap();
+        let context = pipeline::search_shard(&job, FeatureKind::Raw, &config(Metric::L1))
+            .unwrap()
+            .settings()
+            .context
+            .clone();
         let (train, test) = (
             whole.train.feature_matrix(11).unwrap(),
             whole.test.feature_matrix(11).unwrap(),
@@ -345,4 +419,51 @@ fn exact_keys_from_the_named_rows_equal_those_from_the_whole_data() {
             .unwrap_err();
         assert!(e.to_string().contains("not those of the partials"), "{e}");
     }
+}
+
+/// Jobs prove they read the same files by their XXH3-128: a job that read a copy of the
+/// training file differing in one value of *another* job's rows (which it never parses)
+/// records another identity, and the merge refuses the two partials; so does the merge's
+/// check of the files given to it, and of its report checksums.
+#[test]
+fn partials_of_different_files_are_refused() {
+    let files = dataset("f32", (10, 3, 4), 2, 12);
+    let other = dataset("f32", (10, 3, 4), 2, 12);
+    // The last training row (shard 2/2's) changed in the second copy.
+    corrupt(&other.paths.train_features, |b| {
+        let at = b.len() - 4;
+        b[at..].copy_from_slice(&7.5f32.to_le_bytes());
+    });
+    let job = |paths: &NpyPaths, i: usize| {
+        let (shard, _) = pipeline::load_shard(
+            &DatasetSpec::Npy(paths.clone(), None),
+            FeatureKind::Raw,
+            spec(i, 2),
+            spec(1, 1),
+            &Progress::default(),
+        )
+        .unwrap();
+        pipeline::search_shard(&shard, FeatureKind::Raw, &config(Metric::L1)).unwrap()
+    };
+    // Shard 1's rows are the same in both copies, and so are its partial's rows.
+    let (a, b) = (job(&files.paths, 1), job(&other.paths, 1));
+    assert_ne!(a.settings().context, b.settings().context);
+    let e = a
+        .clone()
+        .merge(job(&other.paths, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not the same run") && e.contains("xxh3_128"),
+        "{e}"
+    );
+    assert!(a.clone().merge(job(&files.paths, 2)).is_ok());
+    // The merge's own pass over the files given: the right ones are checksummed as a
+    // single run reports them, the others refused.
+    let context = &a.settings().context;
+    let records = pipeline::npy_run_files(&files.paths, None, FeatureKind::Raw, context).unwrap();
+    let whole = load(&DatasetSpec::Npy(files.paths.clone(), None)).unwrap();
+    assert_eq!(records, whole.files);
+    let e = pipeline::npy_run_files(&other.paths, None, FeatureKind::Raw, context).unwrap_err();
+    assert!(e.to_string().contains("not those of the partials"), "{e}");
 }

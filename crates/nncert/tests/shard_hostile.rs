@@ -1,5 +1,5 @@
 //! Hostile and inconsistent partial results: files built by serialising a real partial,
-//! editing fields and recomputing the SHA-256 trailer (the checksum is an integrity check,
+//! editing fields and recomputing the XXH3-128 trailer (the checksum is an integrity check,
 //! not authentication), and in-memory inputs a merge must not accept. Each must be a
 //! one-line error — never a panic, an abort, an allocation the bytes do not justify, or a
 //! silently wrong result.
@@ -7,6 +7,7 @@
 use nncert::features::FeatureMatrix;
 use nncert::neighbours::exact::Exact;
 use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig, search};
+use nncert::rank::Rank;
 use nncert::shard::{self, Merge, Partial, ShardSpec, TestBlock, TrainShard};
 use sha2::Digest as _;
 
@@ -90,8 +91,8 @@ struct Layout {
     radii: Vec<usize>,
     block_count: usize,
     n_shards: usize,
-    /// Per shard table: where its positions start.
-    positions: Vec<usize>,
+    /// Per shard table: where its ranks start.
+    ranks: Vec<usize>,
     /// Of test row 0's kNN lists: the segment count, then each segment's start and end.
     knn_count: usize,
     knn_segments: Vec<(usize, usize)>,
@@ -137,8 +138,8 @@ fn layout(b: &[u8]) -> Layout {
         let i = u64_at(b, at);
         let len = spec(i, train_count).range(n_train).unwrap().len();
         at += 9 + 4 * len;
-        l.positions.push(at);
-        at += 4 * len;
+        l.ranks.push(at);
+        at += 20 * len;
     }
     let n_test = u64_at(b, 22);
     let rows = spec(block_index, block_count).range(n_test).unwrap().len();
@@ -422,24 +423,102 @@ fn conflicting_test_labels_and_keys_are_refused() {
     );
 }
 
-/// Review B4: tie-break positions must be a permutation of 0..n_train across shards.
+/// Format version 3: a shard carries its rows' ranks (20 bytes each) and the merge
+/// breaks ties by (rank descending, index ascending) itself. Ranks are used: editing the
+/// rank of a row that ties with another (identical rows, same label, in two shards)
+/// changes which of them is a neighbour — and the merge of the honest files equals the
+/// single search.
 #[test]
-fn positions_that_are_not_a_permutation_are_refused() {
-    let mut p = problem(Metric::L1, vec![], false);
-    p.positions[11] = p.positions[0];
-    let merged = p
-        .partial(spec(1, 2), spec(1, 1))
-        .merge(p.partial(spec(2, 2), spec(1, 1)))
+fn the_merge_breaks_ties_by_the_ranks_in_the_file() {
+    // Every training row identical, two labels: the tie rule alone decides the order.
+    let train = FeatureMatrix {
+        n: 4,
+        dim: 2,
+        data: vec![1.0; 8],
+    };
+    let test = FeatureMatrix {
+        n: 1,
+        dim: 2,
+        data: vec![0.0, 0.0],
+    };
+    let labels = vec![0, 0, 1, 1];
+    let config = SearchConfig {
+        metric: Metric::L1,
+        // k_max = 2, each shard's size: every row is its shard's candidate, so the
+        // order among the four is the merge's alone.
+        ks: vec![1, 2],
+        radii: vec![],
+        kernel: Kernel::detect().unwrap(),
+        keep_neighbours: true,
+    };
+    let records: Vec<u8> = train.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let ranks: Vec<Rank> = (0..4)
+        .map(|i| nncert::rank::rank(labels[i], &records[i * 8..(i + 1) * 8]))
+        .collect();
+    let positions = nncert::rank::positions_of_ranks(&ranks);
+    let reference = Reference {
+        features: &train,
+        labels: &labels,
+        positions: &positions,
+        n_classes: 2,
+    };
+    let single = search(reference, &test, &[0], &config, &|_| {}).unwrap();
+    let part = |i: usize, ranks: &[Rank]| {
+        let rows = spec(i, 2).range(4).unwrap();
+        let shard_rows = FeatureMatrix {
+            n: 2,
+            dim: 2,
+            data: train.data[rows.start * 2..rows.end * 2].to_vec(),
+        };
+        shard::search_rows(
+            TrainShard {
+                spec: spec(i, 2),
+                n_train: 4,
+                features: &shard_rows,
+                labels: &labels[rows.clone()],
+                ranks: &ranks[rows],
+                n_classes: 2,
+            },
+            TestBlock {
+                spec: ShardSpec::WHOLE,
+                n_test: 1,
+                features: &test,
+                labels: &[0],
+            },
+            &config,
+            "ctx",
+        )
+        .unwrap()
+    };
+    let finish = |ranks: &[Rank]| {
+        let merged = part(1, ranks).merge(part(2, ranks)).unwrap();
+        let keys =
+            shard::exact_keys(Metric::L1, &train, 0, &test, 0, &merged.pending().unwrap()).unwrap();
+        merged.finish(&keys).unwrap()
+    };
+    let honest = finish(&ranks);
+    assert_eq!(honest.knn, single.knn);
+    assert_eq!(honest.neighbours, single.neighbours);
+    let winner = single.neighbours.as_ref().unwrap().knn[0][0].index;
+    // The highest rank of the other label, edited in shard 2's file, wins instead.
+    let loser = (0..4u32)
+        .filter(|&i| labels[i as usize] != labels[winner as usize])
+        .max_by_key(|&i| ranks[i as usize])
         .unwrap();
-    refused(merged.pending(), "tie-break position 11 given twice");
-    // Also in a file: shard 2's first position edited to shard 1's.
-    let p = problem(Metric::L1, vec![], false);
-    let mut b = body(&p.partial(spec(2, 2), spec(1, 1)));
-    let at = layout(&b).positions[0];
-    put_u32(&mut b, at, p.positions[0]);
-    let two = reseal(b).unwrap();
-    let merged = p.partial(spec(1, 2), spec(1, 1)).merge(two).unwrap();
-    refused(Merge::new(vec![merged]), "given twice");
+    let mut edited = ranks.clone();
+    edited[loser as usize] = Rank([0xff; 20]);
+    let owner = if loser < 2 { 1 } else { 2 };
+    let mut b = body(&part(owner, &ranks));
+    let at = layout(&b).ranks[0] + 20 * (loser as usize % 2);
+    b[at..at + 20].copy_from_slice(&[0xff; 20]);
+    let from_file = reseal(b).unwrap();
+    let other = part(3 - owner, &ranks);
+    let merged = from_file.merge(other).unwrap();
+    let keys =
+        shard::exact_keys(Metric::L1, &train, 0, &test, 0, &merged.pending().unwrap()).unwrap();
+    let done = merged.finish(&keys).unwrap();
+    assert_eq!(done.neighbours.as_ref().unwrap().knn[0][0].index, loser);
+    assert_eq!(done, finish(&edited));
 }
 
 /// Review B5, B6: a shard search validates what the whole search validates.
@@ -476,7 +555,7 @@ fn shard_searches_validate_k_radii_and_sizes() {
         n_train: 1 << 33,
         features: &rows,
         labels: &[0, 1],
-        positions: &[0, 1],
+        ranks: &[Rank([0; 20]); 2],
         n_classes: 3,
     };
     let block = TestBlock {
@@ -553,12 +632,13 @@ fn keys_with_their_pairs_finish_any_merge_order() {
     }
 }
 
-/// Format version 2 (XXH3-128 trailer): a version-1 file (SHA-256 trailer) is refused by
-/// the reader and by `read_header` with a message that says what to do; a change to any
-/// byte of the trailer, or a trailer of the old length, is refused as corrupt.
+/// Format version 3 (ranks; XXH3-128 trailer since version 2): a version-1 file (SHA-256
+/// trailer) and a version-2 file (global positions) are refused by the reader and by
+/// `read_header` with a message that says what to do; a change to any byte of the
+/// trailer, or a trailer of the old length, is refused as corrupt.
 #[test]
-fn version_one_files_and_bad_trailers_are_refused() {
-    assert_eq!(shard::FORMAT_VERSION, 2);
+fn old_versions_and_bad_trailers_are_refused() {
+    assert_eq!(shard::FORMAT_VERSION, 3);
     let p = problem(Metric::L1, vec![], false);
     let bytes = p.partial(spec(1, 2), spec(1, 1)).to_bytes();
     // The trailer is the checksum of everything before it.
@@ -577,6 +657,22 @@ fn version_one_files_and_bad_trailers_are_refused() {
     let e = shard::read_header(&path).unwrap_err().to_string();
     assert!(
         e.contains("old.nncert") && e.contains("format version 1") && !e.contains('\n'),
+        "{e}"
+    );
+    // Version 2: global positions (4 bytes a row) instead of ranks, XXH3-128 trailer.
+    let mut v2 = body.to_vec();
+    put_u32(&mut v2, 8, 2);
+    let digest = shard::checksum(&v2);
+    v2.extend_from_slice(&digest);
+    refused(
+        Partial::from_bytes(&v2),
+        "format version 2 (global tie-break positions)",
+    );
+    refused(Partial::from_bytes(&v2), "run the shard jobs again");
+    std::fs::write(&path, &v2).unwrap();
+    let e = shard::read_header(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("old.nncert") && e.contains("format version 2") && !e.contains('\n'),
         "{e}"
     );
     // Every byte of the trailer matters.

@@ -6,9 +6,9 @@
 
 use nncert::features::FeatureMatrix;
 use nncert::neighbours::{Kernel, Metric, Reference, SearchConfig, SearchResult, search};
-use nncert::rank::tie_break_positions;
+use nncert::rank::{Rank, rank, tie_break_positions};
 use nncert::rng::SplitMix64;
-use nncert::shard::{self, BlockStream, Merge, Partial, ShardSpec};
+use nncert::shard::{self, BlockStream, Merge, Partial, ShardSpec, TestBlock, TrainShard};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -28,6 +28,8 @@ struct Problem {
     labels: Vec<u32>,
     test_labels: Vec<u32>,
     positions: Vec<u32>,
+    /// Each training row's SHA-1 rank: what a shard job computes of its own rows.
+    ranks: Vec<Rank>,
     c: usize,
     config: SearchConfig,
 }
@@ -64,10 +66,24 @@ fn problem(seed: u64, metric: Metric, ties: bool, neighbours: bool) -> Problem {
         train.data[j * dim] = 1e18;
     }
     let test = rows(n_test, &mut rng);
-    let labels: Vec<u32> = (0..n_train).map(|_| rng.below(c as u64) as u32).collect();
+    let mut labels: Vec<u32> = (0..n_train).map(|_| rng.below(c as u64) as u32).collect();
+    // Identical examples (row and label), often in different shards: the same rank, so
+    // the index alone decides between them.
+    for _ in 0..rng.below(4) {
+        let (a, b) = (
+            rng.below(n_train as u64) as usize,
+            rng.below(n_train as u64) as usize,
+        );
+        let row = train.data[a * dim..(a + 1) * dim].to_vec();
+        train.data[b * dim..(b + 1) * dim].copy_from_slice(&row);
+        labels[b] = labels[a];
+    }
     let test_labels: Vec<u32> = (0..n_test).map(|_| rng.below(c as u64) as u32).collect();
     let records: Vec<u8> = train.data.iter().flat_map(|v| v.to_le_bytes()).collect();
     let positions = tie_break_positions(&labels, &records, dim * 4);
+    let ranks: Vec<Rank> = (0..n_train)
+        .map(|i| rank(labels[i], &records[i * dim * 4..(i + 1) * dim * 4]))
+        .collect();
     // k and r in the order asked, sometimes unsorted or repeated: results follow that
     // order in both runs.
     let mut ks: Vec<usize> = (0..1 + rng.below(3))
@@ -100,6 +116,7 @@ fn problem(seed: u64, metric: Metric, ties: bool, neighbours: bool) -> Problem {
         labels,
         test_labels,
         positions,
+        ranks,
         c,
         config: SearchConfig {
             metric,
@@ -132,14 +149,32 @@ impl Problem {
         .unwrap()
     }
 
+    /// The partial of shard `train` and block `block`, searched as a shard job does: its
+    /// own rows with their own SHA-1 ranks only (`shard::search_rows`).
     fn partial(&self, train: ShardSpec, block: ShardSpec) -> Partial {
-        shard::search(
-            self.reference(),
-            &self.test,
-            &self.test_labels,
+        let tr = train.range(self.train.n).unwrap();
+        let te = block.range(self.test.n).unwrap();
+        let rows = |m: &FeatureMatrix, r: std::ops::Range<usize>| FeatureMatrix {
+            n: r.len(),
+            dim: m.dim,
+            data: m.data[r.start * m.dim..r.end * m.dim].to_vec(),
+        };
+        shard::search_rows(
+            TrainShard {
+                spec: train,
+                n_train: self.train.n,
+                features: &rows(&self.train, tr.clone()),
+                labels: &self.labels[tr.clone()],
+                ranks: &self.ranks[tr],
+                n_classes: self.c,
+            },
+            TestBlock {
+                spec: block,
+                n_test: self.test.n,
+                features: &rows(&self.test, te.clone()),
+                labels: &self.test_labels[te],
+            },
             &self.config,
-            train,
-            block,
             "test data",
         )
         .unwrap()

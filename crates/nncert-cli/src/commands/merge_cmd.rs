@@ -46,14 +46,30 @@ struct Stats {
     bytes_read: u64,
     exact_keys: usize,
     read_seconds: f64,
+    file_seconds: f64,
     key_seconds: f64,
     finish_seconds: f64,
 }
 
-/// The dataset, loaded (once) only when some pair needs an exact key.
+/// The dataset given with the merge: checked against the partials' run and checksummed
+/// for the report once, and read for exact keys when some pair needs one.
 struct KeySource {
     spec: Option<(FeatureKind, nncert::data::DatasetSpec)>,
+    /// A dataset loaded whole (anything but streamed `.npy` features), until its features
+    /// are extracted.
+    dataset: Option<nncert::Dataset>,
     loaded: Option<(FeatureMatrix, FeatureMatrix)>,
+    /// The files as a single run reports them (SHA-256, MD5), once checked.
+    files: Option<Vec<nncert::data::FileRecord>>,
+}
+
+/// User features searched as they are: shard jobs stream their rows and identify the
+/// files by XXH3-128; the merge reads only the rows pending pairs name.
+fn streamed(spec: &nncert::data::DatasetSpec, kind: FeatureKind) -> bool {
+    matches!(
+        (spec, kind),
+        (nncert::data::DatasetSpec::Npy(..), FeatureKind::Raw)
+    )
 }
 
 impl KeySource {
@@ -71,7 +87,46 @@ impl KeySource {
         } else {
             None
         };
-        Ok(KeySource { spec, loaded: None })
+        Ok(KeySource {
+            spec,
+            dataset: None,
+            loaded: None,
+            files: None,
+        })
+    }
+
+    /// Once per run, with the dataset flags: the files given must be those of the
+    /// partials' run (`settings.context`), and are checksummed as a single run reports
+    /// them — the one place a sharded run of streamed `.npy` features computes their
+    /// SHA-256 and MD5 (`docs/SCALING.md`).
+    fn check_files(&mut self, settings: &ShardSettings) -> Result<()> {
+        let Some((kind, spec)) = &self.spec else {
+            return Ok(());
+        };
+        if self.files.is_some() {
+            return Ok(());
+        }
+        if let (nncert::data::DatasetSpec::Npy(paths, classes), true) =
+            (spec, streamed(spec, *kind))
+        {
+            self.files = Some(pipeline::npy_run_files(
+                paths,
+                *classes,
+                *kind,
+                &settings.context,
+            )?);
+            return Ok(());
+        }
+        let dataset = nncert::data::load(spec)?;
+        let context = pipeline::shard_context(&dataset, *kind);
+        anyhow::ensure!(
+            context == settings.context,
+            "the dataset and features given are not those of the partials (partials: {}; given: {context})",
+            settings.context
+        );
+        self.files = Some(dataset.files.clone());
+        self.dataset = Some(dataset);
+        Ok(())
     }
 
     /// The exact keys of `pending`, from the dataset's features (checked against the
@@ -90,10 +145,7 @@ impl KeySource {
                 pending.len()
             );
         };
-        if matches!(
-            (spec, kind),
-            (nncert::data::DatasetSpec::Npy(..), FeatureKind::Raw)
-        ) {
+        if streamed(spec, *kind) {
             // User features searched as they are: only the rows the pairs name are read
             // (one pass over each file, per block with pending pairs).
             return Ok(pipeline::pending_exact_keys(
@@ -104,17 +156,17 @@ impl KeySource {
                 &settings.context,
             )?);
         }
-        // Anything else is loaded whole: once, for every block.
+        // Anything else is loaded whole (by check_files, once) and its features
+        // extracted once, for every block.
         if self.loaded.is_none() {
-            let dataset = nncert::data::load(spec)?;
-            let context = pipeline::shard_context(&dataset, *kind);
-            anyhow::ensure!(
-                context == settings.context,
-                "the dataset and features given are not those of the partials (partials: {}; given: {context})",
-                settings.context
-            );
+            let kind = *kind;
+            self.check_files(settings)?;
+            let dataset = self
+                .dataset
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("merge: the dataset was not loaded"))?;
             let extract =
-                |split| nncert::features::extract_with_progress(&dataset, split, *kind, &|_| {});
+                |split| nncert::features::extract_with_progress(&dataset, split, kind, &|_| {});
             self.loaded = Some((extract(&dataset.train)?, extract(&dataset.test)?));
         }
         let (train, test) = self.loaded.as_ref().expect("loaded above");
@@ -251,6 +303,9 @@ pub fn run(a: &MergeArgs) -> Result<()> {
         let pending = block.pending()?;
         stats.read_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
+        keys.check_files(block.settings())?;
+        stats.file_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let block_keys = keys.keys(block.settings(), &pending)?;
         stats.key_seconds += t.elapsed().as_secs_f64();
         stats.exact_keys += pending.len();
@@ -266,7 +321,14 @@ pub fn run(a: &MergeArgs) -> Result<()> {
     let t = Instant::now();
     let result = stream.finish()?;
     stats.finish_seconds += t.elapsed().as_secs_f64();
-    write_output(a, &settings, &result, &labels, &stats)
+    write_output(
+        a,
+        &settings,
+        &result,
+        &labels,
+        &stats,
+        keys.files.as_deref(),
+    )
 }
 
 /// The files of `nncert votes`, a report of the merge, and a one-line summary.
@@ -276,6 +338,7 @@ fn write_output(
     result: &nncert::SearchResult,
     labels: &[u32],
     stats: &Stats,
+    files: Option<&[nncert::data::FileRecord]>,
 ) -> Result<()> {
     let mut out = OutputDir::new(&a.out);
     stage_votes(
@@ -294,6 +357,7 @@ fn write_output(
         "partials": a.partials.iter().map(|p| partial_path(p).display().to_string()).collect::<Vec<_>>(),
         "partial_bytes": stats.bytes_read,
         "run": context,
+        "files": files,
         "metric": settings.metric,
         "threads": rayon::current_num_threads(),
         "n_train": settings.n_train,
@@ -302,7 +366,7 @@ fn write_output(
         "exact_keys_computed": stats.exact_keys,
         "knn": result.knn.iter().map(|kv| json!({"k": kv.k, "file": knn_file(kv.k)})).collect::<Vec<_>>(),
         "rnn": result.rnn.iter().map(|rv| json!({"r": rv.radius, "file": rnn_file(rv.radius), "empty_neighbourhoods": rv.empty})).collect::<Vec<_>>(),
-        "seconds": {"read_and_merge": stats.read_seconds, "exact_keys": stats.key_seconds, "finish": stats.finish_seconds},
+        "seconds": {"read_and_merge": stats.read_seconds, "files": stats.file_seconds, "exact_keys": stats.key_seconds, "finish": stats.finish_seconds},
     });
     out.stage("report.json", serde_json::to_string_pretty(&report)? + "\n");
     out.commit()?;

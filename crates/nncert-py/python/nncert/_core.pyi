@@ -93,7 +93,7 @@ def partial_from_bytes(data: bytes | npt.NDArray[np.uint8]) -> Partial: ...
 def shard_search(
     features: npt.NDArray[np.float32],
     labels: npt.NDArray[np.uint32],
-    positions: npt.NDArray[np.uint32],
+    ranks: npt.NDArray[np.uint8],
     shard: tuple[int, int],
     n_train: int,
     n_classes: int,

@@ -2,10 +2,12 @@
 
 The training set is cut into ``train_shards`` contiguous shards that live on the workers
 and never come back: each worker hashes its own rows into tie-break ranks (20 bytes per
-row; ``nncert.rank``), the client orders the hashes into positions and sends each shard
-its own, and the worker builds its shard (or, with one shard, the whole index) from its
-rows — the index ``NeighbourIndex(X, y, rank_by=…)`` would build, bit for bit. Only the
-labels and the hashes reach the client.
+row; ``nncert.rank``) and builds its shard from its rows and their ranks — a rank
+depends on its row alone and the merge breaks ties by (rank, index), so no shard needs
+the others' (docs/SCALING.md). With one shard, the client orders the hashes into
+positions and a worker builds the whole index — the index ``NeighbourIndex(X, y,
+rank_by=…)`` would build, bit for bit. Only the labels (and, with one shard, the hashes)
+reach the client.
 
 The test set is cut into blocks of rows; each (training shard, test block) is one Dask
 task that runs the compiled search on a worker. Test rows are independent (a row's votes
@@ -180,7 +182,7 @@ def _search_shard(
     Pure, as `_search_block`."""
     x = _block_rows(x, shard["features"].shape[1])
     return _core.shard_search(
-        shard["features"], shard["labels"], shard["positions"], spec, n_train, n_classes,
+        shard["features"], shard["labels"], shard["ranks"], spec, n_train, n_classes,
         x, block, n_test, ks, radii, metric=metric, neighbours=neighbours, context=context,
         n_jobs=n_jobs,
     )  # fmt: skip
@@ -222,16 +224,14 @@ def _check_piece(x: Any, n_features: int) -> Any:
     return x
 
 
-def _shard_piece(
-    x: Any, labels: Any, positions: Any, start: int, n_features: int
-) -> dict[str, Any]:
-    """One Dask task: a training shard (features as the search reads them, labels, global
-    tie-break positions, first row) from its rows, where they are."""
+def _shard_piece(x: Any, labels: Any, ranks: Any, start: int, n_features: int) -> dict[str, Any]:
+    """One Dask task: a training shard (features as the search reads them, labels, the
+    rows' tie-break ranks, first row) from its rows, where they are."""
     return {
         "start": start,
         "features": _core.as_features(_check_piece(x, n_features)),
         "labels": np.ascontiguousarray(labels, dtype=np.uint32),
-        "positions": np.ascontiguousarray(positions, dtype=np.uint32),
+        "ranks": ranks,
     }
 
 
@@ -420,13 +420,16 @@ class DistributedIndex:
             rs = _pieces(client, v.as_rows(rank_by, "rank_by", n), bounds, "rank-by", places)
         ys = [labels[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
         submit = self.client.submit
-        ranks = [submit(_rank_piece, r, yp, pure=False) for r, yp in zip(rs, ys)]
-        self._wait(ranks, "rank tasks", None)
-        positions = _core.positions_of_ranks(np.concatenate(_gather(client, ranks)))
-        for f in ranks:
-            _release(f)
+        ranks = [
+            submit(_rank_piece, r, yp, pure=False, **_near(place))
+            for r, yp, place in zip(rs, ys, places)
+        ]
         token = uuid.uuid4().hex
         if shards == 1:
+            # The whole index needs every row's position: the one step that orders all
+            # the ranks, here (20 bytes per row travel, never a row).
+            self._wait(ranks, "rank tasks", None)
+            positions = _core.positions_of_ranks(np.concatenate(_gather(client, ranks)))
             whole = submit(
                 _index_piece, xs[0], labels, positions, self.n_classes,
                 key=f"nncert-index-{token}", pure=False,
@@ -438,7 +441,7 @@ class DistributedIndex:
                     _shard_piece,
                     xs[i],
                     ys[i],
-                    positions[lo:hi],
+                    ranks[i],
                     lo,
                     d,
                     key=f"nncert-shard-{i + 1}-{token}",
@@ -450,7 +453,7 @@ class DistributedIndex:
             self._copies = []
             self._places = places
         # The shards and index keep what they need; their inputs stay recomputable.
-        for f in {id(f): f for f in xs + rs}.values():
+        for f in {id(f): f for f in xs + rs + ranks}.values():
             _release(f)
         self._wait(self._copies + self._data, "training shards", None)
 

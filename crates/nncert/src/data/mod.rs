@@ -21,7 +21,7 @@ pub mod trigger;
 pub mod votes_file;
 
 pub use dataset::{Content, Dataset, FileRecord, ImageShape, Split};
-pub use shard_rows::ShardDataset;
+pub use shard_rows::{FileIdentity, ShardDataset, ShardFiles};
 
 /// What is wrong with a dataset file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

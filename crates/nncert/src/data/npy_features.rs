@@ -152,15 +152,27 @@ pub(super) fn stream_rows(
     path: &Path,
     n: usize,
     dim: usize,
+    put: impl FnMut(usize, &[u8], &[f32]) + Send,
+) -> Result<(), Error> {
+    stream_rows_at(stream, path, 0..n, dim, put)
+}
+
+/// [`stream_rows`] of rows `rows` only, the stream being at the start of `rows.start`
+/// (rows are numbered from the file's first, in `put` and in errors).
+pub(super) fn stream_rows_at(
+    stream: &mut NpyStream,
+    path: &Path,
+    rows: std::ops::Range<usize>,
+    dim: usize,
     mut put: impl FnMut(usize, &[u8], &[f32]) + Send,
 ) -> Result<(), Error> {
     let (dtype, big_endian) = (stream.header().dtype, stream.header().big_endian);
     let size = dtype.size();
     let record_len = dim * size;
     let mut values = vec![0f32; dim];
-    let mut row = 0;
+    let mut row = rows.start;
     let piece_len = rows_per_piece(record_len) * record_len;
-    stream.for_each_piece(n * record_len, piece_len, |bytes| {
+    stream.for_each_piece(rows.len() * record_len, piece_len, |bytes| {
         if big_endian && size > 1 {
             for element in bytes.chunks_exact_mut(size) {
                 element.reverse();

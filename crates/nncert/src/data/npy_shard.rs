@@ -1,36 +1,76 @@
-//! A shard job's rows read from `.npy` files without holding the rest of them: a
+//! A shard job's rows read from `.npy` files without reading the rest of them: a
 //! training shard `I/N` and a test block `J/M` of a user dataset (`docs/MEMORY.md`, "A
-//! training matrix larger than memory").
+//! training matrix larger than memory"; `docs/SCALING.md`, "What a job reads").
 //!
-//! The tie-break position of a training row is its place among the SHA-1 ranks of *every*
-//! training row (`docs/METHOD.md` §2), so a shard job cannot skip the other rows: it
-//! reads the whole training file once, as the whole-file loader does, hashes each row as
-//! it passes (20 bytes kept per row, the row itself dropped) and keeps the values of its
-//! own rows only, written straight into the search's layout of the shard (the one copy
-//! the shard search reads). The file's checksums (recorded in the report and compared
-//! by the merge), its length and every value's finiteness are checked over the whole
-//! file on the way, so a shard job accepts or refuses exactly the files a whole run does.
-//! The cost over a job that would read only its rows is one sequential pass of reading
-//! and hashing the file; the memory is the shard's rows plus about 32 bytes per training
-//! row (label, rank, and the two position tables while the ranks are ordered).
+//! A tie-break rank depends on its row alone (`docs/METHOD.md` §2), and the merge orders
+//! ties by (rank, index) directly, so a job hashes its own rows only. It proves which files
+//! it read by their XXH3-128 as stored ([`file_identity`]: one sequential pass at memory
+//! speed, recorded in the partial's run context and compared by the merge); the SHA-256
+//! and MD5 a single run reports are computed once for the whole run, by the merge. Of the
+//! feature files, a job parses and checks (finiteness, as the whole-file loader does) the
+//! rows of its shard and block only, seeking past the others in a plain file: every row
+//! belongs to exactly one job, so the jobs of a run refuse together what a single run
+//! refuses. Headers, lengths and both label files are checked whole by every job. Memory:
+//! the shard's rows (written straight into the search's layout) and 20 bytes of rank per
+//! shard row.
 
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
 use super::FileRecord;
-use super::npy_features::{NpyPaths, file_record, open_dataset, stream_rows};
-use super::npy_stream::{Checksums, NpyStream};
-use super::shard_rows::{ShardDataset, shard_ranges};
+use super::npy_features::{NpyPaths, file_record, open_dataset, stream_rows, stream_rows_at};
+use super::npy_stream::NpyStream;
+use super::shard_rows::{FileIdentity, ShardDataset, ShardFiles, shard_ranges};
 use crate::error::Error;
 use crate::features::FeatureMatrix;
 use crate::neighbours::TrainLayout;
-use crate::rank::{Rank, positions_of_ranks, rank};
+use crate::rank::rank;
 use crate::shard::ShardSpec;
+
+/// The XXH3-128 of the file at `path` as stored, 32 lowercase hex digits: how shard jobs
+/// and their merge prove they read the same files (`docs/SHARD-CHECKS.md`).
+pub fn file_identity(path: &Path) -> Result<String, Error> {
+    let io = |e| Error::io(path, "cannot read", e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(format!("{:032x}", hasher.digest128()))
+}
+
+/// The four files of `paths` identified ([`file_identity`]), in the order a single run
+/// lists them.
+fn identities(paths: &NpyPaths) -> Result<Vec<FileIdentity>, Error> {
+    [
+        (&paths.train_features, "train-features"),
+        (&paths.train_labels, "train-labels"),
+        (&paths.test_features, "test-features"),
+        (&paths.test_labels, "test-labels"),
+    ]
+    .into_iter()
+    .map(|(path, role)| {
+        Ok(FileIdentity {
+            role: role.to_string(),
+            path: path.display().to_string(),
+            xxh3_128: file_identity(path)?,
+        })
+    })
+    .collect()
+}
 
 /// Loads training shard `train` and test block `block` of the user dataset `paths`
 /// (`n_classes` as [`super::npy_features::load_npy_dataset`]): the same values, labels,
-/// global tie-break positions, class count and file checksums as the whole dataset
-/// loaded in memory and cut into those rows, and the same errors for a bad file.
+/// tie-break ranks and class count as the whole dataset loaded in memory and cut into
+/// those rows; the files identified by [`file_identity`]. A bad header, length or label
+/// file is refused as by the whole-file loader, a bad value only in the job's own rows.
 pub fn load_npy_shard(
     paths: &NpyPaths,
     n_classes: Option<usize>,
@@ -39,36 +79,34 @@ pub fn load_npy_shard(
 ) -> Result<ShardDataset, Error> {
     let o = open_dataset(paths, n_classes)?;
     let (tr, te) = shard_ranges(train, block, o.n_train, o.n_test)?;
-    let dims = (o.n_train, o.dim);
+    // The headers were checked by open_dataset; the rows are read without the report's
+    // checksums, seeking past the other jobs' rows.
+    drop((o.train_stream, o.test_stream));
+    let files = identities(paths)?;
     let train_labels = o.train_labels[tr.clone()].to_vec();
     // The shard's rows go straight into the layout its search reads.
     let mut layout = TrainLayout::zeroed(&train_labels, o.n_classes, o.dim);
-    let train_read = read_rows(
-        o.train_stream,
+    let mut train_ranks = Vec::with_capacity(tr.len());
+    read_rows(
+        NpyStream::open_unhashed(&paths.train_features)?,
         &paths.train_features,
-        dims,
+        o.dim,
         Keep::Range(tr.clone()),
-        Some(&o.train_labels),
-        |i, values| layout.row_mut(i).copy_from_slice(values),
+        |i, record, values| {
+            layout.row_mut(i - tr.start).copy_from_slice(values);
+            train_ranks.push(rank(o.train_labels[i], record));
+        },
     )?;
-    // Positions of every row, then only the shard's kept (the rest are 4 bytes a row).
-    let train_positions = positions_of_ranks(&train_read.ranks)[tr.clone()].to_vec();
-    drop(train_read.ranks);
-    let (test, test_sums) = read_matrix(
-        o.test_stream,
+    let test = read_matrix(
+        NpyStream::open_unhashed(&paths.test_features)?,
         &paths.test_features,
-        (o.n_test, o.dim),
+        o.dim,
         Keep::Range(te.clone()),
     )?;
     Ok(ShardDataset {
         name: "npy".into(),
         n_classes: o.n_classes,
-        files: vec![
-            file_record(&paths.train_features, "train-features", train_read.sums),
-            o.label_records.0,
-            file_record(&paths.test_features, "test-features", test_sums),
-            o.label_records.1,
-        ],
+        files: ShardFiles::Identified(files),
         caveat: None,
         train_spec: train,
         block_spec: block,
@@ -76,18 +114,10 @@ pub fn load_npy_shard(
         n_test: o.n_test,
         train: layout,
         train_labels,
-        train_positions,
+        train_ranks,
         test,
         test_labels: o.test_labels[te].to_vec(),
     })
-}
-
-/// What one pass over a feature file kept besides the rows it handed on.
-struct RowsRead {
-    /// Every row's rank (when labels were given), in file order.
-    ranks: Vec<Rank>,
-    /// The file's checksums.
-    sums: Checksums,
 }
 
 /// Which rows a pass keeps: a range (a shard), or a sorted list of distinct indices (the
@@ -104,83 +134,86 @@ impl Keep<'_> {
             Keep::Rows(rows) => rows.len(),
         }
     }
+
+    /// The kept rows as ascending runs of consecutive rows.
+    fn runs(&self) -> Vec<Range<usize>> {
+        match self {
+            Keep::Range(r) => vec![r.clone()],
+            Keep::Rows(rows) => {
+                let mut runs: Vec<Range<usize>> = Vec::new();
+                for &i in rows.iter() {
+                    match runs.last_mut() {
+                        Some(run) if run.end == i => run.end += 1,
+                        _ => runs.push(i..i + 1),
+                    }
+                }
+                runs
+            }
+        }
+    }
 }
 
-/// Reads every row of `stream` (`n × dim`), handing the f32 values of the rows `keep`
-/// says to `put(i, values)` (`i` counts the kept rows, in file order) and, when
-/// `rank_labels` is given, keeping every row's tie-break rank (SHA-1 of its label and its
-/// record as stored, as [`crate::rank::rank`]).
+/// Reads the rows `keep` says of `stream` (opened without checksums, at its first data
+/// byte), handing each one's global index, record (little-endian bytes as stored) and
+/// f32 values to `put`, in file order, and skipping the others (a seek in a plain file).
+/// Kept rows are checked as the whole-file loader checks every row.
 fn read_rows(
     mut stream: NpyStream,
     path: &Path,
-    (n, dim): (usize, usize),
+    dim: usize,
     keep: Keep<'_>,
-    rank_labels: Option<&[u32]>,
-    mut put: impl FnMut(usize, &[f32]) + Send,
-) -> Result<RowsRead, Error> {
-    // A plain file's length matches its header (checked when it was opened): allocate
-    // once. A compressed one grows with what it really holds.
-    let checked = stream.length_checked();
-    let mut kept = 0;
-    let mut next = 0; // Keep::Rows: the next index of the list to keep.
-    let mut ranks = Vec::with_capacity(match rank_labels {
-        Some(_) if checked => n,
-        _ => 0,
-    });
-    stream_rows(&mut stream, path, n, dim, |row, record, values| {
-        if let Some(labels) = rank_labels {
-            ranks.push(rank(labels[row], record));
+    mut put: impl FnMut(usize, &[u8], &[f32]) + Send,
+) -> Result<(), Error> {
+    let n = stream.header().shape.first().copied().unwrap_or(0);
+    let record_len = dim * stream.header().dtype.size();
+    let mut at = 0;
+    for run in keep.runs() {
+        if run.end > n || run.start < at {
+            return Err(Error::invalid(format!(
+                "{}: rows {}..{} asked of {n}",
+                path.display(),
+                run.start,
+                run.end
+            )));
         }
-        let is_kept = match &keep {
-            Keep::Range(r) => r.contains(&row),
-            Keep::Rows(rows) => {
-                rows.get(next) == Some(&row) && {
-                    next += 1;
-                    true
-                }
-            }
-        };
-        if is_kept {
-            put(kept, values);
-            kept += 1;
-        }
-    })?;
-    let sums = stream.finish()?;
-    Ok(RowsRead { ranks, sums })
+        stream.skip_data((run.start - at) * record_len)?;
+        stream_rows_at(&mut stream, path, run.clone(), dim, &mut put)?;
+        at = run.end;
+    }
+    stream.finish_unhashed()
 }
 
 /// [`read_rows`] into a row-major matrix of the kept rows.
 fn read_matrix(
     stream: NpyStream,
     path: &Path,
-    (n, dim): (usize, usize),
+    dim: usize,
     keep: Keep<'_>,
-) -> Result<(FeatureMatrix, Checksums), Error> {
+) -> Result<FeatureMatrix, Error> {
     let mut data = Vec::with_capacity(if stream.length_checked() {
         keep.len() * dim
     } else {
         0
     });
-    let read = read_rows(stream, path, (n, dim), keep, None, |_, values| {
+    read_rows(stream, path, dim, keep, |_, _, values| {
         data.extend_from_slice(values)
     })?;
-    let rows = FeatureMatrix {
+    Ok(FeatureMatrix {
         n: data.len() / dim.max(1),
         dim,
         data,
-    };
-    Ok((rows, read.sums))
+    })
 }
 
 /// The rows of a user dataset that some (test row, training row) pairs name, read from the
-/// `.npy` files without holding the others (`nncert merge`'s exact keys,
+/// `.npy` files without reading the others (`nncert merge`'s exact keys,
 /// `docs/MEMORY.md`), with the identity of the whole dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedRows {
     /// Number of classes of the whole dataset.
     pub n_classes: usize,
-    /// Every file read, with the checksums of its whole content.
-    pub files: Vec<FileRecord>,
+    /// Every file, identified as shard jobs identify them ([`file_identity`]).
+    pub files: Vec<FileIdentity>,
     /// The training rows named, in index order (`train_index`).
     pub train: FeatureMatrix,
     /// Their indices in the whole training set, ascending.
@@ -192,8 +225,9 @@ pub struct NamedRows {
 }
 
 /// Reads the rows of `paths` that `pairs` (global test row, global training row) name;
-/// a pair outside the dataset is an error naming it. Every row is read (and checked)
-/// once, as by [`load_npy_shard`]; only the named rows are kept.
+/// a pair outside the dataset is an error naming it. Headers and labels are checked as
+/// by [`load_npy_shard`], the named rows as every row of a whole load; the others are
+/// skipped.
 pub fn load_npy_named_rows(
     paths: &NpyPaths,
     n_classes: Option<usize>,
@@ -209,6 +243,8 @@ pub fn load_npy_named_rows(
             o.n_test, o.n_train
         )));
     }
+    drop((o.train_stream, o.test_stream));
+    let files = identities(paths)?;
     let sorted = |mut v: Vec<usize>| {
         v.sort_unstable();
         v.dedup();
@@ -216,29 +252,53 @@ pub fn load_npy_named_rows(
     };
     let train_index = sorted(pairs.iter().map(|&(_, j)| j as usize).collect());
     let test_index = sorted(pairs.iter().map(|&(q, _)| q).collect());
-    let (train, train_sums) = read_matrix(
-        o.train_stream,
+    let train = read_matrix(
+        NpyStream::open_unhashed(&paths.train_features)?,
         &paths.train_features,
-        (o.n_train, o.dim),
+        o.dim,
         Keep::Rows(&train_index),
     )?;
-    let (test, test_sums) = read_matrix(
-        o.test_stream,
+    let test = read_matrix(
+        NpyStream::open_unhashed(&paths.test_features)?,
         &paths.test_features,
-        (o.n_test, o.dim),
+        o.dim,
         Keep::Rows(&test_index),
     )?;
     Ok(NamedRows {
         n_classes: o.n_classes,
-        files: vec![
-            file_record(&paths.train_features, "train-features", train_sums),
-            o.label_records.0,
-            file_record(&paths.test_features, "test-features", test_sums),
-            o.label_records.1,
-        ],
+        files,
         train,
         train_index,
         test,
         test_index,
     })
+}
+
+/// The files of a user dataset as a single run reports them (SHA-256 of the content, MD5
+/// as stored; every value of the feature files parsed and checked) and as shard jobs
+/// identify them ([`file_identity`]): what `nncert merge` records once for a sharded run,
+/// after comparing the identities with the partials'.
+pub fn npy_file_records(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+) -> Result<(Vec<FileRecord>, Vec<FileIdentity>, usize), Error> {
+    let o = open_dataset(paths, n_classes)?;
+    let mut sums = Vec::with_capacity(2);
+    for (mut stream, path) in [
+        (o.train_stream, &paths.train_features),
+        (o.test_stream, &paths.test_features),
+    ] {
+        let n = stream.header().shape[0];
+        stream_rows(&mut stream, path, n, o.dim, |_, _, _| {})?;
+        sums.push(stream.finish()?);
+    }
+    let test_sums = sums.pop().expect("two files");
+    let train_sums = sums.pop().expect("two files");
+    let records = vec![
+        file_record(&paths.train_features, "train-features", train_sums),
+        o.label_records.0,
+        file_record(&paths.test_features, "test-features", test_sums),
+        o.label_records.1,
+    ];
+    Ok((records, identities(paths)?, o.n_classes))
 }

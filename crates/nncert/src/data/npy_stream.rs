@@ -29,13 +29,15 @@ use crate::error::Error;
 /// A reader that hashes (MD5) every byte it passes on: the file as stored.
 struct StoredMd5<R> {
     inner: R,
-    md5: Md5,
+    md5: Option<Md5>,
 }
 
 impl<R: Read> Read for StoredMd5<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.md5.update(&buf[..n]);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -59,7 +61,7 @@ pub struct NpyStream {
     path: PathBuf,
     header: NpyHeader,
     content: Content,
-    sha256: Sha256,
+    sha256: Option<Sha256>,
     /// Data bytes read so far.
     read: usize,
 }
@@ -79,6 +81,18 @@ impl NpyStream {
     /// Opens `path` (plain or gzip-compressed, detected by content) and reads its header.
     /// For a plain file, a data length other than the header's is refused here.
     pub fn open(path: &Path) -> Result<NpyStream, Error> {
+        NpyStream::open_with(path, true)
+    }
+
+    /// As [`NpyStream::open`], without the checksums (SHA-256, MD5): for a reader that
+    /// identifies the file otherwise and reads only some of its rows (a shard job,
+    /// `docs/SCALING.md`), so that [`NpyStream::skip_data`] can seek past the others in a
+    /// plain file. [`NpyStream::finish_unhashed`] ends it.
+    pub(crate) fn open_unhashed(path: &Path) -> Result<NpyStream, Error> {
+        NpyStream::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, hashed: bool) -> Result<NpyStream, Error> {
         let io_err = |e| Error::io(path, "cannot read", e);
         let file = File::open(path).map_err(io_err)?;
         let stored_len = file.metadata().map_err(io_err)?.len();
@@ -87,14 +101,14 @@ impl NpyStream {
         let gzipped = is_gzip(inner.fill_buf().map_err(io_err)?);
         let chained = StoredMd5 {
             inner,
-            md5: Md5::new(),
+            md5: hashed.then(Md5::new),
         };
         let mut content = if gzipped {
             Content::Gzip(MultiGzDecoder::new(chained))
         } else {
             Content::Plain(chained)
         };
-        let mut sha256 = Sha256::new();
+        let mut sha256 = hashed.then(Sha256::new);
         let mut prefix = vec![0u8; PREAMBLE_MAX];
         let got = read_full(&mut content, &mut prefix).map_err(|e| gzip_or_io(path, e))?;
         prefix.truncate(got);
@@ -107,7 +121,9 @@ impl NpyStream {
                 .map_err(|e| gzip_or_io(path, e))?;
         }
         let header = NpyHeader::parse(&prefix).map_err(|p| npy_err(path, p))?;
-        sha256.update(&prefix[..data_start.min(prefix.len())]);
+        if let Some(sha256) = &mut sha256 {
+            sha256.update(&prefix[..data_start.min(prefix.len())]);
+        }
         if gzipped {
             let total = header.data_start as u64 + header.data_len as u64;
             if total > MAX_DECOMPRESSED {
@@ -147,8 +163,55 @@ impl NpyStream {
     /// Fills `buf` with the next data bytes; fewer left than `buf.len()` is an error.
     pub(crate) fn read_data(&mut self, buf: &mut [u8]) -> Result<(), Error> {
         DataReader::of(self).fill(buf)?;
-        self.sha256.update(buf);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(buf);
+        }
         Ok(())
+    }
+
+    /// Skips the next `n` data bytes (fewer left is an error): a seek in a plain file
+    /// opened without checksums (whose length was checked when it was opened), else read
+    /// (and hashed) and dropped.
+    pub(crate) fn skip_data(&mut self, n: usize) -> Result<(), Error> {
+        let left = self.header.data_len - self.read;
+        if n > left {
+            return Err(npy_err(
+                &self.path,
+                NpyError::BadHeader(format!("asked to skip {n} data bytes, {left} left")),
+            ));
+        }
+        match &mut self.content {
+            Content::Plain(r) if r.md5.is_none() && self.sha256.is_none() => {
+                let by = i64::try_from(n).map_err(|_| {
+                    npy_err(&self.path, NpyError::BadHeader("skip too large".into()))
+                })?;
+                r.inner
+                    .seek_relative(by)
+                    .map_err(|e| Error::io(&self.path, "cannot read", e))?;
+                self.read += n;
+            }
+            _ => {
+                let mut buf = vec![0u8; n.min(1 << 16)];
+                let mut done = 0;
+                while done < n {
+                    let step = buf.len().min(n - done);
+                    self.read_data(&mut buf[..step])?;
+                    done += step;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a stream opened with [`NpyStream::open_unhashed`]: a plain file's length was
+    /// checked when it was opened, so nothing more is read; a compressed one is read to
+    /// its end and checked as [`NpyStream::finish`] does.
+    pub(crate) fn finish_unhashed(mut self) -> Result<(), Error> {
+        if matches!(self.content, Content::Plain(_)) {
+            return Ok(());
+        }
+        self.sha256 = None;
+        self.finish().map(|_| ())
     }
 
     /// Reads the next `len` data bytes in pieces of `piece_len` (the last one shorter),
@@ -190,7 +253,9 @@ impl NpyStream {
             let (read, processed) = rayon::join(
                 || reader.fill(&mut next),
                 || {
-                    sha256.update(&current);
+                    if let Some(sha256) = sha256.as_mut() {
+                        sha256.update(&current);
+                    }
                     process(&mut current)
                 },
             );
@@ -245,8 +310,8 @@ impl NpyStream {
         std::io::copy(&mut stored, &mut std::io::sink())
             .map_err(|e| Error::io(&self.path, "cannot read", e))?;
         Ok(Checksums {
-            sha256: format!("{:x}", self.sha256.finalize()),
-            stored_md5: format!("{:x}", stored.md5.finalize()),
+            sha256: (self.sha256).map_or(String::new(), |h| format!("{:x}", h.finalize())),
+            stored_md5: (stored.md5).map_or(String::new(), |h| format!("{:x}", h.finalize())),
             gzipped,
         })
     }

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::neighbours::Metric;
 use crate::neighbours::exact::{Bound, Exact};
 use crate::neighbours::key_interval::KeyDomain;
+use crate::rank::Rank;
 
 use super::partial::{Partial, Row, Segment, ShardSettings, ShardTable};
 use super::{ShardSpec, check_ks_and_radii};
@@ -22,9 +23,13 @@ use super::{ShardSpec, check_ks_and_radii};
 /// The first 8 bytes of every partial-result file.
 pub(crate) const MAGIC: [u8; 8] = *b"NNCERTPR";
 /// The format version this build writes and reads. Version 2 replaced version 1's
-/// SHA-256 trailer by XXH3-128 (`docs/SCALING.md`, "File format"); version 1 files are
-/// refused with a message saying so.
-pub const FORMAT_VERSION: u32 = 2;
+/// SHA-256 trailer by XXH3-128; version 3 replaced each shard's global tie-break
+/// positions (4 bytes a row, which made every job hash the whole training set) by its
+/// rows' SHA-1 ranks (20 bytes a row) (`docs/SCALING.md`, "File format"). Older files
+/// are refused with a message saying so.
+pub const FORMAT_VERSION: u32 = 3;
+/// Bytes of a tie-break rank in the file.
+const RANK_BYTES: usize = 20;
 /// Bytes of the checksum trailer.
 pub const CHECKSUM_BYTES: usize = 16;
 
@@ -41,8 +46,10 @@ pub fn checksum(body: &[u8]) -> [u8; CHECKSUM_BYTES] {
 
 /// What a reader says of a file of another version.
 fn version_error(version: u32) -> String {
-    if version == 1 {
-        "partial result format version 1 (SHA-256 trailer), this nncert reads version 2: run the shard jobs again with this nncert".to_string()
+    if version == 1 || version == 2 {
+        format!(
+            "partial result format version {version} (global tie-break positions), this nncert reads version {FORMAT_VERSION} (ranks): run the shard jobs again with this nncert"
+        )
     } else {
         format!(
             "partial result format version {version}, this nncert reads version {FORMAT_VERSION}"
@@ -172,6 +179,15 @@ impl<'a> Reader<'a> {
         self.expect(count, 4)?;
         (0..count).map(|_| self.u32()).collect()
     }
+    fn ranks(&mut self, count: usize) -> Result<Vec<Rank>, Error> {
+        self.expect(count, RANK_BYTES)?;
+        (0..count)
+            .map(|_| {
+                let b = self.take(RANK_BYTES)?;
+                Ok(Rank(b.try_into().expect("20 bytes")))
+            })
+            .collect()
+    }
 }
 
 impl Partial {
@@ -208,8 +224,8 @@ impl Partial {
             for &l in &t.labels {
                 w.u32(l);
             }
-            for &p in &t.positions {
-                w.u32(p);
+            for r in &t.ranks {
+                w.0.extend_from_slice(&r.0);
             }
         }
         for &l in &self.test_labels {
@@ -242,7 +258,7 @@ impl Partial {
         let tables: usize = 4 + self
             .shards
             .iter()
-            .map(|t| 9 + 4 * (t.labels.len() + t.positions.len()))
+            .map(|t| 9 + 4 * t.labels.len() + RANK_BYTES * t.ranks.len())
             .sum::<usize>();
         let segments = |segs: &[Segment]| -> usize {
             4 + segs.iter().map(|g| 36 + 8 * g.items.len()).sum::<usize>()
@@ -344,7 +360,7 @@ pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
             .and_then(|s| s.range(as_usize(n_train)))
             .map_err(|e| file.content(format!("partial result: training shard: {e}")))?
             .len();
-        file.skip(1 + 8 * rows as u64, len)?; // key domain, labels, positions
+        file.skip(1 + (4 + RANK_BYTES as u64) * rows as u64, len)?; // key domain, labels, ranks
         train_shards.push(index);
     }
     Ok(PartialHeader {
@@ -550,7 +566,7 @@ fn parse_settings(r: &mut Reader<'_>) -> Result<ShardSettings, Error> {
 }
 
 /// The tables of the covered training shards (ascending, each once): key domain, labels
-/// and global positions.
+/// and tie-break ranks.
 fn parse_shards(
     r: &mut Reader<'_>,
     settings: &ShardSettings,
@@ -579,19 +595,16 @@ fn parse_shards(
             })?;
         let len = spec.range(n_train)?.len();
         let labels = r.u32s(len)?;
-        let positions = r.u32s(len)?;
-        if labels.iter().any(|&l| l as usize >= n_classes)
-            || positions.iter().any(|&p| p as usize >= n_train)
-        {
-            return Err(bad(
-                "partial result: a training label or position out of range",
-            ));
+        // Any 20 bytes are a rank: nothing to check but their count.
+        let ranks = r.ranks(len)?;
+        if labels.iter().any(|&l| l as usize >= n_classes) {
+            return Err(bad("partial result: a training label out of range"));
         }
         shards.push(ShardTable {
             index: spec.index(),
             domain,
             labels,
-            positions,
+            ranks,
             origin: String::new(),
         });
     }

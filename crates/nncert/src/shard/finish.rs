@@ -1,11 +1,14 @@
 //! From a complete [`Partial`] to the single-machine [`SearchResult`]: the pairs that
 //! still need exact keys, then votes and neighbour lists in exact order.
 
+use std::cmp::Reverse;
+
 use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::neighbours::exact::Exact;
 use crate::neighbours::{KnnVotes, Neighbour, NeighbourLists, RnnVotes, SearchResult};
+use crate::rank::Rank;
 use crate::votes::Votes;
 
 use super::order::{Needs, clusters, ordered};
@@ -275,14 +278,19 @@ impl Partial {
         let s = &self.settings;
         let c = s.n_classes;
         let q = self.test_rows().start + row;
-        let position = |index: u32| tables.of(index).map_or(u32::MAX, |(t, i)| t.positions[i]);
+        // A row no covered shard holds cannot be a candidate (checked on reading); it
+        // would sort last.
+        let tie = |index: u32| {
+            let rank = tables.of(index).map_or(Rank([0; 20]), |(t, i)| t.ranks[i]);
+            (Reverse(rank), index)
+        };
         let label = |index: u32| tables.of(index).map_or(u32::MAX, |(t, i)| t.labels[i]);
         let corrupt = |what: String| Error::invalid(format!("{}: {what}", self.describe()));
         let key = |index: u32| self.known.get(&(q as u64, index)).copied();
         let mut out = FinishedRow::default();
         for (li, (segments, needs)) in self.lists_of(row, boundaries).into_iter().enumerate() {
             let domains = self.segment_domains(segments)?;
-            let items = ordered(segments, &domains, &needs, &key, &position)
+            let items = ordered(segments, &domains, &needs, &key, &tie)
                 .map_err(|j| corrupt(format!("no exact key for test row {q}, training row {j}")))?;
             let is_knn = li == 0 && !s.ks.is_empty();
             if is_knn {

@@ -38,6 +38,7 @@ use crate::neighbours::layout::TrainLayout;
 use crate::neighbours::search::{
     LaidOutReference, Lists, Reference, SearchConfig, search_detailed_laid_out,
 };
+use crate::rank::{Rank, positions_of_ranks};
 
 pub use block_stream::BlockStream;
 pub use bytes::{CHECKSUM_BYTES, FORMAT_VERSION, PartialHeader, checksum, read_header};
@@ -65,9 +66,11 @@ pub struct TrainShard<'a, R: TrainRows + ?Sized = FeatureMatrix> {
     pub features: &'a R,
     /// Their labels.
     pub labels: &'a [u32],
-    /// Their *global* tie-break positions ([`crate::rank::tie_break_positions`] of the
-    /// whole training set).
-    pub positions: &'a [u32],
+    /// Their tie-break ranks ([`crate::rank::rank`] of each row: the SHA-1 of its label
+    /// and its record as stored, `docs/METHOD.md` §2). A rank depends on its row alone,
+    /// so a shard job hashes its own rows only; the order (rank descending, global index
+    /// ascending) is the whole training set's tie-break order, without any global step.
+    pub ranks: &'a [Rank],
     /// Number of classes of the whole run.
     pub n_classes: usize,
 }
@@ -94,8 +97,26 @@ fn rows_of(m: &FeatureMatrix, range: std::ops::Range<usize>) -> FeatureMatrix {
     }
 }
 
+/// Stand-in ranks for rows whose global tie-break positions are known instead of their
+/// ranks (e.g. an [`crate::Index`], which keeps positions only): row `i` gets a rank
+/// whose order (descending) is the order of the positions (ascending), so the tie-break
+/// order of METHOD §2 is unchanged. Distinct positions give distinct ranks, so the index
+/// never has to decide. Every shard of one run must use the same kind of ranks (all
+/// SHA-1 ranks, or all stand-ins from one permutation): the two kinds do not compare.
+pub fn ranks_of_positions(positions: &[u32]) -> Vec<Rank> {
+    positions
+        .iter()
+        .map(|&p| {
+            let mut r = [0u8; 20];
+            r[..4].copy_from_slice(&(u32::MAX - p).to_be_bytes());
+            Rank(r)
+        })
+        .collect()
+}
+
 /// [`search_rows`] from the whole training reference and test set: slices shard `train`
-/// and block `block` out of them.
+/// and block `block` out of them (its positions become stand-in ranks,
+/// [`ranks_of_positions`]).
 pub fn search(
     reference: Reference<'_>,
     test: &FeatureMatrix,
@@ -117,13 +138,14 @@ pub fn search(
     }
     let shard_rows = rows_of(reference.features, tr.clone());
     let block_rows = rows_of(test, te.clone());
+    let ranks = ranks_of_positions(&reference.positions[tr.clone()]);
     search_rows(
         TrainShard {
             spec: train,
             n_train: reference.features.n,
             features: &shard_rows,
-            labels: &reference.labels[tr.clone()],
-            positions: &reference.positions[tr],
+            labels: &reference.labels[tr],
+            ranks: &ranks,
             n_classes: reference.n_classes,
         },
         TestBlock {
@@ -138,8 +160,8 @@ pub fn search(
 }
 
 /// Searches one training shard for one test block: the shard's exact k_max nearest of
-/// every test row as a set (ties broken by the global positions; listed by fast value,
-/// not in exact order), with the error bound of their
+/// every test row as a set (ties broken by rank, then index, as in the whole set; listed
+/// by fast value, not in exact order), with the error bound of their
 /// fast values, and its rNN label counts (and balls, with neighbour lists). `context`
 /// is recorded and must match in every partial merged with this one (the CLI puts the
 /// dataset checksums, features and tie rule there).
@@ -176,8 +198,10 @@ pub fn search_rows<R: TrainRows + ?Sized>(
         // near-tie of every list.
         ordered: false,
     };
-    // The shard searched on its own, with local positions in the global order.
-    let local = local_positions(train.positions);
+    // The shard searched on its own, with local positions in the global order: within a
+    // shard, (rank descending, local index ascending) is (rank descending, global index
+    // ascending), the global offset being the same for every row.
+    let local = positions_of_ranks(train.ranks);
     let built;
     let layout = match train.features.as_layout() {
         Some(layout) => layout,
@@ -215,7 +239,7 @@ pub fn search_rows<R: TrainRows + ?Sized>(
             index: train.spec.index(),
             domain: d.domain,
             labels: train.labels.to_vec(),
-            positions: train.positions.to_vec(),
+            ranks: train.ranks.to_vec(),
             origin: String::new(),
         }],
         block: test.spec,
@@ -243,10 +267,10 @@ fn check_rows<R: TrainRows + ?Sized>(
     check_ks_and_radii(config.metric, &config.ks, &config.radii)?;
     if train.features.n_rows() != tr.len()
         || train.labels.len() != tr.len()
-        || train.positions.len() != tr.len()
+        || train.ranks.len() != tr.len()
     {
         return Err(Error::invalid(format!(
-            "train shard {}: expected {} rows, labels and positions (rows {}..{} of {}), found {}, {} and {}",
+            "train shard {}: expected {} rows, labels and ranks (rows {}..{} of {}), found {}, {} and {}",
             train.spec,
             tr.len(),
             tr.start,
@@ -254,7 +278,7 @@ fn check_rows<R: TrainRows + ?Sized>(
             train.n_train,
             train.features.n_rows(),
             train.labels.len(),
-            train.positions.len()
+            train.ranks.len()
         )));
     }
     if test.features.n != te.len() || test.labels.len() != te.len() {
@@ -269,16 +293,6 @@ fn check_rows<R: TrainRows + ?Sized>(
             test.labels.len()
         )));
     }
-    if let Some(&p) = train
-        .positions
-        .iter()
-        .find(|&&p| p as usize >= train.n_train)
-    {
-        return Err(Error::invalid(format!(
-            "train shard {}: tie-break position {p} is not below n_train = {}",
-            train.spec, train.n_train
-        )));
-    }
     if let Some(&l) = train
         .labels
         .iter()
@@ -291,18 +305,6 @@ fn check_rows<R: TrainRows + ?Sized>(
         )));
     }
     Ok(tr)
-}
-
-/// The shard's rows' ranks in the order of their global positions: `0..len`, in the
-/// same relative order, so the shard search breaks ties as the whole search would.
-fn local_positions(positions: &[u32]) -> Vec<u32> {
-    let mut by_position: Vec<usize> = (0..positions.len()).collect();
-    by_position.sort_by_key(|&i| positions[i]);
-    let mut local = vec![0u32; positions.len()];
-    for (rank, &i) in by_position.iter().enumerate() {
-        local[i] = rank as u32;
-    }
-    local
 }
 
 /// The partial's rows from the shard search: rNN counts, and the kNN (and rNN) lists

@@ -255,15 +255,21 @@ pub(crate) fn clusters(
     (all, out)
 }
 
+/// Where a training row stands among rows of equal exact key: smaller first. The larger
+/// rank wins, then the smaller global index (METHOD §2), so this is (rank reversed,
+/// index): the order of the single run's tie-break positions, without computing them.
+pub(crate) type TieKey = (std::cmp::Reverse<crate::rank::Rank>, u32);
+
 /// The first `limit` candidates in exact order. `key(index)` gives the exact key of the
 /// members of clusters that need one (`None`: missing, an error of the caller's),
-/// `position(index)` the tie-break position.
+/// `tie(index)` the tie-break order of a training row (smaller first: its rank
+/// reversed, then its index — the order of the single run's positions, METHOD §2).
 pub(crate) fn ordered(
     segments: &[Segment],
     domains: &[KeyDomain],
     needs: &Needs<'_>,
     key: &dyn Fn(u32) -> Option<Exact>,
-    position: &dyn Fn(u32) -> u32,
+    tie: &dyn Fn(u32) -> TieKey,
 ) -> Result<Vec<Item>, u32> {
     let (mut all, clusters) = clusters(segments, domains, needs);
     let mut end_all = 0;
@@ -273,7 +279,7 @@ pub(crate) fn ordered(
         if exact {
             let mut keyed = Vec::with_capacity(members.len());
             for m in members.iter() {
-                keyed.push((key(m.index).ok_or(m.index)?, position(m.index), *m));
+                keyed.push((key(m.index).ok_or(m.index)?, tie(m.index), *m));
             }
             keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
             for (slot, (_, _, m)) in members.iter_mut().zip(keyed) {

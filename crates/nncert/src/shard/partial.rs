@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::neighbours::Metric;
 use crate::neighbours::exact::{Bound, Exact};
 use crate::neighbours::key_interval::KeyDomain;
+use crate::rank::Rank;
 
 use super::ShardSpec;
 
@@ -78,8 +79,9 @@ pub(crate) struct ShardTable {
     pub domain: KeyDomain,
     /// Label of each of the shard's rows.
     pub labels: Vec<u32>,
-    /// Global tie-break position of each of the shard's rows.
-    pub positions: Vec<u32>,
+    /// Tie-break rank of each of the shard's rows (SHA-1 of its label and record,
+    /// `docs/METHOD.md` §2; ties go to the larger rank, then the smaller global index).
+    pub ranks: Vec<Rank>,
     /// Where this shard's result came from (a file name; for messages, not stored).
     pub origin: String,
 }
@@ -371,29 +373,16 @@ impl Partial {
                 self.block
             )));
         }
-        // The shards' tie-break positions must be a permutation of 0..n_train: each
-        // shard checked them against n_train only, so two shards could claim one
-        // position and the tie rule would not be the single-machine one.
+        // Every row has exactly one rank: each covered shard's table has one per row of
+        // the shard (checked when the partial was read or searched), and the shards are
+        // every shard once (above). Any 20 bytes are a rank, and (rank descending, index
+        // ascending) is a total order, so nothing else can break the tie rule; the global
+        // positions are never needed (the merge compares ranks, `docs/SCALING.md`).
         let n = self.settings.n_train;
-        let mut seen = vec![false; n];
-        let mut total = 0usize;
-        for t in &self.shards {
-            for &p in &t.positions {
-                total += 1;
-                match seen.get_mut(p as usize) {
-                    Some(s) if !*s => *s = true,
-                    _ => {
-                        return Err(Error::invalid(format!(
-                            "{}: tie-break position {p} given twice or not below n_train = {n} (expected a permutation of 0..{n})",
-                            self.describe()
-                        )));
-                    }
-                }
-            }
-        }
+        let total: usize = self.shards.iter().map(|t| t.ranks.len()).sum();
         if total != n {
             return Err(Error::invalid(format!(
-                "{}: {total} tie-break positions for {n} training rows",
+                "{}: {total} tie-break ranks for {n} training rows",
                 self.describe()
             )));
         }
