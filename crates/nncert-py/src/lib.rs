@@ -313,7 +313,7 @@ impl NeighbourIndex {
     }
 
     /// Training shard `shard = (I, N)` (1-based; rows ⌊(I−1)n/N⌋ … ⌊In/N⌋ − 1): its
-    /// features, labels and global tie-break positions, for `shard_search`.
+    /// features, labels and tie-break ranks (stand-ins in the order of the index's positions), for `shard_search`.
     fn train_shard<'py>(
         &self,
         py: Python<'py>,
