@@ -6,10 +6,10 @@
 
 mod common;
 
-use nncert::certify::cluster::cluster_counts;
-use nncert::certify::label_search::{SEARCH_GRID, search_label_counts, search_partition};
+use nncert::certify::label_search::{SEARCH_GRID, search_partition};
 use nncert::certify::one_label::{Needs, OneLabelSolver, group_certified_one_label};
 use nncert::certify::polish::EMPTY;
+use nncert::certify::sweep::sweep_counts;
 use nncert::certify::{PointCertificate, certify_points};
 use nncert::{Certification, CurveOptions, Method, TieRule, Votes};
 use proptest::prelude::*;
@@ -77,9 +77,8 @@ proptest! {
         let c = votes.n_classes();
         let needs = Needs::new(&votes, tie);
         let max_e = 60;
-        let (_, cluster_label) = cluster_counts(&points, c, Some(&needs), max_e);
-        let cluster_label = cluster_label.unwrap();
-        let search = search_label_counts(&points, &needs, &cluster_label, max_e);
+        let swept = sweep_counts(&points, c, Some(&needs), max_e, true);
+        let (cluster_label, search) = (swept.cluster_label.unwrap(), swept.search_label.unwrap());
         prop_assert_eq!(search.len(), max_e as usize + 1);
         let last = points.iter().filter(|p| p.correct()).map(|p| p.margin).max().unwrap_or(0).min(max_e);
         for e in 0..=max_e {
