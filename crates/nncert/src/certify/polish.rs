@@ -71,7 +71,7 @@ pub fn polish_groups(
 ) {
     let c = groups.first().map_or(0, Vec::len);
     let cost = |i: usize| points[i].cost_key() - e;
-    let mut keys: Vec<u64> = Vec::with_capacity(c);
+    let mut costs = SortedCosts::new(groups, c, cost);
     let mut thresholds: Vec<(u64, usize)> = Vec::new();
     let mut members: Vec<(u64, usize)> = Vec::new();
     let mut taken: Vec<bool> = Vec::new();
@@ -84,20 +84,12 @@ pub fn polish_groups(
             thresholds.clear();
             for (j, g) in groups.iter_mut().enumerate() {
                 if g[l] != EMPTY {
-                    members.push((cost(g[l]), g[l]));
+                    let k = cost(g[l]);
+                    members.push((k, g[l]));
+                    costs.remove(j, k);
                     g[l] = EMPTY;
                 }
-                keys.clear();
-                keys.extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| cost(i)));
-                keys.sort_unstable();
-                let mut spent = 0u64;
-                for &k in &keys {
-                    if spent + k > e {
-                        break;
-                    }
-                    spent += k;
-                }
-                thresholds.push((e - spent, j));
+                thresholds.push((e - costs.flipped_cost(j, e), j));
             }
             members.sort_unstable();
             thresholds.sort_unstable();
@@ -111,6 +103,7 @@ pub fn polish_groups(
                     Some(k) => {
                         taken[k] = true;
                         groups[thresholds[k].1][l] = m;
+                        costs.insert(thresholds[k].1, m_cost);
                     }
                     None => unmatched.push((m_cost, m)),
                 }
@@ -118,19 +111,97 @@ pub fn polish_groups(
             // Unmatched members are flipped wherever they go: into the free groups with
             // the largest τ, then into new groups.
             let mut free = (0..thresholds.len()).rev().filter(|&k| !taken[k]);
-            for &(_, m) in &unmatched {
+            for &(m_cost, m) in &unmatched {
                 match free.next() {
-                    Some(k) => groups[thresholds[k].1][l] = m,
+                    Some(k) => {
+                        groups[thresholds[k].1][l] = m;
+                        costs.insert(thresholds[k].1, m_cost);
+                    }
                     None => {
                         let mut g = vec![EMPTY; c];
                         g[l] = m;
                         groups.push(g);
+                        costs.push_group(m_cost);
                     }
                 }
             }
         }
     }
     groups.retain(|g| g.iter().any(|&i| i != EMPTY));
+}
+
+/// Each group's member costs in ascending order, kept up to date as members move, so that
+/// a group's flipped cost (the attacker's greedy prefix) is one pass over at most `c`
+/// values instead of a gather and a sort per group and label.
+struct SortedCosts {
+    /// Group `j`'s costs in `values[j·c .. j·c + len[j]]`, ascending.
+    values: Vec<u64>,
+    len: Vec<usize>,
+    c: usize,
+}
+
+impl SortedCosts {
+    fn new(groups: &[Vec<usize>], c: usize, cost: impl Fn(usize) -> u64) -> Self {
+        let mut costs = SortedCosts {
+            values: Vec::with_capacity(groups.len() * c),
+            len: Vec::with_capacity(groups.len()),
+            c,
+        };
+        for g in groups {
+            let start = costs.values.len();
+            costs
+                .values
+                .extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| cost(i)));
+            let len = costs.values.len() - start;
+            costs.values[start..].sort_unstable();
+            costs.values.resize(start + c, 0);
+            costs.len.push(len);
+        }
+        costs
+    }
+
+    fn group(&self, j: usize) -> &[u64] {
+        &self.values[j * self.c..j * self.c + self.len[j]]
+    }
+
+    /// Removes one cost equal to `k` from group `j` (it holds one).
+    fn remove(&mut self, j: usize, k: u64) {
+        let at = self.group(j).partition_point(|&x| x < k);
+        debug_assert_eq!(self.group(j).get(at), Some(&k));
+        let start = j * self.c;
+        self.values[start + at..start + self.len[j]].rotate_left(1);
+        self.len[j] -= 1;
+    }
+
+    /// Adds cost `k` to group `j` (which has a free slot: one member per label).
+    fn insert(&mut self, j: usize, k: u64) {
+        let at = self.group(j).partition_point(|&x| x < k);
+        let start = j * self.c;
+        self.len[j] += 1;
+        self.values[start + at..start + self.len[j]].rotate_right(1);
+        self.values[start + at] = k;
+    }
+
+    /// A new group with one member of cost `k`.
+    fn push_group(&mut self, k: u64) {
+        let start = self.values.len();
+        self.values.resize(start + self.c, 0);
+        self.values[start] = k;
+        self.len.push(1);
+    }
+
+    /// What the attacker spends in group `j` at `e` under the paper's bound: the largest
+    /// prefix of its ascending costs with sum ≤ `e`.
+    fn flipped_cost(&self, j: usize, e: u64) -> u64 {
+        let mut spent = 0u64;
+        for &k in self.group(j) {
+            if spent + k > e {
+                break;
+            }
+            spent += k;
+        }
+        spent
+    }
 }
 
 /// Groups what is left in `lists` (each label's members, `(g, index)` in any order of

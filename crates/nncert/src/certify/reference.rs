@@ -1,7 +1,8 @@
-//! The naive twins of [`super::sweep`]: CLUSTER and SEARCH as they were computed before the
-//! shared sweep and the windowed evaluation (each curve on its own, SEARCH rebuilding its
-//! seeds, every group solved at every `e`). Kept, in tests only, so that the fast path is
-//! compared with them count for count on random and tie-heavy instances.
+//! The naive twins of the fast paths behind `best`: CLUSTER and SEARCH as they were computed
+//! before [`super::sweep`] and the windowed evaluation (each curve on its own, SEARCH
+//! rebuilding its seeds, every group solved at every `e`), and POLISH's matching step
+//! re-sorting every group's costs for every label. Kept, in tests only, so that the fast
+//! paths are compared with them count for count on random and tie-heavy instances.
 
 use super::PointCertificate;
 use super::cluster::{GRID, Sacrifices, cluster_groups, groups_certified_away};
@@ -9,7 +10,7 @@ use super::label_search::{SEARCH_GRID, search_partition_from};
 use super::one_label::{
     Needs, OneLabelSolver, certified_alone, correct_by_label_descending, largest_margin,
 };
-use super::polish::{groups_certified, polished_groups};
+use super::polish::{EMPTY, groups_certified, polished_groups};
 
 /// CLUSTER's curves, every partition built and solved on its own: at each `e` the best of
 /// POLISH's partition at `e` and the CLUSTER partitions built at the next grid point
@@ -79,10 +80,83 @@ pub(crate) fn search_label_counts_reference(
     counts
 }
 
+/// POLISH's label-by-label matching as it was written first: every group's costs gathered
+/// and sorted again for every label.
+pub(crate) fn polish_groups_reference(
+    groups: &mut Vec<Vec<usize>>,
+    points: &[PointCertificate],
+    e: u64,
+    rounds: usize,
+) {
+    let c = groups.first().map_or(0, Vec::len);
+    let cost = |i: usize| points[i].cost_key() - e;
+    let mut keys: Vec<u64> = Vec::with_capacity(c);
+    let mut thresholds: Vec<(u64, usize)> = Vec::new();
+    let mut members: Vec<(u64, usize)> = Vec::new();
+    let mut taken: Vec<bool> = Vec::new();
+    for _ in 0..rounds {
+        for l in 0..c {
+            if groups.iter().all(|g| g[l] == EMPTY) {
+                continue;
+            }
+            members.clear();
+            thresholds.clear();
+            for (j, g) in groups.iter_mut().enumerate() {
+                if g[l] != EMPTY {
+                    members.push((cost(g[l]), g[l]));
+                    g[l] = EMPTY;
+                }
+                keys.clear();
+                keys.extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| cost(i)));
+                keys.sort_unstable();
+                let mut spent = 0u64;
+                for &k in &keys {
+                    if spent + k > e {
+                        break;
+                    }
+                    spent += k;
+                }
+                thresholds.push((e - spent, j));
+            }
+            members.sort_unstable();
+            thresholds.sort_unstable();
+            taken.clear();
+            taken.resize(thresholds.len(), false);
+            let mut unmatched: Vec<(u64, usize)> = Vec::new();
+            for &(m_cost, m) in &members {
+                // The free group with the largest τ < cost (best fit).
+                let below = thresholds.partition_point(|t| t.0 < m_cost);
+                match (0..below).rev().find(|&k| !taken[k]) {
+                    Some(k) => {
+                        taken[k] = true;
+                        groups[thresholds[k].1][l] = m;
+                    }
+                    None => unmatched.push((m_cost, m)),
+                }
+            }
+            // Unmatched members are flipped wherever they go: into the free groups with
+            // the largest τ, then into new groups.
+            let mut free = (0..thresholds.len()).rev().filter(|&k| !taken[k]);
+            for &(_, m) in &unmatched {
+                match free.next() {
+                    Some(k) => groups[thresholds[k].1][l] = m,
+                    None => {
+                        let mut g = vec![EMPTY; c];
+                        g[l] = m;
+                        groups.push(g);
+                    }
+                }
+            }
+        }
+    }
+    groups.retain(|g| g.iter().any(|&i| i != EMPTY));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::certify::certify_points;
+    use crate::certify::polish::polish_groups;
     use crate::certify::sweep::sweep_counts;
     use crate::rng::SplitMix64;
     use crate::votes::{TieRule, Votes};
@@ -160,5 +234,50 @@ mod tests {
             searched_above_floor > 20,
             "{searched_above_floor} cases where SEARCH found more"
         );
+    }
+
+    /// POLISH's matching with costs kept sorted equals the one that sorts again, partition
+    /// for partition, from random starting partitions of D2 (random and tie-heavy votes,
+    /// including groups that empty and members that need new groups).
+    #[test]
+    fn polish_equals_its_naive_twin() {
+        let mut rng = SplitMix64::new(0x9011_5400);
+        let mut moved = 0;
+        for case in 0..400 {
+            let c = 2 + rng.below(9) as usize;
+            let n = 20 + rng.below(200) as usize;
+            let (spread, boost, scale) = if case % 2 == 0 {
+                (40, 120, 1)
+            } else {
+                (4, 8, 1 + rng.below(5))
+            };
+            let votes = votes(&mut rng, n, c, spread, boost, scale);
+            let points = certify_points(&votes, TieRule::Larger);
+            let e = 1 + rng.below(60);
+            let mut groups: Vec<Vec<usize>> = Vec::new();
+            for (i, p) in points.iter().enumerate() {
+                if !(p.correct() && p.margin > e && p.margin <= 2 * e) {
+                    continue;
+                }
+                let l = p.prediction.predicted as usize;
+                let j = rng.below(groups.len() as u64 + 2) as usize;
+                match groups.get_mut(j) {
+                    Some(g) if g[l] == EMPTY => g[l] = i,
+                    _ => {
+                        let mut g = vec![EMPTY; c];
+                        g[l] = i;
+                        groups.push(g);
+                    }
+                }
+            }
+            let rounds = 1 + rng.below(4) as usize;
+            let mut fast = groups.clone();
+            polish_groups(&mut fast, &points, e, rounds);
+            let mut naive = groups.clone();
+            polish_groups_reference(&mut naive, &points, e, rounds);
+            assert_eq!(fast, naive, "case {case}, e = {e}, {rounds} rounds");
+            moved += usize::from(fast != groups);
+        }
+        assert!(moved > 200, "{moved} partitions changed");
     }
 }
