@@ -75,6 +75,7 @@ pub fn polish_groups(
     let mut thresholds: Vec<(u64, usize)> = Vec::new();
     let mut members: Vec<(u64, usize)> = Vec::new();
     let mut taken: Vec<bool> = Vec::new();
+    let mut free_below = FreeBelow::default();
     for _ in 0..rounds {
         for l in 0..c {
             if groups.iter().all(|g| g[l] == EMPTY) {
@@ -84,9 +85,8 @@ pub fn polish_groups(
             thresholds.clear();
             for (j, g) in groups.iter_mut().enumerate() {
                 if g[l] != EMPTY {
-                    let k = cost(g[l]);
+                    let k = costs.take_out(j, l);
                     members.push((k, g[l]));
-                    costs.remove(j, k);
                     g[l] = EMPTY;
                 }
                 thresholds.push((e - costs.flipped_cost(j, e), j));
@@ -95,15 +95,16 @@ pub fn polish_groups(
             thresholds.sort_unstable();
             taken.clear();
             taken.resize(thresholds.len(), false);
+            free_below.reset(thresholds.len());
             let mut unmatched: Vec<(u64, usize)> = Vec::new();
             for &(m_cost, m) in &members {
                 // The free group with the largest τ < cost (best fit).
                 let below = thresholds.partition_point(|t| t.0 < m_cost);
-                match (0..below).rev().find(|&k| !taken[k]) {
+                match free_below.take_last_before(below) {
                     Some(k) => {
                         taken[k] = true;
                         groups[thresholds[k].1][l] = m;
-                        costs.insert(thresholds[k].1, m_cost);
+                        costs.insert(thresholds[k].1, l, m_cost);
                     }
                     None => unmatched.push((m_cost, m)),
                 }
@@ -115,13 +116,13 @@ pub fn polish_groups(
                 match free.next() {
                     Some(k) => {
                         groups[thresholds[k].1][l] = m;
-                        costs.insert(thresholds[k].1, m_cost);
+                        costs.insert(thresholds[k].1, l, m_cost);
                     }
                     None => {
                         let mut g = vec![EMPTY; c];
                         g[l] = m;
                         groups.push(g);
-                        costs.push_group(m_cost);
+                        costs.push_group(l, m_cost);
                     }
                 }
             }
@@ -132,11 +133,14 @@ pub fn polish_groups(
 
 /// Each group's member costs in ascending order, kept up to date as members move, so that
 /// a group's flipped cost (the attacker's greedy prefix) is one pass over at most `c`
-/// values instead of a gather and a sort per group and label.
+/// values instead of a gather and a sort per group and label; and each slot's cost, so that
+/// taking a member out reads no test input's certificate.
 struct SortedCosts {
     /// Group `j`'s costs in `values[j·c .. j·c + len[j]]`, ascending.
     values: Vec<u64>,
     len: Vec<usize>,
+    /// The cost of the member in group `j`'s slot `l` at `slot[j·c + l]` (when there is one).
+    slot: Vec<u64>,
     c: usize,
 }
 
@@ -145,9 +149,13 @@ impl SortedCosts {
         let mut costs = SortedCosts {
             values: Vec::with_capacity(groups.len() * c),
             len: Vec::with_capacity(groups.len()),
+            slot: Vec::with_capacity(groups.len() * c),
             c,
         };
         for g in groups {
+            costs
+                .slot
+                .extend(g.iter().map(|&i| if i == EMPTY { 0 } else { cost(i) }));
             let start = costs.values.len();
             costs
                 .values
@@ -164,17 +172,20 @@ impl SortedCosts {
         &self.values[j * self.c..j * self.c + self.len[j]]
     }
 
-    /// Removes one cost equal to `k` from group `j` (it holds one).
-    fn remove(&mut self, j: usize, k: u64) {
+    /// Takes the member in group `j`'s slot `l` out of the sorted costs; returns its cost.
+    fn take_out(&mut self, j: usize, l: usize) -> u64 {
+        let k = self.slot[j * self.c + l];
         let at = self.group(j).partition_point(|&x| x < k);
         debug_assert_eq!(self.group(j).get(at), Some(&k));
         let start = j * self.c;
         self.values[start + at..start + self.len[j]].rotate_left(1);
         self.len[j] -= 1;
+        k
     }
 
-    /// Adds cost `k` to group `j` (which has a free slot: one member per label).
-    fn insert(&mut self, j: usize, k: u64) {
+    /// Puts a member of cost `k` into group `j`'s free slot `l`.
+    fn insert(&mut self, j: usize, l: usize, k: u64) {
+        self.slot[j * self.c + l] = k;
         let at = self.group(j).partition_point(|&x| x < k);
         let start = j * self.c;
         self.len[j] += 1;
@@ -182,12 +193,14 @@ impl SortedCosts {
         self.values[start + at] = k;
     }
 
-    /// A new group with one member of cost `k`.
-    fn push_group(&mut self, k: u64) {
+    /// A new group with one member of cost `k`, in slot `l`.
+    fn push_group(&mut self, l: usize, k: u64) {
         let start = self.values.len();
         self.values.resize(start + self.c, 0);
         self.values[start] = k;
         self.len.push(1);
+        self.slot.resize(start + self.c, 0);
+        self.slot[start + l] = k;
     }
 
     /// What the attacker spends in group `j` at `e` under the paper's bound: the largest
@@ -201,6 +214,38 @@ impl SortedCosts {
             spent += k;
         }
         spent
+    }
+}
+
+/// The free positions of `0..n`, answering "the largest free position below `k`" in
+/// near-constant time (a union-find that skips taken positions) where a scan down from `k`
+/// would pass over every taken one: best fit fills runs of neighbouring groups.
+#[derive(Default)]
+struct FreeBelow {
+    /// `up[k + 1]` leads towards the largest free position `≤ k` (`up[k + 1] = k + 1` when
+    /// `k` is free); `up[0] = 0` stands for "none".
+    up: Vec<usize>,
+}
+
+impl FreeBelow {
+    /// Every position of `0..n` free.
+    fn reset(&mut self, n: usize) {
+        self.up.clear();
+        self.up.extend(0..=n);
+    }
+
+    /// Takes and returns the largest free position `< below`, if any.
+    fn take_last_before(&mut self, below: usize) -> Option<usize> {
+        let mut x = below;
+        while self.up[x] != x {
+            self.up[x] = self.up[self.up[x]];
+            x = self.up[x];
+        }
+        if x == 0 {
+            return None;
+        }
+        self.up[x] = x - 1;
+        Some(x - 1)
     }
 }
 
