@@ -65,7 +65,8 @@ impl Sacrifices {
 
 /// The CLUSTER partition of D2 at `e` (before the comparison with POLISH), with sacrifices
 /// chosen by `strategy`: each group as one test index (or [`EMPTY`]) per label; also
-/// returns the number of D1 inputs. `by_label` is [`correct_by_label_descending`].
+/// returns the number of D1 inputs. `by_label` is
+/// [`correct_by_label_descending`](super::one_label::correct_by_label_descending).
 pub fn cluster_groups(
     by_label: &[Vec<(u64, usize)>],
     points: &[PointCertificate],

@@ -190,7 +190,7 @@ mod tests {
     /// cut before and after their last non-zero `e`, with and without needs.
     #[test]
     fn the_sweep_equals_its_naive_twins() {
-        let mut rng = SplitMix64::new(0x5eed_7_1115);
+        let mut rng = SplitMix64::new(0x5eed_7115);
         let mut searched_above_floor = 0;
         for case in 0..120 {
             let c = 2 + rng.below(9) as usize;

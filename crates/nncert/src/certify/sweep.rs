@@ -15,7 +15,7 @@
 //!
 //! The partitions, the seed chosen and every count are exactly those of computing each
 //! curve on its own (POLISH at every `e`, CLUSTER at its grid points, SEARCH rebuilding its
-//! seeds); the windows' counts come from [`window_counts`], which equals solving every
+//! seeds); the windows' counts come from `window_eval`, which equals solving every
 //! group at every `e`. Results are maxima of exact integers, so they do not depend on how
 //! the windows are spread over threads.
 
