@@ -6,16 +6,15 @@
 
 use serde::Serialize;
 
-use crate::certify::cluster::cluster_counts;
 use crate::certify::grouping::{Partition, island_counts};
 use crate::certify::grouping_bound::{non_increasing_from_left, tightest_upper_bound};
 use crate::certify::individual::individual_counts;
-use crate::certify::label_search::search_label_counts;
 use crate::certify::lp_group::{LpCounts, lp_counts};
 use crate::certify::one_label::{
     Needs, island_one_label_counts, partition_one_label_counts, partition_one_label_horizon,
 };
 use crate::certify::polish::polish_counts;
+use crate::certify::sweep::sweep_counts;
 use crate::certify::threat::{self, Threat};
 use crate::certify::{Certification, Method, PointCertificate, certify_points};
 use crate::classifier::Classifier;
@@ -652,9 +651,10 @@ impl SharedGroupings {
                 (None, None)
             };
         let wants_lp = job.wants(Certification::Lp) || job.wants(Certification::LpLabel);
-        // SEARCH (in `best`) starts from CLUSTER's one-label curve.
+        // SEARCH (in `best`) starts from CLUSTER's partitions and one-label curve; one
+        // sweep computes them together.
         let search_needs = needs.filter(|_| wants_best || job.wants(Certification::SearchLabel));
-        let (cluster, cluster_label) = if job.wants(Certification::Cluster)
+        let (cluster, cluster_label, search_label) = if job.wants(Certification::Cluster)
             || job.wants(Certification::ClusterLabel)
             || wants_lp
             || search_needs.is_some()
@@ -664,11 +664,16 @@ impl SharedGroupings {
                     || job.wants(Certification::LpLabel)
                     || search_needs.is_some()
             });
-            let (paper, one_label) =
-                cluster_counts(points, n_classes, one_label_needs, job.compute_to);
-            (Some(paper), one_label)
+            let swept = sweep_counts(
+                points,
+                n_classes,
+                one_label_needs,
+                job.compute_to,
+                search_needs.is_some(),
+            );
+            (Some(swept.cluster), swept.cluster_label, swept.search_label)
         } else {
-            (None, None)
+            (None, None, None)
         };
         let lp = match (&cluster, wants_lp) {
             (Some(cluster), true) => {
@@ -682,12 +687,6 @@ impl SharedGroupings {
                         .as_deref()
                         .filter(|_| one_label_needs.is_some()),
                 ))
-            }
-            _ => None,
-        };
-        let search_label = match (search_needs, &cluster_label) {
-            (Some(needs), Some(floor)) => {
-                Some(search_label_counts(points, needs, floor, job.compute_to))
             }
             _ => None,
         };

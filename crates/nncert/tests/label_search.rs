@@ -6,10 +6,10 @@
 
 mod common;
 
-use nncert::certify::cluster::cluster_counts;
-use nncert::certify::label_search::{SEARCH_GRID, search_label_counts, search_partition};
+use nncert::certify::label_search::{SEARCH_GRID, search_partition};
 use nncert::certify::one_label::{Needs, OneLabelSolver, group_certified_one_label};
 use nncert::certify::polish::EMPTY;
+use nncert::certify::sweep::sweep_counts;
 use nncert::certify::{PointCertificate, certify_points};
 use nncert::{Certification, CurveOptions, Method, TieRule, Votes};
 use proptest::prelude::*;
@@ -77,9 +77,8 @@ proptest! {
         let c = votes.n_classes();
         let needs = Needs::new(&votes, tie);
         let max_e = 60;
-        let (_, cluster_label) = cluster_counts(&points, c, Some(&needs), max_e);
-        let cluster_label = cluster_label.unwrap();
-        let search = search_label_counts(&points, &needs, &cluster_label, max_e);
+        let swept = sweep_counts(&points, c, Some(&needs), max_e, true);
+        let (cluster_label, search) = (swept.cluster_label.unwrap(), swept.search_label.unwrap());
         prop_assert_eq!(search.len(), max_e as usize + 1);
         let last = points.iter().filter(|p| p.correct()).map(|p| p.margin).max().unwrap_or(0).min(max_e);
         for e in 0..=max_e {
@@ -137,4 +136,94 @@ fn search_curves_do_not_depend_on_the_thread_count() {
         let many = run(threads);
         assert_eq!(one.curves, many.curves);
     }
+}
+
+/// Tie-heavy rNN votes: every label 0–3 votes and the true label 0–7 more, each times
+/// `scale`, so margins and needs collide everywhere (equal costs, equal thresholds, ties
+/// between groups); with a `scale` above 1 the curves are long enough for the grids.
+fn tie_heavy_votes(seed: u64, n: usize, c: usize, scale: u32) -> Votes {
+    let mut rng = nncert::SplitMix64::new(seed);
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
+    let counts: Vec<u32> = (0..n * c)
+        .map(|k| {
+            scale
+                * (rng.below(4) as u32
+                    + if labels[k / c] as usize == k % c {
+                        rng.below(8) as u32
+                    } else {
+                        0
+                    })
+        })
+        .collect();
+    Votes::new(counts, c, labels).unwrap()
+}
+
+/// The curves `best` is assembled from, on seeded instances, one line per instance and
+/// certification: `name certification count count …` (counts from `e = 0`).
+fn golden_lines() -> String {
+    let instances: [(&str, Votes, TieRule); 5] = [
+        (
+            "random-600x10",
+            common::random_rnn_votes(0x601d_0001, 600, 10),
+            TieRule::Larger,
+        ),
+        (
+            "random-300x3",
+            common::random_rnn_votes(0x601d_0002, 300, 3),
+            TieRule::Smaller,
+        ),
+        (
+            "ties-500x4",
+            tie_heavy_votes(0x601d_0003, 500, 4, 1),
+            TieRule::Smaller,
+        ),
+        (
+            "ties-400x10",
+            tie_heavy_votes(0x601d_0004, 400, 10, 1),
+            TieRule::Larger,
+        ),
+        (
+            "ties-x10-500x6",
+            tie_heavy_votes(0x601d_0005, 500, 6, 10),
+            TieRule::Larger,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, votes, tie) in instances {
+        let mut options = CurveOptions::new(Method::Rnn, "");
+        options.tie = tie;
+        options.joint = vec![
+            Certification::IslandLabel,
+            Certification::Cluster,
+            Certification::ClusterLabel,
+            Certification::SearchLabel,
+            Certification::Best,
+        ];
+        let result = nncert::certify_votes(&votes, &options).unwrap();
+        for curve in &result.curves {
+            let counts: Vec<String> = curve.certified.iter().map(u64::to_string).collect();
+            out += &format!("{name} {} {}\n", curve.certification, counts.join(" "));
+        }
+    }
+    out
+}
+
+/// `best` and the curves it is assembled from, count for count, as the code before the
+/// windowed evaluation and the shared seeds computed them (`tests/fixtures/best_golden.txt`,
+/// written by that code; `NNCERT_BLESS=1` rewrites it — only when the numbers are meant to
+/// change, and then the change must be explained in `docs/REPRODUCTION.md`).
+#[test]
+fn best_matches_the_golden_curves() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/best_golden.txt");
+    let lines = golden_lines();
+    if std::env::var_os("NNCERT_BLESS").is_some() {
+        std::fs::write(&path, &lines).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (the golden curves of best)", path.display()));
+    for (k, (got, want)) in lines.lines().zip(golden.lines()).enumerate() {
+        assert_eq!(got, want, "line {} of {}", k + 1, path.display());
+    }
+    assert_eq!(lines.lines().count(), golden.lines().count());
 }

@@ -29,10 +29,9 @@
 //! result does not depend on the thread count.
 
 use super::PointCertificate;
-use super::one_label::{
-    Needs, OneLabelSolver, certified_alone, correct_by_label_descending, largest_margin,
-};
-use super::polish::{EMPTY, groups_certified, polish_groups, polished_groups, push_island_rest};
+use super::one_label::{Needs, OneLabelSolver};
+use super::polish::{EMPTY, groups_certified, polish_groups, push_island_rest};
+use super::sweep::sweep_counts;
 
 /// Rounds of POLISH's matching over all labels after the construction.
 const ROUNDS: usize = 4;
@@ -66,7 +65,8 @@ impl Sacrifices {
 
 /// The CLUSTER partition of D2 at `e` (before the comparison with POLISH), with sacrifices
 /// chosen by `strategy`: each group as one test index (or [`EMPTY`]) per label; also
-/// returns the number of D1 inputs. `by_label` is [`correct_by_label_descending`].
+/// returns the number of D1 inputs. `by_label` is
+/// [`correct_by_label_descending`](super::one_label::correct_by_label_descending).
 pub fn cluster_groups(
     by_label: &[Vec<(u64, usize)>],
     points: &[PointCertificate],
@@ -220,66 +220,15 @@ pub const GRID: u64 = 4;
 /// `certified[e]` for `e` in `0..=max_e`: at each `e` the best (by the paper's count) of
 /// POLISH's partition at `e` and the CLUSTER partitions built at the next grid point
 /// `≥ e` (see [`GRID`]), under the paper's bound; and, when `needs` is given, the largest
-/// one-label count of those partitions.
+/// one-label count of those partitions. Computed by [`sweep_counts`] (without SEARCH).
 pub fn cluster_counts(
     points: &[PointCertificate],
     n_classes: usize,
     needs: Option<&Needs>,
     max_e: u64,
 ) -> (Vec<u64>, Option<Vec<u64>>) {
-    use rayon::prelude::*;
-    let by_label = correct_by_label_descending(points, n_classes);
-    let max_margin = largest_margin(&by_label);
-    let last = max_e.min(max_margin);
-    let len = last as usize + 1;
-    // D1 at each e: correct inputs with g > 2e, certified alone or in any group.
-    let alone: Vec<u64> = (0..=last).map(|e| certified_alone(&by_label, e)).collect();
-    let polished: Vec<(u64, u64)> = (0..=last)
-        .into_par_iter()
-        .map_init(OneLabelSolver::new, |solver, e| {
-            let (d1, groups) = polished_groups(&by_label, points, e);
-            let (paper, label) = groups_certified(&groups, points, needs, e, solver);
-            (d1 + paper, d1 + label.unwrap_or(0))
-        })
-        .collect();
-    let grid: Vec<u64> = (0..=last.div_ceil(GRID))
-        .map(|k| (k * GRID).min(last))
-        .collect();
-    // Per grid point: its window of e and the counts of its partition there.
-    let windows: Vec<(u64, Vec<(u64, u64)>)> = grid
-        .par_iter()
-        .map_init(OneLabelSolver::new, |solver, &at| {
-            let from = at.saturating_sub(GRID - 1);
-            let to = at;
-            let mut counts = vec![(0u64, 0u64); (to - from + 1) as usize];
-            for strategy in Sacrifices::ALL {
-                let (_, groups) = cluster_groups(&by_label, points, at, strategy);
-                for (e, best) in (from..=to).zip(counts.iter_mut()) {
-                    let (paper, label) = groups_certified_away(&groups, points, needs, e, solver);
-                    let d1 = alone[e as usize];
-                    best.0 = best.0.max(d1 + paper);
-                    best.1 = best.1.max(d1 + label.unwrap_or(0));
-                }
-            }
-            (from, counts)
-        })
-        .collect();
-    let mut paper: Vec<u64> = polished.iter().map(|x| x.0).collect();
-    let mut label: Vec<u64> = polished.iter().map(|x| x.1).collect();
-    for (from, counts) in &windows {
-        for (k, &(p, l)) in counts.iter().enumerate() {
-            let e = *from as usize + k;
-            paper[e] = paper[e].max(p);
-            label[e] = label[e].max(l);
-        }
-    }
-    debug_assert_eq!(paper.len(), len);
-    paper.resize(max_e as usize + 1, 0);
-    let one_label = needs.map(|_| {
-        label.resize(max_e as usize + 1, 0);
-        label
-    });
-    (paper, one_label)
+    let swept = sweep_counts(points, n_classes, needs, max_e, false);
+    (swept.cluster, swept.cluster_label)
 }
 
 /// [`groups_certified`] of groups built at another `e`, not counting members that are

@@ -32,14 +32,12 @@
 //! count.
 
 use super::PointCertificate;
-use super::cluster::{Sacrifices, cluster_groups, groups_certified_away};
-use super::one_label::{
-    Needs, OneLabelSolver, certified_alone, correct_by_label_descending, largest_margin,
-};
+use super::cluster::{Sacrifices, cluster_groups};
+use super::one_label::{Needs, OneLabelSolver, correct_by_label_descending};
 use super::polish::{EMPTY, groups_certified, polished_groups};
 
 /// Rounds of the exact label-by-label matching over all labels.
-const ROUNDS: usize = 2;
+pub(crate) const ROUNDS: usize = 2;
 
 /// The search runs at every `SEARCH_GRID`-th `e` (and the last); its partition is also
 /// evaluated, exactly, at the `SEARCH_GRID − 1` values of `e` below. Any partition is valid
@@ -222,60 +220,17 @@ fn best_fit(
     matched
 }
 
-/// `certified[e]` for `e` in `0..=max_e` under the one-label bound: at each `e` the larger
-/// of `floor[e]` (the `cluster-label` curve, whose partitions seed the search) and the
-/// exact one-label count of the partition the search built at the next grid point `≥ e`
-/// (see [`SEARCH_GRID`]).
-pub fn search_label_counts(
-    points: &[PointCertificate],
-    needs: &Needs,
-    floor: &[u64],
-    max_e: u64,
-) -> Vec<u64> {
-    use rayon::prelude::*;
-    let n_classes = needs.n_classes();
-    let by_label = correct_by_label_descending(points, n_classes);
-    let last = max_e.min(largest_margin(&by_label));
-    let grid: Vec<u64> = (0..=last.div_ceil(SEARCH_GRID))
-        .map(|k| (k * SEARCH_GRID).min(last))
-        .collect();
-    // Each grid point serves the e above the previous one, up to itself.
-    let windows: Vec<(u64, Vec<u64>)> = (0..grid.len())
-        .into_par_iter()
-        .map_init(OneLabelSolver::new, |solver, k| {
-            let at = grid[k];
-            let from = if k == 0 { 0 } else { grid[k - 1] + 1 };
-            let groups = searched_groups(&by_label, points, needs, at, solver);
-            let counts = (from..=at)
-                .map(|e| {
-                    let (_, label) = groups_certified_away(&groups, points, Some(needs), e, solver);
-                    certified_alone(&by_label, e) + label.unwrap_or(0)
-                })
-                .collect();
-            (from, counts)
-        })
-        .collect();
-    let mut counts: Vec<u64> = floor.to_vec();
-    counts.resize(max_e as usize + 1, 0);
-    for (from, window) in &windows {
-        for (k, &v) in window.iter().enumerate() {
-            let e = *from as usize + k;
-            counts[e] = counts[e].max(v);
-        }
-    }
-    counts
-}
-
 /// SEARCH's partition of D2 at `e`: each group as one test index (or [`EMPTY`]) per label.
-/// The curve of [`search_label_counts`] at a grid point `e` is at least its exact one-label
-/// count (plus D1).
+/// The `search_label` curve of [`sweep_counts`](super::sweep::sweep_counts) at a grid point
+/// `e` is at least its exact one-label count (plus D1).
 pub fn search_partition(points: &[PointCertificate], needs: &Needs, e: u64) -> Vec<Vec<usize>> {
     let by_label = correct_by_label_descending(points, needs.n_classes());
-    searched_groups(&by_label, points, needs, e, &mut OneLabelSolver::new())
+    search_partition_from(&by_label, points, needs, e, &mut OneLabelSolver::new())
 }
 
-/// The best seed at `e` ([`best_seed`]) improved by [`search_groups`].
-fn searched_groups(
+/// The best seed at `e` ([`best_seed`]) improved by [`search_groups`]; the sweep gets the
+/// same partition from the seeds it has already built.
+pub(crate) fn search_partition_from(
     by_label: &[Vec<(u64, usize)>],
     points: &[PointCertificate],
     needs: &Needs,
@@ -288,7 +243,7 @@ fn searched_groups(
 }
 
 /// The partition, among POLISH's and CLUSTER's (both sacrifice rules) at `e`, with the
-/// largest one-label count (the first on a tie).
+/// largest one-label count (the first on a tie; see [`pick_seed`]).
 fn best_seed(
     by_label: &[Vec<(u64, usize)>],
     points: &[PointCertificate],
@@ -296,15 +251,24 @@ fn best_seed(
     e: u64,
     solver: &mut OneLabelSolver,
 ) -> Vec<Vec<usize>> {
-    let mut best: Option<(u64, Vec<Vec<usize>>)> = None;
     let seeds = std::iter::once(polished_groups(by_label, points, e).1).chain(
         Sacrifices::ALL
             .iter()
             .map(|&s| cluster_groups(by_label, points, e, s).1),
     );
-    for groups in seeds {
+    pick_seed(seeds.map(|groups| {
         let (_, label) = groups_certified(&groups, points, Some(needs), e, solver);
-        let label = label.unwrap_or(0);
+        (label.unwrap_or(0), groups)
+    }))
+}
+
+/// SEARCH's seed among `(one-label count, partition)` pairs, in the order POLISH, CLUSTER
+/// *few*, CLUSTER *cheap*: the largest count, the first on a tie.
+pub(crate) fn pick_seed(
+    seeds: impl IntoIterator<Item = (u64, Vec<Vec<usize>>)>,
+) -> Vec<Vec<usize>> {
+    let mut best: Option<(u64, Vec<Vec<usize>>)> = None;
+    for (label, groups) in seeds {
         if best.as_ref().is_none_or(|(b, _)| label > *b) {
             best = Some((label, groups));
         }

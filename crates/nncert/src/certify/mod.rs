@@ -7,6 +7,9 @@
 //! - [`polish`]: ISLAND's groups improved label by label by an exact matching step.
 //! - [`cluster`]: groups of a tight certified cluster plus cheap sacrifices, then polished.
 //! - [`label_search`]: groups searched for the one-label bound, seeded by POLISH and CLUSTER.
+//! - [`sweep`]: one pass over the curve computing POLISH, CLUSTER and SEARCH together, so
+//!   that SEARCH reuses their partitions; a fixed partition's counts over a window of `e`
+//!   are computed without solving every group at every `e` (`window_eval`).
 //! - [`lp_group`]: groups rounded from the LP relaxation of the best-grouping problem.
 //! - [`pair_exchange`]: a local search re-partitioning two groups at a time, exactly.
 //! - [`grouping_bound`], [`lp_bound`]: proven upper bounds on what any grouping can
@@ -29,7 +32,11 @@ pub mod lp_group;
 pub mod one_label;
 pub mod pair_exchange;
 pub mod polish;
+#[cfg(test)]
+mod reference;
+pub mod sweep;
 pub mod threat;
+pub(crate) mod window_eval;
 
 use std::fmt;
 use std::str::FromStr;

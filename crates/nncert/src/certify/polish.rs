@@ -71,10 +71,11 @@ pub fn polish_groups(
 ) {
     let c = groups.first().map_or(0, Vec::len);
     let cost = |i: usize| points[i].cost_key() - e;
-    let mut keys: Vec<u64> = Vec::with_capacity(c);
+    let mut costs = SortedCosts::new(groups, c, cost);
     let mut thresholds: Vec<(u64, usize)> = Vec::new();
     let mut members: Vec<(u64, usize)> = Vec::new();
     let mut taken: Vec<bool> = Vec::new();
+    let mut free_below = FreeBelow::default();
     for _ in 0..rounds {
         for l in 0..c {
             if groups.iter().all(|g| g[l] == EMPTY) {
@@ -84,33 +85,26 @@ pub fn polish_groups(
             thresholds.clear();
             for (j, g) in groups.iter_mut().enumerate() {
                 if g[l] != EMPTY {
-                    members.push((cost(g[l]), g[l]));
+                    let k = costs.take_out(j, l);
+                    members.push((k, g[l]));
                     g[l] = EMPTY;
                 }
-                keys.clear();
-                keys.extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| cost(i)));
-                keys.sort_unstable();
-                let mut spent = 0u64;
-                for &k in &keys {
-                    if spent + k > e {
-                        break;
-                    }
-                    spent += k;
-                }
-                thresholds.push((e - spent, j));
+                thresholds.push((e - costs.flipped_cost(j, e), j));
             }
             members.sort_unstable();
             thresholds.sort_unstable();
             taken.clear();
             taken.resize(thresholds.len(), false);
+            free_below.reset(thresholds.len());
             let mut unmatched: Vec<(u64, usize)> = Vec::new();
             for &(m_cost, m) in &members {
                 // The free group with the largest τ < cost (best fit).
                 let below = thresholds.partition_point(|t| t.0 < m_cost);
-                match (0..below).rev().find(|&k| !taken[k]) {
+                match free_below.take_last_before(below) {
                     Some(k) => {
                         taken[k] = true;
                         groups[thresholds[k].1][l] = m;
+                        costs.insert(thresholds[k].1, l, m_cost);
                     }
                     None => unmatched.push((m_cost, m)),
                 }
@@ -118,19 +112,141 @@ pub fn polish_groups(
             // Unmatched members are flipped wherever they go: into the free groups with
             // the largest τ, then into new groups.
             let mut free = (0..thresholds.len()).rev().filter(|&k| !taken[k]);
-            for &(_, m) in &unmatched {
+            for &(m_cost, m) in &unmatched {
                 match free.next() {
-                    Some(k) => groups[thresholds[k].1][l] = m,
+                    Some(k) => {
+                        groups[thresholds[k].1][l] = m;
+                        costs.insert(thresholds[k].1, l, m_cost);
+                    }
                     None => {
                         let mut g = vec![EMPTY; c];
                         g[l] = m;
                         groups.push(g);
+                        costs.push_group(l, m_cost);
                     }
                 }
             }
         }
     }
     groups.retain(|g| g.iter().any(|&i| i != EMPTY));
+}
+
+/// Each group's member costs in ascending order, kept up to date as members move, so that
+/// a group's flipped cost (the attacker's greedy prefix) is one pass over at most `c`
+/// values instead of a gather and a sort per group and label; and each slot's cost, so that
+/// taking a member out reads no test input's certificate.
+struct SortedCosts {
+    /// Group `j`'s costs in `values[j·c .. j·c + len[j]]`, ascending.
+    values: Vec<u64>,
+    len: Vec<usize>,
+    /// The cost of the member in group `j`'s slot `l` at `slot[j·c + l]` (when there is one).
+    slot: Vec<u64>,
+    c: usize,
+}
+
+impl SortedCosts {
+    fn new(groups: &[Vec<usize>], c: usize, cost: impl Fn(usize) -> u64) -> Self {
+        let mut costs = SortedCosts {
+            values: Vec::with_capacity(groups.len() * c),
+            len: Vec::with_capacity(groups.len()),
+            slot: Vec::with_capacity(groups.len() * c),
+            c,
+        };
+        for g in groups {
+            costs
+                .slot
+                .extend(g.iter().map(|&i| if i == EMPTY { 0 } else { cost(i) }));
+            let start = costs.values.len();
+            costs
+                .values
+                .extend(g.iter().filter(|&&i| i != EMPTY).map(|&i| cost(i)));
+            let len = costs.values.len() - start;
+            costs.values[start..].sort_unstable();
+            costs.values.resize(start + c, 0);
+            costs.len.push(len);
+        }
+        costs
+    }
+
+    fn group(&self, j: usize) -> &[u64] {
+        &self.values[j * self.c..j * self.c + self.len[j]]
+    }
+
+    /// Takes the member in group `j`'s slot `l` out of the sorted costs; returns its cost.
+    fn take_out(&mut self, j: usize, l: usize) -> u64 {
+        let k = self.slot[j * self.c + l];
+        let at = self.group(j).partition_point(|&x| x < k);
+        debug_assert_eq!(self.group(j).get(at), Some(&k));
+        let start = j * self.c;
+        self.values[start + at..start + self.len[j]].rotate_left(1);
+        self.len[j] -= 1;
+        k
+    }
+
+    /// Puts a member of cost `k` into group `j`'s free slot `l`.
+    fn insert(&mut self, j: usize, l: usize, k: u64) {
+        self.slot[j * self.c + l] = k;
+        let at = self.group(j).partition_point(|&x| x < k);
+        let start = j * self.c;
+        self.len[j] += 1;
+        self.values[start + at..start + self.len[j]].rotate_right(1);
+        self.values[start + at] = k;
+    }
+
+    /// A new group with one member of cost `k`, in slot `l`.
+    fn push_group(&mut self, l: usize, k: u64) {
+        let start = self.values.len();
+        self.values.resize(start + self.c, 0);
+        self.values[start] = k;
+        self.len.push(1);
+        self.slot.resize(start + self.c, 0);
+        self.slot[start + l] = k;
+    }
+
+    /// What the attacker spends in group `j` at `e` under the paper's bound: the largest
+    /// prefix of its ascending costs with sum ≤ `e`.
+    fn flipped_cost(&self, j: usize, e: u64) -> u64 {
+        let mut spent = 0u64;
+        for &k in self.group(j) {
+            if spent + k > e {
+                break;
+            }
+            spent += k;
+        }
+        spent
+    }
+}
+
+/// The free positions of `0..n`, answering "the largest free position below `k`" in
+/// near-constant time (a union-find that skips taken positions) where a scan down from `k`
+/// would pass over every taken one: best fit fills runs of neighbouring groups.
+#[derive(Default)]
+struct FreeBelow {
+    /// `up[k + 1]` leads towards the largest free position `≤ k` (`up[k + 1] = k + 1` when
+    /// `k` is free); `up[0] = 0` stands for "none".
+    up: Vec<usize>,
+}
+
+impl FreeBelow {
+    /// Every position of `0..n` free.
+    fn reset(&mut self, n: usize) {
+        self.up.clear();
+        self.up.extend(0..=n);
+    }
+
+    /// Takes and returns the largest free position `< below`, if any.
+    fn take_last_before(&mut self, below: usize) -> Option<usize> {
+        let mut x = below;
+        while self.up[x] != x {
+            self.up[x] = self.up[self.up[x]];
+            x = self.up[x];
+        }
+        if x == 0 {
+            return None;
+        }
+        self.up[x] = x - 1;
+        Some(x - 1)
+    }
 }
 
 /// Groups what is left in `lists` (each label's members, `(g, index)` in any order of
