@@ -28,6 +28,13 @@ use super::one_label::{
 use super::polish::{groups_certified, polished_groups};
 use super::window_eval::window_counts;
 
+// SEARCH's seeds at a grid point are the CLUSTER partitions built there, which exist only
+// if every SEARCH grid point is also a CLUSTER grid point.
+const _: () = assert!(
+    SEARCH_GRID.is_multiple_of(GRID),
+    "SEARCH_GRID must be a multiple of GRID"
+);
+
 /// The curves of one sweep, `0..=max_e` each (raw: not yet made non-increasing).
 pub struct SweepCounts {
     /// CLUSTER under the paper's bound (never below POLISH).
