@@ -21,7 +21,7 @@
 //! **Buckets.** Members are priced per `(label, cost bucket)` (buckets given by their upper
 //! edges, [`Buckets`]). The relaxation lets a flipped member of label `l` in bucket `b` count
 //! for `L_{l,b}`, the largest real cost of its label and bucket; places the certified
-//! part's smallest cost `m` in one of [`THRESHOLD_SPLITS`] cost ranges `(lo, hi]` of its
+//! part's smallest cost `m` in one of `THRESHOLD_SPLITS` (8) cost ranges `(lo, hi]` of its
 //! bucket `b*`, takes the requirement at the largest real cost `M ≤ hi` of that range, and
 //! counts a flipped member of `b*` at the largest cost of its label up to `M`; counts
 //! covered cost in units of `⌈need/512⌉`, each member rounded up; and drops `Σ_F ≤ e`.
@@ -206,11 +206,11 @@ pub enum Role {
 /// [`Threshold::new`]).
 pub(crate) const MAX_STATES: u64 = 512;
 
-/// Each threshold bucket is split into this many cost ranges for `m` (see [`Threshold`]):
+/// Each threshold bucket is split into this many cost ranges for `m` (see `Threshold`):
 /// the requirement on the flipped part is then taken at the largest cost of `m`'s range
 /// rather than of its whole bucket. Only the pricing gets finer (the prices stay per label
 /// and bucket, so the LP keeps its size); measured in `docs/JOINT.md`.
-pub const THRESHOLD_SPLITS: u64 = 8;
+pub(crate) const THRESHOLD_SPLITS: u64 = 8;
 
 /// What a threshold range requires of the flipped part: the certified part's smallest cost
 /// `m` lies in bucket `b*` and in `(lo, hi]` (a sub-range of the bucket), its coverage in
