@@ -123,6 +123,39 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(300, 0x01b0_0d07))]
+
+    /// With buckets wide enough that each threshold range holds several costs (up to the
+    /// whole of `[1, e]` in one bucket), the pricing is still never below the best real
+    /// group: the split thresholds (`m` known only up to its range, a flipped member of the
+    /// threshold bucket counted at the largest cost up to the range's top) relax every real
+    /// group.
+    #[test]
+    fn split_thresholds_are_never_below_the_best_real_group(
+        c in 1usize..5,
+        e in 8u64..60,
+        width in 4u64..60,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = SplitMix64::new(seed);
+        let costs: Vec<Vec<u64>> = (0..c)
+            .map(|_| (0..rng.below(5)).map(|_| 1 + rng.below(e)).collect())
+            .collect();
+        let d2 = BucketedD2::new(&costs, e, width);
+        let prices: Vec<Vec<i64>> = (0..c)
+            .map(|_| {
+                (0..d2.n_buckets)
+                    .map(|_| (rng.below(5) as i64) * SCALE / 4)
+                    .collect()
+            })
+            .collect();
+        let (relaxed, _) = max_reduced_value(&d2, &prices);
+        let brute = brute_max_reduced(&costs, &d2, &prices);
+        prop_assert!(relaxed >= brute, "relaxed {} < brute {}", relaxed, brute);
+    }
+}
+
 /// The best grouping of D2 at e by exhaustion (D1 added).
 fn best_grouping_brute_force(points: &[PointCertificate], e: u64) -> u64 {
     fn extend(

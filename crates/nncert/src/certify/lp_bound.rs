@@ -20,12 +20,14 @@
 //!
 //! **Buckets.** Members are priced per `(label, cost bucket)` (buckets given by their upper
 //! edges, [`Buckets`]). The relaxation lets a flipped member of label `l` in bucket `b` count
-//! for `L_{l,b}`, the largest real cost of its label and bucket; lets the certified part
-//! start at any member of the threshold's bucket, whose requirement is taken at that
-//! bucket's largest cost `M`; counts covered cost in units of `⌈need/512⌉`, each member
-//! rounded up; and drops `Σ_F ≤ e`. Every real group is among the relaxed ones, with the
-//! same value and the same buckets (a real flipped cost is at most `L_{l,b}`, and the real
-//! threshold is at most `M`), so the bound stays proven; it only gets looser with wider
+//! for `L_{l,b}`, the largest real cost of its label and bucket; places the certified
+//! part's smallest cost `m` in one of `THRESHOLD_SPLITS` (8) cost ranges `(lo, hi]` of its
+//! bucket `b*`, takes the requirement at the largest real cost `M ≤ hi` of that range, and
+//! counts a flipped member of `b*` at the largest cost of its label up to `M`; counts
+//! covered cost in units of `⌈need/512⌉`, each member rounded up; and drops `Σ_F ≤ e`.
+//! Every real group is among the relaxed ones, with the same value and the same buckets (a
+//! real flipped cost is at most `L_{l,b}`, and at most `m ≤ M` in `b*`; its certified
+//! members cost more than `lo`), so the bound stays proven; it only gets looser with wider
 //! buckets (`docs/JOINT.md`, "An LP upper bound").
 //!
 //! **Finding the prices.** The dual LP `min Σ_{l,b} n_{l,b} y_{l,b}` subject to
@@ -61,6 +63,9 @@ pub struct BucketedD2 {
     /// `largest[l][b]`: the largest cost of a label-`l` member in bucket `b` (0 if none).
     /// The pricing counts a flipped member at this cost rather than at the bucket's top.
     pub largest: Vec<Vec<u64>>,
+    /// `sorted[l]`: every D2 cost of label `l`, ascending (the split thresholds need the
+    /// largest cost of a label and bucket below a given value).
+    pub sorted: Vec<Vec<u64>>,
     /// `e` itself.
     pub e: u64,
 }
@@ -86,6 +91,14 @@ impl BucketedD2 {
         let n_buckets = tops.len();
         let mut counts = vec![vec![0u64; n_buckets]; costs.len()];
         let mut largest = vec![vec![0u64; n_buckets]; costs.len()];
+        let sorted: Vec<Vec<u64>> = costs
+            .iter()
+            .map(|list| {
+                let mut list = list.clone();
+                list.sort_unstable();
+                list
+            })
+            .collect();
         for (l, list) in costs.iter().enumerate() {
             for &c in list {
                 debug_assert!((1..=e).contains(&c));
@@ -99,6 +112,7 @@ impl BucketedD2 {
             n_buckets,
             counts,
             largest,
+            sorted,
             e,
         }
     }
@@ -127,6 +141,16 @@ impl BucketedD2 {
     /// Number of D2 members.
     pub fn len(&self) -> u64 {
         self.counts.iter().flatten().sum()
+    }
+
+    /// The largest cost of label `l` in bucket `b` that is at most `at` (0 if none).
+    pub fn largest_at_most(&self, l: usize, b: usize, at: u64) -> u64 {
+        let list = &self.sorted[l];
+        let below = list.partition_point(|&c| c <= at.min(self.tops[b]));
+        match below.checked_sub(1).map(|k| list[k]) {
+            Some(c) if c > self.floor_of(b) => c,
+            _ => 0,
+        }
     }
 
     /// Whether there is no D2 member.
@@ -182,11 +206,23 @@ pub enum Role {
 /// [`Threshold::new`]).
 pub(crate) const MAX_STATES: u64 = 512;
 
-/// What one threshold bucket `b*` (holding the certified part's smallest cost `m`)
-/// requires of the flipped part, in coverage units of `unit` cost.
+/// Each threshold bucket is split into this many cost ranges for `m` (see `Threshold`):
+/// the requirement on the flipped part is then taken at the largest cost of `m`'s range
+/// rather than of its whole bucket. Only the pricing gets finer (the prices stay per label
+/// and bucket, so the LP keeps its size); measured in `docs/JOINT.md`.
+pub(crate) const THRESHOLD_SPLITS: u64 = 8;
+
+/// What a threshold range requires of the flipped part: the certified part's smallest cost
+/// `m` lies in bucket `b*` and in `(lo, hi]` (a sub-range of the bucket), its coverage in
+/// units of `unit` cost.
 struct Threshold {
-    /// The threshold bucket.
+    /// The threshold bucket `b*`.
     bucket: usize,
+    /// `m > lo`: a certified member of bucket `b*` costs more than `lo`.
+    lo: u64,
+    /// `top`: the largest cost of any member in `(lo, hi]`, so `m ≤ top`; a flipped member
+    /// of bucket `b*` costs at most `top`.
+    top: u64,
     /// Cost per coverage unit.
     unit: u64,
     /// Units the flipped part must cover: `⌈need / unit⌉`.
@@ -194,28 +230,63 @@ struct Threshold {
 }
 
 impl Threshold {
-    /// `None` when no member lies in bucket `b*` (no real group has its `m` there).
-    /// Otherwise `m ≤ M`, the largest cost in the bucket, so the flipped part covers at
-    /// least `need = max(1, e + 1 − M)`; it is counted in units of `⌈need / MAX_STATES⌉`
-    /// (1 when `need ≤ MAX_STATES`), each flipped member's cost rounded *up* to whole
-    /// units, so every real group still reaches the cap.
-    fn new(d2: &BucketedD2, bucket: usize) -> Option<Threshold> {
-        let top = d2.largest.iter().map(|row| row[bucket]).max().unwrap_or(0);
-        if top == 0 {
+    /// `None` when no member costs in `(lo, hi]` of bucket `b*` (no real group has its `m`
+    /// there). Otherwise `m ≤ top`, the largest cost there, so the flipped part covers at
+    /// least `need = max(1, e + 1 − top)`; it is counted in units of
+    /// `⌈need / MAX_STATES⌉` (1 when `need ≤ MAX_STATES`), each flipped member's cost
+    /// rounded *up* to whole units, so every real group still reaches the cap.
+    fn new(d2: &BucketedD2, bucket: usize, lo: u64, hi: u64) -> Option<Threshold> {
+        let top = (0..d2.counts.len())
+            .map(|l| d2.largest_at_most(l, bucket, hi))
+            .max()
+            .unwrap_or(0);
+        if top <= lo {
             return None;
         }
         let need = (d2.e + 1).saturating_sub(top).max(1);
         let unit = need.div_ceil(MAX_STATES).max(1);
         Some(Threshold {
             bucket,
+            lo,
+            top,
             unit,
             cap: need.div_ceil(unit) as usize,
         })
     }
 
-    /// The units a flipped member of label `l`, bucket `b ≤ b*`, covers at most.
-    fn units(&self, d2: &BucketedD2, l: usize, b: usize) -> usize {
-        d2.largest[l][b].div_ceil(self.unit) as usize
+    /// The threshold ranges of bucket `b*`: its costs `(floor, top]` cut into
+    /// [`THRESHOLD_SPLITS`] ranges of (about) equal width; every cost of the bucket lies in
+    /// exactly one.
+    fn all(d2: &BucketedD2, bucket: usize) -> impl Iterator<Item = Threshold> + '_ {
+        let floor = d2.floor_of(bucket);
+        let width = (d2.tops[bucket] - floor).div_ceil(THRESHOLD_SPLITS).max(1);
+        (0..THRESHOLD_SPLITS)
+            .map(move |k| {
+                (
+                    floor + k * width,
+                    (floor + (k + 1) * width).min(d2.tops[bucket]),
+                )
+            })
+            .take_while(move |&(lo, _)| lo < d2.tops[bucket])
+            .filter_map(move |(lo, hi)| Threshold::new(d2, bucket, lo, hi))
+    }
+
+    /// The units a flipped member of label `l`, bucket `b ≤ b*`, covers at most (its cost
+    /// is at most the largest of its label and bucket, and in `b*` at most `top`); `None`
+    /// when the label has no member there.
+    fn units(&self, d2: &BucketedD2, l: usize, b: usize) -> Option<usize> {
+        let cost = if b == self.bucket {
+            d2.largest_at_most(l, b, self.top)
+        } else {
+            d2.largest[l][b]
+        };
+        (cost > 0).then(|| cost.div_ceil(self.unit) as usize)
+    }
+
+    /// Whether label `l` may have a certified member in bucket `b ≥ b*`: in `b*` only a
+    /// member costing more than `lo`.
+    fn certifies(&self, d2: &BucketedD2, l: usize, b: usize) -> bool {
+        d2.counts[l][b] > 0 && (b > self.bucket || d2.largest[l][b] > self.lo)
     }
 }
 
@@ -229,15 +300,19 @@ pub fn max_reduced_value(d2: &BucketedD2, prices: &[Vec<i64>]) -> (i64, Vec<Vec<
     let mut dp: Vec<i64> = Vec::new();
     let mut next: Vec<i64> = Vec::new();
     for bucket in 0..d2.n_buckets {
-        let Some(threshold) = Threshold::new(d2, bucket) else {
-            continue;
-        };
-        let value = run_dp(d2, prices, &threshold, &mut dp, &mut next, None);
-        if value == NONE {
-            continue;
+        // The most violated group of the bucket's ranges (one cut per bucket and round).
+        let mut bucket_best: Option<(i64, Threshold)> = None;
+        for threshold in Threshold::all(d2, bucket) {
+            let value = run_dp(d2, prices, &threshold, &mut dp, &mut next, None);
+            if value == NONE {
+                continue;
+            }
+            best = best.max(value);
+            if value > 0 && bucket_best.as_ref().is_none_or(|b| value > b.0) {
+                bucket_best = Some((value, threshold));
+            }
         }
-        best = best.max(value);
-        if value > 0 {
+        if let Some((_, threshold)) = bucket_best {
             patterns.push(backtrack(d2, prices, &threshold));
         }
     }
@@ -263,7 +338,7 @@ fn run_dp(
     dp.resize(cap + 1, NONE);
     dp[0] = 0;
     for (l, row) in d2.counts.iter().enumerate() {
-        let certified = best_certified(row, &prices[l], threshold.bucket);
+        let certified = best_certified(d2, l, &prices[l], threshold);
         let gain = certified.map_or(0, |x| x.0);
         next.clear();
         next.extend(dp.iter().map(|&v| if v == NONE { NONE } else { v + gain }));
@@ -272,7 +347,9 @@ fn run_dp(
             (0..=cap).map(|s| (s, role)).collect::<Vec<_>>()
         });
         for b in (0..=threshold.bucket).filter(|&b| row[b] > 0) {
-            let step = threshold.units(d2, l, b);
+            let Some(step) = threshold.units(d2, l, b) else {
+                continue;
+            };
             let price = prices[l][b];
             for (s, &here) in dp.iter().enumerate() {
                 if here == NONE {
@@ -296,12 +373,17 @@ fn run_dp(
     dp[cap]
 }
 
-/// The best certified member of one label for a threshold bucket: `(SCALE − price,
-/// bucket)` over its non-empty buckets `≥ threshold`, if positive (else the label is better
-/// left out or flipped). Ties go to the lower bucket.
-fn best_certified(row: &[u64], prices: &[i64], threshold: usize) -> Option<(i64, usize)> {
-    (threshold..row.len())
-        .filter(|&b| row[b] > 0)
+/// The best certified member of label `l` for a threshold: `(SCALE − price, bucket)` over
+/// the buckets `≥ b*` where it may be certified ([`Threshold::certifies`]), if positive
+/// (else the label is better left out or flipped). Ties go to the lower bucket.
+fn best_certified(
+    d2: &BucketedD2,
+    l: usize,
+    prices: &[i64],
+    threshold: &Threshold,
+) -> Option<(i64, usize)> {
+    (threshold.bucket..d2.n_buckets)
+        .filter(|&b| threshold.certifies(d2, l, b))
         .map(|b| (SCALE - prices[b], b))
         .max_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)))
         .filter(|x| x.0 > 0)
