@@ -55,6 +55,24 @@ fn npy_dataset(dir: &Path) -> Vec<String> {
     ]
 }
 
+/// `certify-votes` of rNN votes into `out`, run in `dir`.
+fn certify_rnn(dir: &Path, votes: &str, labels: &str, out: &str) -> Output {
+    run_in(
+        &[
+            "certify-votes",
+            "--votes",
+            votes,
+            "--labels",
+            labels,
+            "--kind",
+            "rnn",
+            "--out",
+            out,
+        ],
+        dir,
+    )
+}
+
 fn with<'a>(head: &[&'a str], data: &'a [String], tail: &[&'a str]) -> Vec<&'a str> {
     let mut v = head.to_vec();
     v.extend(data.iter().map(String::as_str));
@@ -73,22 +91,7 @@ fn a_directory_merely_named_like_an_output_is_never_replaced() {
     std::fs::write(proj.join("thesis.tex"), "x").unwrap();
     std::fs::write(proj.join("src/main.py"), "y").unwrap();
     std::fs::write(proj.join("REPRODUCTION.md"), "# notes").unwrap();
-    let certify = |out: &str| {
-        run_in(
-            &[
-                "certify-votes",
-                "--votes",
-                &v,
-                "--labels",
-                &y,
-                "--kind",
-                "rnn",
-                "--out",
-                out,
-            ],
-            &dir,
-        )
-    };
+    let certify = |out: &str| certify_rnn(&dir, &v, &y, out);
     assert_refused_with(&certify("proj"), "not an nncert output", "REPRODUCTION.md");
     let cfg = dir.join("cfg");
     std::fs::create_dir(&cfg).unwrap();
@@ -130,20 +133,7 @@ fn an_output_directory_over_the_inputs_is_refused_before_any_work() {
         "votes",
     );
     let before = names(&dir.join("vv"));
-    let o = run_in(
-        &[
-            "certify-votes",
-            "--votes",
-            "vv/rnn_r1.npy",
-            "--labels",
-            "vv/test_labels.npy",
-            "--kind",
-            "rnn",
-            "--out",
-            "vv/.",
-        ],
-        &dir,
-    );
+    let o = certify_rnn(&dir, "vv/rnn_r1.npy", "vv/test_labels.npy", "vv/.");
     assert_refused_with(
         &o,
         "is or contains the input",
@@ -187,22 +177,7 @@ fn an_output_directory_over_the_inputs_is_refused_before_any_work() {
 fn output_names_are_normalised_and_probed_with_the_staging_name() {
     let dir = scratch("audit_out_names");
     let (v, y) = votes_inputs(&dir);
-    let run = |out: &str| {
-        run_in(
-            &[
-                "certify-votes",
-                "--votes",
-                &v,
-                "--labels",
-                &y,
-                "--kind",
-                "rnn",
-                "--out",
-                out,
-            ],
-            &dir,
-        )
-    };
+    let run = |out: &str| certify_rnn(&dir, &v, &y, out);
     ok(&run("e0"), "e0");
     ok(&run("e0/."), "e0/.");
     ok(&run("e0/"), "e0/");
