@@ -30,6 +30,7 @@ pub mod label_search;
 pub mod lp_bound;
 pub mod lp_group;
 pub mod one_label;
+pub(crate) mod packing_lp;
 pub mod pair_exchange;
 pub mod polish;
 #[cfg(test)]
