@@ -221,7 +221,7 @@ proptest! {
         let by_label = correct_by_label_descending(&points, c);
         for e in 0..=12u64 {
             let best = best_grouping_brute_force(&points, e);
-            for scheme in [Buckets::Uniform(buckets), Buckets::Adaptive(buckets + 1)] {
+            for scheme in [Buckets::Uniform(buckets), Buckets::Adaptive(buckets + 1), Buckets::Quantile(buckets + 1)] {
                 let bound = lp_bound_at(&by_label, e, scheme);
                 prop_assert!(best <= bound, "e = {}, {:?}: best grouping {} > LP bound {}", e, scheme, best, bound);
             }
@@ -270,7 +270,8 @@ proptest! {
             prop_assert!(lp_label[at] >= cluster_label.as_ref().unwrap()[at], "e = {}", e);
             prop_assert!(lp_label[at] >= lp.paper[at], "e = {}", e);
             prop_assert!(lp.paper[at] <= best, "e = {}: lp {} > best grouping {}", e, lp.paper[at], best);
-            let (d1, groups, bound) = lp_groups(&by_label, &points, e, if e % 2 == 0 { Buckets::Uniform(3) } else { Buckets::Adaptive(4) });
+            let scheme = [Buckets::Uniform(3), Buckets::Adaptive(4), Buckets::Quantile(4)][e as usize % 3];
+            let (d1, groups, bound) = lp_groups(&by_label, &points, e, scheme);
             prop_assert!(best <= bound, "e = {}: best {} > LP bound {}", e, best, bound);
             let mut seen: Vec<usize> = Vec::new();
             for g in &groups {
@@ -293,11 +294,11 @@ proptest! {
     }
 }
 
-/// The cutting planes converge on a random instance of realistic shape: the prices the
+/// Column generation converges on a random instance of realistic shape: the prices the
 /// LP finds satisfy every group (up to rounding), so the correction term `⌊|D2|/2⌋·Δ`
 /// adds almost nothing.
 #[test]
-fn cutting_planes_converge() {
+fn column_generation_converges() {
     let mut rng = SplitMix64::new(0x1b0_0d03);
     let e = 200;
     let costs: Vec<Vec<u64>> = (0..10)
@@ -391,7 +392,7 @@ proptest! {
                 let (d1, groups) = cluster_groups(&by_label, &points, e, rule);
                 built.push(("cluster", count(d1, &groups)));
             }
-            for scheme in [Buckets::Uniform(6), Buckets::Adaptive(8), Buckets::Uniform(e)] {
+            for scheme in [Buckets::Uniform(6), Buckets::Adaptive(8), Buckets::Uniform(e), Buckets::Quantile(8)] {
                 let (d1, groups, _) = lp_groups(&by_label, &points, e, scheme);
                 built.push(("lp", count(d1, &groups)));
                 let mut seen: Vec<usize> = groups.iter().flatten().copied().filter(|&i| i != EMPTY).collect();
@@ -401,7 +402,7 @@ proptest! {
                     .collect();
                 prop_assert_eq!(&seen, &d2);
             }
-            for scheme in [Buckets::Uniform(6), Buckets::Uniform(24), Buckets::Adaptive(8), Buckets::Adaptive(24)] {
+            for scheme in [Buckets::Uniform(6), Buckets::Uniform(24), Buckets::Adaptive(8), Buckets::Adaptive(24), Buckets::Quantile(8), Buckets::Quantile(32)] {
                 let bound = lp_bound_at(&by_label, e, scheme);
                 for &(name, count) in &built {
                     prop_assert!(count <= bound, "e = {}, {:?}: {} certifies {} > LP bound {}", e, scheme, name, count, bound);

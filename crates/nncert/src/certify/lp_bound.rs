@@ -31,20 +31,24 @@
 //! buckets (`docs/JOINT.md`, "An LP upper bound").
 //!
 //! **Finding the prices.** The dual LP `min Σ_{l,b} n_{l,b} y_{l,b}` subject to
-//! `Σ_{(l,b)∈p} y_{l,b} ≥ |C_p|` for every relaxed group pattern `p` is solved by cutting
-//! planes: solve with the cuts found so far ([`microlp`]'s dual simplex re-optimises after
-//! each added row), find the most violated pattern per threshold bucket with
-//! [`max_reduced_value`]'s dynamic programme, add them, and repeat. At the LP optimum
-//! `Δ = 0` and the bound is the LP value; when the loop stops earlier, `Δ` pays for it.
+//! `Σ_{(l,b)∈p} y_{l,b} ≥ |C_p|` for every relaxed group pattern `p` is solved through its
+//! primal by column generation: solve the primal over the patterns found so far
+//! (`certify::packing_lp`, whose basis keeps one row per non-empty cell however many columns
+//! arrive), price its duals with [`max_reduced_value`]'s dynamic programme, add the most
+//! violated pattern per threshold bucket as columns, and repeat. At the LP optimum `Δ = 0`
+//! and the bound is the LP value; when the loop stops earlier, `Δ` pays for it.
+
+use super::packing_lp::PackingLp;
 
 /// Prices are integers in units of `1 / SCALE`.
 pub const SCALE: i64 = 1 << 20;
 
-/// The buckets nncert prices with: 24 of equal width (`docs/JOINT.md` gives the measured
-/// alternatives: [`Buckets::Adaptive`] was looser on MNIST, finer uniform buckets slower).
-pub(crate) const BUCKETS: Buckets = Buckets::Uniform(24);
+/// The buckets nncert prices with: 32 holding about equally many members (`docs/JOINT.md`
+/// gives the measured alternatives: equal widths were looser at the same count, and
+/// [`Buckets::Adaptive`] looser still).
+pub(crate) const BUCKETS: Buckets = Buckets::Quantile(32);
 
-/// Cutting-plane rounds at most per `e`.
+/// Column-generation rounds at most per `e`.
 const MAX_ROUNDS: usize = 400;
 
 /// A cut is added only if it is violated by more than this (in price units of 1).
@@ -192,7 +196,7 @@ pub fn adaptive_tops(e: u64, n: u64) -> Vec<u64> {
 
 /// A relaxed group: per label, nothing, a certified member of bucket `b` or a flipped
 /// member of bucket `b`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// No member of this label.
     Absent,
@@ -292,8 +296,8 @@ impl Threshold {
 
 /// The largest `value − price` over the relaxed groups (see the module documentation),
 /// `value` in units of [`SCALE`] (`|C| · SCALE`), with `prices[l][b]` in the same units; and
-/// a group reaching it for each threshold bucket whose best is positive (for the cutting
-/// planes). The maximum is at least the true `Δ` of the real groups under these prices.
+/// a group reaching it for each threshold bucket whose best is positive (for the column
+/// generation). The maximum is at least the true `Δ` of the real groups under these prices.
 pub fn max_reduced_value(d2: &BucketedD2, prices: &[Vec<i64>]) -> (i64, Vec<Vec<Role>>) {
     let mut best = i64::MIN;
     let mut patterns = Vec::new();
@@ -409,6 +413,12 @@ fn backtrack(d2: &BucketedD2, prices: &[Vec<i64>], threshold: &Threshold) -> Vec
 /// The proven bound `Σ n·y + ⌊|D2|/2⌋·Δ`, in units of [`SCALE`], for `prices`.
 pub fn dual_bound_scaled(d2: &BucketedD2, prices: &[Vec<i64>]) -> i128 {
     let (delta, _) = max_reduced_value(d2, prices);
+    bound_from_delta(d2, prices, delta)
+}
+
+/// `Σ n·y + ⌊|D2|/2⌋·Δ` in units of [`SCALE`], with `delta` from [`max_reduced_value`] for
+/// these `prices`.
+fn bound_from_delta(d2: &BucketedD2, prices: &[Vec<i64>], delta: i64) -> i128 {
     let priced: i128 = d2
         .counts
         .iter()
@@ -419,80 +429,116 @@ pub fn dual_bound_scaled(d2: &BucketedD2, prices: &[Vec<i64>]) -> i128 {
     priced + i128::from(d2.len() / 2) * i128::from(delta)
 }
 
-/// Good prices for `d2` by cutting planes on the dual LP (see the module documentation),
-/// and the relaxed groups added as cuts (the columns of the primal LP). Whatever the
-/// solver returns, the caller verifies the prices with [`dual_bound_scaled`].
-pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
-    use microlp::{ComparisonOp, OptimizationDirection, Problem};
-    let c = d2.counts.len();
-    let b = d2.n_buckets;
-    let mut problem = Problem::new(OptimizationDirection::Minimize);
-    let vars: Vec<Vec<Option<microlp::Variable>>> = d2
-        .counts
+/// The rows of the primal LP: one per non-empty (label, bucket) cell, numbered label by
+/// label; `None` for empty cells (no group uses them).
+pub(crate) fn cell_rows(d2: &BucketedD2) -> Vec<Vec<Option<usize>>> {
+    let mut next = 0usize;
+    d2.counts
         .iter()
         .map(|row| {
             row.iter()
-                .map(|&n| (n > 0).then(|| problem.add_var(n as f64, (0.0, 1.0))))
+                .map(|&n| {
+                    (n > 0).then(|| {
+                        next += 1;
+                        next - 1
+                    })
+                })
                 .collect()
         })
-        .collect();
-    let mut prices = vec![vec![0i64; b]; c];
-    let mut cuts: Vec<Vec<Role>> = Vec::new();
-    let Ok(mut solution) = problem.solve().and_then(|o| {
-        o.into_solution()
-            .map_err(|_| microlp::Error::InternalError("interrupted".into()))
-    }) else {
-        return (prices, cuts);
-    };
-    for _ in 0..MAX_ROUNDS {
-        read_prices(&solution, &vars, &mut prices);
-        let (delta, patterns) = max_reduced_value(d2, &prices);
-        if (delta as f64) <= VIOLATION * SCALE as f64 || patterns.is_empty() {
-            break;
-        }
-        for pattern in patterns {
-            let mut expr = microlp::LinearExpr::empty();
-            let mut value = 0.0;
-            for (l, role) in pattern.iter().enumerate() {
-                let (Role::Certified(k) | Role::Flipped(k)) = *role else {
-                    continue;
-                };
-                if matches!(role, Role::Certified(_)) {
-                    value += 1.0;
-                }
-                if let Some(v) = vars[l][k] {
-                    expr.add(v, 1.0);
-                }
-            }
-            // On a solver failure, keep the prices of the last solution (still checked).
-            match solution
-                .add_constraint(expr, ComparisonOp::Ge, value)
-                .ok()
-                .and_then(|o| o.into_solution().ok())
-            {
-                Some(next) => {
-                    solution = next;
-                    cuts.push(pattern);
-                }
-                None => return (prices, cuts),
-            }
-        }
-    }
-    read_prices(&solution, &vars, &mut prices);
-    (prices, cuts)
+        .collect()
 }
 
-/// The LP solution's prices, rounded up to units of `1/SCALE` (empty buckets, which no
+/// A relaxed group as a column of the primal LP: the rows of the cells it uses and its
+/// value `|C|`; `None` if it uses an empty cell.
+pub(crate) fn pattern_column(
+    pattern: &[Role],
+    rows: &[Vec<Option<usize>>],
+) -> Option<(Vec<usize>, f64)> {
+    let mut used = Vec::new();
+    let mut value = 0.0;
+    for (l, role) in pattern.iter().enumerate() {
+        let (Role::Certified(b) | Role::Flipped(b)) = *role else {
+            continue;
+        };
+        used.push(rows[l][b]?);
+        if matches!(role, Role::Certified(_)) {
+            value += 1.0;
+        }
+    }
+    Some((used, value))
+}
+
+/// Pivots at most per solve of the primal LP.
+pub(crate) const MAX_PIVOTS: usize = 20_000;
+
+/// Good prices for `d2` by column generation on the primal LP (see the module
+/// documentation): solve over the relaxed groups found so far (the packing simplex), price with
+/// its duals, add the most violated group of every threshold bucket, repeat. Returns the
+/// prices and the relaxed groups added (the primal LP's columns). Whatever the solver
+/// returns, the caller verifies the prices with [`dual_bound_scaled`].
+pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
+    let rows = cell_rows(d2);
+    let rhs: Vec<f64> = d2
+        .counts
+        .iter()
+        .flatten()
+        .filter(|&&n| n > 0)
+        .map(|&n| n as f64)
+        .collect();
+    let mut lp = PackingLp::new(&rhs);
+    let mut prices: Vec<Vec<i64>> = d2.counts.iter().map(|row| vec![0i64; row.len()]).collect();
+    let mut columns: Vec<Vec<Role>> = Vec::new();
+    let mut known: std::collections::HashSet<Vec<Role>> = std::collections::HashSet::new();
+    // The prices with the smallest proven bound so far, and that bound (in SCALE units):
+    // the restricted LP's duals do not improve monotonically from round to round.
+    let mut best: Option<(Vec<Vec<i64>>, i128)> = None;
+    for _ in 0..MAX_ROUNDS {
+        let solved = lp.solve(MAX_PIVOTS);
+        read_prices(lp.duals(), &rows, &mut prices);
+        if solved.is_err() {
+            break;
+        }
+        let (delta, patterns) = max_reduced_value(d2, &prices);
+        let proven = bound_from_delta(d2, &prices, delta);
+        if best.as_ref().is_none_or(|(_, b)| proven < *b) {
+            best = Some((prices.clone(), proven));
+        }
+        // The proven bound is at least the LP optimum, which is at least the restricted
+        // LP's objective: once both round down to the same count, no column can lower it.
+        let floor = ((lp.objective() - 1e-4).floor() as i128).max(0);
+        let smallest = best.as_ref().map_or(i128::MAX, |b| b.1 / i128::from(SCALE));
+        if (delta as f64) <= VIOLATION * SCALE as f64 || smallest <= floor {
+            break;
+        }
+        let mut added = false;
+        for pattern in patterns {
+            if known.contains(&pattern) {
+                continue;
+            }
+            if let Some((used, value)) = pattern_column(&pattern, &rows) {
+                lp.add_column(used, value);
+                known.insert(pattern.clone());
+                columns.push(pattern);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    if let Some((prices, _)) = best {
+        return (prices, columns);
+    }
+    (prices, columns)
+}
+
+/// The LP's duals as prices, rounded up to units of `1/SCALE` (empty cells, which no
 /// group uses, get 1).
-fn read_prices(
-    solution: &microlp::Solution,
-    vars: &[Vec<Option<microlp::Variable>>],
-    prices: &mut [Vec<i64>],
-) {
-    for (row, out) in vars.iter().zip(prices.iter_mut()) {
-        for (var, price) in row.iter().zip(out.iter_mut()) {
-            *price = var.map_or(SCALE, |v| {
-                (solution.var_value(v).clamp(0.0, 1.0) * SCALE as f64).ceil() as i64
+fn read_prices(duals: &[f64], rows: &[Vec<Option<usize>>], prices: &mut [Vec<i64>]) {
+    for (row, out) in rows.iter().zip(prices.iter_mut()) {
+        for (cell, price) in row.iter().zip(out.iter_mut()) {
+            *price = cell.map_or(SCALE, |r| {
+                (duals[r].clamp(0.0, 64.0) * SCALE as f64).ceil() as i64
             });
         }
     }
@@ -524,6 +570,16 @@ pub(crate) fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>) {
     ((scaled / i128::from(SCALE)) as u64, cuts)
 }
 
+/// Tops of at most `n` buckets holding about equally many of the pooled costs.
+pub fn quantile_tops(costs: &[Vec<u64>], n: u64) -> Vec<u64> {
+    let mut all: Vec<u64> = costs.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let n = n.max(1) as usize;
+    (1..n)
+        .filter_map(|k| all.get(k * all.len() / n).copied())
+        .collect()
+}
+
 /// How the costs `[1, e]` are cut into buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buckets {
@@ -531,6 +587,8 @@ pub enum Buckets {
     Uniform(u64),
     /// About this many buckets, narrow near both ends ([`BucketedD2::adaptive`]).
     Adaptive(u64),
+    /// At most this many buckets holding about equally many members (all labels pooled).
+    Quantile(u64),
 }
 
 impl Buckets {
@@ -539,6 +597,7 @@ impl Buckets {
         match self {
             Buckets::Uniform(n) => BucketedD2::new(costs, e, e.div_ceil(n.max(1))),
             Buckets::Adaptive(n) => BucketedD2::adaptive(costs, e, n),
+            Buckets::Quantile(n) => BucketedD2::with_tops(costs, e, quantile_tops(costs, n)),
         }
     }
 }

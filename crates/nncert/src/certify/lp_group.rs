@@ -1,7 +1,7 @@
 //! LP: groups rounded from the LP relaxation of the best-grouping problem (derivation in
 //! `docs/JOINT.md`, section "A grouping from the LP").
 //!
-//! The cutting planes of [`super::lp_bound`] produce relaxed groups (per label: absent, a
+//! The column generation of [`super::lp_bound`] produces relaxed groups (per label: absent, a
 //! certified member of some cost bucket, or a flipped member of some bucket). Those are the
 //! columns of the primal LP `max Σ_p |C_p| x_p` subject to, for every label and bucket, the
 //! groups using it at most as often as it has members. Its solution is rounded: the
@@ -17,7 +17,10 @@
 
 use super::PointCertificate;
 use super::joint::certified_in_sorted_group;
-use super::lp_bound::{BucketedD2, Buckets, Role, lp_bound_d2};
+use super::lp_bound::{
+    BucketedD2, Buckets, MAX_PIVOTS, Role, cell_rows, lp_bound_d2, pattern_column,
+};
+use super::packing_lp::PackingLp;
 use super::pair_exchange::exchange_pairs;
 use super::polish::{EMPTY, polish_groups, push_island_rest};
 
@@ -70,7 +73,7 @@ pub fn lp_groups(
 }
 
 /// Fix-and-resolve rounds of the primal LP before the last rounding.
-const DIVES: usize = 12;
+const DIVES: usize = 3;
 
 /// Rounds the primal LP over `patterns` into real groups taken out of `pools`, by diving:
 /// solve the LP on the members still in the pools, make real groups of the integral part
@@ -135,39 +138,34 @@ fn round_by_diving(
 }
 
 /// The primal LP over the `alive` `patterns` (see the module documentation): `x_p` per
-/// pattern, or all zeros if the solver fails (then only ISLAND and POLISH are left to do
-/// the work).
+/// pattern (0 for the others), or all zeros if the solver fails (then only ISLAND and
+/// POLISH are left to do the work).
 fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>], alive: &[bool]) -> Vec<f64> {
-    use microlp::{ComparisonOp, OptimizationDirection, Problem};
-    let mut problem = Problem::new(OptimizationDirection::Maximize);
-    let vars: Vec<microlp::Variable> = patterns
+    let rows = cell_rows(d2);
+    let rhs: Vec<f64> = d2
+        .counts
         .iter()
-        .zip(alive)
-        .map(|(p, &alive)| {
-            let value = p.iter().filter(|r| matches!(r, Role::Certified(_))).count();
-            let upper = if alive { f64::INFINITY } else { 0.0 };
-            problem.add_var(value as f64, (0.0, upper))
-        })
+        .flatten()
+        .filter(|&&n| n > 0)
+        .map(|&n| n as f64)
         .collect();
-    for (l, row) in d2.counts.iter().enumerate() {
-        for (b, &n) in row.iter().enumerate() {
-            let mut expr = microlp::LinearExpr::empty();
-            let mut any = false;
-            for (p, pattern) in patterns.iter().enumerate() {
-                if matches!(pattern[l], Role::Certified(k) | Role::Flipped(k) if k == b) {
-                    expr.add(vars[p], 1.0);
-                    any = true;
-                }
-            }
-            if any {
-                problem.add_constraint(expr, ComparisonOp::Le, n as f64);
-            }
+    let mut lp = PackingLp::new(&rhs);
+    let mut index = Vec::new();
+    for (p, pattern) in patterns.iter().enumerate() {
+        if alive[p]
+            && let Some((used, value)) = pattern_column(pattern, &rows)
+        {
+            lp.add_column(used, value);
+            index.push(p);
         }
     }
-    match problem.solve().ok().and_then(|o| o.into_solution().ok()) {
-        Some(solution) => vars.iter().map(|&v| solution.var_value(v)).collect(),
-        None => vec![0.0; patterns.len()],
+    let mut weights = vec![0.0; patterns.len()];
+    if lp.solve(MAX_PIVOTS).is_ok() {
+        for (&p, x) in index.iter().zip(lp.primal()) {
+            weights[p] = x;
+        }
     }
+    weights
 }
 
 /// One real group for `pattern`, taken out of `pools` (each label's members, cost
