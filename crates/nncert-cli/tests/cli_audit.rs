@@ -385,3 +385,134 @@ fn settings_given_twice_are_refused_as_parsed_values() {
     assert_refused_with(&o, "--method: `dpa` is given twice", "--method dpa,dpa");
     assert!(!dir.join("o").exists());
 }
+
+/// Finding 11: a flag that does not apply to the run is refused (one line naming the flag
+/// and why, exit 2, before any work), never silently ignored.
+#[test]
+fn flags_that_do_not_apply_are_refused_before_any_work() {
+    let dir = scratch("audit-flags");
+    let data = npy_dataset(&dir);
+    let (v, y) = votes_inputs(&dir);
+    let pred: Vec<i64> = (0..24).map(|i| i % 3).collect();
+    let pred = write(&dir, "pred.npy", encode(&[6, 4], &pred));
+    let logits: Vec<f32> = (0..72).map(|i| (i % 5) as f32).collect();
+    let logits = write(&dir, "logits.npy", encode(&[6, 4, 3], &logits));
+    let certify = |extra: &[&str]| {
+        let args = with(&["certify", "--knn", "3"], &data, extra);
+        run_in(&[&args[..], &["--out", "o"]].concat(), &dir)
+    };
+    for (extra, needle) in [
+        (
+            &["--hog-cell", "4"][..],
+            "--hog-cell: applies to HOG features only",
+        ),
+        (
+            &["--hog-norm", "L1"],
+            "--hog-norm: applies to HOG features only",
+        ),
+        (&["--models", "5"], "--models: applies to bagging only"),
+        (&["--alpha", "0.1"], "--alpha: applies to bagging only"),
+        (
+            &["--learner", "1nn"],
+            "--learner: the base classifier applies",
+        ),
+        (
+            &["--bagging-seed", "1"],
+            "--bagging-seed: applies to bagging only",
+        ),
+        (
+            &["--dpa", "3", "--fa-d", "2"],
+            "--fa-d: applies to Finite Aggregation",
+        ),
+        (
+            &["--spread-seed", "1"],
+            "--spread-seed: applies to Finite Aggregation",
+        ),
+        (
+            &["--rnn", "1", "--seed", "3"],
+            "--seed: seeds the RD division",
+        ),
+    ] {
+        assert_refused_with(&certify(extra), needle, needle);
+    }
+    let votes = |kind: &str, extra: &[&str]| {
+        let args = [
+            &[
+                "certify-votes",
+                "--votes",
+                &v,
+                "--labels",
+                &y,
+                "--kind",
+                kind,
+            ][..],
+            extra,
+            &["--out", "o"],
+        ]
+        .concat();
+        run_in(&args, &dir)
+    };
+    for kind in ["knn", "rnn", "dpa"] {
+        assert_refused_with(&votes(kind, &["--seed", "1"]), "--seed: seeds the RD", kind);
+    }
+    assert_refused_with(
+        &votes("rnn", &["--models", "20"]),
+        "--models: applies to bagging only",
+        "models",
+    );
+    let ensemble = |extra: &[&str]| {
+        let args = [
+            &["certify-ensemble", "--labels", &y][..],
+            extra,
+            &["--out", "o"],
+        ]
+        .concat();
+        run_in(&args, &dir)
+    };
+    for (extra, needle) in [
+        (
+            &["--logits", &logits, "--abstain", "-2"][..],
+            "--abstain: marks abstaining",
+        ),
+        (
+            &["--predictions", &pred, "--method", "dpa", "--d", "2"],
+            "--d: applies to Finite",
+        ),
+        (
+            &[
+                "--predictions",
+                &pred,
+                "--method",
+                "fa",
+                "--shifts",
+                "0,1",
+                "--spread-seed",
+                "1",
+            ],
+            "--spread-seed: seeds the spread's shifts, which are given explicitly",
+        ),
+    ] {
+        assert_refused_with(&ensemble(extra), needle, needle);
+    }
+    assert!(!dir.join("o").exists());
+    // Where they apply, the same flags are accepted.
+    ok(
+        &votes("rnn", &["--joint", "rd", "--seed", "1"]),
+        "--seed with rd",
+    );
+    ok(
+        &ensemble(&[
+            "--predictions",
+            &pred,
+            "--method",
+            "fa",
+            "--d",
+            "2",
+            "--spread-seed",
+            "1",
+            "--abstain",
+            "-5",
+        ]),
+        "FA flags with FA",
+    );
+}

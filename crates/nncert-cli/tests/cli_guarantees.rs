@@ -615,15 +615,15 @@ fn inapplicable_flags_duplicates_and_impossible_knn_votes_are_refused() {
     };
     assert_refused(
         &cv(&["--kind", "rnn", "--units", "insdel"]),
-        &["--units: applies to --kind dpa only"],
+        &["--units: applies to DPA votes only"],
     );
     assert_refused(
         &cv(&["--kind", "rnn", "--alpha", "0.1"]),
-        &["--alpha: applies to --kind bagging only"],
+        &["--alpha: applies to bagging only"],
     );
     assert_refused(
         &cv(&["--kind", "dpa", "--models", "5"]),
-        &["--models: applies to --kind bagging only"],
+        &["--models: applies to bagging only"],
     );
     ok(&cv(&["--kind", "knn"]));
     for bad in [vec![0u32, 0, 0, 0], vec![3, 2, 1, 1]] {

@@ -13,6 +13,7 @@ use crate::args::CertifyArgs;
 use crate::{figures, progress, summary};
 
 pub fn run(a: &CertifyArgs) -> Result<()> {
+    a.check_flags_apply()?;
     OutputDir::preflight(&a.out, &a.dataset.input_paths())?;
     experiment::validate_threat(a.certify.threat, &a.baselines.config()?)?;
     let spec = a.dataset.spec()?;

@@ -79,6 +79,10 @@ impl KeySource {
             with_data || a.features.features.is_none(),
             "--features: applies with the dataset flags (--dataset …) only"
         );
+        anyhow::ensure!(
+            with_data || !a.features.any_hog_flag(),
+            "--hog-*: the HOG flags apply with the dataset flags (--dataset …) only"
+        );
         let spec = if with_data {
             Some((
                 a.features.kind(a.dataset.name()? == "npy")?,
