@@ -262,6 +262,25 @@ pub(crate) fn mnist_from_sources(name: &str, sources: &[SourceBytes]) -> Result<
 mod tests {
     use super::*;
 
+    /// Audit finding 12: with both the plain and the `.gz` form of a file one was read
+    /// silently; now the directory is refused, naming both (whatever their content).
+    #[test]
+    fn a_file_present_plain_and_gzipped_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = MNIST_NAMES[0].1[0];
+        std::fs::write(dir.path().join(name), b"x").unwrap();
+        std::fs::write(dir.path().join(format!("{name}.gz")), b"y").unwrap();
+        let e = load_mnist(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "ambiguous input: both {}",
+                dir.path().join(name).display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains(&format!("{name}.gz exist; remove one")), "{e}");
+    }
+
     pub(crate) fn idx_images(n: u32, rows: u32, cols: u32, fill: u8) -> Vec<u8> {
         let mut b = vec![0, 0, 8, 3];
         for d in [n, rows, cols] {
