@@ -161,6 +161,32 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     # Audit finding 11: fit accepted names that only certify refused.
     ("fit threat", lambda: nncert.KNNCertifier(3, threat="x").fit(X, Y), "threat: "),
     ("fit joint", lambda: nncert.RNNCertifier(1.0, joint=("x",)).fit(X, Y), "joint: "),
+    # Audit finding 11: parameters that do not apply were ignored (the CLI refuses them).
+    (
+        "rnn votes with models",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "rnn", models=20),
+        "models: applies to bagging only",
+    ),
+    (
+        "rnn votes with units",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "rnn", units="insdel"),
+        "units: applies to DPA votes only",
+    ),
+    (
+        "dpa votes with alpha",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "dpa", alpha=0.1),
+        "alpha: applies to bagging only",
+    ),
+    (
+        "seed without rd",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "knn", seed=3),
+        "seed: seeds the RD division",
+    ),
+    (
+        "joint without r",
+        lambda: nncert.NeighbourIndex(X, Y).certify(X, Y, k=[3], joint=("island",)),
+        "joint: joint certification applies to rNN only",
+    ),
     (
         "load_npy from /dev/zero",
         lambda: nncert.datasets.load_npy("/dev/zero", "/dev/zero", "/dev/zero", "/dev/zero"),

@@ -124,7 +124,7 @@ class NeighbourIndex:
         r: Union[float, Sequence[float], None] = None,
         *,
         metric: str = "l1",
-        joint: Union[str, Sequence[str], None] = ("island",),
+        joint: Union[str, Sequence[str], None] = None,
         seed: int = 0,
         max_e: Optional[int] = None,
         tie_rule: str = "larger",
@@ -132,7 +132,8 @@ class NeighbourIndex:
         n_jobs: Optional[int] = None,
     ) -> Certificates:
         """Certificates and CA(e) curves of every k and r in one pass over the data
-        (kNN: individual; rNN: individual and the ``joint`` ones), against the ``threat``
+        (kNN: individual; rNN: individual and the ``joint`` ones, default ``("island",)``;
+        ``joint`` given without any ``r`` is refused), against the ``threat``
         model: ``"general"`` (insertions, deletions, modifications; the paper's),
         ``"insert"``, ``"delete"`` or ``"flip"`` (labels only)."""
         metric = v.check_choice(metric, "metric", v.METRICS)
@@ -152,7 +153,7 @@ class NeighbourIndex:
             ks,
             radii,
             metric=v.check_choice(metric, "metric", v.METRICS),
-            joint=v.check_joint(joint),
+            joint=None if joint is None else v.check_joint(joint),
             seed=v.check_seed(seed),
             max_e=v.check_max_e(max_e, "max_e"),
             tie_rule=v.check_choice(tie_rule, "tie_rule", v.TIE_RULES),
