@@ -12,8 +12,8 @@ use nncert::features::BlockNorm;
 use nncert::{Certification, Method, Metric, TieRule};
 
 use crate::choices::{
-    DatasetChoice, FeaturesChoice, HogNormChoice, JointChoice, MethodChoice, MetricChoice,
-    PaperChoice, ThreatChoice, TieChoice, UnitsChoice, library_value_of, value_of,
+    DatasetChoice, EnsembleMethodChoice, FeaturesChoice, HogNormChoice, JointChoice, MetricChoice,
+    PaperChoice, ThreatChoice, TieChoice, UnitsChoice, VotesKindChoice, library_value_of, value_of,
 };
 
 /// Certified robustness of kNN and rNN classifiers against data poisoning.
@@ -731,6 +731,9 @@ impl DatasetArgs {
     pub fn spec(&self) -> anyhow::Result<nncert::data::DatasetSpec> {
         use nncert::data::DatasetSpec;
         let name = self.name()?;
+        if let Some(c) = self.classes.filter(|&c| c < 2) {
+            anyhow::bail!("--classes: expected at least 2 classes, found {c}");
+        }
         let dir = || {
             self.data_dir
                 .clone()
@@ -769,8 +772,8 @@ pub struct CertifyVotesArgs {
     pub labels: PathBuf,
     /// Which classifier produced the votes: knn (individual certificate only), rnn
     /// (individual and joint), dpa (votes of ζ partition classifiers) or bagging (votes of
-    /// N subsample classifiers).
-    #[arg(long, value_parser = library_value_of::<MethodChoice, Method>())]
+    /// N subsample classifiers). FA and ROE: `nncert certify-ensemble`.
+    #[arg(long, value_parser = parse_votes_kind)]
     pub kind: Method,
     /// Parameter text copied to the outputs (k, r, ζ or ξ; for bagging default: ξ).
     #[arg(long, default_value = "")]
@@ -814,7 +817,7 @@ pub struct CertifyEnsembleArgs {
     pub labels: PathBuf,
     /// Defenses to certify, comma-separated: dpa, fa, roe-dpa, roe-fa. Default: dpa,fa with
     /// --predictions, all four with --logits.
-    #[arg(long, value_delimiter = ',', value_parser = library_value_of::<MethodChoice, Method>())]
+    #[arg(long, value_delimiter = ',', value_parser = value_of::<EnsembleMethodChoice, Method>())]
     pub method: Vec<Method>,
     /// FA: how many models each bucket feeds (the number of models must be k·d).
     #[arg(long)]
@@ -1056,6 +1059,22 @@ impl Default for DemoArgs {
 
 fn parse_trigger(s: &str) -> Result<Trigger, String> {
     s.parse().map_err(|e: nncert::Error| e.to_string())
+}
+
+/// `--kind` of certify-votes: only the classifiers whose vote counts can be certified are
+/// listed; FA and ROE are pointed to `certify-ensemble`.
+fn parse_votes_kind(s: &str) -> Result<Method, String> {
+    use clap::ValueEnum;
+    if let Ok(choice) = VotesKindChoice::from_str(s, false) {
+        return Ok(choice.into());
+    }
+    match s.parse::<Method>() {
+        Ok(m) => Err(format!(
+            "`{m}`: Finite Aggregation and Run-Off Election need each base model's output, \
+             not vote counts; use `nncert certify-ensemble --predictions …` or `--logits …`"
+        )),
+        Err(_) => Err(format!("expected knn, rnn, dpa or bagging, found `{s}`")),
+    }
 }
 
 fn parse_learner(s: &str) -> Result<BaseLearner, String> {

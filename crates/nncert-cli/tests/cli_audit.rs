@@ -516,3 +516,98 @@ fn flags_that_do_not_apply_are_refused_before_any_work() {
         "FA flags with FA",
     );
 }
+
+/// Finding 13: messages that said something else than the problem, named no file, or
+/// printed control characters of a path.
+#[test]
+fn messages_name_the_file_and_the_problem() {
+    let dir = scratch("audit-messages");
+    let (v, y) = votes_inputs(&dir);
+    let votes = |votes: &str, kind: &str, extra: &[&str], out: &str| {
+        let args = [
+            &[
+                "certify-votes",
+                "--votes",
+                votes,
+                "--labels",
+                &y,
+                "--kind",
+                kind,
+            ][..],
+            extra,
+            &["--out", out],
+        ]
+        .concat();
+        run_in(&args, &dir)
+    };
+    // --kind lists only the kinds certify-votes takes.
+    assert_refused_with(
+        &votes(&v, "RNN", &[], "o"),
+        "expected knn, rnn, dpa or bagging, found `RNN`",
+        "--kind",
+    );
+    // An all-zero kNN row says so, with the file.
+    let zero: Vec<i32> = (0..18).map(|i| if i < 3 { 0 } else { 1 }).collect();
+    let zero = write(&dir, "zero.npy", encode(&[6, 3], &zero));
+    assert_refused_with(
+        &votes(&zero, "knn", &[], "o"),
+        "zero.npy: votes: row 0 has no votes: kNN votes count the k ≥ 1 nearest",
+        "all-zero kNN row",
+    );
+    // Bagging: more votes than models names the file.
+    let bag = ["--models", "2", "--subsample", "3", "--train-size", "100"];
+    assert_refused_with(
+        &votes(&v, "bagging", &bag, "o"),
+        "v.npy: bagging: row 0 has more votes than the 2 models",
+        "bagging votes",
+    );
+    // A label of 2^62 is too large, not negative.
+    let big = write(&dir, "big.npy", encode(&[6], &[0i64, 1, 1 << 62, 0, 1, 0]));
+    let data = npy_dataset(&dir);
+    let mut with_big = data.clone();
+    with_big[7] = big;
+    assert_refused_with(
+        &run_in(
+            &with(&["certify", "--knn", "3"], &with_big, &["--out", "o"]),
+            &dir,
+        ),
+        "big.npy: element 2: expected a class label from 0 to 4294967294 (an integer class index), found 4611686018427387904",
+        "label 2^62",
+    );
+    // --classes 0 is an argument error; too many classes name their source.
+    for (extra, needle) in [
+        (
+            &["--classes", "0"][..],
+            "--classes: expected at least 2 classes, found 0",
+        ),
+        (
+            &["--classes", "5000"],
+            "classes: 5000 classes for 36 examples",
+        ),
+    ] {
+        let args = with(
+            &["certify", "--knn", "3"],
+            &data,
+            &[&extra[..], &["--out", "o"]].concat(),
+        );
+        assert_refused_with(&run_in(&args, &dir), needle, needle);
+    }
+    // `votes` warns about k ≥ n_train as `certify` does.
+    let o = run_in(
+        &with(&["votes", "--knn", "30"], &data, &["--out", "vv"]),
+        &dir,
+    );
+    ok(&o, "votes --knn 30");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("nncert: warning: --knn 30: k ≥ the 30 training examples"),
+        "{stderr}"
+    );
+    // The output path on stdout is escaped.
+    let o = votes(&v, "rnn", &[], "o\x1b[2Jx");
+    ok(&o, "an output name with ESC");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("to o\\u{1b}[2Jx\n"), "{stdout:?}");
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
+    assert!(!dir.join("o").exists());
+}

@@ -313,7 +313,7 @@ fn malformed_npy_datasets_are_rejected_with_their_name() {
             [&trf, &neg, &tef, &tel],
             vec![],
             vec![
-                "neg.npy: element 1: expected a class label ≥ 0 (an integer class index), found -1",
+                "neg.npy: element 1: expected a class label from 0 to 4294967294 (an integer class index), found -1",
             ],
         ),
         (

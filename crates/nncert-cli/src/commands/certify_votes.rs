@@ -95,7 +95,11 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
         } else {
             a.param.clone()
         };
-        (bagging::certificates(&votes, &params)?, param)
+        (
+            bagging::certificates(&votes, &params)
+                .with_context(|| a.votes.display().to_string())?,
+            param,
+        )
     };
     let classifier = Classifier::Given {
         method: a.kind,
