@@ -588,7 +588,7 @@ fn messages_name_the_file_and_the_problem() {
         let args = with(
             &["certify", "--knn", "3"],
             &data,
-            &[&extra[..], &["--out", "o"]].concat(),
+            &[extra, &["--out", "o"]].concat(),
         );
         assert_refused_with(&run_in(&args, &dir), needle, needle);
     }

@@ -843,10 +843,7 @@ mod tests {
         ] {
             let votes = Votes::new(counts, 2, vec![0, 1]).unwrap();
             let e = certify_votes(&votes, &options).unwrap_err().to_string();
-            assert!(
-                e.contains(row) && e.contains("k ≥ 1"),
-                "{e}"
-            );
+            assert!(e.contains(row) && e.contains("k ≥ 1"), "{e}");
             assert_eq!(check_knn_votes(&votes).unwrap_err().to_string(), e);
             // The same rows are valid rNN votes.
             certify_votes(&votes, &CurveOptions::new(Method::Rnn, "1")).unwrap();
