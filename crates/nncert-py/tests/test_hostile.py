@@ -31,6 +31,12 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         lambda: nncert.KNNCertifier().fit(X.astype(np.float64) * 1e300, Y),
         "X",
     ),
+    # Audit finding 13: the value was printed with all its 300 digits.
+    (
+        "float64 beyond float32, shortened",
+        lambda: nncert.KNNCertifier().fit(X.astype(np.float64) * 1e300, Y),
+        "X: expected finite values, found 1e300 (outside the float32 range) at row 0, column 1",
+    ),
     ("strings", lambda: nncert.KNNCertifier().fit(np.array([["a", "b"]] * 6), Y), "X"),
     ("objects", lambda: nncert.KNNCertifier().fit(np.array([[None, 1]] * 6), Y), "X"),
     ("ragged", lambda: nncert.KNNCertifier().fit([[1.0], [1.0, 2.0]], [0, 1]), "X"),

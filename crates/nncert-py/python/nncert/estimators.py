@@ -19,6 +19,21 @@ from . import _validation as v
 from .results import Certificates
 
 
+class NotFittedError(ValueError, AttributeError):
+    """A certifier was used before ``fit``, and scikit-learn is not installed (with it,
+    scikit-learn's own ``NotFittedError`` is raised, which derives from the same two)."""
+
+
+def _not_fitted(name: str) -> Exception:
+    message = f"{name} is not fitted yet: call fit(X, y) first"
+    try:
+        from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    except ImportError:
+        return NotFittedError(message)
+    error: Exception = SklearnNotFittedError(message)
+    return error
+
+
 def _check_names(threat: str, joint: Optional[list[str]] = None) -> None:
     """Checks the threat and joint names with the compiled library's own parser (the list of
     names lives there), so that ``fit`` refuses a name ``certify`` would refuse."""
@@ -242,7 +257,7 @@ class _Certifier:
     def _fitted(self) -> NeighbourIndex:
         index: Optional[NeighbourIndex] = getattr(self, "index_", None)
         if index is None:
-            raise AttributeError(f"{type(self).__name__} is not fitted yet: call fit(X, y) first")
+            raise _not_fitted(type(self).__name__)
         return index
 
     def _certify(
