@@ -123,11 +123,7 @@ impl KeySource {
         }
         let dataset = nncert::data::load(spec)?;
         let context = pipeline::shard_context(&dataset, *kind);
-        anyhow::ensure!(
-            context == settings.context,
-            "the dataset and features given are not those of the partials (partials: {}; given: {context})",
-            settings.context
-        );
+        pipeline::same_run(&context, &settings.context)?;
         self.files = Some(dataset.files.clone());
         self.dataset = Some(dataset);
         Ok(())
