@@ -319,7 +319,7 @@ fn malformed_npy_datasets_are_rejected_with_their_name() {
         (
             [&trf, &trl, &tef, &tel],
             vec!["--classes", "1"],
-            vec!["trl.npy: label 1 at index 1: expected a label below 1"],
+            vec!["--classes: expected at least 2 classes, found 1"],
         ),
         (
             [&ints, &trl, &tef, &tel],

@@ -645,7 +645,7 @@ fn inapplicable_flags_duplicates_and_impossible_knn_votes_are_refused() {
             ],
             &dir,
         );
-        assert_refused(&o, &["bad.npy", "kNN votes sum to the same k"]);
+        assert_refused(&o, &["bad.npy", "kNN votes", "k ≥ 1"]);
     }
     let data = npy_dataset(&dir, None);
     let o = certify(&dir, &data, &["--knn", "5,5", "--out", "out3"]);
