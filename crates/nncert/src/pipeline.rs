@@ -322,7 +322,7 @@ pub fn pending_exact_keys(
 }
 
 /// Refuses data whose run context `given` is not the partials' `context`, in one short
-/// line saying which field differs ([`context_difference`]).
+/// line saying which field differs (the first differing field of the two contexts).
 pub fn same_run(given: &str, context: &str) -> Result<(), Error> {
     if given == context {
         Ok(())
