@@ -183,6 +183,12 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "dpa", alpha=0.1),
         "alpha: applies to bagging only",
     ),
+    # Audit finding 13: "row 0 has 0 votes and row 0 has 0"; now the library's words.
+    (
+        "all-zero kNN row",
+        lambda: nncert.certify_votes(np.array([[0, 0], [1, 1]]), [0, 1], "knn"),
+        "votes: row 0 has no votes: kNN votes count the k ≥ 1 nearest",
+    ),
     (
         "seed without rd",
         lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "knn", seed=3),

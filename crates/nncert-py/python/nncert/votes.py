@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
-import numpy as np
-
 from . import _core
 from . import _validation as v
 from .results import Certificates
@@ -49,18 +47,7 @@ def certify_votes(
     kind = v.check_choice(kind, "kind", KINDS)
     counts = v.as_votes(votes, "votes")
     y = v.as_labels(labels, "labels", counts.shape[0])
-    if kind == "knn" and counts.size:
-        # kNN votes count the k nearest neighbours: every row sums to the same k ≥ 1 (the
-        # CLI's check; rows of varying size are rNN neighbourhoods).
-        sums = counts.sum(axis=1)
-        bad = np.flatnonzero((sums != sums[0]) | (sums == 0))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"votes: row {i} has {int(sums[i])} votes and row 0 has {int(sums[0])}: kNN votes "
-                "sum to the same k ≥ 1 in every row (use kind='rnn' for neighbourhoods of "
-                "varying size)"
-            )
+    # kNN rows must all sum to the same k ≥ 1: checked by the library (the CLI's words).
     if not isinstance(param, str):
         param = str(param)
     joint_names = None if joint is None else v.check_joint(joint)
