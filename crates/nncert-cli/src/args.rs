@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use nncert::applicability::{Param, Plan};
 use nncert::baselines::dpa::Units;
 use nncert::baselines::ensemble::BaseLearner;
 use nncert::certify::threat::Threat;
@@ -11,8 +12,8 @@ use nncert::features::BlockNorm;
 use nncert::{Certification, Method, Metric, TieRule};
 
 use crate::choices::{
-    DatasetChoice, FeaturesChoice, HogNormChoice, JointChoice, MethodChoice, MetricChoice,
-    PaperChoice, ThreatChoice, TieChoice, UnitsChoice, library_value_of, value_of,
+    DatasetChoice, EnsembleMethodChoice, FeaturesChoice, HogNormChoice, JointChoice, MetricChoice,
+    PaperChoice, ThreatChoice, TieChoice, UnitsChoice, VotesKindChoice, library_value_of, value_of,
 };
 
 /// Certified robustness of kNN and rNN classifiers against data poisoning.
@@ -90,18 +91,18 @@ pub struct FeatureArgs {
     /// features as they are). Default: hog for images, raw for --dataset npy.
     #[arg(long, value_enum)]
     pub features: Option<FeaturesChoice>,
-    /// HOG orientation bins.
-    #[arg(long, default_value_t = 9)]
-    pub hog_orientations: usize,
-    /// HOG cell size in pixels (square).
-    #[arg(long, default_value_t = 8)]
-    pub hog_cell: usize,
-    /// HOG block size in cells (square).
-    #[arg(long, default_value_t = 3)]
-    pub hog_block: usize,
-    /// HOG block normalisation.
-    #[arg(long, default_value = "L2-Hys", value_parser = library_value_of::<HogNormChoice, BlockNorm>())]
-    pub hog_norm: BlockNorm,
+    /// HOG orientation bins (default: 9).
+    #[arg(long, value_name = "N")]
+    pub hog_orientations: Option<usize>,
+    /// HOG cell size in pixels, square (default: 8).
+    #[arg(long, value_name = "PIXELS")]
+    pub hog_cell: Option<usize>,
+    /// HOG block size in cells, square (default: 3).
+    #[arg(long, value_name = "CELLS")]
+    pub hog_block: Option<usize>,
+    /// HOG block normalisation (default: L2-Hys).
+    #[arg(long, value_parser = library_value_of::<HogNormChoice, BlockNorm>())]
+    pub hog_norm: Option<BlockNorm>,
 }
 
 impl FeatureArgs {
@@ -109,25 +110,63 @@ impl FeatureArgs {
     /// vectors (`npy`), which HOG cannot read.
     pub fn kind(&self, npy: bool) -> anyhow::Result<nncert::features::FeatureKind> {
         use nncert::features::{FeatureKind, HogParams};
-        // HOG flags are checked (by clap) even with --features raw, so a typo never passes
-        // silently.
-        let block_norm = self.hog_norm;
         let default = if npy {
             FeaturesChoice::Raw
         } else {
             FeaturesChoice::Hog
         };
-        Ok(match self.features.unwrap_or(default) {
-            FeaturesChoice::Raw => FeatureKind::Raw,
-            FeaturesChoice::Hog => FeatureKind::Hog(HogParams {
-                orientations: self.hog_orientations,
-                pixels_per_cell: (self.hog_cell, self.hog_cell),
-                cells_per_block: (self.hog_block, self.hog_block),
-                block_norm,
-                transform_sqrt: false,
-            }),
-        })
+        let hog = self.features.unwrap_or(default) == FeaturesChoice::Hog;
+        // A HOG flag with raw features is refused, not ignored.
+        let given = [
+            (Param::HogOrientations, self.hog_orientations.is_some()),
+            (Param::HogCell, self.hog_cell.is_some()),
+            (Param::HogBlock, self.hog_block.is_some()),
+            (Param::HogNorm, self.hog_norm.is_some()),
+        ];
+        check_given(
+            &given_params(&given),
+            &Plan {
+                hog,
+                ..Plan::default()
+            },
+        )?;
+        if !hog {
+            return Ok(FeatureKind::Raw);
+        }
+        let cell = self.hog_cell.unwrap_or(8);
+        let block = self.hog_block.unwrap_or(3);
+        Ok(FeatureKind::Hog(HogParams {
+            orientations: self.hog_orientations.unwrap_or(9),
+            pixels_per_cell: (cell, cell),
+            cells_per_block: (block, block),
+            block_norm: self.hog_norm.unwrap_or(BlockNorm::L2Hys),
+            transform_sqrt: false,
+        }))
     }
+
+    /// Whether any HOG flag was given.
+    pub fn any_hog_flag(&self) -> bool {
+        self.hog_orientations.is_some()
+            || self.hog_cell.is_some()
+            || self.hog_block.is_some()
+            || self.hog_norm.is_some()
+    }
+}
+
+/// The parameters of `flags` that were given.
+pub fn given_params(flags: &[(Param, bool)]) -> Vec<Param> {
+    flags.iter().filter(|(_, g)| *g).map(|(p, _)| *p).collect()
+}
+
+/// The library's check of which parameters apply ([`nncert::applicability`]), its message
+/// naming the CLI flag (`--train-size: applies to bagging only`).
+pub fn check_given(given: &[Param], plan: &Plan<'_>) -> anyhow::Result<()> {
+    nncert::applicability::check_given(given, plan).map_err(|e| match e {
+        nncert::Error::NotApplicable { param, reason } => {
+            anyhow::anyhow!("{}: {reason}", param.flag())
+        }
+        other => other.into(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -182,32 +221,32 @@ pub struct BaselineArgs {
     /// Bagging with these subsample sizes ξ, comma-separated (e.g. 27).
     #[arg(long, value_delimiter = ',', value_name = "XI,…")]
     pub bagging: Vec<u32>,
-    /// Bagging: number of base classifiers N.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    pub models: u64,
-    /// Bagging: probability α that some certificate of the run is wrong.
-    #[arg(long, default_value_t = 0.001)]
-    pub alpha: f64,
-    /// Base classifier of DPA, FA, ROE and bagging: centroid (nearest class mean), 1nn,
-    /// knn:K (majority of the K nearest members) or rnn:R (majority within radius R,
-    /// abstains on an empty ball).
-    #[arg(long, default_value = "centroid", value_parser = parse_learner)]
-    pub learner: BaseLearner,
-    /// Seed of bagging's subsamples.
-    #[arg(long, default_value_t = 0)]
-    pub bagging_seed: u64,
+    /// Bagging: number of base classifiers N (default: 1000).
+    #[arg(long, value_name = "N")]
+    pub models: Option<u64>,
+    /// Bagging: probability α that some certificate of the run is wrong (default: 0.001).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Base classifier of DPA, FA, ROE and bagging: centroid (nearest class mean, the
+    /// default), 1nn, knn:K (majority of the K nearest members) or rnn:R (majority within
+    /// radius R, abstains on an empty ball).
+    #[arg(long, value_parser = parse_learner)]
+    pub learner: Option<BaseLearner>,
+    /// Seed of bagging's subsamples (default: 0).
+    #[arg(long, value_name = "SEED")]
+    pub bagging_seed: Option<u64>,
     /// Finite Aggregation with these k, comma-separated (k·d models; docs/ENSEMBLES.md).
     #[arg(long, value_delimiter = ',', value_name = "K,…")]
     pub fa: Vec<usize>,
-    /// Finite Aggregation: how many models each training bucket feeds.
-    #[arg(long, default_value_t = 16, value_name = "D")]
-    pub fa_d: usize,
+    /// Finite Aggregation: how many models each training bucket feeds (default: 16).
+    #[arg(long, value_name = "D")]
+    pub fa_d: Option<usize>,
     /// Also certify Run-Off Election on every DPA and FA ensemble.
     #[arg(long)]
     pub roe: bool,
-    /// Seed of Finite Aggregation's spread shifts (SplitMix64).
-    #[arg(long, default_value_t = 0)]
-    pub spread_seed: u64,
+    /// Seed of Finite Aggregation's spread shifts (SplitMix64; default: 0).
+    #[arg(long, value_name = "SEED")]
+    pub spread_seed: Option<u64>,
 }
 
 /// Refuses a list that names one setting twice (compared as parsed values: `5,05` is 5
@@ -235,16 +274,43 @@ impl BaselineArgs {
         if let Some(x) = self.bagging.iter().find(|&&x| x == 0) {
             anyhow::bail!("--bagging: expected ξ ≥ 1, found {x}");
         }
-        anyhow::ensure!(self.models >= 1, "--models: expected at least 1, found 0");
+        let models = self.models.unwrap_or(1000);
+        let alpha = self.alpha.unwrap_or(0.001);
+        let fa_d = self.fa_d.unwrap_or(16);
+        anyhow::ensure!(models >= 1, "--models: expected at least 1, found 0");
         anyhow::ensure!(
-            self.alpha > 0.0 && self.alpha < 1.0,
-            "--alpha: expected a value in (0, 1), found {}",
-            self.alpha
+            alpha > 0.0 && alpha < 1.0,
+            "--alpha: expected a value in (0, 1), found {alpha}"
         );
         if let Some(k) = self.fa.iter().find(|&&k| k == 0) {
             anyhow::bail!("--fa: expected k ≥ 1, found {k}");
         }
-        anyhow::ensure!(self.fa_d >= 1, "--fa-d: expected d ≥ 1, found 0");
+        anyhow::ensure!(fa_d >= 1, "--fa-d: expected d ≥ 1, found 0");
+        let mut methods = Vec::new();
+        for (method, runs) in [
+            (nncert::Method::Dpa, !self.dpa.is_empty()),
+            (nncert::Method::Fa, !self.fa.is_empty()),
+            (nncert::Method::Bagging, !self.bagging.is_empty()),
+        ] {
+            if runs {
+                methods.push(method);
+            }
+        }
+        let given = [
+            (Param::Models, self.models.is_some()),
+            (Param::Alpha, self.alpha.is_some()),
+            (Param::BaggingSeed, self.bagging_seed.is_some()),
+            (Param::Learner, self.learner.is_some()),
+            (Param::FaD, self.fa_d.is_some()),
+            (Param::SpreadSeed, self.spread_seed.is_some()),
+        ];
+        check_given(
+            &given_params(&given),
+            &Plan {
+                methods: &methods,
+                ..Plan::default()
+            },
+        )?;
         anyhow::ensure!(
             !self.roe || !self.dpa.is_empty() || !self.fa.is_empty(),
             "--roe: Run-Off Election runs on the DPA and FA ensembles; give --dpa ZETA or --fa K"
@@ -252,15 +318,15 @@ impl BaselineArgs {
         Ok(nncert::experiment::BaselineConfig {
             dpa: self.dpa.clone(),
             bagging: self.bagging.clone(),
-            bagging_models: self.models,
-            alpha: self.alpha,
-            learner: self.learner,
-            seed: self.bagging_seed,
+            bagging_models: models,
+            alpha,
+            learner: self.learner.unwrap_or(BaseLearner::Centroid),
+            seed: self.bagging_seed.unwrap_or(0),
             ensembles: nncert::experiment::EnsembleConfig {
                 fa: self.fa.clone(),
-                d: self.fa_d,
+                d: fa_d,
                 roe: self.roe,
-                spread_seed: self.spread_seed,
+                spread_seed: self.spread_seed.unwrap_or(0),
             },
         })
     }
@@ -351,8 +417,7 @@ impl CertifyArgs {
                 "--joint: joint certification applies to rNN only; give --rnn R,… or drop --joint"
             );
         }
-        let options = self.certify.options(nncert::Method::Rnn, "");
-        options.validate()?;
+        let options = self.certify.options(nncert::Method::Rnn, "")?;
         Ok(nncert::experiment::ExperimentConfig {
             features: self.features.kind(dataset.name == "npy")?,
             search,
@@ -363,6 +428,15 @@ impl CertifyArgs {
             threat: options.threat,
             baselines: self.baselines.config()?,
         })
+    }
+
+    /// Refuses, before any work, flags that do not apply to this run (the dataset is not
+    /// needed to decide).
+    pub fn check_flags_apply(&self) -> anyhow::Result<()> {
+        self.features.kind(self.dataset.name()? == "npy")?;
+        self.certify.options(nncert::Method::Rnn, "")?;
+        self.baselines.config()?;
+        Ok(())
     }
 
     /// The default job: the embedded MNIST subset, the paper's defaults, into ./nncert-out.
@@ -657,6 +731,9 @@ impl DatasetArgs {
     pub fn spec(&self) -> anyhow::Result<nncert::data::DatasetSpec> {
         use nncert::data::DatasetSpec;
         let name = self.name()?;
+        if let Some(c) = self.classes.filter(|&c| c < 2) {
+            anyhow::bail!("--classes: expected at least 2 classes, found {c}");
+        }
         let dir = || {
             self.data_dir
                 .clone()
@@ -695,8 +772,8 @@ pub struct CertifyVotesArgs {
     pub labels: PathBuf,
     /// Which classifier produced the votes: knn (individual certificate only), rnn
     /// (individual and joint), dpa (votes of ζ partition classifiers) or bagging (votes of
-    /// N subsample classifiers).
-    #[arg(long, value_parser = library_value_of::<MethodChoice, Method>())]
+    /// N subsample classifiers). FA and ROE: `nncert certify-ensemble`.
+    #[arg(long, value_parser = parse_votes_kind)]
     pub kind: Method,
     /// Parameter text copied to the outputs (k, r, ζ or ξ; for bagging default: ξ).
     #[arg(long, default_value = "")]
@@ -740,7 +817,7 @@ pub struct CertifyEnsembleArgs {
     pub labels: PathBuf,
     /// Defenses to certify, comma-separated: dpa, fa, roe-dpa, roe-fa. Default: dpa,fa with
     /// --predictions, all four with --logits.
-    #[arg(long, value_delimiter = ',', value_parser = library_value_of::<MethodChoice, Method>())]
+    #[arg(long, value_delimiter = ',', value_parser = value_of::<EnsembleMethodChoice, Method>())]
     pub method: Vec<Method>,
     /// FA: how many models each bucket feeds (the number of models must be k·d).
     #[arg(long)]
@@ -749,12 +826,13 @@ pub struct CertifyEnsembleArgs {
     /// comma-separated; default: drawn from --spread-seed.
     #[arg(long, value_delimiter = ',')]
     pub shifts: Option<Vec<usize>>,
-    /// FA: seed of the shifts when --shifts is not given (SplitMix64, docs/ENSEMBLES.md).
-    #[arg(long, default_value_t = 0)]
-    pub spread_seed: u64,
-    /// The value that marks an abstaining model in --predictions (not a label).
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
-    pub abstain: i64,
+    /// FA: seed of the shifts when --shifts is not given (SplitMix64, docs/ENSEMBLES.md;
+    /// default: 0).
+    #[arg(long, value_name = "SEED")]
+    pub spread_seed: Option<u64>,
+    /// The value that marks an abstaining model in --predictions (not a label; default: -1).
+    #[arg(long, allow_negative_numbers = true, value_name = "CODE")]
+    pub abstain: Option<i64>,
     /// Number of labels (default: largest label or prediction + 1; with --logits: the
     /// last dimension).
     #[arg(long)]
@@ -811,7 +889,27 @@ impl CertifyEnsembleArgs {
         if self.classes.is_some() && self.logits.is_some() {
             anyhow::bail!("--classes: the number of labels of --logits is its last dimension");
         }
+        let given = [
+            (Param::Abstain, self.abstain.is_some()),
+            (Param::D, self.d.is_some()),
+            (Param::Shifts, self.shifts.is_some()),
+            (Param::SpreadSeed, self.spread_seed.is_some()),
+        ];
+        check_given(
+            &given_params(&given),
+            &Plan {
+                methods: &methods,
+                logits: self.logits.is_some(),
+                shifts: self.shifts.is_some(),
+                ..Plan::default()
+            },
+        )?;
         Ok(methods)
+    }
+
+    /// The code of an abstaining model in `--predictions`.
+    pub fn abstain_code(&self) -> i64 {
+        self.abstain.unwrap_or(-1)
     }
 
     /// The units asked.
@@ -851,7 +949,7 @@ impl CertifyEnsembleArgs {
         let k = n_models / d;
         Ok(Some(match &self.shifts {
             Some(s) => Spread::new(k, d, s.clone())?,
-            None => Spread::seeded(k, d, self.spread_seed)?,
+            None => Spread::seeded(k, d, self.spread_seed.unwrap_or(0))?,
         }))
     }
 }
@@ -875,9 +973,9 @@ pub struct CertifyFlags {
         value_parser = value_of::<JointChoice, Option<Certification>>()
     )]
     pub joint: Option<Vec<Option<Certification>>>,
-    /// Seed of the RD random division.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of the RD random division (default: 0; only with rd or rd-label in --joint).
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
     /// Last poisoning size of every curve (default: until every curve reaches 0).
     #[arg(long, value_name = "N")]
     pub max_e: Option<u64>,
@@ -891,41 +989,48 @@ pub struct CertifyFlags {
 }
 
 impl CertifyVotesArgs {
-    /// Refuses flags that do not apply to `--kind` instead of ignoring them.
+    /// Refuses flags that do not apply to `--kind` instead of ignoring them (the library's
+    /// rules, [`nncert::applicability`]).
     pub fn check_flags_apply(&self) -> anyhow::Result<()> {
-        let kind = self.kind;
-        let only = |flag: &str, given: bool, applies: bool, to: &str| {
-            if given && !applies {
-                anyhow::bail!("{flag}: applies to --kind {to} only, not --kind {kind}");
-            }
-            Ok(())
-        };
-        only("--units", self.units.is_some(), kind == Method::Dpa, "dpa")?;
-        let bagging = kind == Method::Bagging;
-        only("--models", self.models.is_some(), bagging, "bagging")?;
-        only("--subsample", self.subsample.is_some(), bagging, "bagging")?;
-        only(
-            "--train-size",
-            self.train_size.is_some(),
-            bagging,
-            "bagging",
-        )?;
-        only("--alpha", self.alpha.is_some(), bagging, "bagging")
+        let given = [
+            (Param::Units, self.units.is_some()),
+            (Param::Models, self.models.is_some()),
+            (Param::Subsample, self.subsample.is_some()),
+            (Param::TrainSize, self.train_size.is_some()),
+            (Param::Alpha, self.alpha.is_some()),
+        ];
+        check_given(
+            &given_params(&given),
+            &Plan {
+                methods: &[self.kind],
+                ..Plan::default()
+            },
+        )
     }
 }
 
 impl CertifyFlags {
-    /// The library's options for `method`, with these flags applied.
-    pub fn options(&self, method: Method, param: &str) -> nncert::CurveOptions {
+    /// The library's options for `method`, with these flags applied, checked: the
+    /// combination is valid and `--seed` is refused unless an RD division runs.
+    pub fn options(&self, method: Method, param: &str) -> anyhow::Result<nncert::CurveOptions> {
         let mut o = nncert::CurveOptions::new(method, param);
         if let Some(joint) = &self.joint {
             o.joint = joint.iter().flatten().copied().collect();
         }
-        o.seed = self.seed;
+        o.seed = self.seed.unwrap_or(0);
         o.max_e = self.max_e;
         o.tie = self.tie_rule;
         o.threat = self.threat;
-        o
+        o.validate()?;
+        check_given(
+            &given_params(&[(Param::Seed, self.seed.is_some())]),
+            &Plan {
+                methods: &[method],
+                joint: &o.joint,
+                ..Plan::default()
+            },
+        )?;
+        Ok(o)
     }
 }
 
@@ -954,6 +1059,22 @@ impl Default for DemoArgs {
 
 fn parse_trigger(s: &str) -> Result<Trigger, String> {
     s.parse().map_err(|e: nncert::Error| e.to_string())
+}
+
+/// `--kind` of certify-votes: only the classifiers whose vote counts can be certified are
+/// listed; FA and ROE are pointed to `certify-ensemble`.
+fn parse_votes_kind(s: &str) -> Result<Method, String> {
+    use clap::ValueEnum;
+    if let Ok(choice) = VotesKindChoice::from_str(s, false) {
+        return Ok(choice.into());
+    }
+    match s.parse::<Method>() {
+        Ok(m) => Err(format!(
+            "`{m}`: Finite Aggregation and Run-Off Election need each base model's output, \
+             not vote counts; use `nncert certify-ensemble --predictions …` or `--logits …`"
+        )),
+        Err(_) => Err(format!("expected knn, rnn, dpa or bagging, found `{s}`")),
+    }
 }
 
 fn parse_learner(s: &str) -> Result<BaseLearner, String> {

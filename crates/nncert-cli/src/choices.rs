@@ -156,8 +156,8 @@ mirror! {
 }
 
 mirror! {
-    /// `--kind` of certify-votes and `--method` of certify-ensemble.
-    MethodChoice => Method {
+    /// `--kind` of certify-votes: the classifiers whose vote counts can be certified.
+    VotesKindChoice => Method {
         /// k nearest neighbours.
         Knn => Method::Knn,
         /// Neighbours within radius r.
@@ -166,6 +166,14 @@ mirror! {
         Dpa => Method::Dpa,
         /// Bagging.
         Bagging => Method::Bagging,
+    }
+}
+
+mirror! {
+    /// `--method` of certify-ensemble: the defenses certified from base models' outputs.
+    EnsembleMethodChoice => Method {
+        /// Deep Partition Aggregation.
+        Dpa => Method::Dpa,
         /// Finite Aggregation.
         Fa => Method::Fa,
         /// Run-Off Election on DPA.
@@ -309,7 +317,8 @@ mod tests {
         names_match::<MetricChoice>(|c| Metric::from(c).to_string());
         names_match::<TieChoice>(|c| TieRule::from(c).to_string());
         names_match::<ThreatChoice>(|c| Threat::from(c).to_string());
-        names_match::<MethodChoice>(|c| Method::from(c).to_string());
+        names_match::<VotesKindChoice>(|c| Method::from(c).to_string());
+        names_match::<EnsembleMethodChoice>(|c| Method::from(c).to_string());
         names_match::<HogNormChoice>(|c| BlockNorm::from(c).to_string());
         names_match::<UnitsChoice>(|c| match Units::from(c) {
             Units::Poisoning => "poisoning".into(),

@@ -4,10 +4,11 @@
 //! as one line (`nncert: error: …`) with exit code 2.
 
 /// `println!` that ends the process quietly when stdout is a closed pipe (e.g. `| head`)
-/// instead of panicking, and reports other write errors.
+/// instead of panicking, and reports other write errors. The line's control characters
+/// (a newline or ESC in an output path) are escaped, as in error messages.
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+        $crate::write_stdout(&format!("{}\n", $crate::one_line(&format!($($arg)*))))
     };
 }
 

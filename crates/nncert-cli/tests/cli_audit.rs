@@ -385,3 +385,229 @@ fn settings_given_twice_are_refused_as_parsed_values() {
     assert_refused_with(&o, "--method: `dpa` is given twice", "--method dpa,dpa");
     assert!(!dir.join("o").exists());
 }
+
+/// Finding 11: a flag that does not apply to the run is refused (one line naming the flag
+/// and why, exit 2, before any work), never silently ignored.
+#[test]
+fn flags_that_do_not_apply_are_refused_before_any_work() {
+    let dir = scratch("audit-flags");
+    let data = npy_dataset(&dir);
+    let (v, y) = votes_inputs(&dir);
+    let pred: Vec<i64> = (0..24).map(|i| i % 3).collect();
+    let pred = write(&dir, "pred.npy", encode(&[6, 4], &pred));
+    let logits: Vec<f32> = (0..72).map(|i| (i % 5) as f32).collect();
+    let logits = write(&dir, "logits.npy", encode(&[6, 4, 3], &logits));
+    let certify = |extra: &[&str]| {
+        let args = with(&["certify", "--knn", "3"], &data, extra);
+        run_in(&[&args[..], &["--out", "o"]].concat(), &dir)
+    };
+    for (extra, needle) in [
+        (
+            &["--hog-cell", "4"][..],
+            "--hog-cell: applies to HOG features only",
+        ),
+        (
+            &["--hog-norm", "L1"],
+            "--hog-norm: applies to HOG features only",
+        ),
+        (&["--models", "5"], "--models: applies to bagging only"),
+        (&["--alpha", "0.1"], "--alpha: applies to bagging only"),
+        (
+            &["--learner", "1nn"],
+            "--learner: the base classifier applies",
+        ),
+        (
+            &["--bagging-seed", "1"],
+            "--bagging-seed: applies to bagging only",
+        ),
+        (
+            &["--dpa", "3", "--fa-d", "2"],
+            "--fa-d: applies to Finite Aggregation",
+        ),
+        (
+            &["--spread-seed", "1"],
+            "--spread-seed: applies to Finite Aggregation",
+        ),
+        (
+            &["--rnn", "1", "--seed", "3"],
+            "--seed: seeds the RD division",
+        ),
+    ] {
+        assert_refused_with(&certify(extra), needle, needle);
+    }
+    let votes = |kind: &str, extra: &[&str]| {
+        let args = [
+            &[
+                "certify-votes",
+                "--votes",
+                &v,
+                "--labels",
+                &y,
+                "--kind",
+                kind,
+            ][..],
+            extra,
+            &["--out", "o"],
+        ]
+        .concat();
+        run_in(&args, &dir)
+    };
+    for kind in ["knn", "rnn", "dpa"] {
+        assert_refused_with(&votes(kind, &["--seed", "1"]), "--seed: seeds the RD", kind);
+    }
+    assert_refused_with(
+        &votes("rnn", &["--models", "20"]),
+        "--models: applies to bagging only",
+        "models",
+    );
+    let ensemble = |extra: &[&str]| {
+        let args = [
+            &["certify-ensemble", "--labels", &y][..],
+            extra,
+            &["--out", "o"],
+        ]
+        .concat();
+        run_in(&args, &dir)
+    };
+    for (extra, needle) in [
+        (
+            &["--logits", &logits, "--abstain", "-2"][..],
+            "--abstain: marks abstaining",
+        ),
+        (
+            &["--predictions", &pred, "--method", "dpa", "--d", "2"],
+            "--d: applies to Finite",
+        ),
+        (
+            &[
+                "--predictions",
+                &pred,
+                "--method",
+                "fa",
+                "--shifts",
+                "0,1",
+                "--spread-seed",
+                "1",
+            ],
+            "--spread-seed: seeds the spread's shifts, which are given explicitly",
+        ),
+    ] {
+        assert_refused_with(&ensemble(extra), needle, needle);
+    }
+    assert!(!dir.join("o").exists());
+    // Where they apply, the same flags are accepted.
+    ok(
+        &votes("rnn", &["--joint", "rd", "--seed", "1"]),
+        "--seed with rd",
+    );
+    ok(
+        &ensemble(&[
+            "--predictions",
+            &pred,
+            "--method",
+            "fa",
+            "--d",
+            "2",
+            "--spread-seed",
+            "1",
+            "--abstain",
+            "-5",
+        ]),
+        "FA flags with FA",
+    );
+}
+
+/// Finding 13: messages that said something else than the problem, named no file, or
+/// printed control characters of a path.
+#[test]
+fn messages_name_the_file_and_the_problem() {
+    let dir = scratch("audit-messages");
+    let (v, y) = votes_inputs(&dir);
+    let votes = |votes: &str, kind: &str, extra: &[&str], out: &str| {
+        let args = [
+            &[
+                "certify-votes",
+                "--votes",
+                votes,
+                "--labels",
+                &y,
+                "--kind",
+                kind,
+            ][..],
+            extra,
+            &["--out", out],
+        ]
+        .concat();
+        run_in(&args, &dir)
+    };
+    // --kind lists only the kinds certify-votes takes.
+    assert_refused_with(
+        &votes(&v, "RNN", &[], "o"),
+        "expected knn, rnn, dpa or bagging, found `RNN`",
+        "--kind",
+    );
+    // An all-zero kNN row says so, with the file.
+    let zero: Vec<i32> = (0..18).map(|i| if i < 3 { 0 } else { 1 }).collect();
+    let zero = write(&dir, "zero.npy", encode(&[6, 3], &zero));
+    assert_refused_with(
+        &votes(&zero, "knn", &[], "o"),
+        "zero.npy: votes: row 0 has no votes: kNN votes count the k ≥ 1 nearest",
+        "all-zero kNN row",
+    );
+    // Bagging: more votes than models names the file.
+    let bag = ["--models", "2", "--subsample", "3", "--train-size", "100"];
+    assert_refused_with(
+        &votes(&v, "bagging", &bag, "o"),
+        "v.npy: bagging: row 0 has more votes than the 2 models",
+        "bagging votes",
+    );
+    // A label of 2^62 is too large, not negative.
+    let big = write(&dir, "big.npy", encode(&[6], &[0i64, 1, 1 << 62, 0, 1, 0]));
+    let data = npy_dataset(&dir);
+    let mut with_big = data.clone();
+    with_big[7] = big;
+    assert_refused_with(
+        &run_in(
+            &with(&["certify", "--knn", "3"], &with_big, &["--out", "o"]),
+            &dir,
+        ),
+        "big.npy: element 2: expected a class label from 0 to 4294967294 (an integer class index), found 4611686018427387904",
+        "label 2^62",
+    );
+    // --classes 0 is an argument error; too many classes name their source.
+    for (extra, needle) in [
+        (
+            &["--classes", "0"][..],
+            "--classes: expected at least 2 classes, found 0",
+        ),
+        (
+            &["--classes", "5000"],
+            "classes: 5000 classes for 36 examples",
+        ),
+    ] {
+        let args = with(
+            &["certify", "--knn", "3"],
+            &data,
+            &[extra, &["--out", "o"]].concat(),
+        );
+        assert_refused_with(&run_in(&args, &dir), needle, needle);
+    }
+    // `votes` warns about k ≥ n_train as `certify` does.
+    let o = run_in(
+        &with(&["votes", "--knn", "30"], &data, &["--out", "vv"]),
+        &dir,
+    );
+    ok(&o, "votes --knn 30");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("nncert: warning: --knn 30: k ≥ the 30 training examples"),
+        "{stderr}"
+    );
+    // The output path on stdout is escaped.
+    let o = votes(&v, "rnn", &[], "o\x1b[2Jx");
+    ok(&o, "an output name with ESC");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("to o\\u{1b}[2Jx\n"), "{stdout:?}");
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
+    assert!(!dir.join("o").exists());
+}

@@ -313,13 +313,13 @@ fn malformed_npy_datasets_are_rejected_with_their_name() {
             [&trf, &neg, &tef, &tel],
             vec![],
             vec![
-                "neg.npy: element 1: expected a class label ≥ 0 (an integer class index), found -1",
+                "neg.npy: element 1: expected a class label from 0 to 4294967294 (an integer class index), found -1",
             ],
         ),
         (
             [&trf, &trl, &tef, &tel],
             vec!["--classes", "1"],
-            vec!["trl.npy: label 1 at index 1: expected a label below 1"],
+            vec!["--classes: expected at least 2 classes, found 1"],
         ),
         (
             [&ints, &trl, &tef, &tel],

@@ -189,7 +189,8 @@ fn merged_shards_of_the_embedded_subset_equal_one_votes_run() {
             strings(&["--dataset", "embedded", "--features", "raw", "--out", &out]),
         ]
         .concat(),
-        "not those of the partials",
+        // Audit finding 13: one short line naming the field, not two JSON dumps.
+        "not those of the partials: features: partials {\"hog\":",
     );
     // A corrupt file, named.
     let bad = dir.join("bad.nncert");

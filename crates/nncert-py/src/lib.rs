@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use certified::Certified;
 
+use nncert::applicability::{self, Param, Plan};
 use nncert::baselines::bagging::{self, BaggingParams};
 use nncert::baselines::dpa::{self, Units};
 use nncert::certify::threat::Threat;
@@ -285,6 +286,23 @@ impl NeighbourIndex {
             ..CertifyOptions::default()
         };
         if let Some(j) = joint_list(joint)? {
+            let methods: Vec<Method> = [
+                (Method::Knn, &config.ks.is_empty()),
+                (Method::Rnn, &config.radii.is_empty()),
+            ]
+            .into_iter()
+            .filter_map(|(m, none)| (!none).then_some(m))
+            .collect();
+            // Joint certifications asked explicitly without a radius are refused.
+            let given: &[Param] = if j.is_empty() { &[] } else { &[Param::Joint] };
+            applicability::check_given(
+                given,
+                &Plan {
+                    methods: &methods,
+                    ..Plan::default()
+                },
+            )
+            .map_err(py_err)?;
             options.joint = j;
         }
         let index = &self.index;
@@ -713,7 +731,7 @@ fn baseline_votes_setting(
 
 /// Certifies votes that came from anywhere (the CLI's `certify-votes`).
 #[pyfunction]
-#[pyo3(signature = (votes, labels, kind, param="", joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", units="poisoning", models=None, subsample=None, train_size=None, alpha=0.001))]
+#[pyo3(signature = (votes, labels, kind, param="", joint=None, seed=None, max_e=None, tie_rule="larger", threat="general", units=None, models=None, subsample=None, train_size=None, alpha=None))]
 #[allow(clippy::too_many_arguments)]
 fn certify_votes(
     py: Python<'_>,
@@ -722,31 +740,56 @@ fn certify_votes(
     kind: &str,
     param: &str,
     joint: Option<Vec<String>>,
-    seed: u64,
+    seed: Option<u64>,
     max_e: Option<u64>,
     tie_rule: &str,
     threat: &str,
-    units: &str,
+    units: Option<&str>,
     models: Option<u64>,
     subsample: Option<u32>,
     train_size: Option<u64>,
-    alpha: f64,
+    alpha: Option<f64>,
 ) -> PyResult<Certified> {
     let method = parse::<Method>(kind)?;
     let threat = parse::<Threat>(threat)?;
+    let joint = joint_list(joint)?;
+    // Parameters that do not apply to `kind` are refused, by the library's rules (the CLI's).
+    let given: Vec<Param> = [
+        (Param::Seed, seed.is_some()),
+        (Param::Units, units.is_some()),
+        (Param::Models, models.is_some()),
+        (Param::Subsample, subsample.is_some()),
+        (Param::TrainSize, train_size.is_some()),
+        (Param::Alpha, alpha.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(p, g)| g.then_some(p))
+    .collect();
+    let joint_run = joint
+        .clone()
+        .unwrap_or_else(|| CurveOptions::new(method, "").joint);
+    applicability::check_given(
+        &given,
+        &Plan {
+            methods: &[method],
+            joint: &joint_run,
+            ..Plan::default()
+        },
+    )
+    .map_err(py_err)?;
     let votes = votes_from(&votes, &labels)?;
     let options = VoteOptions {
         param,
-        joint: joint_list(joint)?,
-        seed,
+        joint,
+        seed: seed.unwrap_or(0),
         max_e,
         tie_rule,
         threat,
-        units,
+        units: units.unwrap_or("poisoning"),
         models,
         subsample,
         train_size,
-        alpha,
+        alpha: alpha.unwrap_or(0.001),
     };
     let mut context = json!({
         "command": "python: certify_votes",

@@ -31,6 +31,12 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         lambda: nncert.KNNCertifier().fit(X.astype(np.float64) * 1e300, Y),
         "X",
     ),
+    # Audit finding 13: the value was printed with all its 300 digits.
+    (
+        "float64 beyond float32, shortened",
+        lambda: nncert.KNNCertifier().fit(X.astype(np.float64) * 1e300, Y),
+        "X: expected finite values, found 1e300 (outside the float32 range) at row 0, column 1",
+    ),
     ("strings", lambda: nncert.KNNCertifier().fit(np.array([["a", "b"]] * 6), Y), "X"),
     ("objects", lambda: nncert.KNNCertifier().fit(np.array([[None, 1]] * 6), Y), "X"),
     ("ragged", lambda: nncert.KNNCertifier().fit([[1.0], [1.0, 2.0]], [0, 1]), "X"),
@@ -161,6 +167,38 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     # Audit finding 11: fit accepted names that only certify refused.
     ("fit threat", lambda: nncert.KNNCertifier(3, threat="x").fit(X, Y), "threat: "),
     ("fit joint", lambda: nncert.RNNCertifier(1.0, joint=("x",)).fit(X, Y), "joint: "),
+    # Audit finding 11: parameters that do not apply were ignored (the CLI refuses them).
+    (
+        "rnn votes with models",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "rnn", models=20),
+        "models: applies to bagging only",
+    ),
+    (
+        "rnn votes with units",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "rnn", units="insdel"),
+        "units: applies to DPA votes only",
+    ),
+    (
+        "dpa votes with alpha",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "dpa", alpha=0.1),
+        "alpha: applies to bagging only",
+    ),
+    # Audit finding 13: "row 0 has 0 votes and row 0 has 0"; now the library's words.
+    (
+        "all-zero kNN row",
+        lambda: nncert.certify_votes(np.array([[0, 0], [1, 1]]), [0, 1], "knn"),
+        "votes: row 0 has no votes: kNN votes count the k ≥ 1 nearest",
+    ),
+    (
+        "seed without rd",
+        lambda: nncert.certify_votes(np.array([[1, 2]]), [0], "knn", seed=3),
+        "seed: seeds the RD division",
+    ),
+    (
+        "joint without r",
+        lambda: nncert.NeighbourIndex(X, Y).certify(X, Y, k=[3], joint=("island",)),
+        "joint: joint certification applies to rNN only",
+    ),
     (
         "load_npy from /dev/zero",
         lambda: nncert.datasets.load_npy("/dev/zero", "/dev/zero", "/dev/zero", "/dev/zero"),

@@ -67,3 +67,15 @@ def test_cross_validation() -> None:
     x, y = blobs()
     scores = cross_val_score(nncert.RNNCertifier(4.0, metric="l2"), x, y, cv=3)
     assert scores.shape == (3,)
+
+
+def test_use_before_fit_raises_not_fitted_error() -> None:
+    """Audit finding 13: predict before fit raised AttributeError; scikit-learn's checks
+    expect its NotFittedError (a ValueError and an AttributeError)."""
+    from sklearn.exceptions import NotFittedError
+
+    for est in (nncert.KNNCertifier(3), nncert.RNNCertifier(1.0)):
+        with pytest.raises(NotFittedError, match="is not fitted yet"):
+            est.predict(np.zeros((2, 2)))
+    assert issubclass(nncert.NotFittedError, ValueError)
+    assert issubclass(nncert.NotFittedError, AttributeError)

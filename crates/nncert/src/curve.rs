@@ -345,6 +345,10 @@ pub fn check_knn_votes(votes: &Votes) -> Result<(), Error> {
     }
     let k = sum(0);
     match (0..votes.n_test()).find(|&i| sum(i) != k || k == 0) {
+        Some(i) if sum(i) == 0 => Err(Error::invalid(format!(
+            "votes: row {i} has no votes: kNN votes count the k ≥ 1 nearest neighbours in \
+             every row (certify neighbourhoods that may be empty as rNN votes)"
+        ))),
         Some(i) => Err(Error::invalid(format!(
             "votes: row {i} has {} votes and row 0 has {k}: kNN votes sum to the same k ≥ 1 \
              in every row (certify neighbourhoods of varying size as rNN votes)",
@@ -832,14 +836,14 @@ mod tests {
         let options = CurveOptions::new(Method::Knn, "3");
         for (counts, row) in [
             (vec![2, 1, 1, 1], "row 1 has 2 votes and row 0 has 3"),
-            (vec![0, 0, 0, 0], "row 0 has 0 votes and row 0 has 0"),
+            (
+                vec![0, 0, 0, 0],
+                "row 0 has no votes: kNN votes count the k ≥ 1 nearest",
+            ),
         ] {
             let votes = Votes::new(counts, 2, vec![0, 1]).unwrap();
             let e = certify_votes(&votes, &options).unwrap_err().to_string();
-            assert!(
-                e.contains(row) && e.contains("sum to the same k ≥ 1"),
-                "{e}"
-            );
+            assert!(e.contains(row) && e.contains("k ≥ 1"), "{e}");
             assert_eq!(check_knn_votes(&votes).unwrap_err().to_string(), e);
             // The same rows are valid rNN votes.
             certify_votes(&votes, &CurveOptions::new(Method::Rnn, "1")).unwrap();

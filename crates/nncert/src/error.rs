@@ -49,6 +49,14 @@ pub enum Error {
     /// A parameter or a combination of inputs is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A parameter was given that the run does not use (see [`crate::applicability`]).
+    #[error("{param}: {reason}")]
+    NotApplicable {
+        /// The parameter.
+        param: crate::applicability::Param,
+        /// Why it does not apply.
+        reason: &'static str,
+    },
 }
 
 impl Error {

@@ -129,7 +129,7 @@ impl<'a> MatrixRef<'a> {
         if let Some(pos) = data.iter().position(|v| !v.is_finite()) {
             let found = match self.values {
                 Values::F64(v) if v[pos].is_finite() => {
-                    format!("{} (outside the float32 range)", v[pos])
+                    format!("{:e} (outside the float32 range)", v[pos])
                 }
                 _ => data[pos].to_string(),
             };
@@ -180,7 +180,7 @@ impl<'a> MatrixRef<'a> {
             if let Some(col) = row.iter().position(|v| !v.is_finite()) {
                 let found = match self.values {
                     Values::F64(v) if v[i * self.dim + col].is_finite() => {
-                        format!("{} (outside the float32 range)", v[i * self.dim + col])
+                        format!("{:e} (outside the float32 range)", v[i * self.dim + col])
                     }
                     _ => row[col].to_string(),
                 };

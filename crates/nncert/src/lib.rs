@@ -90,6 +90,7 @@ pub mod rank;
 pub mod neighbours;
 pub mod votes;
 pub mod certify;
+pub mod applicability;
 pub mod classifier;
 pub mod curve;
 pub mod baselines;

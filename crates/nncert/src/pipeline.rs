@@ -321,15 +321,63 @@ pub fn pending_exact_keys(
     shard::exact_keys(metric, &train, 0, &test, 0, pending)
 }
 
-/// Refuses data whose run context `given` is not the partials' `context`.
-fn same_run(given: &str, context: &str) -> Result<(), Error> {
+/// Refuses data whose run context `given` is not the partials' `context`, in one short
+/// line saying which field differs (the first differing field of the two contexts).
+pub fn same_run(given: &str, context: &str) -> Result<(), Error> {
     if given == context {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "the dataset and features given are not those of the partials (partials: {context}; given: {given})"
+            "the dataset and features given are not those of the partials: {}",
+            context_difference(context, given)
         )))
     }
+}
+
+/// The first field in which two run contexts ([`shard_context`]) differ, with both values,
+/// short: `features: partials raw, given {"hog":…}`, or the role of the first file whose
+/// checksum differs (`file test-labels: another checksum`).
+fn context_difference(partials: &str, given: &str) -> String {
+    use serde_json::Value;
+    let (Ok(Value::Object(p)), Ok(Value::Object(g))) = (
+        serde_json::from_str::<Value>(partials),
+        serde_json::from_str::<Value>(given),
+    ) else {
+        return "the run records differ".into();
+    };
+    let short = |v: Option<&Value>| -> String {
+        let text = v.map_or_else(|| "none".to_string(), Value::to_string);
+        match text.char_indices().nth(80) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    };
+    for key in ["dataset", "n_classes", "features"] {
+        if p.get(key) != g.get(key) {
+            return format!(
+                "{key}: partials {}, given {}",
+                short(p.get(key)),
+                short(g.get(key))
+            );
+        }
+    }
+    let files = |o: &serde_json::Map<String, Value>| -> Vec<Value> {
+        o.get("files")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (pf, gf) = (files(&p), files(&g));
+    if pf.len() != gf.len() {
+        return format!("files: partials {}, given {}", pf.len(), gf.len());
+    }
+    for (a, b) in pf.iter().zip(&gf) {
+        if a != b {
+            let role = a.get("role").and_then(Value::as_str).unwrap_or("?");
+            return format!("file {role}: another checksum or kind of checksum");
+        }
+    }
+    "the run records differ".into()
 }
 
 /// The files of the user dataset `paths` checksummed as a single run reports them

@@ -363,8 +363,13 @@ fn class_count_is_that_of_the_whole_dataset() {
     let files = dataset("u8", (9, 2, 3), 2, 8);
     let s = load_npy_shard(&files.paths, Some(7), spec(3, 3), spec(1, 1)).unwrap();
     assert_eq!(s.n_classes, 7);
+    // Fewer than 2 classes is refused as such (audit finding 13), not through a label.
     let e = load_npy_shard(&files.paths, Some(1), spec(1, 3), spec(1, 1)).unwrap_err();
-    assert!(e.to_string().contains("expected a label below 1"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("classes: expected at least 2 classes, found 1"),
+        "{e}"
+    );
 }
 
 /// The exact keys `nncert merge` needs, from only the rows the pairs name, equal those

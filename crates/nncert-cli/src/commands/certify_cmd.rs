@@ -13,6 +13,7 @@ use crate::args::CertifyArgs;
 use crate::{figures, progress, summary};
 
 pub fn run(a: &CertifyArgs) -> Result<()> {
+    a.check_flags_apply()?;
     OutputDir::preflight(&a.out, &a.dataset.input_paths())?;
     experiment::validate_threat(a.certify.threat, &a.baselines.config()?)?;
     let spec = a.dataset.spec()?;
@@ -21,17 +22,21 @@ pub fn run(a: &CertifyArgs) -> Result<()> {
         stamp_test_set(&mut dataset, trigger)?;
     }
     let config = a.config(&dataset)?;
-    let n_train = dataset.train.len();
-    for k in config.search.ks.iter().filter(|&&k| k >= n_train) {
+    warn_k_at_least_n_train(&config.search.ks, dataset.train.len());
+    let exp = run_and_write(&dataset, &config, &a.out)?;
+    print_summary(&dataset, &exp, &a.out);
+    print_radius_guidance(&dataset, &config, &exp);
+    Ok(())
+}
+
+/// Warns (one line each, the run goes on) about every k of at least the training-set size.
+pub fn warn_k_at_least_n_train(ks: &[usize], n_train: usize) {
+    for k in ks.iter().filter(|&&k| k >= n_train) {
         eprintln!(
             "nncert: warning: --knn {k}: k ≥ the {n_train} training examples, so every \
              training example votes and kNN predicts the majority class"
         );
     }
-    let exp = run_and_write(&dataset, &config, &a.out)?;
-    print_summary(&dataset, &exp, &a.out);
-    print_radius_guidance(&dataset, &config, &exp);
-    Ok(())
 }
 
 /// Stamps `trigger` on every test image and says so in the dataset's caveat, which every

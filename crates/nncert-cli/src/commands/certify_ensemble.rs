@@ -91,7 +91,7 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
 fn load_outputs(a: &CertifyEnsembleArgs) -> Result<(Outputs, (&'static str, &Path))> {
     Ok(match (&a.predictions, &a.logits) {
         (Some(p), None) => (
-            Outputs::Votes(load_model_votes(p, &a.labels, a.abstain, a.classes)?),
+            Outputs::Votes(load_model_votes(p, &a.labels, a.abstain_code(), a.classes)?),
             ("predictions", p.as_path()),
         ),
         (None, Some(l)) => (
@@ -213,7 +213,7 @@ fn report_json(
         inputs,
         methods,
         units,
-        abstain_code: a.predictions.as_ref().map(|_| a.abstain),
+        abstain_code: a.predictions.as_ref().map(|_| a.abstain_code()),
         max_e_requested: a.max_e,
         max_e: certified.max_e,
         n_test: votes.n_test(),

@@ -28,8 +28,7 @@ pub fn run(a: &CertifyVotesArgs) -> Result<()> {
     if matches!(a.kind, Method::Dpa | Method::Bagging) {
         return baseline(a);
     }
-    let options = a.certify.options(a.kind, &a.param);
-    options.validate()?;
+    let options = a.certify.options(a.kind, &a.param)?;
     let votes = load_votes(&a.votes, &a.labels)?;
     if a.kind == Method::Knn {
         // The library's check (certify_votes runs it too), here to name the file.
@@ -66,7 +65,7 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
         );
     }
     // Refuses --threat other than general for DPA and bagging, with the reason.
-    a.certify.options(a.kind, &a.param).validate()?;
+    a.certify.options(a.kind, &a.param)?;
     let mut settings = serde_json::Map::new();
     settings.insert("method".into(), json!(a.kind));
     settings.insert("max_e_requested".into(), json!(a.certify.max_e));
@@ -96,7 +95,11 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
         } else {
             a.param.clone()
         };
-        (bagging::certificates(&votes, &params)?, param)
+        (
+            bagging::certificates(&votes, &params)
+                .with_context(|| a.votes.display().to_string())?,
+            param,
+        )
     };
     let classifier = Classifier::Given {
         method: a.kind,

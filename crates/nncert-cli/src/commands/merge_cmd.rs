@@ -79,6 +79,10 @@ impl KeySource {
             with_data || a.features.features.is_none(),
             "--features: applies with the dataset flags (--dataset …) only"
         );
+        anyhow::ensure!(
+            with_data || !a.features.any_hog_flag(),
+            "--hog-*: the HOG flags apply with the dataset flags (--dataset …) only"
+        );
         let spec = if with_data {
             Some((
                 a.features.kind(a.dataset.name()? == "npy")?,
@@ -119,11 +123,7 @@ impl KeySource {
         }
         let dataset = nncert::data::load(spec)?;
         let context = pipeline::shard_context(&dataset, *kind);
-        anyhow::ensure!(
-            context == settings.context,
-            "the dataset and features given are not those of the partials (partials: {}; given: {context})",
-            settings.context
-        );
+        pipeline::same_run(&context, &settings.context)?;
         self.files = Some(dataset.files.clone());
         self.dataset = Some(dataset);
         Ok(())

@@ -38,6 +38,7 @@ pub fn run(a: &VotesArgs) -> Result<()> {
         return run_shard(a, &config, kind, train, block);
     }
     let dataset = nncert::data::load_for_search(&a.dataset.spec()?)?;
+    crate::commands::certify_cmd::warn_k_at_least_n_train(&config.ks, dataset.train.len());
     let run = progress::PipelineBars::new(&dataset)
         .run(|p| pipeline::votes(&dataset, kind, &config, p))?;
     let mut out = OutputDir::new(&a.out);

@@ -10,7 +10,7 @@ prediction provably does not change, and CA(e) counts test inputs certified corr
 
 from . import datasets
 from ._core import __version__, distance_kernel
-from .estimators import KNNCertifier, NeighbourIndex, RNNCertifier
+from .estimators import KNNCertifier, NeighbourIndex, NotFittedError, RNNCertifier
 from .features import hog
 from .results import Certificates, Setting
 from .votes import certify_votes
@@ -19,6 +19,7 @@ __all__ = [
     "Certificates",
     "KNNCertifier",
     "NeighbourIndex",
+    "NotFittedError",
     "RNNCertifier",
     "Setting",
     "__version__",

@@ -179,15 +179,15 @@ def certify_votes(
     kind: str,
     param: str = "",
     joint: Optional[list[str]] = None,
-    seed: int = 0,
+    seed: Optional[int] = None,
     max_e: Optional[int] = None,
     tie_rule: str = "larger",
     threat: str = "general",
-    units: str = "poisoning",
+    units: Optional[str] = None,
     models: Optional[int] = None,
     subsample: Optional[int] = None,
     train_size: Optional[int] = None,
-    alpha: float = 0.001,
+    alpha: Optional[float] = None,
 ) -> Certified: ...
 def hog(
     images: npt.NDArray[np.uint8],

@@ -19,6 +19,21 @@ from . import _validation as v
 from .results import Certificates
 
 
+class NotFittedError(ValueError, AttributeError):
+    """A certifier was used before ``fit``, and scikit-learn is not installed (with it,
+    scikit-learn's own ``NotFittedError`` is raised, which derives from the same two)."""
+
+
+def _not_fitted(name: str) -> Exception:
+    message = f"{name} is not fitted yet: call fit(X, y) first"
+    try:
+        from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    except ImportError:
+        return NotFittedError(message)
+    error: Exception = SklearnNotFittedError(message)
+    return error
+
+
 def _check_names(threat: str, joint: Optional[list[str]] = None) -> None:
     """Checks the threat and joint names with the compiled library's own parser (the list of
     names lives there), so that ``fit`` refuses a name ``certify`` would refuse."""
@@ -124,7 +139,7 @@ class NeighbourIndex:
         r: Union[float, Sequence[float], None] = None,
         *,
         metric: str = "l1",
-        joint: Union[str, Sequence[str], None] = ("island",),
+        joint: Union[str, Sequence[str], None] = None,
         seed: int = 0,
         max_e: Optional[int] = None,
         tie_rule: str = "larger",
@@ -132,7 +147,8 @@ class NeighbourIndex:
         n_jobs: Optional[int] = None,
     ) -> Certificates:
         """Certificates and CA(e) curves of every k and r in one pass over the data
-        (kNN: individual; rNN: individual and the ``joint`` ones), against the ``threat``
+        (kNN: individual; rNN: individual and the ``joint`` ones, default ``("island",)``;
+        ``joint`` given without any ``r`` is refused), against the ``threat``
         model: ``"general"`` (insertions, deletions, modifications; the paper's),
         ``"insert"``, ``"delete"`` or ``"flip"`` (labels only)."""
         metric = v.check_choice(metric, "metric", v.METRICS)
@@ -152,7 +168,7 @@ class NeighbourIndex:
             ks,
             radii,
             metric=v.check_choice(metric, "metric", v.METRICS),
-            joint=v.check_joint(joint),
+            joint=None if joint is None else v.check_joint(joint),
             seed=v.check_seed(seed),
             max_e=v.check_max_e(max_e, "max_e"),
             tie_rule=v.check_choice(tie_rule, "tie_rule", v.TIE_RULES),
@@ -241,7 +257,7 @@ class _Certifier:
     def _fitted(self) -> NeighbourIndex:
         index: Optional[NeighbourIndex] = getattr(self, "index_", None)
         if index is None:
-            raise AttributeError(f"{type(self).__name__} is not fitted yet: call fit(X, y) first")
+            raise _not_fitted(type(self).__name__)
         return index
 
     def _certify(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
-import numpy as np
-
 from . import _core
 from . import _validation as v
 from .results import Certificates
@@ -21,15 +19,15 @@ def certify_votes(
     *,
     param: str = "",
     joint: Union[str, Sequence[str], None] = None,
-    seed: int = 0,
+    seed: Optional[int] = None,
     max_e: Optional[int] = None,
     tie_rule: str = "larger",
     threat: str = "general",
-    units: str = "poisoning",
+    units: Optional[str] = None,
     models: Optional[int] = None,
     subsample: Optional[int] = None,
     train_size: Optional[int] = None,
-    alpha: float = 0.001,
+    alpha: Optional[float] = None,
 ) -> Certificates:
     """Certifies a ``(n_test, n_classes)`` matrix of non-negative vote counts against true
     ``labels``.
@@ -41,23 +39,15 @@ def certify_votes(
     bagging use their own tie rule (the smaller label wins). ``threat``: ``"general"`` (the
     paper's model), ``"insert"``, ``"delete"`` or ``"flip"`` (kNN from votes alone keeps the
     general certificate, sound for every threat; DPA and bagging accept only ``"general"``).
-    The options are the CLI's.
+    The options are the CLI's, with its rules: a parameter that does not apply to ``kind``
+    (``seed`` without ``"rd"`` or ``"rd-label"`` in ``joint``, ``units`` outside DPA,
+    ``models``/``subsample``/``train_size``/``alpha`` outside bagging) raises ``ValueError``
+    naming it. Defaults: ``seed`` 0, ``units`` ``"poisoning"``, ``alpha`` 0.001.
     """
     kind = v.check_choice(kind, "kind", KINDS)
     counts = v.as_votes(votes, "votes")
     y = v.as_labels(labels, "labels", counts.shape[0])
-    if kind == "knn" and counts.size:
-        # kNN votes count the k nearest neighbours: every row sums to the same k ≥ 1 (the
-        # CLI's check; rows of varying size are rNN neighbourhoods).
-        sums = counts.sum(axis=1)
-        bad = np.flatnonzero((sums != sums[0]) | (sums == 0))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"votes: row {i} has {int(sums[i])} votes and row 0 has {int(sums[0])}: kNN votes "
-                "sum to the same k ≥ 1 in every row (use kind='rnn' for neighbourhoods of "
-                "varying size)"
-            )
+    # kNN rows must all sum to the same k ≥ 1: checked by the library (the CLI's words).
     if not isinstance(param, str):
         param = str(param)
     joint_names = None if joint is None else v.check_joint(joint)
@@ -70,7 +60,7 @@ def certify_votes(
         v.check_int(subsample, "subsample", 1)
         if subsample >= 2**32:
             raise ValueError(f"subsample: expected below 2**32, found {subsample}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))):
         raise TypeError(f"alpha: expected a number, found {type(alpha).__name__}")
     core = _core.certify_votes(
         counts,
@@ -78,14 +68,14 @@ def certify_votes(
         kind,
         param=param,
         joint=joint_names,
-        seed=v.check_seed(seed),
+        seed=None if seed is None else v.check_seed(seed),
         max_e=v.check_max_e(max_e, "max_e"),
         tie_rule=v.check_choice(tie_rule, "tie_rule", v.TIE_RULES),
         threat=v.check_threat(threat),
-        units=v.check_choice(units, "units", ("poisoning", "insdel")),
+        units=None if units is None else v.check_choice(units, "units", ("poisoning", "insdel")),
         models=models,
         subsample=subsample,
         train_size=train_size,
-        alpha=float(alpha),
+        alpha=None if alpha is None else float(alpha),
     )
     return Certificates(core)

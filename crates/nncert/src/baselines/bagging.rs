@@ -153,7 +153,8 @@ pub fn certificates(
         .find(|&i| votes.row(i).iter().map(|&v| u64::from(v)).sum::<u64>() > n_models)
     {
         return Err(Error::invalid(format!(
-            "bagging: row {i} has more votes than the {n_models} models"
+            "bagging: row {i} has more votes than the {n_models} models (a row counts the \
+             models predicting each label, at most N = {n_models} in all)"
         )));
     }
     // Bounds depend only on a count in 0..=N: cache them.

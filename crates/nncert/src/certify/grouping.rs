@@ -19,10 +19,13 @@ pub use crate::rng::SplitMix64;
 /// list, and ISLAND group `j` holds the `j`-th element of every label's slice. Total work
 /// is the sum over `e` of `|D2(e)|`, with no sort of the test set per `e`.
 pub fn island_counts(points: &[PointCertificate], n_classes: usize, max_e: u64) -> Vec<u64> {
-    let mut by_label: Vec<Vec<(u64, usize)>> = vec![Vec::new(); n_classes];
-    for (i, p) in points.iter().enumerate().filter(|(_, p)| p.correct()) {
-        by_label[p.prediction.predicted as usize].push((p.margin, i));
-    }
+    debug_assert!(
+        points
+            .iter()
+            .all(|p| (p.prediction.predicted as usize) < n_classes)
+    );
+    let mut by_label =
+        lists_by_predicted_label(points, |i, p| p.correct().then_some((p.margin, i)));
     for list in &mut by_label {
         // g descending, then test index ascending.
         list.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
@@ -34,8 +37,8 @@ pub fn island_counts(points: &[PointCertificate], n_classes: usize, max_e: u64) 
         .unwrap_or(0);
 
     let mut counts = vec![0u64; max_e as usize + 1];
-    let mut group_keys: Vec<u64> = Vec::with_capacity(n_classes);
-    let mut ranges: Vec<(usize, usize)> = vec![(0, 0); n_classes];
+    let mut group_keys: Vec<u64> = Vec::with_capacity(by_label.len());
+    let mut ranges: Vec<(usize, usize)> = vec![(0, 0); by_label.len()];
     // At e ≥ max g every cost is 0: nothing is certified, the counts stay 0.
     for e in 0..=max_e.min(max_margin) {
         let mut certified = 0u64;
@@ -62,6 +65,36 @@ pub fn island_counts(points: &[PointCertificate], n_classes: usize, max_e: u64) 
     counts
 }
 
+/// `keep`'s value for every test input it keeps, in one list per predicted label: labels in
+/// increasing order, test indices in increasing order within a label, and only the labels
+/// some kept input predicts. The tables are sized by the test set, never by the number of
+/// classes, which a votes file states in its header (one row of 10⁷ columns must not cost
+/// a table of 10⁷ lists; audit finding 7).
+fn lists_by_predicted_label<T>(
+    points: &[PointCertificate],
+    keep: impl Fn(usize, &PointCertificate) -> Option<T>,
+) -> Vec<Vec<T>> {
+    let mut keyed: Vec<(u32, T)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| keep(i, p).map(|t| (p.prediction.predicted, t)))
+        .collect();
+    // Stable: test indices stay in increasing order within a label.
+    keyed.sort_by_key(|&(label, _)| label);
+    let mut lists: Vec<Vec<T>> = Vec::new();
+    let mut current = None;
+    for (label, t) in keyed {
+        if current != Some(label) {
+            current = Some(label);
+            lists.push(Vec::new());
+        }
+        if let Some(list) = lists.last_mut() {
+            list.push(t);
+        }
+    }
+    lists
+}
+
 /// A fixed partition of the test set into groups with pairwise different predicted labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partition {
@@ -78,10 +111,14 @@ impl Partition {
     /// The generator and the shuffle are written out here, not taken from a crate, so that a
     /// seed gives the same partition on every machine and every nncert version.
     pub fn random_division(points: &[PointCertificate], n_classes: usize, seed: u64) -> Self {
-        let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
-        for (i, p) in points.iter().enumerate() {
-            by_label[p.prediction.predicted as usize].push(i);
-        }
+        debug_assert!(
+            points
+                .iter()
+                .all(|p| (p.prediction.predicted as usize) < n_classes)
+        );
+        // Labels predicted by no input draw no random number, so leaving them out keeps
+        // every partition as it was.
+        let mut by_label = lists_by_predicted_label(points, |i, _| Some(i));
         let mut rng = SplitMix64::new(seed);
         for list in &mut by_label {
             for pos in (1..list.len()).rev() {
@@ -120,5 +157,67 @@ impl Partition {
                 .sum();
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::votes::{Prediction, TieRule};
+
+    /// Test inputs predicted `labels[i]` with margin `2 + i % 5`, correct for every
+    /// third one wrong.
+    fn points(labels: &[u32]) -> Vec<PointCertificate> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| {
+                let s_b = 3;
+                let prediction = Prediction {
+                    predicted: a,
+                    runner_up: a.wrapping_add(1),
+                    votes_predicted: s_b + 2 + (i % 5) as u32,
+                    votes_runner_up: s_b,
+                };
+                let label = if i % 3 == 2 { a.wrapping_add(1) } else { a };
+                PointCertificate::new(label, prediction, TieRule::Larger)
+            })
+            .collect()
+    }
+
+    /// Audit finding 7: the per-label tables were sized by the class count (from a votes
+    /// file's header), so 2³⁶ classes asked for terabytes; now they are sized by the test
+    /// set, and spreading the same labels over a huge label space changes nothing.
+    #[test]
+    fn tables_are_sized_by_the_labels_predicted_not_the_class_count() {
+        let small: Vec<u32> = (0..40).map(|i| [0, 1, 2, 1, 0, 2, 2][i % 7]).collect();
+        let spread: Vec<u32> = small.iter().map(|&a| a * 1_000_003 + 7).collect();
+        let (a, b) = (points(&small), points(&spread));
+        let huge = 1usize << 36;
+        assert_eq!(island_counts(&a, 3, 12), island_counts(&b, huge, 12));
+        for seed in [0, 1, 99] {
+            let pa = Partition::random_division(&a, 3, seed);
+            let pb = Partition::random_division(&b, huge, seed);
+            assert_eq!(pa, pb, "seed {seed}");
+            assert_eq!(pa.counts(&a, 12), pb.counts(&b, 12));
+        }
+    }
+
+    /// The partition keeps its documented construction: one shuffled list per label in
+    /// increasing label order, group `j` takes every label's `j`-th input.
+    #[test]
+    fn random_division_groups_have_distinct_labels_and_cover_the_test_set() {
+        let labels: Vec<u32> = (0..25).map(|i| (i * 7 % 4) as u32).collect();
+        let p = points(&labels);
+        let part = Partition::random_division(&p, 4, 5);
+        let mut all: Vec<usize> = part.groups.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..25).collect::<Vec<_>>());
+        for g in &part.groups {
+            let mut l: Vec<u32> = g.iter().map(|&i| labels[i]).collect();
+            assert!(l.windows(2).all(|w| w[0] < w[1]), "{l:?}");
+            l.dedup();
+            assert_eq!(l.len(), g.len());
+        }
     }
 }

@@ -98,6 +98,24 @@ pub(crate) fn parse_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataError
     Ok((labels, pixels))
 }
 
+/// A canonical batch (`data_batch_N.bin`, `test_batch.bin`) holds exactly 10,000 records,
+/// plain or gzipped alike; another count is a different file under a canonical name.
+fn check_batch_records(source: &SourceBytes) -> Result<(), Error> {
+    let len = source.bytes.len() as u64;
+    if len == MAX_BATCH_BYTES {
+        return Ok(());
+    }
+    Err(Error::Data {
+        path: source.path.clone(),
+        problem: DataError::BadHeader {
+            expected: format!(
+                "{BATCH_RECORDS} records of {RECORD_LEN} bytes ({MAX_BATCH_BYTES} bytes)"
+            ),
+            found: format!("{len} bytes"),
+        },
+    })
+}
+
 fn split_from(sources: &[SourceBytes]) -> Result<Split, Error> {
     let mut split = Split {
         records: Vec::new(),
@@ -241,6 +259,11 @@ pub fn load_cifar10_archive(path: &Path) -> Result<Dataset, Error> {
             .take(MAX_BATCH_BYTES)
             .read_to_end(&mut bytes)
             .map_err(|e| archive_err(format!("member {name}: {e}")))?;
+        if members.iter().any(|(b, _)| *b == base) {
+            return Err(archive_err(format!(
+                "two members named {base} (the second: {name}); expected each batch once"
+            )));
+        }
         let member_path = PathBuf::from(format!("{}!/{name}", path.display()));
         members.push((base, from_stored_capped(member_path, bytes, &batch_cap)?));
     }
@@ -250,6 +273,7 @@ pub fn load_cifar10_archive(path: &Path) -> Result<Dataset, Error> {
             .find(|(b, _)| b == want)
             .map(|(_, s)| s.clone())
             .ok_or_else(|| archive_err(format!("expected a member named {want}, found none")))
+            .and_then(|s| check_batch_records(&s).map(|()| s))
     };
     let train = TRAIN_BATCHES
         .iter()
@@ -299,16 +323,27 @@ pub fn load_cifar10(dir: &Path) -> Result<Dataset, Error> {
         dir.join("cifar10-jpeg-fallback")
             .join("cifar-10-batches-bin"),
     ];
-    if let Ok(first) = find_file(&batch_dirs, &[TRAIN_BATCHES[0]]) {
+    let first = match find_file(&batch_dirs, &[TRAIN_BATCHES[0]]) {
+        Err(
+            e @ Error::Data {
+                problem: DataError::Ambiguous { .. },
+                ..
+            },
+        ) => return Err(e),
+        found => found.ok(),
+    };
+    if let Some(first) = first {
         let batch_dir = [first.parent().unwrap_or(dir).to_path_buf()];
+        let read_batch = |name: &str| {
+            let source = read_source_capped(&find_file(&batch_dir, &[name])?, &batch_cap)?;
+            check_batch_records(&source)?;
+            Ok::<_, Error>(source)
+        };
         let train = TRAIN_BATCHES
             .iter()
-            .map(|b| read_source_capped(&find_file(&batch_dir, &[b])?, &batch_cap))
+            .map(|b| read_batch(b))
             .collect::<Result<Vec<_>, _>>()?;
-        let test = [read_source_capped(
-            &find_file(&batch_dir, &[TEST_BATCH])?,
-            &batch_cap,
-        )?];
+        let test = [read_batch(TEST_BATCH)?];
         return cifar10_from_sources(&train, &test, None);
     }
     let subset_dirs = vec![dir.to_path_buf(), dir.join("cifar10-lossless-subset")];
@@ -348,6 +383,85 @@ pub fn parse_stored_batch(stored: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plain tar of `(name, bytes)` members.
+    fn tar_of(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, bytes) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, bytes.as_slice()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Audit finding 12: with two members of one name nncert read the first and `tar` the
+    /// last; now the archive is refused, naming it and the member.
+    #[test]
+    fn an_archive_with_a_member_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cifar-10-binary.tar.gz");
+        let record = vec![0u8; RECORD_LEN];
+        let tar = tar_of(&[
+            ("cifar-10-batches-bin/test_batch.bin", record.clone()),
+            ("cifar-10-batches-bin/test_batch.bin", record),
+        ]);
+        std::fs::write(&path, gz(&tar)).unwrap();
+        let e = load_cifar10_archive(&path).unwrap_err().to_string();
+        assert!(e.starts_with(&path.display().to_string()), "{e}");
+        assert!(
+            e.contains("two members named test_batch.bin") && !e.contains('\n'),
+            "{e}"
+        );
+    }
+
+    /// Audit finding 12: a plain batch of another size than 10,000 records was accepted
+    /// (the gzip one of 10,001 was refused); both forms now need exactly 10,000.
+    #[test]
+    fn a_batch_of_another_size_than_ten_thousand_records_is_refused() {
+        for gzipped in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let batch = vec![0u8; 2 * RECORD_LEN];
+            let stored = if gzipped { gz(&batch) } else { batch };
+            let suffix = if gzipped { ".gz" } else { "" };
+            for name in TRAIN_BATCHES.iter().chain([&TEST_BATCH]) {
+                std::fs::write(dir.path().join(format!("{name}{suffix}")), &stored).unwrap();
+            }
+            let e = load_cifar10(dir.path()).unwrap_err().to_string();
+            assert!(e.contains(&format!("data_batch_1.bin{suffix}")), "{e}");
+            assert!(
+                e.contains(
+                    "expected 10000 records of 3073 bytes (30730000 bytes), found 6146 bytes"
+                ),
+                "{e}"
+            );
+        }
+    }
+
+    /// Audit finding 12: a directory with both `NAME` and `NAME.gz` is refused, naming
+    /// both, instead of reading one silently.
+    #[test]
+    fn a_batch_present_plain_and_gzipped_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = vec![0u8; RECORD_LEN];
+        std::fs::write(dir.path().join("data_batch_1.bin"), &batch).unwrap();
+        std::fs::write(dir.path().join("data_batch_1.bin.gz"), gz(&batch)).unwrap();
+        let e = load_cifar10(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("ambiguous input: both"), "{e}");
+        assert!(
+            e.contains("data_batch_1.bin and ")
+                && e.contains("data_batch_1.bin.gz exist; remove one"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn rejects_partial_records_and_bad_labels() {

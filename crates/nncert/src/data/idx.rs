@@ -60,6 +60,19 @@ fn check_length(bytes: &[u8], header: usize, dims: &[u32]) -> Result<(), DataErr
     let expected = dims.iter().map(|&d| u128::from(d)).product::<u128>() + header as u128;
     let found = bytes.len() as u128;
     let clamp = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
+    if u64::try_from(expected).is_err() {
+        // No file has 2⁶⁴ bytes: say so rather than print a saturated count.
+        return Err(DataError::BadHeader {
+            expected: format!("dimensions that fit the file's {found} bytes"),
+            found: format!(
+                "{} (more bytes than 2^64, larger than the file)",
+                dims.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" × ")
+            ),
+        });
+    }
     match found.cmp(&expected) {
         std::cmp::Ordering::Less => Err(DataError::Truncated {
             expected: clamp(expected),
@@ -261,6 +274,42 @@ pub(crate) fn mnist_from_sources(name: &str, sources: &[SourceBytes]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Audit finding 13: dimensions of 2³² − 1 each were reported as a saturated
+    /// "18446744073709551615 bytes".
+    #[test]
+    fn dimensions_beyond_any_file_are_named_not_saturated() {
+        let mut b = vec![0, 0, 8, 3];
+        b.extend([0xff; 12]);
+        b.extend([0; 20]);
+        let e = parse_images(&b).unwrap_err().to_string();
+        assert!(!e.contains("18446744073709551615"), "{e}");
+        assert!(
+            e.contains(
+                "4294967295 × 4294967295 × 4294967295 (more bytes than 2^64, larger than the file)"
+            ),
+            "{e}"
+        );
+    }
+
+    /// Audit finding 12: with both the plain and the `.gz` form of a file one was read
+    /// silently; now the directory is refused, naming both (whatever their content).
+    #[test]
+    fn a_file_present_plain_and_gzipped_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = MNIST_NAMES[0].1[0];
+        std::fs::write(dir.path().join(name), b"x").unwrap();
+        std::fs::write(dir.path().join(format!("{name}.gz")), b"y").unwrap();
+        let e = load_mnist(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "ambiguous input: both {}",
+                dir.path().join(name).display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains(&format!("{name}.gz exist; remove one")), "{e}");
+    }
 
     pub(crate) fn idx_images(n: u32, rows: u32, cols: u32, fill: u8) -> Vec<u8> {
         let mut b = vec![0, 0, 8, 3];

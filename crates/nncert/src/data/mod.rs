@@ -69,6 +69,14 @@ pub enum DataError {
         /// File length.
         len: u64,
     },
+    /// Two candidate files for one input: which one is meant cannot be told.
+    #[error("ambiguous input: both {} and {} exist; remove one", first.display(), second.display())]
+    Ambiguous {
+        /// The first candidate.
+        first: std::path::PathBuf,
+        /// The other candidate.
+        second: std::path::PathBuf,
+    },
     /// Two files that must agree in count do not.
     #[error("expected {expected} {what} (as many as in {other}), found {found}")]
     CountMismatch {

@@ -130,8 +130,11 @@ fn labels_of(labels: &Loaded, n: usize, fpath: &Path, lpath: &Path) -> Result<Ve
             },
         ));
     }
-    l.to_u32_checked(u32::MAX - 1, "a class label ≥ 0 (an integer class index)")
-        .map_err(npy_err(lpath))
+    l.to_u32_checked(
+        u32::MAX - 1,
+        "a class label from 0 to 4294967294 (an integer class index)",
+    )
+    .map_err(npy_err(lpath))
 }
 
 /// Rows read per piece: about 1 MiB of data.
@@ -397,7 +400,13 @@ fn class_count(
     train_labels: &[u32],
     test_labels: &[u32],
 ) -> Result<usize, Error> {
+    let given = n_classes.is_some();
     let n_classes = match n_classes {
+        Some(c) if c < 2 => {
+            return Err(Error::invalid(format!(
+                "classes: expected at least 2 classes, found {c}"
+            )));
+        }
         Some(c) => {
             for (labels, path) in [
                 (train_labels, &paths.train_labels),
@@ -430,8 +439,16 @@ fn class_count(
     };
     let n_examples = train_labels.len() + test_labels.len();
     if n_classes > max_classes(n_examples) {
+        // Named by where the count comes from: the class count given, or the labels file
+        // holding the largest label.
+        let train_max = train_labels.iter().max();
+        let source = match (given, train_max >= test_labels.iter().max()) {
+            (true, _) => Path::new("classes"),
+            (false, true) => paths.train_labels.as_path(),
+            (false, false) => paths.test_labels.as_path(),
+        };
         return Err(data_err(
-            Path::new("npy"),
+            source,
             DataError::TooManyClasses {
                 n_classes,
                 n_examples,

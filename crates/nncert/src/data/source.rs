@@ -123,15 +123,26 @@ pub(crate) fn from_stored_capped(
     })
 }
 
-/// The first of `names` (each also tried with `.gz`) that exists in one of `dirs`.
+/// The first of `names` (each also tried with `.gz`) that exists in one of `dirs`. A
+/// directory holding both `name` and `name.gz` is refused, naming both, whatever their
+/// content: nncert would read one and a user might have meant the other (audit finding 12).
 pub(crate) fn find_file(dirs: &[PathBuf], names: &[&str]) -> Result<PathBuf, Error> {
     for dir in dirs {
         for name in names {
-            for candidate in [name.to_string(), format!("{name}.gz")] {
-                let p = dir.join(&candidate);
-                if p.is_file() {
-                    return Ok(p);
+            let (plain, gz) = (dir.join(name), dir.join(format!("{name}.gz")));
+            match (plain.is_file(), gz.is_file()) {
+                (true, true) => {
+                    return Err(Error::Data {
+                        path: dir.clone(),
+                        problem: DataError::Ambiguous {
+                            first: plain,
+                            second: gz,
+                        },
+                    });
                 }
+                (true, false) => return Ok(plain),
+                (false, true) => return Ok(gz),
+                (false, false) => {}
             }
         }
     }
