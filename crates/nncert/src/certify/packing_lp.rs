@@ -146,8 +146,8 @@ impl PackingLp {
             self.values[row] = step;
             // Rank-one update of the inverse, pivoting on (row, entering): column k of the
             // new inverse is column k of the old minus `a_k · direction`, with
-            // `a_k = old[row][k] / pivot`, and `a_k` in the pivot row. The rows of these
-            // 0/1 bases' inverses are sparse, so most `a_k` are 0 and skipped.
+            // `a_k = old[row][k] / pivot`, and `a_k` in the pivot row. The inverses of these
+            // 0/1 bases are sparse, so many `a_k` are 0 and their columns are skipped.
             for k in 0..m {
                 let column = &mut self.inverse[k * m..(k + 1) * m];
                 let a = column[row] / pivot;
