@@ -411,3 +411,22 @@ proptest! {
         }
     }
 }
+
+/// With more non-empty (label, bucket) cells than the dense simplex takes (100 labels with
+/// a member in each of 32 buckets: 3,200 cells), the LP is skipped: the bound is the
+/// trivial one (every D2 member, plus D1), which the caller combines with the pooled
+/// bound, and no memory of `cells²` is allocated.
+#[test]
+fn many_cells_skip_the_lp_with_the_trivial_bound() {
+    let e = 320u64;
+    let by_label: Vec<Vec<(u64, usize)>> = (0..100)
+        .map(|l| {
+            // Margins e + 1 + 10·k (costs 1, 11, …, 311): one member per bucket, descending.
+            (0..32u64)
+                .rev()
+                .map(|k| (e + 1 + 10 * k, l * 32 + k as usize))
+                .collect()
+        })
+        .collect();
+    assert_eq!(lp_bound_at(&by_label, e, Buckets::Quantile(32)), 3_200);
+}

@@ -471,6 +471,16 @@ pub(crate) fn pattern_column(
 /// Pivots at most per solve of the primal LP.
 pub(crate) const MAX_PIVOTS: usize = 20_000;
 
+/// Pivots at most over all rounds of one [`lp_prices`] (about 60,000 at an MNIST grid
+/// point): past it the best prices so far are used, so a pathological instance (many
+/// labels, slow convergence) costs tightness, not an unbounded run.
+const MAX_TOTAL_PIVOTS: usize = 600_000;
+
+/// The LP is skipped when it would have more rows (non-empty label and bucket cells, at
+/// most 32 per label): its dense basis inverse takes `8·rows²` bytes (32 MB at 2,048) and
+/// a pivot `O(rows²)` time. Many-class votes then get the pooled bound and CLUSTER.
+pub(crate) const MAX_LP_ROWS: usize = 2_048;
+
 /// Good prices for `d2` by column generation on the primal LP (see the module
 /// documentation): solve over the relaxed groups found so far (the packing simplex), price with
 /// its duals, add the most violated group of every threshold bucket, repeat. Returns the
@@ -493,7 +503,8 @@ pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
     // the restricted LP's duals do not improve monotonically from round to round.
     let mut best: Option<(Vec<Vec<i64>>, i128)> = None;
     for _ in 0..MAX_ROUNDS {
-        let solved = lp.solve(MAX_PIVOTS);
+        let budget = MAX_TOTAL_PIVOTS.saturating_sub(lp.pivots()).min(MAX_PIVOTS);
+        let solved = lp.solve(budget);
         read_prices(lp.duals(), &rows, &mut prices);
         if solved.is_err() {
             break;
@@ -503,9 +514,13 @@ pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
         if best.as_ref().is_none_or(|(_, b)| proven < *b) {
             best = Some((prices.clone(), proven));
         }
-        // The proven bound is at least the LP optimum, which is at least the restricted
-        // LP's objective: once both round down to the same count, no column can lower it.
-        let floor = ((lp.objective() - 1e-4).floor() as i128).max(0);
+        // Stop once the proven bound rounds down to no more than the restricted LP's
+        // objective: optimal prices would prove about the LP optimum, which is at least
+        // that objective, so more columns would gain at most a fraction of a member. The
+        // objective is taken a little low: it is of the perturbed right-hand side (the
+        // solution scaled by 1/(1 + 2·10⁻⁷) fits the real one) and rounded. This only
+        // decides when to stop; the bound is recomputed from the prices returned.
+        let floor = ((lp.objective() * (1.0 - 4e-7) - 1e-4).floor() as i128).max(0);
         let smallest = best.as_ref().map_or(i128::MAX, |b| b.1 / i128::from(SCALE));
         if (delta as f64) <= VIOLATION * SCALE as f64 || smallest <= floor {
             break;
@@ -564,6 +579,11 @@ pub(crate) fn d2_costs(by_label: &[Vec<(u64, usize)>], e: u64) -> (u64, Vec<Vec<
 pub(crate) fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>) {
     if d2.is_empty() {
         return (0, Vec::new());
+    }
+    if cell_rows(d2).iter().flatten().flatten().count() > MAX_LP_ROWS {
+        // Too many cells for the dense basis inverse: no LP, the trivial bound (the caller
+        // keeps the pooled bound) and no columns (the LP grouping is then CLUSTER's).
+        return (d2.len(), Vec::new());
     }
     let (prices, cuts) = lp_prices(d2);
     let scaled = dual_bound_scaled(d2, &prices);

@@ -20,7 +20,7 @@ use super::joint::certified_in_sorted_group;
 use super::lp_bound::{
     BucketedD2, Buckets, MAX_PIVOTS, Role, cell_rows, lp_bound_d2, pattern_column,
 };
-use super::packing_lp::PackingLp;
+use super::packing_lp::{LpStop, PackingLp};
 use super::pair_exchange::exchange_pairs;
 use super::polish::{EMPTY, polish_groups, push_island_rest};
 
@@ -160,7 +160,9 @@ fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>], alive: &[bool]) -> Ve
         }
     }
     let mut weights = vec![0.0; patterns.len()];
-    if lp.solve(MAX_PIVOTS).is_ok() {
+    // At the pivot limit the solution is feasible but not optimal, still a useful guide;
+    // a singular basis leaves nothing to trust.
+    if !matches!(lp.solve(MAX_PIVOTS), Err(LpStop::Singular)) {
         for (&p, x) in index.iter().zip(lp.primal()) {
             weights[p] = x;
         }

@@ -63,6 +63,12 @@ pub(crate) struct PackingLp {
     duals: Vec<f64>,
     /// Pivots since the inverse was last recomputed.
     since_refactor: usize,
+    /// Recompute the inverse after this many pivots ([`REFACTOR`]; smaller in tests).
+    refactor_every: usize,
+    /// Pivots made so far, over every call of [`PackingLp::solve`].
+    pivots: usize,
+    /// Recomputations of the inverse so far.
+    refactors: usize,
 }
 
 impl PackingLp {
@@ -88,6 +94,9 @@ impl PackingLp {
             inverse,
             duals: vec![0.0; m],
             since_refactor: 0,
+            refactor_every: REFACTOR,
+            pivots: 0,
+            refactors: 0,
         }
     }
 
@@ -106,7 +115,7 @@ impl PackingLp {
         let m = self.m;
         let mut direction = vec![0.0; m];
         for _ in 0..max_pivots {
-            if self.since_refactor >= REFACTOR {
+            if self.since_refactor >= self.refactor_every {
                 self.refactor()?;
             }
             let Some((entering, gain)) = self.entering() else {
@@ -163,6 +172,7 @@ impl PackingLp {
             self.basic[entering] = true;
             self.basis[row] = entering;
             self.since_refactor += 1;
+            self.pivots += 1;
         }
         Err(LpStop::PivotLimit)
     }
@@ -275,7 +285,13 @@ impl PackingLp {
                 .sum();
         }
         self.since_refactor = 0;
+        self.refactors += 1;
         Ok(())
+    }
+
+    /// Pivots made so far, over every call of [`PackingLp::solve`].
+    pub(crate) fn pivots(&self) -> usize {
+        self.pivots
     }
 
     /// Column `k` of the basis inverse.
@@ -393,6 +409,9 @@ mod tests {
         for case in 0..400 {
             let (rhs, columns) = random_lp(&mut rng);
             let mut lp = PackingLp::new(&rhs);
+            if case % 2 == 1 {
+                lp.refactor_every = 3;
+            }
             for batch in columns.chunks(7) {
                 for (rows, v) in batch {
                     lp.add_column(rows.clone(), *v);
@@ -432,7 +451,8 @@ mod tests {
         }
     }
 
-    /// Enough pivots to pass several recomputations of the inverse.
+    /// With the inverse recomputed every 7 pivots (so several times in one solve), the
+    /// optimum and the duals are still right.
     #[test]
     fn stays_exact_across_refactorisations() {
         let mut rng = SplitMix64::new(11);
@@ -448,11 +468,22 @@ mod tests {
             })
             .collect();
         let mut lp = PackingLp::new(&rhs);
+        lp.refactor_every = 7;
         for (rows, v) in &columns {
             lp.add_column(rows.clone(), *v);
         }
         lp.solve(100_000).expect("solves");
+        assert!(lp.refactors >= 5, "{} refactorisations", lp.refactors);
         let expected = reference(&rhs, &columns);
         assert!((lp.objective() - expected).abs() < 1e-4);
+        let y = lp.duals();
+        for (rows, v) in &columns {
+            assert!(rows.iter().map(|&r| y[r]).sum::<f64>() >= v - 1e-6);
+        }
+        let dual_value: f64 = rhs.iter().zip(y).map(|(b, y)| b * y).sum();
+        assert!(
+            (dual_value - expected).abs() < 1e-4,
+            "dual {dual_value} vs {expected}"
+        );
     }
 }
