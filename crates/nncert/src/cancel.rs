@@ -6,7 +6,7 @@
 //! tile of training rows in the neighbour search, one `e` or one window of the certificate
 //! sweeps, a setting of an experiment, a chunk of HOG images, a shard) and the entry points
 //! return [`Error::Interrupted`]; nothing is written, and nothing half computed is returned.
-//! `docs/CANCELLATION.md` lists where the request is polled and why it is process-wide.
+//! `docs/GUARANTEES.md` §7 lists where the request is polled and why it is process-wide.
 //!
 //! Why one flag for the whole process rather than a token in the settings: the long loops
 //! run as rayon tasks on the global pool, several calls deep, and a token would have to be
@@ -19,7 +19,7 @@
 //! call runs normally), and it is never withdrawn while a computation that saw it may
 //! still be running. That second property lets functions that return plain values (the
 //! per-`e` certificate loops) simply skip their remaining steps once a request is seen:
-//! the entry point that called them checks the flag afterwards ([`check`]) and returns the
+//! the entry point that called them checks the flag afterwards (`check`) and returns the
 //! error instead of their partial result.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,4 @@
-//! Cancellation (`nncert::cancel`, docs/SEARCH.md "Cancelling a running computation"):
+//! Cancellation (`nncert::cancel`, docs/GUARANTEES.md §7):
 //! every instrumented entry point returns `Error::Interrupted` when a cancellation is
 //! requested, stops early when it comes mid-run, and runs normally (same result as never
 //! interrupted) once the scope has ended.
