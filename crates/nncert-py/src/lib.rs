@@ -7,6 +7,7 @@
 //! soundness, and its one-line errors become `ValueError` (`OSError` for files).
 
 mod certified;
+mod interrupt;
 mod parts;
 mod ranks;
 mod shards;
@@ -14,6 +15,7 @@ mod shards;
 use std::path::PathBuf;
 
 use certified::Certified;
+use interrupt::interruptible;
 
 use nncert::applicability::{self, Param, Plan};
 use nncert::baselines::bagging::{self, BaggingParams};
@@ -34,15 +36,17 @@ use numpy::ndarray::{Array1, Array2};
 use numpy::{
     IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Value, json};
 
-/// The library's errors as Python exceptions: files → `OSError`, the rest → `ValueError`.
+/// The library's errors as Python exceptions: files → `OSError`, a cancelled computation
+/// (Ctrl-C, see `interrupt.rs`) → `KeyboardInterrupt`, the rest → `ValueError`.
 fn py_err(e: nncert::Error) -> PyErr {
     match e {
         nncert::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        nncert::Error::Interrupted => PyKeyboardInterrupt::new_err(e.to_string()),
         other => PyValueError::new_err(other.to_string()),
     }
 }
@@ -52,13 +56,13 @@ fn invalid(message: impl Into<String>) -> PyErr {
 }
 
 /// Runs `f` without the GIL, on `n_jobs` threads (None: rayon's global pool, all cores or
-/// `RAYON_NUM_THREADS`).
+/// `RAYON_NUM_THREADS`); Ctrl-C stops it (see `interrupt.rs`).
 fn compute<T: Send>(
     py: Python<'_>,
     n_jobs: Option<usize>,
     f: impl FnOnce() -> Result<T, nncert::Error> + Send,
 ) -> PyResult<T> {
-    py.detach(|| match n_jobs {
+    interruptible(py, || match n_jobs {
         None => f().map_err(py_err),
         Some(0) => Err(invalid("n_jobs: expected at least 1 thread, found 0")),
         Some(n) => {
@@ -462,9 +466,9 @@ fn certify_parts(
     let mut result = parts::search_result(&given, &labels, train.labels.len(), n_classes)?;
     drop_list_only_k(&mut result, added_k);
     let t = std::time::Instant::now();
-    let settings = py
-        .detach(|| neighbour_settings(&result, &options, train.labels))
-        .map_err(py_err)?;
+    let settings = interruptible(py, || {
+        neighbour_settings(&result, &options, train.labels).map_err(py_err)
+    })?;
     let exp = Experiment {
         settings,
         seconds: ExperimentSeconds {
@@ -654,9 +658,7 @@ fn neighbour_votes_setting(
     options.max_e = o.max_e;
     options.tie = parse::<TieRule>(o.tie_rule)?;
     options.threat = o.threat;
-    let certified = py
-        .detach(|| certify_votes_lib(&votes, &options))
-        .map_err(py_err)?;
+    let certified = interruptible(py, || certify_votes_lib(&votes, &options).map_err(py_err))?;
     context["tie_rule"] = json!(options.tie);
     context["rd_seed"] = json!(options.seed);
     Ok(Setting {

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::cancel;
 use crate::certify::grouping::{Partition, island_counts};
 use crate::certify::grouping_bound::{non_increasing_from_left, tightest_upper_bound};
 use crate::certify::individual::individual_counts;
@@ -452,15 +453,20 @@ fn curves_with_needs(
             return Err(one_label_without_votes(c));
         }
     }
-    let shared = SharedGroupings::compute(&job);
+    // The loops below skip their remaining steps once a cancellation is requested; every
+    // stage is followed by a check, so incomplete counts are never used (crate::cancel).
+    let shared = SharedGroupings::compute(&job)?;
     let mut grouping_gap = shared.grouping_gap(&job);
+    cancel::check()?;
     for &certification in &options.joint {
         if let Some(c) = job.joint_curve(certification, &shared)? {
             counts.push((certification, c));
         }
+        cancel::check()?;
     }
     if job.wants(Certification::Best) {
         let best = job.best_counts(&counts, &shared);
+        cancel::check()?;
         counts.push((Certification::Best, best));
     }
     let (curves, max_e) = finish_curves(counts, options, n_test as u64, job.compute_to);
@@ -642,7 +648,8 @@ struct SharedGroupings {
 }
 
 impl SharedGroupings {
-    fn compute(job: &CurveJob<'_>) -> Self {
+    /// The shared partitions' counts, or [`Error::Interrupted`] (checked after each step).
+    fn compute(job: &CurveJob<'_>) -> Result<Self, Error> {
         let (points, n_classes, needs) = (job.points, job.n_classes, job.needs);
         let wants_best = job.wants(Certification::Best);
         let (polish, polish_label) =
@@ -654,6 +661,7 @@ impl SharedGroupings {
             } else {
                 (None, None)
             };
+        cancel::check()?;
         let wants_lp = job.wants(Certification::Lp) || job.wants(Certification::LpLabel);
         // SEARCH (in `best`) starts from CLUSTER's partitions and one-label curve; one
         // sweep computes them together.
@@ -679,6 +687,7 @@ impl SharedGroupings {
         } else {
             (None, None, None)
         };
+        cancel::check()?;
         let lp = match (&cluster, wants_lp) {
             (Some(cluster), true) => {
                 let one_label_needs = needs.filter(|_| job.wants(Certification::LpLabel));
@@ -694,14 +703,15 @@ impl SharedGroupings {
             }
             _ => None,
         };
-        SharedGroupings {
+        cancel::check()?;
+        Ok(SharedGroupings {
             polish,
             polish_label,
             cluster,
             cluster_label,
             search_label,
             lp,
-        }
+        })
     }
 
     /// The gap report beside the POLISH and shown CLUSTER / LP curves (raw, cut later).

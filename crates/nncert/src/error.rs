@@ -57,6 +57,10 @@ pub enum Error {
         /// Why it does not apply.
         reason: &'static str,
     },
+    /// The computation was cancelled before it finished (Ctrl-C in Python; see
+    /// [`CancelScope`](crate::CancelScope)): nothing was written and no result is returned.
+    #[error("interrupted: the computation was cancelled before it finished")]
+    Interrupted,
 }
 
 impl Error {

@@ -298,6 +298,7 @@ pub fn neighbour_settings(
     let mut settings = Vec::with_capacity(result.knn.len() + result.rnn.len());
     let lists = result.neighbours.as_ref().map(|l| l.knn.as_slice());
     for kv in &result.knn {
+        crate::cancel::check()?;
         let classifier = Classifier::Knn { k: kv.k };
         let mut curve = CurveOptions::for_classifier(classifier.clone());
         curve.max_e = options.max_e;
@@ -316,6 +317,7 @@ pub fn neighbour_settings(
         });
     }
     for rv in &result.rnn {
+        crate::cancel::check()?;
         let classifier = Classifier::Rnn { r: rv.radius };
         let mut curve = CurveOptions::for_classifier(classifier.clone());
         curve.joint = options.joint.clone();

@@ -49,6 +49,9 @@
 //! - **Outputs:** the formats are methods of the results (`Experiment::curves_csv`,
 //!   `report_json`, …) and functions of [`report`]; an [`OutputDir`] stages files and
 //!   writes them all or none. Errors are one [`Error`] type.
+//! - **Cancelling:** a computation run inside a [`CancelScope`] stops at its next block
+//!   boundary with [`Error::Interrupted`] once [`CancelScope::cancel_running`] is called
+//!   (Ctrl-C in Python; module [`cancel`]).
 //! - **Helpers:** [`SplitMix64`], the seeded generator of every random choice.
 //!
 //! From arrays in memory, no files: index a training set once, then certify test sets.
@@ -102,11 +105,13 @@ pub mod attack;
 pub mod report;
 pub mod shard;
 // Beside the flow.
+pub mod cancel;
 pub mod rng;
 mod error;
 
 // The curated surface (see "Entry points" above); `tests/public_api.rs` pins it.
 pub use attack::{AttackReport, Strategy, Target};
+pub use cancel::CancelScope;
 pub use certify::threat::Threat;
 pub use certify::{Certification, Method, PointCertificate};
 pub use classifier::Classifier;

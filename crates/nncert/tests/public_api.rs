@@ -4,18 +4,19 @@
 //! (a change of the public surface should be a visible change of this file).
 
 use nncert::{
-    AttackReport, BaselineConfig, Certification, CertifiedVotes, CertifyOptions, Classifier,
-    Content, Curve, CurveOptions, Dataset, DatasetSpec, EnsembleConfig, Error, ExampleRow,
-    Experiment, ExperimentConfig, FeatureKind, FeatureMatrix, HogParams, ImageShape, Index, Kernel,
-    MatrixRef, Method, Metric, NeighbourLists, OutputDir, PaperDataset, Partial, PointCertificate,
-    Prediction, Result, SearchConfig, SearchResult, Setting, ShardSettings, ShardSpec, SplitMix64,
-    Strategy, Target, Threat, TieRule, Values, Votes, certify_votes,
+    AttackReport, BaselineConfig, CancelScope, Certification, CertifiedVotes, CertifyOptions,
+    Classifier, Content, Curve, CurveOptions, Dataset, DatasetSpec, EnsembleConfig, Error,
+    ExampleRow, Experiment, ExperimentConfig, FeatureKind, FeatureMatrix, HogParams, ImageShape,
+    Index, Kernel, MatrixRef, Method, Metric, NeighbourLists, OutputDir, PaperDataset, Partial,
+    PointCertificate, Prediction, Result, SearchConfig, SearchResult, Setting, ShardSettings,
+    ShardSpec, SplitMix64, Strategy, Target, Threat, TieRule, Values, Votes, certify_votes,
 };
 
 /// The names `lib.rs` re-exports, in the order of the `use` above.
 const ROOT: &[&str] = &[
     "AttackReport",
     "BaselineConfig",
+    "CancelScope",
     "CertifiedVotes",
     "CertifyOptions",
     "Certification",
@@ -68,6 +69,7 @@ fn _names_every_type(
     _: (
         &AttackReport,
         &BaselineConfig,
+        &CancelScope,
         &CertifiedVotes,
         &CertifyOptions,
     ),

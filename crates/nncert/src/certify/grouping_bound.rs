@@ -130,7 +130,15 @@ pub fn grouping_upper_bound(points: &[PointCertificate], n_classes: usize, max_e
     let by_label = correct_by_label_descending(points, n_classes);
     (0..=max_e)
         .into_par_iter()
-        .map(|e| bound_at(&by_label, e))
+        // Skipped once a cancellation is requested (0 is never returned as a bound: the
+        // caller returns the error, see crate::cancel).
+        .map(|e| {
+            if crate::cancel::requested() {
+                0
+            } else {
+                bound_at(&by_label, e)
+            }
+        })
         .collect()
 }
 

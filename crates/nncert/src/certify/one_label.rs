@@ -282,6 +282,10 @@ pub(crate) fn island_one_label_counts(
     let mut counts: Vec<u64> = (0..=last)
         .into_par_iter()
         .map_init(OneLabelSolver::new, |solver, e| {
+            // Skipped once a cancellation is requested: the caller returns the error.
+            if crate::cancel::requested() {
+                return 0;
+            }
             island_one_label_at(&by_label, needs, e, solver)
         })
         .collect();
@@ -394,6 +398,10 @@ pub fn partition_one_label_counts(
     let mut counts: Vec<u64> = (0..=last)
         .into_par_iter()
         .map_init(OneLabelSolver::new, |solver, e| {
+            // Skipped once a cancellation is requested: the caller returns the error.
+            if crate::cancel::requested() {
+                return 0;
+            }
             partition
                 .groups
                 .iter()

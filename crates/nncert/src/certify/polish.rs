@@ -269,7 +269,8 @@ pub(crate) fn push_island_rest(groups: &mut Vec<Vec<usize>>, lists: &[Vec<(u64, 
 }
 
 /// `certified[e]` for `e` in `0..=max_e` of the POLISH partition, under the paper's bound,
-/// and, when `needs` is given, under the one-label bound (same groups).
+/// and, when `needs` is given, under the one-label bound (same groups). Incomplete once a
+/// cancellation is requested (see [`crate::cancel`]; the caller returns the error).
 pub fn polish_counts(
     points: &[PointCertificate],
     n_classes: usize,
@@ -283,6 +284,9 @@ pub fn polish_counts(
     let per_e: Vec<(u64, u64)> = (0..=last)
         .into_par_iter()
         .map_init(OneLabelSolver::new, |solver, e| {
+            if crate::cancel::requested() {
+                return (0, 0);
+            }
             let (d1, groups) = polished_groups(&by_label, points, e);
             let (paper, one_label) = groups_certified(&groups, points, needs, e, solver);
             (d1 + paper, d1 + one_label.unwrap_or(0))

@@ -27,6 +27,7 @@ use super::one_label::{
 };
 use super::polish::{groups_certified, polished_groups};
 use super::window_eval::window_counts;
+use crate::cancel;
 
 // SEARCH's seeds at a grid point are the CLUSTER partitions built there, which exist only
 // if every SEARCH grid point is also a CLUSTER grid point.
@@ -47,6 +48,7 @@ pub struct SweepCounts {
 
 /// What one window contributes: `(e, paper, one-label)` maxima candidates, and SEARCH's
 /// counts at every `e` of the window.
+#[derive(Default)]
 struct WindowResult {
     candidates: Vec<(u64, u64, u64)>,
     search: Vec<(u64, u64)>,
@@ -54,6 +56,10 @@ struct WindowResult {
 
 /// POLISH, CLUSTER and (when `search` is set and `needs` given) SEARCH over `0..=max_e`
 /// (see the module documentation).
+///
+/// Once a cancellation is requested ([`crate::cancel`]) the remaining steps of every window
+/// are skipped and the counts are incomplete; the caller that returns a `Result` then
+/// returns [`Error::Interrupted`](crate::Error::Interrupted) instead of them.
 pub fn sweep_counts(
     points: &[PointCertificate],
     n_classes: usize,
@@ -83,6 +89,9 @@ pub fn sweep_counts(
             // CLUSTER's rules, each with its one-label count at `at`.
             let mut seeds: Vec<(u64, Vec<Vec<usize>>)> = Vec::new();
             for e in from..=at {
+                if cancel::requested() {
+                    return WindowResult::default();
+                }
                 let (d1, groups) = polished_groups(&by_label, points, e);
                 let (paper, label) = groups_certified(&groups, points, needs, e, solver);
                 let label = label.unwrap_or(0);
@@ -94,6 +103,9 @@ pub fn sweep_counts(
             for &point in cluster_grid.iter().filter(|&&g| from <= g && g <= at) {
                 let lo = point.saturating_sub(GRID - 1);
                 for strategy in Sacrifices::ALL {
+                    if cancel::requested() {
+                        return WindowResult::default();
+                    }
                     let (_, groups) = cluster_groups(&by_label, points, point, strategy);
                     let counts = window_counts(&groups, points, needs, lo, point, solver);
                     for (k, e) in (lo..=point).enumerate() {
@@ -110,6 +122,9 @@ pub fn sweep_counts(
                 }
             }
             let mut search = Vec::new();
+            if cancel::requested() {
+                return WindowResult::default();
+            }
             if let Some(needs) = search_needs {
                 let mut groups = pick_seed(seeds);
                 search_groups(&mut groups, points, needs, at, ROUNDS);

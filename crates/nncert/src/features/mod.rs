@@ -92,15 +92,17 @@ pub fn hog_images(
     let n = records.len() / len;
     let mut data = vec![0f32; n * dim];
     const CHUNK: usize = 512;
-    data.par_chunks_mut(dim * CHUNK).enumerate().for_each_init(
-        hog::Scratch::default,
-        |scratch, (chunk, out)| {
+    // Each chunk first polls for a cancellation (crate::cancel).
+    data.par_chunks_mut(dim * CHUNK)
+        .enumerate()
+        .try_for_each_init(hog::Scratch::default, |scratch, (chunk, out)| {
+            crate::cancel::check()?;
             for (j, row) in out.chunks_mut(dim).enumerate() {
                 let i = chunk * CHUNK + j;
                 hog.compute_with(&records[i * len..(i + 1) * len], row, scratch);
             }
             progress(out.len() / dim);
-        },
-    );
+            Ok::<(), Error>(())
+        })?;
     Ok(FeatureMatrix { n, dim, data })
 }

@@ -34,6 +34,7 @@ use super::kernel::{Kernel, Metric, scalar};
 use super::key_interval::KeyDomain;
 pub use super::layout::TrainLayout;
 use super::select::{TopK, from_ord_bits, order_key};
+use crate::cancel;
 use crate::error::Error;
 use crate::features::FeatureMatrix;
 use crate::votes::Votes;
@@ -695,16 +696,18 @@ fn search_in(
     let plan = plan_search(layout, train, test, config, lists, margin)?;
     let query_block = plan.query_block();
     let n_blocks = test.n.div_ceil(query_block);
+    // A cancellation (crate::cancel) stops every block at its next tile; the blocks
+    // already done are dropped with the error.
     let blocks: Vec<BlockResult> = (0..n_blocks)
         .into_par_iter()
         .map(|b| {
             let q0 = b * query_block;
             let nq = query_block.min(test.n - q0);
-            let out = search_block(&plan, q0, nq);
+            let out = search_block(&plan, q0, nq)?;
             progress(nq);
-            out
+            Ok(out)
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     assemble(&plan, blocks, config, test_labels)
 }
 
@@ -1217,10 +1220,10 @@ impl BlockState {
 /// Counts (and neighbour lists, if kept) of queries `q0..q0+nq`: every run of training
 /// rows scanned (the sample first, which sets each query's threshold), then the exact k
 /// nearest and the exact balls.
-fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
+fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> Result<BlockResult, Error> {
     let queries = Queries::new(plan, q0, nq);
     let mut block = BlockState::new(plan, q0, nq);
-    scan_runs(plan, &queries, &mut block, nq);
+    scan_runs(plan, &queries, &mut block, nq)?;
     let BlockState {
         mut counts,
         states,
@@ -1235,13 +1238,13 @@ fn search_block(plan: &Plan<'_>, q0: usize, nq: usize) -> BlockResult {
         (Vec::new(), 0)
     };
     let rnn = exact_balls(plan, &queries, ball_keys, &limits, &bounds);
-    BlockResult {
+    Ok(BlockResult {
         counts,
         fallbacks,
         knn,
         rnn,
         bounds,
-    }
+    })
 }
 
 impl BlockState {
@@ -1270,7 +1273,13 @@ impl BlockState {
 
 /// The fast values of the block's `nq` queries against every run, phase by phase, fed
 /// to [`BlockState::take`]; after the sample (phase 0), each query's threshold is set.
-fn scan_runs(plan: &Plan<'_>, queries: &Queries, block: &mut BlockState, nq: usize) {
+/// Polls for a cancellation before every run (a tile: about a millisecond of work).
+fn scan_runs(
+    plan: &Plan<'_>,
+    queries: &Queries,
+    block: &mut BlockState,
+    nq: usize,
+) -> Result<(), Error> {
     let q0 = block.q0;
     let max_rows = plan
         .phases
@@ -1285,6 +1294,7 @@ fn scan_runs(plan: &Plan<'_>, queries: &Queries, block: &mut BlockState, nq: usi
     let mut scaled = Vec::new();
     for (phase, runs) in plan.phases.iter().enumerate() {
         for run in runs {
+            cancel::check()?;
             let rows = plan.train_tile(run, &mut scaled);
             if let Some(norms) = &plan.gemm {
                 let out = &mut dists[..nq * run.rows];
@@ -1315,6 +1325,7 @@ fn scan_runs(plan: &Plan<'_>, queries: &Queries, block: &mut BlockState, nq: usi
             }
         }
     }
+    Ok(())
 }
 
 /// The exact k nearest of every query of the block (starting at `q0`) for every k: their
