@@ -503,6 +503,9 @@ pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
     // the restricted LP's duals do not improve monotonically from round to round.
     let mut best: Option<(Vec<Vec<i64>>, i128)> = None;
     for _ in 0..MAX_ROUNDS {
+        if crate::cancel::requested() {
+            break;
+        }
         let budget = MAX_TOTAL_PIVOTS.saturating_sub(lp.pivots()).min(MAX_PIVOTS);
         let solved = lp.solve(budget);
         read_prices(lp.duals(), &rows, &mut prices);

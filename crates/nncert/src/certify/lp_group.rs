@@ -297,6 +297,11 @@ pub fn lp_counts(
         .par_iter()
         .map_init(OneLabelSolver::new, |solver, &at| {
             let from = at.saturating_sub(GRID - 1);
+            if crate::cancel::requested() {
+                // Cancelled: nothing more is computed; the caller checks the flag and
+                // discards these curves (no count, and no bound below the pooled one).
+                return (from, Vec::new(), u64::MAX);
+            }
             let (_, groups, bound) = lp_groups(&by_label, points, at, BUCKETS);
             let counts = (from..=at)
                 .map(|e| {

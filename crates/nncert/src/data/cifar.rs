@@ -104,7 +104,7 @@ pub(crate) fn parse_batch(bytes: &[u8]) -> Result<(Vec<u32>, Vec<u8>), DataError
 /// layout serve as test fixtures, and the split sizes are reported.
 fn check_batch_records(source: &SourceBytes) -> Result<(), Error> {
     let len = source.bytes.len() as u64;
-    if len <= MAX_BATCH_BYTES && len % RECORD_LEN as u64 == 0 {
+    if len <= MAX_BATCH_BYTES && len.is_multiple_of(RECORD_LEN as u64) {
         return Ok(());
     }
     Err(Error::Data {
