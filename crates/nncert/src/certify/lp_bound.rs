@@ -448,6 +448,17 @@ pub(crate) fn cell_rows(d2: &BucketedD2) -> Vec<Vec<Option<usize>>> {
         .collect()
 }
 
+/// The primal LP's right-hand side: each non-empty cell's member count, in the order of
+/// [`cell_rows`].
+pub(crate) fn cell_capacities(d2: &BucketedD2) -> Vec<f64> {
+    d2.counts
+        .iter()
+        .flatten()
+        .filter(|&&n| n > 0)
+        .map(|&n| n as f64)
+        .collect()
+}
+
 /// A relaxed group as a column of the primal LP: the rows of the cells it uses and its
 /// value `|C|`; `None` if it uses an empty cell.
 pub(crate) fn pattern_column(
@@ -488,14 +499,7 @@ pub(crate) const MAX_LP_ROWS: usize = 2_048;
 /// returns, the caller verifies the prices with [`dual_bound_scaled`].
 pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
     let rows = cell_rows(d2);
-    let rhs: Vec<f64> = d2
-        .counts
-        .iter()
-        .flatten()
-        .filter(|&&n| n > 0)
-        .map(|&n| n as f64)
-        .collect();
-    let mut lp = PackingLp::new(&rhs);
+    let mut lp = PackingLp::new(&cell_capacities(d2));
     let mut prices: Vec<Vec<i64>> = d2.counts.iter().map(|row| vec![0i64; row.len()]).collect();
     let mut columns: Vec<Vec<Role>> = Vec::new();
     let mut known: std::collections::HashSet<Vec<Role>> = std::collections::HashSet::new();

@@ -18,7 +18,7 @@
 use super::PointCertificate;
 use super::joint::certified_in_sorted_group;
 use super::lp_bound::{
-    BucketedD2, Buckets, MAX_PIVOTS, Role, cell_rows, lp_bound_d2, pattern_column,
+    BucketedD2, Buckets, MAX_PIVOTS, Role, cell_capacities, cell_rows, lp_bound_d2, pattern_column,
 };
 use super::packing_lp::{LpStop, PackingLp};
 use super::pair_exchange::exchange_pairs;
@@ -142,14 +142,7 @@ fn round_by_diving(
 /// POLISH are left to do the work).
 fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>], alive: &[bool]) -> Vec<f64> {
     let rows = cell_rows(d2);
-    let rhs: Vec<f64> = d2
-        .counts
-        .iter()
-        .flatten()
-        .filter(|&&n| n > 0)
-        .map(|&n| n as f64)
-        .collect();
-    let mut lp = PackingLp::new(&rhs);
+    let mut lp = PackingLp::new(&cell_capacities(d2));
     let mut index = Vec::new();
     for (p, pattern) in patterns.iter().enumerate() {
         if alive[p]
