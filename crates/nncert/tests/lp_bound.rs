@@ -78,6 +78,17 @@ fn brute_max_reduced(costs: &[Vec<u64>], d2: &BucketedD2, prices: &[Vec<i64>]) -
     best
 }
 
+/// Prices per label and bucket, each a random multiple of a quarter in `[0, 1]`.
+fn random_prices(rng: &mut SplitMix64, c: usize, n_buckets: usize) -> Vec<Vec<i64>> {
+    (0..c)
+        .map(|_| {
+            (0..n_buckets)
+                .map(|_| (rng.below(5) as i64) * SCALE / 4)
+                .collect()
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(config(400, 0x01b0_0d01))]
 
@@ -102,13 +113,7 @@ proptest! {
             let tops: Vec<u64> = (0..rng.below(e)).map(|_| 1 + rng.below(e)).collect();
             BucketedD2::with_tops(&costs, e, tops)
         };
-        let prices: Vec<Vec<i64>> = (0..c)
-            .map(|_| {
-                (0..d2.n_buckets)
-                    .map(|_| (rng.below(5) as i64) * SCALE / 4)
-                    .collect()
-            })
-            .collect();
+        let prices = random_prices(&mut rng, c, d2.n_buckets);
         let (relaxed, _) = max_reduced_value(&d2, &prices);
         let brute = brute_max_reduced(&costs, &d2, &prices);
         prop_assert!(relaxed >= brute, "relaxed {} < brute {}", relaxed, brute);
@@ -143,13 +148,7 @@ proptest! {
             .map(|_| (0..rng.below(5)).map(|_| 1 + rng.below(e)).collect())
             .collect();
         let d2 = BucketedD2::new(&costs, e, width);
-        let prices: Vec<Vec<i64>> = (0..c)
-            .map(|_| {
-                (0..d2.n_buckets)
-                    .map(|_| (rng.below(5) as i64) * SCALE / 4)
-                    .collect()
-            })
-            .collect();
+        let prices = random_prices(&mut rng, c, d2.n_buckets);
         let (relaxed, _) = max_reduced_value(&d2, &prices);
         let brute = brute_max_reduced(&costs, &d2, &prices);
         prop_assert!(relaxed >= brute, "relaxed {} < brute {}", relaxed, brute);
