@@ -2,7 +2,7 @@
 //! bounded memory, exact one-line messages. Each test names the audit finding it pins.
 
 mod common;
-use common::{assert_refused_with, run_in, scratch, write};
+use common::{assert_refused_with, names, run_in, scratch, write};
 
 use std::path::Path;
 use std::process::Output;
@@ -15,15 +15,6 @@ fn ok(o: &Output, what: &str) {
         "{what}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// A 6 × 3 votes matrix and its labels, as flag values.

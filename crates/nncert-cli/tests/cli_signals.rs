@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::names;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -60,15 +62,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 fn command(args: &[&str], cwd: &Path) -> Command {

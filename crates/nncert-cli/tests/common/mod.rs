@@ -71,3 +71,14 @@ pub fn assert_refused_with(o: &std::process::Output, needle: &str, what: &str) {
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr}");
 }
+
+/// The names of the entries of `dir`, sorted (what an output directory holds).
+#[allow(dead_code)]
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
