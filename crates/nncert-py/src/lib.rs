@@ -254,7 +254,7 @@ impl NeighbourIndex {
     }
 
     /// Votes, certificates and curves of every k and r.
-    #[pyo3(signature = (x, y, ks, radii, metric="l1", joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", n_jobs=None))]
+    #[pyo3(signature = (x, y, ks, radii, metric="l1", joint=None, seed=None, max_e=None, tie_rule="larger", threat="general", n_jobs=None))]
     #[allow(clippy::too_many_arguments)]
     fn certify(
         &self,
@@ -265,7 +265,7 @@ impl NeighbourIndex {
         radii: Vec<f64>,
         metric: &str,
         joint: Option<Vec<String>>,
-        seed: u64,
+        seed: Option<u64>,
         max_e: Option<u64>,
         tie_rule: &str,
         threat: &str,
@@ -283,30 +283,20 @@ impl NeighbourIndex {
             keep_neighbours: false,
         };
         let mut options = CertifyOptions {
-            seed,
+            seed: seed.unwrap_or(0),
             max_e,
             tie: parse::<TieRule>(tie_rule)?,
             threat: parse::<Threat>(threat)?,
             ..CertifyOptions::default()
         };
-        if let Some(j) = joint_list(joint)? {
-            let methods: Vec<Method> = [
-                (Method::Knn, &config.ks.is_empty()),
-                (Method::Rnn, &config.radii.is_empty()),
-            ]
-            .into_iter()
-            .filter_map(|(m, none)| (!none).then_some(m))
-            .collect();
-            // Joint certifications asked explicitly without a radius are refused.
-            let given: &[Param] = if j.is_empty() { &[] } else { &[Param::Joint] };
-            applicability::check_given(
-                given,
-                &Plan {
-                    methods: &methods,
-                    ..Plan::default()
-                },
-            )
-            .map_err(py_err)?;
+        let joint = joint_list(joint)?;
+        check_neighbour_given(
+            !config.ks.is_empty(),
+            !config.radii.is_empty(),
+            joint.as_deref(),
+            seed.is_some(),
+        )?;
+        if let Some(j) = joint {
             options.joint = j;
         }
         let index = &self.index;
@@ -410,7 +400,7 @@ fn search_dict<'py>(
 /// `n_classes` and `n_features` (its rows are not needed): what `NeighbourIndex.certify`
 /// computes from its own search. `added_k` is the k `search_plan` added only to lengthen the lists.
 #[pyfunction]
-#[pyo3(signature = (train_labels, n_classes, n_features, y, knn, rnn, knn_neighbours, threshold_fallbacks, metric, joint=None, seed=0, max_e=None, tie_rule="larger", threat="general", added_k=None, threads=1, seconds=0.0, command="python: nncert.distributed"))]
+#[pyo3(signature = (train_labels, n_classes, n_features, y, knn, rnn, knn_neighbours, threshold_fallbacks, metric, joint=None, seed=None, max_e=None, tie_rule="larger", threat="general", added_k=None, threads=1, seconds=0.0, command="python: nncert.distributed"))]
 #[allow(clippy::too_many_arguments)]
 fn certify_parts(
     py: Python<'_>,
@@ -428,7 +418,7 @@ fn certify_parts(
     threshold_fallbacks: usize,
     metric: &str,
     joint: Option<Vec<String>>,
-    seed: u64,
+    seed: Option<u64>,
     max_e: Option<u64>,
     tie_rule: &str,
     threat: &str,
@@ -440,17 +430,24 @@ fn certify_parts(
     let labels = labels_u32(&y, "y")?;
     let metric = parse::<Metric>(metric)?;
     let mut options = CertifyOptions {
-        seed,
+        seed: seed.unwrap_or(0),
         max_e,
         tie: parse::<TieRule>(tie_rule)?,
         threat: parse::<Threat>(threat)?,
         ..CertifyOptions::default()
     };
-    if let Some(j) = joint_list(joint)? {
-        options.joint = j;
-    }
     if knn.is_empty() && rnn.is_empty() {
         return Err(invalid("knn, rnn: expected at least one k or r"));
+    }
+    let joint = joint_list(joint)?;
+    check_neighbour_given(
+        !knn.is_empty(),
+        !rnn.is_empty(),
+        joint.as_deref(),
+        seed.is_some(),
+    )?;
+    if let Some(j) = joint {
+        options.joint = j;
     }
     let train = TrainFacts {
         labels: &labels_u32(&train_labels, "train_labels")?,
@@ -551,6 +548,59 @@ fn _index_from_state(state: &Bound<'_, PyDict>) -> PyResult<NeighbourIndex> {
     Ok(NeighbourIndex {
         index: parts::index_from_state(state)?,
     })
+}
+
+/// Refuses `joint` or `seed` where a kNN/rNN run does not use them, by the library's
+/// rules (the CLI's): joint certifications asked explicitly (a non-empty list) without a
+/// radius, an RD seed without `rd` or `rd-label` among the joint certifications run
+/// (`joint`, or the default list when it is `None`).
+fn check_neighbour_given(
+    knn: bool,
+    rnn: bool,
+    joint: Option<&[Certification]>,
+    seed_given: bool,
+) -> PyResult<()> {
+    let methods: Vec<Method> = [(Method::Knn, knn), (Method::Rnn, rnn)]
+        .into_iter()
+        .filter_map(|(m, run)| run.then_some(m))
+        .collect();
+    let default_joint = CertifyOptions::default().joint;
+    let joint_run = match joint {
+        Some(j) => j,
+        None if rnn => &default_joint[..],
+        None => &[],
+    };
+    let given: Vec<Param> = [
+        (Param::Joint, joint.is_some_and(|j| !j.is_empty())),
+        (Param::Seed, seed_given),
+    ]
+    .into_iter()
+    .filter_map(|(p, g)| g.then_some(p))
+    .collect();
+    applicability::check_given(
+        &given,
+        &Plan {
+            methods: &methods,
+            joint: joint_run,
+            ..Plan::default()
+        },
+    )
+    .map_err(py_err)
+}
+
+/// Checks, before any search, that `joint` and `seed` apply to a run certifying kNN
+/// (`knn`) and/or rNN (`rnn`): what `NeighbourIndex.certify` refuses, for the front ends
+/// that check earlier (the certifiers' `fit`, `DistributedIndex.certify`).
+#[pyfunction]
+#[pyo3(signature = (knn, rnn, joint=None, seed=None))]
+fn check_neighbour_params(
+    knn: bool,
+    rnn: bool,
+    joint: Option<Vec<String>>,
+    seed: Option<u64>,
+) -> PyResult<()> {
+    let joint = joint_list(joint)?;
+    check_neighbour_given(knn, rnn, joint.as_deref(), seed.is_some())
 }
 
 /// The search that certifying `ks` under `threat` needs (as `NeighbourIndex.certify` runs
@@ -993,6 +1043,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_index_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(certified::_certified_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(search_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(check_neighbour_params, m)?)?;
     m.add_class::<shards::ShardPartial>()?;
     m.add_function(wrap_pyfunction!(shards::partial_from_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(shards::shard_search, m)?)?;

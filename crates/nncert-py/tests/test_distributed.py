@@ -483,7 +483,7 @@ def test_a_search_that_never_ends_times_out(
 
 
 def test_parameters_are_checked(client: Any) -> None:
-    train, ytr, test, _ = tie_heavy(0, 30, 5)
+    train, ytr, test, yte = tie_heavy(0, 30, 5)
     with pytest.raises(ValueError, match="train_shards: expected"):
         nd.DistributedIndex(train, ytr, client=client, train_shards=0)
     with pytest.raises(ValueError, match="train_shards: expected"):
@@ -497,6 +497,13 @@ def test_parameters_are_checked(client: Any) -> None:
             dist.search(test[:, :2], 3)
         with pytest.raises(ValueError, match="k, r: expected at least one"):
             dist.search(test)
+        # Defaults and refusals as NeighbourIndex.certify's (audit finding 11): a kNN-only
+        # call computes no joint certification and refuses one given, or an RD seed.
+        dist.certify(test, yte, 3, timeout=TIMEOUT)
+        with pytest.raises(ValueError, match="joint: joint certification applies to rNN only"):
+            dist.certify(test, yte, 3, joint=("island",), timeout=TIMEOUT)
+        with pytest.raises(ValueError, match="seed: seeds the RD division"):
+            dist.certify(test, yte, 3, r=2.0, seed=4, timeout=TIMEOUT)
         # A Dask array with the wrong width fails on the worker, with the same message.
         with pytest.raises(ValueError, match="X: expected 3 features"):
             dist.search(dask_array.from_array(test[:, :2]), 3, timeout=TIMEOUT)

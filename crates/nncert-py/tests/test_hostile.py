@@ -200,6 +200,21 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         "joint: joint certification applies to rNN only",
     ),
     (
+        "seed without rd in NeighbourIndex.certify",
+        lambda: nncert.NeighbourIndex(X, Y).certify(X, Y, r=[1.0], seed=3),
+        "seed: seeds the RD division",
+    ),
+    (
+        "seed without rd refused at fit",
+        lambda: nncert.RNNCertifier(1.0, seed=3).fit(X, Y),
+        "seed: seeds the RD division",
+    ),
+    (
+        "seed with joint none refused at fit",
+        lambda: nncert.RNNCertifier(1.0, joint=(), seed=0).fit(X, Y),
+        "seed: seeds the RD division",
+    ),
+    (
         "load_npy from /dev/zero",
         lambda: nncert.datasets.load_npy("/dev/zero", "/dev/zero", "/dev/zero", "/dev/zero"),
         "/dev/zero",
@@ -236,3 +251,23 @@ def test_corrupt_npy_file_raises_value_error(tmp_path: Path) -> None:
     np.save(tmp_path / "l.npy", Y)
     with pytest.raises(ValueError, match=r"bad\.npy"):
         nncert.datasets.load_npy(bad, tmp_path / "l.npy", bad, tmp_path / "l.npy")
+
+
+def test_a_parameter_left_at_its_default_is_not_given() -> None:
+    """The certifiers pass a parameter only when the user set it: a default seed (None)
+    with the default joint, or a seed with rd, is accepted, and clone keeps None."""
+    rnn = nncert.RNNCertifier(1.0).fit(X, Y)
+    assert rnn.get_params()["seed"] is None
+    rnn.certified_accuracy(X, Y)
+    with_rd = nncert.RNNCertifier(1.0, joint=("island", "rd"), seed=3).fit(X, Y)
+    again = nncert.RNNCertifier(**with_rd.get_params()).fit(X, Y)
+    assert (
+        with_rd.certified_accuracy(X, Y).curves_csv() == again.certified_accuracy(X, Y).curves_csv()
+    )
+    # kNN never has a seed: its queries must not pass one either.
+    nncert.KNNCertifier(3).fit(X, Y).certified_accuracy(X, Y)
+    # The default seed of NeighbourIndex.certify is the RD seed 0.
+    index = nncert.NeighbourIndex(X, Y)
+    a = index.certify(X, Y, r=[1.0], joint=("rd",))
+    b = index.certify(X, Y, r=[1.0], joint=("rd",), seed=0)
+    assert a.curves_csv() == b.curves_csv()

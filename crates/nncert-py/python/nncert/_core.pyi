@@ -16,6 +16,7 @@ __all__ = [
     "as_features",
     "certify_parts",
     "certify_votes",
+    "check_neighbour_params",
     "distance_kernel",
     "finish_partial",
     "hog",
@@ -69,7 +70,7 @@ class NeighbourIndex:
         radii: list[float],
         metric: str = "l1",
         joint: Optional[list[str]] = None,
-        seed: int = 0,
+        seed: Optional[int] = None,
         max_e: Optional[int] = None,
         tie_rule: str = "larger",
         threat: str = "general",
@@ -146,7 +147,7 @@ def certify_parts(
     threshold_fallbacks: int,
     metric: str,
     joint: Optional[list[str]] = None,
-    seed: int = 0,
+    seed: Optional[int] = None,
     max_e: Optional[int] = None,
     tie_rule: str = "larger",
     threat: str = "general",
@@ -155,6 +156,12 @@ def certify_parts(
     seconds: float = 0.0,
     command: str = "python: nncert.distributed",
 ) -> Certified: ...
+def check_neighbour_params(
+    knn: bool,
+    rnn: bool,
+    joint: Optional[list[str]] = None,
+    seed: Optional[int] = None,
+) -> None: ...
 def search_plan(
     ks: list[int],
     joint: Optional[list[str]] = None,

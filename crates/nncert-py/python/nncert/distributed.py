@@ -724,8 +724,8 @@ class DistributedIndex:
         r: Union[float, Sequence[float], None] = None,
         *,
         metric: str = "l1",
-        joint: Union[str, Sequence[str], None] = ("island",),
-        seed: int = 0,
+        joint: Union[str, Sequence[str], None] = None,
+        seed: Optional[int] = None,
         max_e: Optional[int] = None,
         tie_rule: str = "larger",
         threat: str = "general",
@@ -741,11 +741,13 @@ class DistributedIndex:
         radii = [] if r is None else v.check_radii(r, "r", metric)
         if not ks and not radii:
             raise ValueError("k, r: expected at least one k or r")
-        joint_names = v.check_joint(joint)
+        joint_names = None if joint is None else v.check_joint(joint)
         max_e = v.check_max_e(max_e, "max_e")
         threat = v.check_threat(threat)
         tie_rule = v.check_choice(tie_rule, "tie_rule", v.TIE_RULES)
-        seed = v.check_seed(seed)
+        seed = None if seed is None else v.check_seed(seed)
+        # Refused before any task runs, as NeighbourIndex.certify refuses them.
+        _core.check_neighbour_params(bool(ks), bool(radii), joint=joint_names, seed=seed)
         labels = _local(y, self.client)
         # The library's own plan: under insert/delete kNN needs ordered lists (and k + e).
         search_ks, keep_lists, added_k = _core.search_plan(
@@ -846,7 +848,7 @@ def certified_accuracy(
             radii,
             metric=str(getattr(certifier, "metric", "l1")),
             joint=certifier._joint(),
-            seed=int(getattr(certifier, "seed", 0)),
+            seed=getattr(certifier, "seed", None),
             max_e=v.check_max_e(e, "e"),
             tie_rule=str(getattr(certifier, "tie_rule", "larger")),
             threat=str(getattr(certifier, "threat", "general")),

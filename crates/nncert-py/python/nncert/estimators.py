@@ -140,7 +140,7 @@ class NeighbourIndex:
         *,
         metric: str = "l1",
         joint: Union[str, Sequence[str], None] = None,
-        seed: int = 0,
+        seed: Optional[int] = None,
         max_e: Optional[int] = None,
         tie_rule: str = "larger",
         threat: str = "general",
@@ -148,7 +148,8 @@ class NeighbourIndex:
     ) -> Certificates:
         """Certificates and CA(e) curves of every k and r in one pass over the data
         (kNN: individual; rNN: individual and the ``joint`` ones, default ``("island",)``;
-        ``joint`` given without any ``r`` is refused), against the ``threat``
+        ``joint`` given without any ``r`` is refused, and so is ``seed``, of the RD
+        division, without ``"rd"`` or ``"rd-label"`` in ``joint``), against the ``threat``
         model: ``"general"`` (insertions, deletions, modifications; the paper's),
         ``"insert"``, ``"delete"`` or ``"flip"`` (labels only)."""
         metric = v.check_choice(metric, "metric", v.METRICS)
@@ -169,7 +170,7 @@ class NeighbourIndex:
             radii,
             metric=v.check_choice(metric, "metric", v.METRICS),
             joint=None if joint is None else v.check_joint(joint),
-            seed=v.check_seed(seed),
+            seed=None if seed is None else v.check_seed(seed),
             max_e=v.check_max_e(max_e, "max_e"),
             tie_rule=v.check_choice(tie_rule, "tie_rule", v.TIE_RULES),
             threat=v.check_threat(threat),
@@ -274,7 +275,9 @@ class _Certifier:
             radii,
             metric=str(getattr(self, "metric", "l1")),
             joint=joint,
-            seed=int(getattr(self, "seed", 0)),
+            # The RD seed only where RD may run: predict and certify ask for no joint
+            # certification (fit has checked the seed against the estimator's joint).
+            seed=getattr(self, "seed", None) if joint else None,
             max_e=max_e,
             tie_rule=str(getattr(self, "tie_rule", "larger")),
             threat=str(getattr(self, "threat", "general")),
@@ -390,7 +393,8 @@ class RNNCertifier(_Certifier):
     ``"cluster"``, ``"island-label"``, ``"rd-label"``, ``"polish-label"``,
     ``"cluster-label"``, ``"lp"``, ``"lp-label"``, ``"search-label"`` (general threat
     only), ``"best"``;
-    ``()`` for none), ``seed`` (of the RD division), ``tie_rule``, ``threat`` (``"general"``,
+    ``()`` for none), ``seed`` (of the RD division; default ``None``, i.e. 0, and refused
+    unless ``joint`` has ``"rd"`` or ``"rd-label"``), ``tie_rule``, ``threat`` (``"general"``,
     ``"insert"``, ``"delete"``, ``"flip"``), ``n_classes``, ``n_jobs``.
     A test input with no training example within ``radius`` gets zero votes everywhere
     and is predicted by the tie rule alone (the largest label with ``"larger"``).
@@ -404,7 +408,7 @@ class RNNCertifier(_Certifier):
         *,
         metric: str = "l1",
         joint: Sequence[str] = ("island",),
-        seed: int = 0,
+        seed: Optional[int] = None,
         tie_rule: str = "larger",
         threat: str = "general",
         n_classes: Optional[int] = None,
@@ -422,9 +426,12 @@ class RNNCertifier(_Certifier):
     def _check_params(self) -> None:
         v.check_choice(self.metric, "metric", v.METRICS)
         v.check_radius(self.radius, "radius", self.metric)
-        v.check_seed(self.seed)
+        seed = None if self.seed is None else v.check_seed(self.seed)
         v.check_choice(self.tie_rule, "tie_rule", v.TIE_RULES)
-        _check_names(v.check_threat(self.threat), v.check_joint(self.joint))
+        joint = v.check_joint(self.joint)
+        _check_names(v.check_threat(self.threat), joint)
+        # A seed without an RD division is refused here, as certify would (same message).
+        _core.check_neighbour_params(False, True, joint=joint, seed=seed)
         v.check_n_classes(self.n_classes)
         v.threads(self.n_jobs)
 
