@@ -53,11 +53,24 @@ const PALETTE: [RGBColor; 8] = [
 ];
 
 /// The vertices of a CA(e) step function: first and last point and both ends of every drop.
+///
+/// Only the stored counts, the first `e` after them and the last `e` can be vertices: past
+/// the stored counts every value is 0 (see `Curve`), so a curve with a large `max_e` costs
+/// no more than a short one.
 fn step_points(curve: &Curve, x_max: u64) -> Vec<(f64, f64)> {
-    let last = (x_max as usize).min(curve.certified.len().saturating_sub(1));
-    let mut points = Vec::new();
-    for e in 0..=last {
-        let changes = e == 0 || e == last || curve.certified[e] != curve.certified[e - 1];
+    let last = x_max.min(curve.max_e);
+    let stored = curve.certified.len() as u64;
+    let candidates = (0..stored.min(last + 1))
+        .chain([stored, last])
+        .filter(|&e| e <= last);
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut previous = None;
+    for e in candidates {
+        if previous.is_some_and(|p| p >= e) {
+            continue;
+        }
+        previous = Some(e);
+        let changes = e == 0 || e == last || curve.certified_at(e) != curve.certified_at(e - 1);
         if changes {
             if e > 0 && points.last().is_some_and(|&(x, _)| x < (e - 1) as f64) {
                 points.push(((e - 1) as f64, curve.accuracy(e - 1)));
@@ -66,7 +79,7 @@ fn step_points(curve: &Curve, x_max: u64) -> Vec<(f64, f64)> {
         }
     }
     // Curves that reached 0 early stay at 0 to the right edge.
-    if (last as u64) < x_max {
+    if last < x_max {
         points.push((x_max as f64, curve.accuracy(last)));
     }
     points

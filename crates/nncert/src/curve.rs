@@ -150,7 +150,12 @@ impl CurveOptions {
     }
 }
 
-/// One CA(e) curve: `certified[e]` test inputs out of `n_test` are certified correct at `e`.
+/// One CA(e) curve for `e = 0..=max_e`: [`Curve::certified_at`]`(e)` test inputs out of
+/// `n_test` are certified correct at `e`.
+///
+/// `certified` stores the counts only as far as one can be non-zero: a `--max-e` far
+/// beyond every certificate (10⁷ for 20 test inputs) asks for rows that are all 0, and
+/// they are written from [`Curve::certified_at`] without being held in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Curve {
     /// The classifier (written as its `method` and `param` columns).
@@ -158,8 +163,11 @@ pub struct Curve {
     pub classifier: Classifier,
     /// Which bound.
     pub certification: Certification,
-    /// Count of certified-correct test inputs for `e = 0, 1, …`.
+    /// Count of certified-correct test inputs for `e = 0, 1, …`, possibly ending before
+    /// `max_e`: every count after the last one stored is 0.
     pub certified: Vec<u64>,
+    /// Last `e` of the curve (the rows written).
+    pub max_e: u64,
     /// Number of test inputs.
     pub n_test: u64,
 }
@@ -170,14 +178,29 @@ impl Curve {
         self.classifier.method()
     }
 
+    /// Count of certified-correct test inputs at `e` (0 past the stored counts).
+    pub fn certified_at(&self, e: u64) -> u64 {
+        usize::try_from(e)
+            .ok()
+            .and_then(|e| self.certified.get(e))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every count for `e = 0..=max_e`, zeros included (memory grows with `max_e`: for
+    /// tests and small ranges).
+    pub fn padded(&self) -> Vec<u64> {
+        (0..=self.max_e).map(|e| self.certified_at(e)).collect()
+    }
+
     /// CA(e) as a decimal fraction with `decimals` digits, rounded down.
-    pub(crate) fn accuracy_text(&self, e: usize, decimals: u32) -> String {
-        format_fraction_floor(self.certified[e], self.n_test, decimals)
+    pub(crate) fn accuracy_text(&self, e: u64, decimals: u32) -> String {
+        format_fraction_floor(self.certified_at(e), self.n_test, decimals)
     }
 
     /// CA(e) as f64 (for plots; not for reports of the bound).
-    pub fn accuracy(&self, e: usize) -> f64 {
-        self.certified[e] as f64 / self.n_test as f64
+    pub fn accuracy(&self, e: u64) -> f64 {
+        self.certified_at(e) as f64 / self.n_test as f64
     }
 }
 
@@ -211,7 +234,7 @@ pub struct CertifiedVotes {
     pub points: Vec<PointCertificate>,
     /// Individual first, then the joint curves in the order asked.
     pub curves: Vec<Curve>,
-    /// Last `e` of every curve.
+    /// Last `e` of every curve (see [`Curve::max_e`]).
     pub max_e: u64,
     /// With POLISH or CLUSTER: how far they are from the best grouping (see
     /// [`GroupingGap`]).
@@ -240,7 +263,9 @@ pub struct GroupingGap {
 
 impl GroupingGap {
     /// The found counts made non-increasing from the right, the upper bound from the left
-    /// (see [`GroupingGap`]), each cut (or padded) to `0..=max_e`.
+    /// (see [`GroupingGap`]), each cut to `0..=max_e`. They may end before `max_e` (every
+    /// count and bound is 0 past the curves' horizon); [`GroupingGap::to_json`] writes the
+    /// zeros.
     fn cut_to(&mut self, max_e: u64) {
         non_increasing_from_left(&mut self.upper_bound);
         let found = [
@@ -258,7 +283,6 @@ impl GroupingGap {
         ];
         for v in std::iter::once(&mut self.upper_bound).chain(found.into_iter().flatten()) {
             v.truncate(max_e as usize + 1);
-            v.resize(max_e as usize + 1, 0);
         }
     }
 
@@ -285,8 +309,8 @@ impl GroupingGap {
     }
 
     /// `upper_bound` minus the best grouping computed (LP if computed, which is never below
-    /// CLUSTER, else CLUSTER, which is never below POLISH, else POLISH), per `e`, in test
-    /// inputs. `curves_with_needs` has checked that no grouping is above the bound.
+    /// CLUSTER, else CLUSTER, which is never below POLISH, else POLISH), per `e` stored, in
+    /// test inputs. `curves_with_needs` has checked that no grouping is above the bound.
     pub fn gap(&self) -> Vec<u64> {
         let found = self
             .lp
@@ -300,13 +324,19 @@ impl GroupingGap {
             .collect()
     }
 
-    /// The record written to `report.json`: counts per `e` and the gap.
-    pub(crate) fn to_json(&self, n_test: u64) -> serde_json::Value {
+    /// The record written to `report.json`: counts per `e` from 0 to `max_e` (zeros past
+    /// the stored ones) and the gap.
+    pub(crate) fn to_json(&self, n_test: u64, max_e: u64) -> serde_json::Value {
+        let padded = |v: &[u64]| -> serde_json::Value {
+            (0..=max_e as usize)
+                .map(|e| serde_json::Value::from(v.get(e).copied().unwrap_or(0)))
+                .collect()
+        };
         let mut record = serde_json::json!({
             "what": "polish / cluster / lp: certified count of the POLISH / CLUSTER / LP grouping (paper's group bound); upper_bound: no grouping certifies more (pooled bound, and with lp the LP dual bound; docs/JOINT.md); gap: upper_bound minus lp if computed, else cluster, else polish; per e from 0, in test inputs",
             "n_test": n_test,
-            "upper_bound": self.upper_bound,
-            "gap": self.gap(),
+            "upper_bound": padded(&self.upper_bound),
+            "gap": padded(&self.gap()),
         });
         for (key, counts) in [
             ("polish", &self.polish),
@@ -314,7 +344,7 @@ impl GroupingGap {
             ("lp", &self.lp),
         ] {
             if let (Some(counts), Some(map)) = (counts, record.as_object_mut()) {
-                map.insert(key.into(), serde_json::json!(counts));
+                map.insert(key.into(), padded(counts));
             }
         }
         record
@@ -506,12 +536,15 @@ impl<'a> CurveJob<'a> {
             .contains(&Certification::RdLabel)
             .then(|| Partition::random_division(points, n_classes, options.seed));
         let horizon = curve_horizon(points, n_classes, options, rd_label_partition.as_ref());
-        // Curves are computed only as far as they are reported. Made non-increasing from the
-        // right over that range (see `monotone_from_right`) they are still lower bounds: each
+        // Curves are computed only as far as they are reported, and never past the horizon,
+        // where every count is 0: a `max_e` beyond it adds rows of zeros, which the writers
+        // produce without storing them (see `Curve`). Made non-increasing from the right
+        // over that range (see `monotone_from_right`) they are still lower bounds: each
         // value is a bound proven at the same or a larger e within the range.
-        let compute_to = options
-            .max_e
-            .unwrap_or_else(|| horizon.min(DEFAULT_MAX_E_CAP));
+        let compute_to = match options.max_e {
+            Some(max_e) => max_e.min(horizon),
+            None => horizon.min(DEFAULT_MAX_E_CAP),
+        };
         CurveJob {
             points,
             n_classes,
@@ -611,9 +644,13 @@ impl<'a> CurveJob<'a> {
     }
 }
 
-/// Past this `e` every curve is 0: individual at e*+1, joint once every cost is 0 (e ≥ g;
-/// under `delete`, once every group's costs fit in e), RD under the one-label bound once
-/// removals alone cover every group.
+/// From this `e` on every curve is 0 (every count, and the grouping gap's upper bound):
+/// individual at e*+1, joint once every cost is 0 (e ≥ g: ISLAND, RD, and the groupings
+/// chosen per `e` — POLISH, CLUSTER, SEARCH, LP and their one-label curves — group only
+/// inputs with g > e; under `delete`, once every group's costs fit in e), RD under the
+/// one-label bound once removals alone cover every group (docs/JOINT.md, "Horizon of the
+/// curves"). Curves are computed up to it at most, so it must never be too small: the
+/// tests compare a `max_e` far past it with the default range padded with zeros.
 fn curve_horizon(
     points: &[PointCertificate],
     n_classes: usize,
@@ -743,7 +780,8 @@ impl SharedGroupings {
 }
 
 /// Raw counts into curves: the reported range (`options.max_e`, or up to the first `e`
-/// where every curve is 0, that row included), each made non-increasing and cut to it.
+/// where every curve is 0, that row included), each made non-increasing and cut to it
+/// (counts past `compute_to`, the horizon, are 0 and not stored).
 fn finish_curves(
     counts: Vec<(Certification, Vec<u64>)>,
     options: &CurveOptions,
@@ -765,6 +803,7 @@ fn finish_curves(
                 classifier: options.classifier.clone(),
                 certification,
                 certified,
+                max_e,
                 n_test,
             }
         })
@@ -814,6 +853,88 @@ mod tests {
             let out = certify_votes(&votes, &o).unwrap();
             assert_eq!(out.max_e, DEFAULT_MAX_E_CAP);
             assert!(out.curves.iter().all(|c| c.certified.len() == 100_001));
+        }
+    }
+
+    /// Audit finding 8: curves are computed only up to [`curve_horizon`], so every count
+    /// computed further must be 0 past it — for every certification, threat, tie rule and
+    /// the grouping gap's upper bound. Each count is computed here 12 steps past the
+    /// horizon by the same functions the curves use.
+    #[test]
+    fn every_count_is_zero_past_the_horizon() {
+        use crate::rng::SplitMix64;
+        let joint = [
+            Certification::Island,
+            Certification::Rd,
+            Certification::IslandLabel,
+            Certification::RdLabel,
+            Certification::Polish,
+            Certification::PolishLabel,
+            Certification::Cluster,
+            Certification::ClusterLabel,
+            Certification::Lp,
+            Certification::LpLabel,
+            Certification::SearchLabel,
+            Certification::Best,
+        ];
+        let mut rng = SplitMix64::new(8);
+        for case in 0..120 {
+            let n_classes = 2 + rng.below(3) as usize;
+            let n_test = 1 + rng.below(9) as usize;
+            let top = 1 + rng.below(7) as u32;
+            let counts = (0..n_test * n_classes)
+                .map(|_| rng.below(u64::from(top) + 1) as u32)
+                .collect();
+            let labels = (0..n_test)
+                .map(|_| rng.below(n_classes as u64) as u32)
+                .collect();
+            let votes = Votes::new(counts, n_classes, labels).unwrap();
+            let threat = [
+                Threat::General,
+                Threat::Insert,
+                Threat::Delete,
+                Threat::Flip,
+            ][case % 4];
+            let general = threat == Threat::General;
+            let mut options = CurveOptions::new(Method::Rnn, "");
+            options.threat = threat;
+            options.seed = rng.next_u64();
+            options.tie = if case % 3 == 0 {
+                TieRule::Smaller
+            } else {
+                TieRule::Larger
+            };
+            options.joint = if general {
+                joint.to_vec()
+            } else {
+                vec![Certification::Island, Certification::Rd]
+            };
+            let points = threat::rnn_points(&certify_points(&votes, options.tie), threat);
+            let needs = general.then(|| Needs::new(&votes, options.tie));
+            let mut job = CurveJob::new(&points, n_classes, needs.as_ref(), &options);
+            let horizon = job.compute_to;
+            job.compute_to = horizon + 12;
+            let shared = SharedGroupings::compute(&job).unwrap();
+            let mut counts = vec![(
+                Certification::Individual,
+                individual_counts(&points, job.compute_to),
+            )];
+            for &c in &options.joint {
+                if let Some(v) = job.joint_curve(c, &shared).unwrap() {
+                    counts.push((c, v));
+                }
+            }
+            counts.push((Certification::Best, job.best_counts(&counts, &shared)));
+            if let Some(gap) = shared.grouping_gap(&job) {
+                counts.push((Certification::Best, gap.upper_bound));
+            }
+            for (c, v) in &counts {
+                assert!(
+                    v.len() as u64 == job.compute_to + 1
+                        && v[horizon as usize + 1..].iter().all(|&x| x == 0),
+                    "case {case}: {c} under {threat} past the horizon {horizon}: {v:?}"
+                );
+            }
         }
     }
 

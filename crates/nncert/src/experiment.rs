@@ -151,7 +151,7 @@ impl Setting {
         Ok(Setting {
             classifier,
             votes,
-            max_e: curve.certified.len() as u64 - 1,
+            max_e: curve.max_e,
             curves: vec![curve],
             rows: certs.iter().map(Into::into).collect(),
             empty_neighbourhoods: None,

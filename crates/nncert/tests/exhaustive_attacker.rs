@@ -342,7 +342,7 @@ fn check_instance(inst: &Instance, tally: &mut Tally) {
             options.max_e = Some(max_e);
             options.tie = tie;
             for c in certify_votes(&votes, &options).unwrap().curves {
-                curves.push(c.certified);
+                curves.push(c.padded());
             }
             curves
         } else {

@@ -308,7 +308,7 @@ fn certificates(inst: &Instance, threat: Threat, tie: TieRule) -> (Vec<u64>, Vec
     }
     (
         e_star,
-        out.curves.into_iter().map(|c| c.certified).collect(),
+        out.curves.iter().map(nncert::Curve::padded).collect(),
     )
 }
 

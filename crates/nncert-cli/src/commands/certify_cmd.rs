@@ -75,7 +75,10 @@ pub fn run_and_stage(
     prefix: &Path,
 ) -> Result<Experiment> {
     let exp = progress::PipelineBars::new(dataset).run(|p| experiment::run(dataset, config, p))?;
-    staged.stage(prefix.join("curves.csv"), exp.curves_csv());
+    let curves = exp.curves();
+    staged.stage_with(prefix.join("curves.csv"), move |w| {
+        nncert::report::write_curves_csv(&curves, w)
+    });
     staged.stage(prefix.join("examples.csv"), exp.examples_csv());
     let report = exp.report_json(dataset, config, rayon::current_num_threads());
     staged.stage(

@@ -13,7 +13,7 @@ use nncert::baselines::runoff::roe_certificates;
 use nncert::baselines::spread::Spread;
 use nncert::data::ensemble_file::{load_model_rankings, load_model_votes};
 use nncert::report::certify_ensemble::{EnsembleRun, method_record};
-use nncert::report::{ExampleRow, OutputDir, curves_csv, examples_csv, sha256_file};
+use nncert::report::{ExampleRow, OutputDir, examples_csv, sha256_file, write_curves_csv};
 use nncert::{Classifier, Curve, Method};
 use serde_json::json;
 
@@ -69,7 +69,8 @@ pub fn run(a: &CertifyEnsembleArgs) -> Result<()> {
     let seconds = json!({ "load": load_seconds, "certify": t.elapsed().as_secs_f64() });
     let report = report_json(a, &outputs, matrix, &methods, &units, &certified, seconds)?;
     let mut staged = OutputDir::new(&a.out);
-    staged.stage("curves.csv", curves_csv(&certified.curves));
+    let curves = certified.curves.clone();
+    staged.stage_with("curves.csv", move |w| write_curves_csv(&curves, w));
     let settings: Vec<(&Classifier, Vec<ExampleRow>)> = certified
         .examples
         .iter()
@@ -164,12 +165,7 @@ fn certify_methods(
                 .push((classifier, in_units.iter().map(Into::into).collect()));
         }
     }
-    certified.max_e = certified
-        .curves
-        .iter()
-        .map(|c| c.certified.len() as u64 - 1)
-        .max()
-        .unwrap_or(0);
+    certified.max_e = certified.curves.iter().map(|c| c.max_e).max().unwrap_or(0);
     Ok(certified)
 }
 

@@ -8,7 +8,7 @@ use nncert::baselines::baseline_curve;
 use nncert::baselines::dpa::{self, Units};
 use nncert::data::votes_file::load_votes;
 use nncert::report::certify_votes::{baseline_votes_report_json, votes_report_json};
-use nncert::report::{OutputDir, curves_csv, examples_csv, sha256_file};
+use nncert::report::{OutputDir, examples_csv, sha256_file, write_curves_csv};
 use nncert::{Classifier, CurveOptions, Method, Votes, certify_votes};
 use serde_json::json;
 
@@ -113,12 +113,13 @@ fn baseline(a: &CertifyVotesArgs) -> Result<()> {
             json!({ "path": path.display().to_string(), "sha256": sha256_file(path)? }),
         );
     }
-    let max_e = curve.certified.len() as u64 - 1;
+    let max_e = curve.max_e;
     settings.insert("max_e".into(), json!(max_e));
     let report = baseline_votes_report_json("certify-votes", inputs, settings, &certs);
     let curves = [curve];
     let mut staged = OutputDir::new(&a.out);
-    staged.stage("curves.csv", curves_csv(&curves));
+    let written = curves.clone();
+    staged.stage_with("curves.csv", move |w| write_curves_csv(&written, w));
     staged.stage(
         "examples.csv",
         examples_csv(&[(&classifier, certs.iter().map(Into::into).collect())]),
@@ -146,7 +147,8 @@ pub fn certify_and_write(
     let report = votes_report_json(votes, options, &result, command, input_records);
     let out = staged.dir().to_path_buf();
 
-    staged.stage("curves.csv", curves_csv(&result.curves));
+    let curves = result.curves.clone();
+    staged.stage_with("curves.csv", move |w| write_curves_csv(&curves, w));
     staged.stage(
         "examples.csv",
         examples_csv(&[(

@@ -420,11 +420,7 @@ pub(crate) fn certified_counts(
         options.joint = vec![Certification::Island, Certification::Best];
     }
     let out = certify_votes(votes, &options)?;
-    Ok(out
-        .curves
-        .last()
-        .map(|c| c.certified.clone())
-        .unwrap_or_default())
+    Ok(out.curves.last().map(Curve::padded).unwrap_or_default())
 }
 
 /// Checks the attack against the certificates: attacked ≥ certified for every row, and the

@@ -61,9 +61,11 @@ pub fn baseline_curve(
     // As for kNN/rNN: the default range is capped, so a vote count or a training-set size
     // read from input never decides the allocation.
     let last = max_e.unwrap_or(horizon.min(crate::curve::DEFAULT_MAX_E_CAP));
-    let mut certified = vec![0u64; last as usize + 1];
+    // Counts are stored up to the horizon at most (0 there and after; see `Curve`).
+    let stored = last.min(horizon);
+    let mut certified = vec![0u64; stored as usize + 1];
     for &s in &certified_stars {
-        let top = s.min(last) as usize;
+        let top = s.min(stored) as usize;
         certified[top] += 1;
     }
     for e in (0..certified.len().saturating_sub(1)).rev() {
@@ -74,6 +76,7 @@ pub fn baseline_curve(
         classifier,
         certification: Certification::Individual,
         certified,
+        max_e: last,
         n_test: certs.len() as u64,
     })
 }

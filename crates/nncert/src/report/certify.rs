@@ -16,6 +16,11 @@ impl Experiment {
         super::curves_csv(&self.curves())
     }
 
+    /// `curves.csv` written row by row into `out` (memory does not grow with `max_e`).
+    pub fn write_curves_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        super::write_curves_csv(&self.curves(), out)
+    }
+
     /// `examples.csv`.
     pub fn examples_csv(&self) -> String {
         let settings: Vec<_> = self
@@ -43,7 +48,7 @@ impl Experiment {
                 });
                 // Only with POLISH, so that other runs' reports are unchanged.
                 if let (Some(gap), Some(map)) = (&s.grouping_gap, setting.as_object_mut()) {
-                    map.insert("grouping_gap".into(), gap.to_json(s.votes.n_test() as u64));
+                    map.insert("grouping_gap".into(), gap.to_json(s.votes.n_test() as u64, s.max_e));
                 }
                 setting
             })

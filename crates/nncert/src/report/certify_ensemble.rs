@@ -89,6 +89,7 @@ mod tests {
             },
             certification: crate::certify::Certification::Individual,
             certified: vec![2, 1, 0],
+            max_e: 2,
             n_test: 3,
         };
         let mut inputs = Map::new();

@@ -42,7 +42,10 @@ pub fn votes_report_json(
     });
     // Only with POLISH, so that other runs' reports are unchanged.
     if let (Some(gap), Some(map)) = (&result.grouping_gap, record.as_object_mut()) {
-        map.insert("grouping_gap".into(), gap.to_json(votes.n_test() as u64));
+        map.insert(
+            "grouping_gap".into(),
+            gap.to_json(votes.n_test() as u64, result.max_e),
+        );
     }
     record
 }

@@ -14,6 +14,7 @@ pub use output_dir::{OutputDir, PendingPath, remove_pending};
 pub(crate) use tables::summary_rows;
 pub use tables::{
     ExampleRow, curves_csv, examples_csv, summary_points, summary_table, table_points,
+    write_curves_csv,
 };
 pub use votes_files::{knn_file, rnn_file, stage_votes};
 

@@ -62,11 +62,30 @@ const OUTPUT_SUBDIRS: [(&str, &[(&str, &str)]); 2] = [
 /// How deep `reproduce` nests outputs (one directory per dataset).
 const MAX_NESTED_OUTPUTS: usize = 1;
 
+/// Writes one staged file's bytes into the file being written.
+type WriteFn = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
+
+/// A staged file's contents: bytes, or a function that writes them when the directory is
+/// committed (for files that grow with a parameter, such as `curves.csv` with `--max-e`).
+enum Contents {
+    Bytes(Vec<u8>),
+    Streamed(WriteFn),
+}
+
+impl std::fmt::Debug for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Contents::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Contents::Streamed(_) => f.write_str("Streamed"),
+        }
+    }
+}
+
 /// Staged outputs for one directory.
 #[derive(Debug, Default)]
 pub struct OutputDir {
     dir: PathBuf,
-    files: Vec<(PathBuf, Vec<u8>)>,
+    files: Vec<(PathBuf, Contents)>,
 }
 
 impl OutputDir {
@@ -87,9 +106,24 @@ impl OutputDir {
     /// Stages `contents` for `relative` (which may contain subdirectories). A later file of
     /// the same name replaces an earlier one.
     pub fn stage(&mut self, relative: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) {
-        let relative = relative.into();
+        self.stage_contents(relative.into(), Contents::Bytes(contents.into()));
+    }
+
+    /// Stages a file whose bytes `write` produces when the directory is committed, written
+    /// through a buffer straight into the file: for outputs too large to hold in memory
+    /// (`curves.csv` with a large `--max-e`). An error of `write` fails the commit, naming
+    /// the file under the target directory.
+    pub fn stage_with(
+        &mut self,
+        relative: impl Into<PathBuf>,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static,
+    ) {
+        self.stage_contents(relative.into(), Contents::Streamed(Box::new(write)));
+    }
+
+    fn stage_contents(&mut self, relative: PathBuf, contents: Contents) {
         self.files.retain(|(r, _)| *r != relative);
-        self.files.push((relative, contents.into()));
+        self.files.push((relative, contents));
     }
 
     /// Checks, before any heavy work, that `dir` can receive a run's output: it has a name,
@@ -130,10 +164,12 @@ impl OutputDir {
         let staging = staging_dir_in(&target.name, &target.parent)
             .map_err(|e| Error::io(&self.dir, "cannot create the output directory here", e))?;
         let _pending = PendingPath::new(staging.path());
-        for (relative, contents) in &self.files {
+        let mut written = Vec::with_capacity(self.files.len());
+        for (relative, contents) in self.files {
             let guard = lock_unless_abandoned()?;
-            write_new_file(staging.path(), relative, contents, &self.dir)?;
+            write_new_file(staging.path(), &relative, contents, &self.dir)?;
             drop(guard);
+            written.push(self.dir.join(relative));
         }
         {
             let _guard = lock_unless_abandoned()?;
@@ -141,11 +177,7 @@ impl OutputDir {
         }
         // `staging` now names the previous directory (or nothing): dropping it deletes it.
         drop(staging);
-        Ok(self
-            .files
-            .iter()
-            .map(|(relative, _)| self.dir.join(relative))
-            .collect())
+        Ok(written)
     }
 }
 
@@ -438,7 +470,7 @@ fn create_parent(target: &Target) -> Result<Vec<PathBuf>, Error> {
 fn write_new_file(
     root: &Path,
     relative: &Path,
-    contents: &[u8],
+    contents: Contents,
     shown: &Path,
 ) -> Result<(), Error> {
     let mut dir = root.to_path_buf();
@@ -457,9 +489,12 @@ fn write_new_file(
     let shown_path = shown.join(relative);
     let mut file = std::fs::File::create_new(&path)
         .map_err(|e| Error::io(&shown_path, "cannot create output file", e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&shown_path, "cannot write", e))
+    match contents {
+        Contents::Bytes(bytes) => file.write_all(&bytes),
+        Contents::Streamed(write) => write(&mut file),
+    }
+    .and_then(|()| file.sync_all())
+    .map_err(|e| Error::io(&shown_path, "cannot write", e))
 }
 
 /// Moves the complete `staging` directory to `dir`; afterwards `staging` names the previous

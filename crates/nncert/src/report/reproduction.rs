@@ -35,7 +35,7 @@ fn find<'a>(
 
 /// CA(e) in percent (rounded down to 0.1), 0 beyond the curve's end.
 fn pct(c: &Curve, e: u64) -> f64 {
-    let count = c.certified.get(e as usize).copied().unwrap_or(0);
+    let count = c.certified_at(e);
     (count * 1000 / c.n_test) as f64 / 10.0
 }
 
@@ -225,7 +225,7 @@ fn island_vs_rd(out: &mut String, h: &Headline<'_>) {
     let (Some(island), Some(rd)) = (h.island, h.rd) else {
         return;
     };
-    let n = island.certified.len().max(rd.certified.len()) as u64;
+    let n = island.max_e.max(rd.max_e) + 1;
     let worse = (0..n).filter(|&e| pct(island, e) < pct(rd, e)).count();
     let best_gap = (0..n)
         .map(|e| pct(island, e) - pct(rd, e))
@@ -245,7 +245,7 @@ fn rnn_vs_knn(out: &mut String, h: &Headline<'_>, paper: PaperDataset) {
         return;
     };
     let at = paper.joint_statement_e();
-    let n = island.certified.len().max(knn.certified.len()) as u64;
+    let n = island.max_e.max(knn.max_e) + 1;
     let cross = (0..n).find(|&e| (e..n).all(|x| pct(island, x) >= pct(knn, x)));
     let text = match cross {
         Some(e) => format!(

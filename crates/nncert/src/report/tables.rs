@@ -37,24 +37,45 @@ fn csv_to_string(rows: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>
 
 /// `curves.csv` for any number of curves; CA(e) with 6 decimals, rounded down.
 pub fn curves_csv(curves: &[Curve]) -> String {
-    csv_to_string(|w| {
-        w.write_record(CURVES_HEADER)?;
-        for c in curves {
-            let method = c.method().to_string();
-            let param = c.classifier.to_string();
-            let certification = c.certification.to_string();
-            for e in 0..c.certified.len() {
-                w.write_record([
-                    method.as_str(),
-                    param.as_str(),
-                    certification.as_str(),
-                    &e.to_string(),
-                    &c.accuracy_text(e, 6),
-                ])?;
-            }
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    write_curves_csv(curves, &mut out).expect("CSV into memory");
+    String::from_utf8(out).expect("CSV of UTF-8 fields")
+}
+
+/// [`curves_csv`] written row by row into `out` (buffered): the rows of zeros a large
+/// `max_e` asks for are produced as they are written, never held in memory.
+///
+/// Each curve's first three fields are CSV-encoded once (quoted where needed, by the `csv`
+/// crate as every other table); `e` and the fraction are digits and never need quoting.
+pub fn write_curves_csv(curves: &[Curve], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    w.write_all(csv_line(&CURVES_HEADER).as_bytes())?;
+    for c in curves {
+        let mut fields = csv_line(&[
+            c.method().to_string(),
+            c.classifier.to_string(),
+            c.certification.to_string(),
+        ]);
+        fields.pop(); // the line's '\n'
+        let zero = c.accuracy_text(u64::MAX, 6);
+        let stored = c.certified.len() as u64;
+        for e in 0..=c.max_e {
+            let text = if e < stored {
+                c.accuracy_text(e, 6)
+            } else {
+                zero.clone()
+            };
+            writeln!(w, "{fields},{e},{text}")?;
         }
-        Ok(())
-    })
+    }
+    w.flush()
+}
+
+/// One CSV record (with its `'\n'`), fields quoted only where needed.
+fn csv_line<S: AsRef<[u8]>>(fields: &[S]) -> String {
+    csv_to_string(|w| w.write_record(fields))
 }
 
 /// `examples.csv` for one or more settings, each a (method, param, rows) triple.
@@ -124,16 +145,7 @@ pub(crate) fn summary_rows_at(
             } else {
                 format!("{} {param} {}", c.method(), c.certification)
             };
-            let cells = points
-                .iter()
-                .map(|&e| {
-                    let text = match c.certified.get(e as usize) {
-                        Some(_) => c.accuracy_text(e as usize, 4),
-                        None => "0.0000".to_string(),
-                    };
-                    (e, text)
-                })
-                .collect();
+            let cells = points.iter().map(|&e| (e, c.accuracy_text(e, 4))).collect();
             (label, cells)
         })
         .collect()
