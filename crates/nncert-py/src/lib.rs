@@ -1043,6 +1043,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_index_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(certified::_certified_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(search_plan, m)?)?;
+    m.add("MAX_CLASSES", nncert::index::MAX_CLASSES)?;
     m.add_function(wrap_pyfunction!(check_neighbour_params, m)?)?;
     m.add_class::<shards::ShardPartial>()?;
     m.add_function(wrap_pyfunction!(shards::partial_from_bytes, m)?)?;

@@ -49,6 +49,17 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("label ≥ n_classes", lambda: nncert.KNNCertifier(n_classes=2).fit(X, Y), "n_classes"),
     ("n_classes 1", lambda: nncert.KNNCertifier(n_classes=1).fit(X, Y), "n_classes"),
     ("huge n_classes", lambda: nncert.KNNCertifier(n_classes=10**12).fit(X, Y), "n_classes"),
+    # Audit finding 13: the range was 2..=9223372036854775807 here, 2..=65536 there.
+    (
+        "n_classes above the limit",
+        lambda: nncert.KNNCertifier(n_classes=70000).fit(X, Y),
+        "n_classes: expected an integer in 2..=65536, found 70000",
+    ),
+    (
+        "n_classes far above the limit",
+        lambda: nncert.NeighbourIndex(X, Y, n_classes=2**63),
+        "n_classes: expected an integer in 2..=65536, found 9223372036854775808",
+    ),
     ("k = 0", lambda: nncert.KNNCertifier(0).fit(X, Y), "n_neighbors"),
     ("k negative", lambda: nncert.KNNCertifier(-1).fit(X, Y), "n_neighbors"),
     ("k float", lambda: nncert.KNNCertifier(2.5).fit(X, Y), "n_neighbors"),  # type: ignore[arg-type]

@@ -122,7 +122,7 @@ def test_a_damaged_state_is_refused_with_the_entry_named() -> None:
     refused({"positions": positions}, "positions: expected a permutation of 0..150")
     refused({"positions": good["positions"][:-1]}, "positions: expected 150")
     refused({"labels": good["labels"] + 5}, "labels: expected values below n_classes = 3")
-    refused({"n_classes": 1}, "n_classes: expected 2..")
+    refused({"n_classes": 1}, "n_classes: expected an integer in 2..=65536, found 1")
     with pytest.raises(ValueError, match="state: expected an entry `labels`"):
         _core._index_from_state({k: x for k, x in good.items() if k != "labels"})
 

@@ -25,8 +25,17 @@ use crate::pipeline::StageSeconds;
 use crate::rank::{positions_of_ranks, rank};
 
 /// The most classes an index accepts: votes take `n_test × c` counts, so `c` must stay
-/// reasonable whatever number (or label) a caller passes.
-pub(crate) const MAX_CLASSES: usize = 1 << 16;
+/// reasonable whatever number (or label) a caller passes. Public so that the Python
+/// package checks its `n_classes` against this one limit, with the same message.
+pub const MAX_CLASSES: usize = 1 << 16;
+
+/// A number of classes outside `2..=MAX_CLASSES`, in the words of every range check of the
+/// Python package (`n_classes: expected an integer in 2..=65536, found …`).
+fn n_classes_error(n_classes: usize) -> Error {
+    Error::invalid(format!(
+        "n_classes: expected an integer in 2..={MAX_CLASSES}, found {n_classes}"
+    ))
+}
 
 /// Borrowed row-major values in one of the dtypes nncert reads.
 #[derive(Debug, Clone, Copy)]
@@ -275,9 +284,7 @@ impl Index {
         let max_label = labels.iter().copied().max().unwrap_or(0) as usize;
         let n_classes = match n_classes {
             Some(c) if !(2..=MAX_CLASSES).contains(&c) => {
-                return Err(Error::invalid(format!(
-                    "n_classes: expected 2..={MAX_CLASSES}, found {c}"
-                )));
+                return Err(n_classes_error(c));
             }
             Some(c) => {
                 if let Some((i, &y)) = labels.iter().enumerate().find(|&(_, &y)| y as usize >= c) {
@@ -336,9 +343,7 @@ impl Index {
         let features =
             MatrixRef::new("features", Values::F32(&features.data), n, dim)?.to_features()?;
         if !(2..=MAX_CLASSES).contains(&n_classes) {
-            return Err(Error::invalid(format!(
-                "n_classes: expected 2..={MAX_CLASSES}, found {n_classes}"
-            )));
+            return Err(n_classes_error(n_classes));
         }
         if labels.len() != n {
             return Err(Error::invalid(format!(
@@ -702,7 +707,7 @@ mod tests {
         let e = parts(vec![0, 1, 1], vec![0, 1, 2, 3], 3);
         assert!(e.starts_with("labels: expected 4"), "{e}");
         let e = parts(vec![0, 1, 1, 2], vec![0, 1, 2, 3], 1);
-        assert!(e.starts_with("n_classes: expected 2.."), "{e}");
+        assert_eq!(e, "n_classes: expected an integer in 2..=65536, found 1");
         let bad = FeatureMatrix {
             n: 4,
             dim: 2,

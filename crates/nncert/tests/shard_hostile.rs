@@ -329,8 +329,14 @@ fn headers_are_read_alone_and_checked() {
     let l = layout(&bytes[..bytes.len() - shard::CHECKSUM_BYTES]);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"NOTAPART0000".to_vec(), "no NNCERTPR header"),
-        (bytes[..30].to_vec(), "truncated"),
-        (bytes[..l.block_count].to_vec(), "truncated"),
+        (
+            bytes[..30].to_vec(),
+            "partial result truncated: the file ends at byte 30, inside its header (a 16-byte field at byte 22)",
+        ),
+        (
+            bytes[..l.block_count].to_vec(),
+            "partial result truncated: the file ends at byte",
+        ),
         (
             {
                 let mut e = bytes.clone();
@@ -346,7 +352,17 @@ fn headers_are_read_alone_and_checked() {
                 put_u32(&mut e, 38, u32::MAX);
                 e
             },
-            "truncated",
+            "partial result corrupt or truncated: the header announces 34359738360 bytes of the k list at byte 42, past the end of the file",
+        ),
+        (
+            {
+                // Audit finding 13: one flipped byte of a length, in a file of full length,
+                // was reported as "truncated: header incomplete".
+                let mut e = bytes.clone();
+                e[40] ^= 1;
+                e
+            },
+            "partial result corrupt or truncated: the header announces 524304 bytes of the k list at byte 42",
         ),
         (
             {

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MAX_CLASSES",
     "Certified",
     "NeighbourIndex",
     "Partial",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 __version__: str
+MAX_CLASSES: int
 
 @final
 class NeighbourIndex:

@@ -14,6 +14,8 @@ from typing import Any, Optional, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from . import _core
+
 #: Feature dtypes read as they are (and whose bytes the tie-break rank hashes).
 NATIVE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
 
@@ -22,8 +24,9 @@ METRICS = ("l1", "l2", "linf", "ip", "cosine")
 SIGNED_RADIUS_METRICS = ("ip",)
 TIE_RULES = ("larger", "smaller")
 MAX_LABEL = 2**32 - 2
-#: The library's limit on the number of classes (nncert::index::MAX_CLASSES).
-MAX_CLASSES = 2**16
+#: The library's limit on the number of classes (nncert::index::MAX_CLASSES), read from
+#: the compiled module so that there is one limit, checked with one message.
+MAX_CLASSES: int = _core.MAX_CLASSES
 #: More threads than this is a mistake (each costs a stack), not a request.
 MAX_THREADS = 1024
 
@@ -183,9 +186,11 @@ def check_max_e(value: Any, name: str = "e") -> Optional[int]:
 
 
 def check_n_classes(value: Any) -> Optional[int]:
+    """``None`` or a number of classes in ``2..=MAX_CLASSES``, refused in the words of the
+    library (``n_classes: expected an integer in 2..=65536, found …``)."""
     if value is None:
         return None
-    return check_int(value, "n_classes", 2)
+    return check_int(value, "n_classes", 2, MAX_CLASSES)
 
 
 def threads(n_jobs: Any) -> Optional[int]:

@@ -701,6 +701,33 @@ mod tests {
         assert_eq!(names(root.path()), ["out"]);
     }
 
+    /// Audit finding 13: a full disk while a file is written is reported as
+    /// `out/examples.csv: cannot write: No space left on device` (the user's `--out`, and
+    /// the file), never the hidden staging path; nothing is left behind. The error is
+    /// injected by a streamed file (the write of `curves.csv` goes the same way).
+    #[test]
+    fn a_full_disk_names_the_output_and_the_file() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let mut full = OutputDir::new(&out);
+        full.stage("report.json", REPORT);
+        full.stage_with("examples.csv", |w| {
+            w.write_all(b"method,param\n")?;
+            Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+        });
+        let error = full.commit().unwrap_err();
+        // The line the CLI prints: the error and its source (`{:#}` of anyhow).
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        let e = format!("{error}: {}", source.unwrap_or_default());
+        let file = out.join("examples.csv").display().to_string();
+        assert!(
+            e.starts_with(&format!("{file}: cannot write: No space left on device")),
+            "{e}"
+        );
+        assert!(!e.contains(".nncert-") && !e.contains('\n'), "{e}");
+        assert!(names(root.path()).is_empty());
+    }
+
     #[test]
     fn a_foreign_directory_a_file_or_a_symlink_is_refused_before_any_work() {
         let root = tempfile::tempdir().unwrap();

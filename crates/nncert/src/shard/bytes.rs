@@ -323,11 +323,9 @@ pub struct PartialHeader {
 /// the rest (and the caller that the file read whole is the one announced here).
 pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
     let io = |e| Error::io(path, "cannot read", e);
-    let mut file = HeaderReader {
-        file: std::fs::File::open(path).map_err(io)?,
-        path,
-    };
-    let len = file.file.metadata().map_err(io)?.len();
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut file = HeaderReader { file, path, len };
     let magic = file.read(MAGIC.len() + 4).map_err(|_| file.not_partial())?;
     if magic[..MAGIC.len()] != MAGIC {
         return Err(file.not_partial());
@@ -336,13 +334,13 @@ pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
     if version != FORMAT_VERSION {
         return Err(file.content(version_error(version)));
     }
-    file.skip(2, len)?; // metric, lists flag
+    file.read(2)?; // metric, lists flag
     let n_train = file.u64()?;
-    file.skip(16, len)?; // n_test, n_classes
+    file.read(16)?; // n_test, n_classes
     // k list (8 bytes each), r list (8 bytes each), context (1 byte each): skipped.
-    for size in [8u64, 8, 1] {
+    for (size, what) in [(8u64, "the k list"), (8, "the r list"), (1, "the context")] {
         let count = u64::from(file.u32()?);
-        file.skip(count * size, len)?;
+        file.skip(count * size, what)?;
     }
     let (n, j, m) = (file.u64()?, file.u64()?, file.u64()?);
     let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
@@ -350,9 +348,7 @@ pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
         .map_err(|e| file.content(format!("partial result: test block: {e}")))?;
     let train_count = as_usize(n);
     let n_shards = u64::from(file.u32()?);
-    if n_shards * 9 > len {
-        return Err(file.truncated());
-    }
+    file.fits(n_shards.saturating_mul(9), "the training shard tables")?;
     let mut train_shards = Vec::new();
     for _ in 0..n_shards {
         let index = as_usize(file.u64()?);
@@ -360,7 +356,11 @@ pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
             .and_then(|s| s.range(as_usize(n_train)))
             .map_err(|e| file.content(format!("partial result: training shard: {e}")))?
             .len();
-        file.skip(1 + (4 + RANK_BYTES as u64) * rows as u64, len)?; // key domain, labels, ranks
+        // key domain, labels, ranks
+        file.skip(
+            1 + (4 + RANK_BYTES as u64) * rows as u64,
+            "a training shard's table",
+        )?;
         train_shards.push(index);
     }
     Ok(PartialHeader {
@@ -371,27 +371,43 @@ pub fn read_header(path: &Path) -> Result<PartialHeader, Error> {
 }
 
 /// Reads a file's header field by field, skipping what it does not need.
+///
+/// What it reports when the header does not fit the file: a field read past the end is a
+/// file that ends inside its header (truncated); a count whose entries would end past the
+/// end is named with where it stands and what it announces — the count is corrupt, or the
+/// file is truncated, which the header alone cannot tell apart (the checksum of the whole
+/// file, checked by [`Partial::read`], covers both).
 struct HeaderReader<'p> {
     file: std::fs::File,
     path: &'p Path,
+    /// The file's length in bytes.
+    len: u64,
 }
 
 impl HeaderReader<'_> {
     fn content(&self, what: String) -> Error {
         Error::content(self.path, what)
     }
-    fn truncated(&self) -> Error {
-        self.content("partial result truncated: header incomplete".to_string())
-    }
     fn not_partial(&self) -> Error {
         self.content("not an nncert partial result (no NNCERTPR header)".to_string())
     }
+    fn position(&mut self) -> Result<u64, Error> {
+        use std::io::Seek;
+        self.file
+            .stream_position()
+            .map_err(|e| Error::io(self.path, "cannot read", e))
+    }
     fn read(&mut self, n: usize) -> Result<Vec<u8>, Error> {
         use std::io::Read;
+        let at = self.position()?;
         let mut buf = vec![0u8; n];
-        self.file
-            .read_exact(&mut buf)
-            .map_err(|_| self.truncated())?;
+        self.file.read_exact(&mut buf).map_err(|_| {
+            self.content(format!(
+                "partial result truncated: the file ends at byte {}, inside its header \
+                 (a {n}-byte field at byte {at})",
+                self.len
+            ))
+        })?;
         Ok(buf)
     }
     fn u32(&mut self) -> Result<u32, Error> {
@@ -404,22 +420,26 @@ impl HeaderReader<'_> {
             self.read(8)?.try_into().expect("8 bytes"),
         ))
     }
-    /// Skips `n` bytes, which must lie within the file's `len` bytes.
-    fn skip(&mut self, n: u64, len: u64) -> Result<(), Error> {
-        use std::io::{Seek, SeekFrom};
-        let at = self
-            .file
-            .stream_position()
-            .map_err(|e| Error::io(self.path, "cannot read", e))?;
+    /// The end of `n` more bytes of `what`, which must lie within the file.
+    fn fits(&mut self, n: u64, what: &str) -> Result<u64, Error> {
+        let at = self.position()?;
         match at.checked_add(n) {
-            Some(end) if end <= len => {
-                self.file
-                    .seek(SeekFrom::Start(end))
-                    .map_err(|e| Error::io(self.path, "cannot read", e))?;
-                Ok(())
-            }
-            _ => Err(self.truncated()),
+            Some(end) if end <= self.len => Ok(end),
+            _ => Err(self.content(format!(
+                "partial result corrupt or truncated: the header announces {n} bytes of \
+                 {what} at byte {at}, past the end of the file ({} bytes)",
+                self.len
+            ))),
         }
+    }
+    /// Skips `n` bytes of `what`, which must lie within the file.
+    fn skip(&mut self, n: u64, what: &str) -> Result<(), Error> {
+        use std::io::{Seek, SeekFrom};
+        let end = self.fits(n, what)?;
+        self.file
+            .seek(SeekFrom::Start(end))
+            .map_err(|e| Error::io(self.path, "cannot read", e))?;
+        Ok(())
     }
 }
 
