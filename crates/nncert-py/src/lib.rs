@@ -967,7 +967,8 @@ fn load_dataset(
             )));
         }
     };
-    let dataset = py.detach(|| nncert::data::load(&spec)).map_err(py_err)?;
+    // Ctrl-C stops a long load (the `.npy` reader polls it per piece).
+    let dataset = interruptible(py, || nncert::data::load(&spec).map_err(py_err))?;
     let out = PyDict::new(py);
     out.set_item("name", &dataset.name)?;
     out.set_item("n_classes", dataset.n_classes)?;

@@ -22,6 +22,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMetho
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::interrupt::interruptible;
 use crate::{Held, array1, array2, compute, invalid, kernel, parse, py_err, search_dict};
 
 fn spec((index, count): (usize, usize)) -> PyResult<ShardSpec> {
@@ -247,7 +248,8 @@ pub fn merge_partials(
     b: &Bound<'_, ShardPartial>,
 ) -> PyResult<Py<ShardPartial>> {
     let (a, b) = (a.get(), b.get());
-    let merged = py.detach(|| merged(a, b)).map_err(py_err)?;
+    // Ctrl-C stops a merge of large partials (the library polls it per test row).
+    let merged = interruptible(py, || merged(a, b).map_err(py_err))?;
     ShardPartial::wrap(py, merged)
 }
 
@@ -261,13 +263,11 @@ pub fn merge_last(
     b: &Bound<'_, ShardPartial>,
 ) -> PyResult<(Py<ShardPartial>, PairArrays)> {
     let (a, b) = (a.get(), b.get());
-    let (merged, pending) = py
-        .detach(|| {
-            let merged = merged(a, b)?;
-            let pending = merged.pending()?;
-            Ok::<_, nncert::Error>((merged, pending))
-        })
-        .map_err(py_err)?;
+    let (merged, pending) = interruptible(py, || {
+        let merged = merged(a, b).map_err(py_err)?;
+        let pending = merged.pending().map_err(py_err)?;
+        Ok((merged, pending))
+    })?;
     Ok((ShardPartial::wrap(py, merged)?, pair_arrays(py, &pending)))
 }
 
@@ -372,7 +372,7 @@ pub fn shard_exact_keys(
 #[pyfunction]
 pub fn partial_pending(py: Python<'_>, partial: &Bound<'_, ShardPartial>) -> PyResult<PairArrays> {
     let partial = &partial.get().partial;
-    let pending = py.detach(|| partial.pending()).map_err(py_err)?;
+    let pending = interruptible(py, || partial.pending().map_err(py_err))?;
     Ok(pair_arrays(py, &pending))
 }
 
@@ -434,19 +434,20 @@ pub fn finish_partial<'py>(
         )));
     }
     let (n, c) = (partial.test_rows().len(), s.n_classes);
-    let (result, distinct) = py
-        .detach(|| {
-            let (pairs, values): (Vec<(usize, u32)>, Vec<Exact>) =
-                all.iter().map(|&(q, j, key)| ((q, j), key)).unzip();
-            // The order needs no pending list of its own: a pair it needs without a key
-            // is an error naming the pair (`Partial::finish_pairs`).
-            let result = partial.clone().finish_pairs(&pairs, &values)?;
-            let mut distinct = pairs;
-            distinct.sort_unstable();
-            distinct.dedup();
-            Ok::<_, nncert::Error>((result, distinct.len()))
-        })
-        .map_err(py_err)?;
+    let (result, distinct) = interruptible(py, || {
+        let (pairs, values): (Vec<(usize, u32)>, Vec<Exact>) =
+            all.iter().map(|&(q, j, key)| ((q, j), key)).unzip();
+        // The order needs no pending list of its own: a pair it needs without a key
+        // is an error naming the pair (`Partial::finish_pairs`).
+        let result = partial
+            .clone()
+            .finish_pairs(&pairs, &values)
+            .map_err(py_err)?;
+        let mut distinct = pairs;
+        distinct.sort_unstable();
+        distinct.dedup();
+        Ok((result, distinct.len()))
+    })?;
     let out = search_dict(py, &result, n, c)?;
     out.set_item("exact_pairs", distinct)?;
     Ok(out)

@@ -32,10 +32,10 @@ SEND = {
 LATE = 5.0
 
 
-def interrupted(call):
-    '''Runs call with SIGINT sent after 0.3 s; the seconds from the signal to the exception.'''
+def interrupted(call, after=0.3):
+    '''Runs call with SIGINT sent after `after` s; the seconds from the signal to the exception.'''
     sent = []
-    timer = threading.Timer(0.3, lambda: (sent.append(time.monotonic()), SEND()))
+    timer = threading.Timer(after, lambda: (sent.append(time.monotonic()), SEND()))
     timer.start()
     try:
         call()
@@ -84,6 +84,31 @@ assert os.listdir(".") == ["out"], os.listdir(".")
 print(f"ok {late:.3f}")
 """
 
+# The index build: the tie-break ranks hash every row of ``rank_by`` (here 500 MB, about
+# half a second), which used to run to its end before the KeyboardInterrupt (0.31 s after a
+# signal at 0.3 s, of a 0.56 s build). The signal comes at 0.05 s and the delay is compared
+# with the uninterrupted build in the same child, so that the case fails if the build is
+# not stopped early, on a fast or a loaded machine alike.
+INDEX_BUILD = """
+rng = np.random.default_rng(0)
+n, width = 60000, 8192
+x = rng.random((n, 4), dtype=np.float32)
+y = rng.integers(0, 10, n)
+rank_by = np.zeros((n, width), dtype=np.uint8)
+rank_by[:, 0] = np.arange(n) % 251
+start = time.monotonic()
+whole = nncert.NeighbourIndex(x, y, rank_by=rank_by, n_jobs=1)
+full = time.monotonic() - start
+late = interrupted(lambda: nncert.NeighbourIndex(x, y, rank_by=rank_by, n_jobs=1), after=0.05)
+assert late < max(full / 3, 0.1), f"stopped {late:.2f} s after the signal, build {full:.2f} s"
+again = nncert.NeighbourIndex(x, y, rank_by=rank_by, n_jobs=1)
+np.testing.assert_array_equal(
+    again.search(x[:50], k=3, n_jobs=1)["knn"][0][1],
+    whole.search(x[:50], k=3, n_jobs=1)["knn"][0][1],
+)
+print(f"ok {late:.3f} of {full:.3f}")
+"""
+
 
 def run_child(script: str, send: str, cwd: Path) -> str:
     env = dict(os.environ, RAYON_NUM_THREADS="1")
@@ -107,3 +132,7 @@ def test_ctrl_c_stops_a_neighbour_search(send: str, tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_a_best_curve(tmp_path: Path) -> None:
     assert run_child(BEST_CURVE, "pthread_kill", tmp_path).startswith("ok ")
+
+
+def test_ctrl_c_stops_an_index_build(tmp_path: Path) -> None:
+    assert run_child(INDEX_BUILD, "pthread_kill", tmp_path).startswith("ok ")

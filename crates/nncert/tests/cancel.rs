@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use nncert::data::npy::encode;
 use nncert::features::hog_images;
 use nncert::neighbours::search::{Reference, search};
 use nncert::rank::tie_break_positions;
@@ -84,12 +85,18 @@ fn every_entry_point_returns_interrupted_then_runs_normally() {
     let _serial = serial();
     let (train, train_labels) = random_rows(300, 8, 1);
     let (test, test_labels) = random_rows(90, 8, 2);
-    let index = Index::new(
-        MatrixRef::new("X", Values::F32(&train), 300, 8).expect("train"),
-        train_labels,
-        Some(3),
-    )
-    .expect("index");
+    // Building an index: the tie-break ranks (audit: not polled before).
+    let build = || {
+        Index::new(
+            MatrixRef::new("X", Values::F32(&train), 300, 8)?,
+            train_labels.clone(),
+            Some(3),
+        )
+    };
+    let index = build().expect("index");
+    interrupted_then_normal("Index::new", &index.positions().to_vec(), || {
+        build().map(|i| i.positions().to_vec())
+    });
     let test_view = || MatrixRef::new("X_test", Values::F32(&test), 90, 8).expect("test");
 
     let search_config = config(vec![1, 5], vec![6.0]);
@@ -127,6 +134,59 @@ fn every_entry_point_returns_interrupted_then_runs_normally() {
     };
     let partial = shard().expect("shard search");
     interrupted_then_normal("Index::search_shard", &partial, shard);
+
+    // Merging partials, listing the pairs that need exact keys, finishing (audit: not
+    // polled before).
+    let other = index
+        .search_shard(
+            test_view(),
+            Some(&test_labels),
+            &search_config,
+            ShardSpec::new(2, 2).expect("shard"),
+            ShardSpec::new(1, 1).expect("block"),
+            "cancel test",
+        )
+        .expect("shard search");
+    let merge = || partial.clone().merge(other.clone());
+    let merged = merge().expect("merge");
+    interrupted_then_normal("Partial::merge", &merged, merge);
+    let pending = merged.pending().expect("pending");
+    interrupted_then_normal("Partial::pending", &pending, || merged.pending());
+    let rows = |data: &[f32], n| FeatureMatrix {
+        n,
+        dim: 8,
+        data: data.to_vec(),
+    };
+    let keys = nncert::shard::exact_keys(
+        Metric::L1,
+        &rows(&train, 300),
+        0,
+        &rows(&test, 90),
+        0,
+        &pending,
+    )
+    .expect("exact keys");
+    let finish = || merged.clone().finish(&keys);
+    interrupted_then_normal("Partial::finish", &finish().expect("finish"), finish);
+
+    // Loading an `.npy` dataset (audit: not polled before).
+    let dir = std::env::temp_dir().join(format!("nncert-cancel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let file = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+    let paths = nncert::data::npy_features::NpyPaths {
+        train_features: file("trf.npy", encode(&[300, 8], &train)),
+        train_labels: file("trl.npy", encode(&[300], &train_labels)),
+        test_features: file("tef.npy", encode(&[90, 8], &test)),
+        test_labels: file("tel.npy", encode(&[90], &test_labels)),
+    };
+    let spec = nncert::DatasetSpec::Npy(paths, None);
+    let load = || nncert::data::load(&spec);
+    interrupted_then_normal("data::load (npy)", &load().expect("load"), load);
+    std::fs::remove_dir_all(&dir).expect("scratch removed");
 
     let votes = rnn_votes();
     for joint in [

@@ -249,6 +249,8 @@ impl NpyStream {
         reader.fill(&mut current)?;
         let mut left = len - piece_len;
         loop {
+            // One poll per piece (about 1 MiB): Ctrl-C in Python stops a long load.
+            crate::cancel::check()?;
             next.truncate(piece_len.min(left));
             let (read, processed) = rayon::join(
                 || reader.fill(&mut next),

@@ -73,6 +73,7 @@ impl Partial {
         let per_row = (0..self.rows.len())
             .into_par_iter()
             .map(|row| {
+                crate::cancel::check()?;
                 let q = first + row;
                 let mut out = Vec::new();
                 for (segments, needs) in self.lists_of(row, &boundaries) {
@@ -214,7 +215,10 @@ impl Partial {
         let tables = self.tables();
         let rows = (0..self.rows.len())
             .into_par_iter()
-            .map(|row| self.finish_row(row, &boundaries, &tables))
+            .map(|row| {
+                crate::cancel::check()?;
+                self.finish_row(row, &boundaries, &tables)
+            })
             .collect::<Vec<Result<FinishedRow, Error>>>()
             .into_iter()
             .collect::<Result<Vec<_>, Error>>()?;

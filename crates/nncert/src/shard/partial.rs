@@ -320,6 +320,8 @@ impl Partial {
             .par_iter_mut()
             .zip(other.rows.into_par_iter())
             .map(|(row, o)| {
+                // Ctrl-C in Python: a merge of large partials stops within a row.
+                crate::cancel::check()?;
                 for (a, b) in row.rnn_counts.iter_mut().zip(o.rnn_counts) {
                     *a = a.saturating_add(b);
                 }
