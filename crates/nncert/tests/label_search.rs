@@ -7,7 +7,9 @@
 mod common;
 
 use nncert::certify::label_search::{SEARCH_GRID, search_partition};
-use nncert::certify::one_label::{Needs, OneLabelSolver, group_certified_one_label};
+use nncert::certify::one_label::{
+    Needs, OneLabelSolver, correct_by_label_descending, group_certified_one_label,
+};
 use nncert::certify::polish::EMPTY;
 use nncert::certify::sweep::sweep_counts;
 use nncert::certify::{PointCertificate, certify_points};
@@ -81,6 +83,11 @@ proptest! {
         let (cluster_label, search) = (swept.cluster_label.unwrap(), swept.search_label.unwrap());
         prop_assert_eq!(search.len(), max_e as usize + 1);
         let last = points.iter().filter(|p| p.correct()).map(|p| p.margin).max().unwrap_or(0).min(max_e);
+        // Slot l of a group holds the l-th label some correct input predicts (increasing).
+        let slots: Vec<u32> = correct_by_label_descending(&points, c)
+            .iter()
+            .map(|list| points[list[0].1].prediction.predicted)
+            .collect();
         for e in 0..=max_e {
             let at = e as usize;
             prop_assert!(search[at] >= cluster_label[at], "e = {}", e);
@@ -93,9 +100,9 @@ proptest! {
             if e == grid {
                 let mut seen: Vec<usize> = Vec::new();
                 for g in &groups {
-                    prop_assert_eq!(g.len(), c);
+                    prop_assert_eq!(g.len(), slots.len());
                     for (l, &i) in g.iter().enumerate().filter(|(_, i)| **i != EMPTY) {
-                        prop_assert_eq!(points[i].prediction.predicted as usize, l);
+                        prop_assert_eq!(points[i].prediction.predicted, slots[l]);
                         seen.push(i);
                     }
                 }

@@ -258,6 +258,8 @@ proptest! {
         let own = lp_counts(&points, c, Some(&needs), &zero, Some(&zero));
         let own_label = own.one_label.clone().unwrap();
         let by_label = correct_by_label_descending(&points, c);
+        // Slot l of a group holds the l-th label some correct input predicts (increasing).
+        let slots: Vec<u32> = by_label.iter().map(|list| points[list[0].1].prediction.predicted).collect();
         for e in 0..=max_e {
             let at = e as usize;
             let best = best_grouping_brute_force(&points, e);
@@ -274,9 +276,9 @@ proptest! {
             prop_assert!(best <= bound, "e = {}: best {} > LP bound {}", e, best, bound);
             let mut seen: Vec<usize> = Vec::new();
             for g in &groups {
-                prop_assert_eq!(g.len(), c);
+                prop_assert_eq!(g.len(), slots.len());
                 for (l, &i) in g.iter().enumerate().filter(|(_, i)| **i != EMPTY) {
-                    prop_assert_eq!(points[i].prediction.predicted as usize, l);
+                    prop_assert_eq!(points[i].prediction.predicted, slots[l]);
                     seen.push(i);
                 }
             }

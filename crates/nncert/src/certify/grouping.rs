@@ -4,6 +4,7 @@
 
 use super::PointCertificate;
 use super::joint::certified_in_sorted_group;
+use super::label_lists::{correct_by_label_descending, lists_by_predicted_label};
 /// Re-exported where RD has always found it; the generator lives in [`crate::rng`].
 pub use crate::rng::SplitMix64;
 
@@ -19,17 +20,7 @@ pub use crate::rng::SplitMix64;
 /// list, and ISLAND group `j` holds the `j`-th element of every label's slice. Total work
 /// is the sum over `e` of `|D2(e)|`, with no sort of the test set per `e`.
 pub fn island_counts(points: &[PointCertificate], n_classes: usize, max_e: u64) -> Vec<u64> {
-    debug_assert!(
-        points
-            .iter()
-            .all(|p| (p.prediction.predicted as usize) < n_classes)
-    );
-    let mut by_label =
-        lists_by_predicted_label(points, |i, p| p.correct().then_some((p.margin, i)));
-    for list in &mut by_label {
-        // g descending, then test index ascending.
-        list.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-    }
+    let by_label = correct_by_label_descending(points, n_classes);
     let max_margin = by_label
         .iter()
         .filter_map(|list| list.first().map(|x| x.0))
@@ -63,36 +54,6 @@ pub fn island_counts(points: &[PointCertificate], n_classes: usize, max_e: u64) 
         counts[e as usize] = certified;
     }
     counts
-}
-
-/// `keep`'s value for every test input it keeps, in one list per predicted label: labels in
-/// increasing order, test indices in increasing order within a label, and only the labels
-/// some kept input predicts. The tables are sized by the test set, never by the number of
-/// classes, which a votes file states in its header (one row of 10⁷ columns must not cost
-/// a table of 10⁷ lists; audit finding 7).
-fn lists_by_predicted_label<T>(
-    points: &[PointCertificate],
-    keep: impl Fn(usize, &PointCertificate) -> Option<T>,
-) -> Vec<Vec<T>> {
-    let mut keyed: Vec<(u32, T)> = points
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| keep(i, p).map(|t| (p.prediction.predicted, t)))
-        .collect();
-    // Stable: test indices stay in increasing order within a label.
-    keyed.sort_by_key(|&(label, _)| label);
-    let mut lists: Vec<Vec<T>> = Vec::new();
-    let mut current = None;
-    for (label, t) in keyed {
-        if current != Some(label) {
-            current = Some(label);
-            lists.push(Vec::new());
-        }
-        if let Some(list) = lists.last_mut() {
-            list.push(t);
-        }
-    }
-    lists
 }
 
 /// A fixed partition of the test set into groups with pairwise different predicted labels.

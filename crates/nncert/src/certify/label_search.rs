@@ -119,7 +119,8 @@ pub fn search_groups(
     e: u64,
     rounds: usize,
 ) {
-    let c = needs.n_classes();
+    // One slot per list of the groups' labels (not per class: see `label_lists`).
+    let c = groups.first().map_or(0, Vec::len);
     let mut members: Vec<usize> = Vec::new();
     let mut old: Vec<usize> = Vec::new();
     for _ in 0..rounds {

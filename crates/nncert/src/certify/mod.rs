@@ -14,6 +14,8 @@
 //! - [`pair_exchange`]: a local search re-partitioning two groups at a time, exactly.
 //! - [`grouping_bound`], [`lp_bound`]: proven upper bounds on what any grouping can
 //!   certify (pooled, and the LP dual bound).
+//! - `label_lists`: the test inputs of each predicted label, one list per label predicted
+//!   (never one per class of the votes' header), which every grouping starts from.
 //! - [`grouping`]: the partitions of the test set the dataset bound is evaluated on
 //!   (ISLAND, recomputed for every `e`, and RD, a seeded random division).
 //!
@@ -27,6 +29,7 @@ pub mod grouping_bound;
 pub mod individual;
 pub mod joint;
 pub mod label_search;
+pub(crate) mod label_lists;
 pub mod lp_bound;
 pub mod lp_group;
 pub mod one_label;

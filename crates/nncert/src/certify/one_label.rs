@@ -29,6 +29,8 @@
 use super::PointCertificate;
 use super::grouping::Partition;
 use super::joint::certified_in_sorted_group;
+// Re-exported where the groupings have always found it; it lives in `label_lists`.
+pub use super::label_lists::correct_by_label_descending;
 use crate::votes::{TieRule, Votes};
 
 /// `need_{i,l}` for every test input `i` and label `l` (`u64::MAX` for `l = a_i`, which no
@@ -310,22 +312,6 @@ pub(crate) fn certified_alone(by_label: &[Vec<(u64, usize)>], e: u64) -> u64 {
         .iter()
         .map(|list| list.partition_point(|x| x.0 > 2 * e) as u64)
         .sum()
-}
-
-/// Each label's correct test inputs as `(g, index)`, `g` descending then index ascending:
-/// the order ISLAND picks them in.
-pub fn correct_by_label_descending(
-    points: &[PointCertificate],
-    n_classes: usize,
-) -> Vec<Vec<(u64, usize)>> {
-    let mut by_label: Vec<Vec<(u64, usize)>> = vec![Vec::new(); n_classes];
-    for (i, p) in points.iter().enumerate().filter(|(_, p)| p.correct()) {
-        by_label[p.prediction.predicted as usize].push((p.margin, i));
-    }
-    for list in &mut by_label {
-        list.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-    }
-    by_label
 }
 
 /// The one-label count of ISLAND's partition at one `e`.

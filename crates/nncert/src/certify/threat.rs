@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::PointCertificate;
 use super::grouping::Partition;
+use super::label_lists::correct_by_label_descending;
 use crate::error::Error;
 use crate::votes::{Prediction, TieRule};
 
@@ -231,14 +232,8 @@ pub(crate) fn island_counts_delete(
     n_classes: usize,
     max_e: u64,
 ) -> Vec<u64> {
-    let mut by_label: Vec<Vec<(u64, usize)>> = vec![Vec::new(); n_classes];
-    for (i, p) in points.iter().enumerate().filter(|(_, p)| p.correct()) {
-        by_label[p.prediction.predicted as usize].push((p.margin, i));
-    }
-    for list in &mut by_label {
-        list.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-    }
-    let mut costs: Vec<u64> = Vec::with_capacity(n_classes);
+    let by_label = correct_by_label_descending(points, n_classes);
+    let mut costs: Vec<u64> = Vec::with_capacity(by_label.len());
     (0..=max_e)
         .map(|e| {
             let starts: Vec<usize> = by_label
