@@ -19,22 +19,25 @@ pub(crate) fn lists_by_predicted_label<T>(
     points: &[PointCertificate],
     keep: impl Fn(usize, &PointCertificate) -> Option<T>,
 ) -> Vec<Vec<T>> {
-    let mut keyed: Vec<(u32, T)> = points
+    // The labels first (4 bytes per kept input), then each kept value straight into its
+    // list: no table per class, and no second copy of the values.
+    let kept = |(i, p): &(usize, &PointCertificate)| keep(*i, p).is_some();
+    let mut labels: Vec<u32> = points
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| keep(i, p).map(|t| (p.prediction.predicted, t)))
+        .filter(kept)
+        .map(|(_, p)| p.prediction.predicted)
         .collect();
-    // Stable: test indices stay in increasing order within a label.
-    keyed.sort_by_key(|&(label, _)| label);
-    let mut lists: Vec<Vec<T>> = Vec::new();
-    let mut current = None;
-    for (label, t) in keyed {
-        if current != Some(label) {
-            current = Some(label);
-            lists.push(Vec::new());
-        }
-        if let Some(list) = lists.last_mut() {
-            list.push(t);
+    labels.sort_unstable();
+    labels.dedup();
+    let mut lists: Vec<Vec<T>> = std::iter::repeat_with(Vec::new)
+        .take(labels.len())
+        .collect();
+    for (i, p) in points.iter().enumerate() {
+        if let Some(t) = keep(i, p)
+            && let Ok(slot) = labels.binary_search(&p.prediction.predicted)
+        {
+            lists[slot].push(t);
         }
     }
     lists
