@@ -100,6 +100,24 @@ pub struct OneLabelSolver {
 /// stays bounded; the result is still deterministic.
 pub const MAX_CANDIDATES: usize = 256;
 
+/// Whether the exact search over `n_labels` labels (needs ≤ 2e), `n_branching` of them
+/// with a breakpoint (a need ≤ e), must evaluate more than [`MAX_CANDIDATES`] insertion
+/// vectors unless it reaches its cap first: for each choice of `l*` it evaluates the vector
+/// with every other label at 0, and for each other label with a breakpoint the vector with
+/// that label alone at its smallest breakpoint (all ≤ e, so all feasible).
+///
+/// Either way [`OneLabelSolver::max_flips`] returns its cap, so answering it without the
+/// search changes no count; it keeps the search's buffers and its recursion (one level per
+/// label) bounded by [`MAX_CANDIDATES`] whatever the class count of the votes (a search
+/// over 10⁷ labels overflowed the stack).
+fn too_many_candidates(n_labels: usize, n_branching: usize) -> bool {
+    // Σ over l* of 1 + n_branching − [l* has a breakpoint].
+    n_labels
+        .saturating_mul(1 + n_branching)
+        .saturating_sub(n_branching)
+        > MAX_CANDIDATES
+}
+
 impl OneLabelSolver {
     /// A solver with empty buffers.
     pub fn new() -> Self {
@@ -123,17 +141,37 @@ impl OneLabelSolver {
                 .map(|r| r.iter().copied().min().unwrap_or(u64::MAX)),
         );
         let two_e = e.saturating_mul(2);
-        self.labels.clear();
         let n_classes = rows[0].len();
-        for l in 0..n_classes {
-            if rows.iter().any(|r| r[l] <= two_e) {
-                self.labels.push(l as u32);
-            }
-        }
-        if self.labels.is_empty() {
+        let reachable = |l: usize, within: u64| rows.iter().any(|r| r[l] <= within);
+        // Counted before anything is stored: a votes header may state 10⁷ labels.
+        let (n_labels, n_branching) = (0..n_classes)
+            .filter(|&l| reachable(l, two_e))
+            .fold((0usize, 0usize), |(n, b), l| {
+                (n + 1, b + usize::from(reachable(l, e)))
+            });
+        if n_labels == 0 {
             // Every member needs more than e insertions plus e removals.
             return 0;
         }
+        if too_many_candidates(n_labels, n_branching) {
+            // The search would reach `cap` or stop at the limit, and both return `cap`.
+            return cap;
+        }
+        self.search_all(rows, e, cap)
+    }
+
+    /// The exact search of [`Self::max_flips`] (`cap ≥ 1`, margins set): every choice of
+    /// `l*`, each depth-first over the other labels, until `cap` flips or the candidate limit.
+    fn search_all(&mut self, rows: &[&[u64]], e: u64, cap: usize) -> usize {
+        let two_e = e.saturating_mul(2);
+        let n_classes = rows[0].len();
+        let reachable = |l: usize, within: u64| rows.iter().any(|r| r[l] <= within);
+        self.labels.clear();
+        self.labels.extend(
+            (0..n_classes)
+                .filter(|&l| reachable(l, two_e))
+                .map(|l| l as u32),
+        );
         self.breakpoints.resize_with(self.labels.len(), Vec::new);
         for (k, &l) in self.labels.iter().enumerate() {
             let b = &mut self.breakpoints[k];
@@ -402,6 +440,87 @@ pub fn partition_one_label_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::certify::{Certification, Method};
+    use crate::curve::{CurveOptions, certify_votes};
+    use crate::rng::SplitMix64;
+
+    /// Where `max_flips` answers `cap` without searching (too many candidates), the search
+    /// itself returns `cap` too, and elsewhere `max_flips` is the search: random groups with
+    /// many labels and needs around `e`.
+    #[test]
+    fn too_many_candidates_is_what_the_search_returns() {
+        let mut rng = SplitMix64::new(0x70_0a4e);
+        let (mut shortcut, mut below_cap) = (0, 0);
+        for case in 0..400 {
+            let c = 2 + rng.below(40) as usize;
+            let n = (1 + rng.below(5) as usize).min(c);
+            let e = 1 + rng.below(8);
+            // Row i predicts label i (need u64::MAX there), the others need 1..=3e.
+            let rows: Vec<Vec<u64>> = (0..n)
+                .map(|i| {
+                    (0..c)
+                        .map(|l| {
+                            if l == i {
+                                u64::MAX
+                            } else {
+                                1 + rng.below(3 * e)
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let rows: Vec<&[u64]> = rows.iter().map(Vec::as_slice).collect();
+            let cap = 1 + rng.below(n as u64) as usize;
+            let mut solver = OneLabelSolver::new();
+            let fast = solver.max_flips(&rows, e, cap); // also sets the margins
+            let searched = solver.search_all(&rows, e, cap);
+            assert_eq!(fast, searched, "case {case}");
+            let reachable = |l: usize, w: u64| rows.iter().any(|r| r[l] <= w);
+            let n_labels = (0..c).filter(|&l| reachable(l, 2 * e)).count();
+            let n_branching = (0..c).filter(|&l| reachable(l, e)).count();
+            if too_many_candidates(n_labels, n_branching) {
+                shortcut += 1;
+                assert_eq!(searched, cap, "case {case}");
+            } else {
+                below_cap += usize::from(searched < cap);
+            }
+        }
+        assert!(
+            shortcut > 100 && below_cap >= 10,
+            "{shortcut} shortcuts, {below_cap} below the cap"
+        );
+    }
+
+    /// One row of 2·10⁵ classes (the audit's reproducer, scaled down): every one-label curve
+    /// is computed. The search used to recurse once per label and overflow the stack.
+    #[test]
+    fn one_label_curves_of_a_huge_class_count_do_not_recurse_per_label() {
+        let c = 200_000;
+        let mut counts = vec![0u32; c];
+        counts[3] = 5;
+        let votes = Votes::new(counts, c, vec![3]).expect("valid votes");
+        let mut options = CurveOptions::new(Method::Rnn, "");
+        options.joint = vec![
+            Certification::IslandLabel,
+            Certification::RdLabel,
+            Certification::PolishLabel,
+            Certification::ClusterLabel,
+            Certification::SearchLabel,
+            Certification::LpLabel,
+            Certification::Best,
+        ];
+        options.max_e = Some(5);
+        let out = certify_votes(&votes, &options).expect("certified");
+        // g = 5: removals r and insertions x on one label flip it once r + x ≥ 5, i.e. e ≥ 3.
+        for curve in &out.curves {
+            assert_eq!(
+                curve.certified,
+                vec![1, 1, 1, 0, 0, 0],
+                "{}",
+                curve.certification
+            );
+        }
+    }
 
     /// Members attacked towards different labels must share the insertions.
     #[test]
