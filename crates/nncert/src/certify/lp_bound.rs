@@ -38,7 +38,7 @@
 //! violated pattern per threshold bucket as columns, and repeat. At the LP optimum `Δ = 0`
 //! and the bound is the LP value; when the loop stops earlier, `Δ` pays for it.
 
-use super::packing_lp::PackingLp;
+use super::packing_lp::{LpStop, PackingLp};
 
 /// Prices are integers in units of `1 / SCALE`.
 pub const SCALE: i64 = 1 << 20;
@@ -303,11 +303,15 @@ pub fn max_reduced_value(d2: &BucketedD2, prices: &[Vec<i64>]) -> (i64, Vec<Vec<
     let mut patterns = Vec::new();
     let mut dp: Vec<i64> = Vec::new();
     let mut next: Vec<i64> = Vec::new();
+    let mut fast = FastDp::new(d2, prices);
     for bucket in 0..d2.n_buckets {
         // The most violated group of the bucket's ranges (one cut per bucket and round).
         let mut bucket_best: Option<(i64, Threshold)> = None;
         for threshold in Threshold::all(d2, bucket) {
-            let value = run_dp(d2, prices, &threshold, &mut dp, &mut next, None);
+            let value = match fast.as_mut() {
+                Some(fast) => fast.run(d2, prices, &threshold),
+                None => run_dp(d2, prices, &threshold, &mut dp, &mut next, None),
+            };
             if value == NONE {
                 continue;
             }
@@ -375,6 +379,84 @@ fn run_dp(
         std::mem::swap(dp, next);
     }
     dp[cap]
+}
+
+/// [`run_dp`]'s value, computed in `f64` so that its inner loop vectorises: every value
+/// is an integer (prices and [`SCALE`] are) of magnitude below `2⁵³`, where `f64`
+/// arithmetic is exact, so the result is bit for bit the integer one (unreachable states
+/// are `−∞`). Used only when the prices are small enough for that
+/// ([`FastDp::new`]); the integer [`run_dp`] is kept for the backtracking and as the
+/// tests' reference.
+struct FastDp {
+    dp: Vec<f64>,
+    next: Vec<f64>,
+    suffix: Vec<f64>,
+}
+
+impl FastDp {
+    /// `None` when some sum of one price or gain per label could reach `2⁵²` (then the
+    /// integer programme is used).
+    fn new(d2: &BucketedD2, prices: &[Vec<i64>]) -> Option<FastDp> {
+        let largest = prices
+            .iter()
+            .flatten()
+            .map(|&p| p.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let per_label = largest.checked_add(SCALE as u64)?;
+        let total = per_label.checked_mul(d2.counts.len() as u64 + 1)?;
+        (total < 1u64 << 52).then(|| FastDp {
+            dp: Vec::new(),
+            next: Vec::new(),
+            suffix: Vec::new(),
+        })
+    }
+
+    /// [`run_dp`]`(d2, prices, threshold, …, None)`.
+    fn run(&mut self, d2: &BucketedD2, prices: &[Vec<i64>], threshold: &Threshold) -> i64 {
+        let cap = threshold.cap;
+        let (dp, next, suffix) = (&mut self.dp, &mut self.next, &mut self.suffix);
+        dp.clear();
+        dp.resize(cap + 1, f64::NEG_INFINITY);
+        dp[0] = 0.0;
+        for (l, row) in d2.counts.iter().enumerate() {
+            let gain = best_certified(d2, l, &prices[l], threshold).map_or(0, |x| x.0) as f64;
+            next.clear();
+            next.extend(dp.iter().map(|&v| v + gain));
+            // `suffix[s]`: the best state at or above `s` (those land on `cap` together).
+            suffix.clear();
+            suffix.extend_from_slice(dp);
+            for s in (0..cap).rev() {
+                suffix[s] = larger(suffix[s], suffix[s + 1]);
+            }
+            for b in (0..=threshold.bucket).filter(|&b| row[b] > 0) {
+                let Some(step) = threshold.units(d2, l, b) else {
+                    continue;
+                };
+                let price = prices[l][b] as f64;
+                // States below `cap − step` move up by `step`; the rest land on `cap`.
+                let moving = (cap + 1).saturating_sub(step);
+                // (`larger` rather than `f64::max`: no NaN can occur, and the plain
+                // comparison compiles to one vector instruction.)
+                for (to, &here) in next[step.min(cap + 1)..].iter_mut().zip(&dp[..moving]) {
+                    *to = larger(*to, here - price);
+                }
+                next[cap] = larger(next[cap], suffix[moving.min(cap)] - price);
+            }
+            std::mem::swap(dp, next);
+        }
+        if dp[cap] == f64::NEG_INFINITY {
+            NONE
+        } else {
+            dp[cap] as i64
+        }
+    }
+}
+
+/// The larger of two values that are never NaN.
+#[inline(always)]
+fn larger(a: f64, b: f64) -> f64 {
+    if b > a { b } else { a }
 }
 
 /// The best certified member of label `l` for a threshold: `(SCALE − price, bucket)` over
@@ -498,11 +580,29 @@ pub(crate) const MAX_LP_ROWS: usize = 2_048;
 /// prices and the relaxed groups added (the primal LP's columns). Whatever the solver
 /// returns, the caller verifies the prices with [`dual_bound_scaled`].
 pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
+    let found = column_generation(d2);
+    (found.prices, found.columns)
+}
+
+/// What the column generation of [`lp_prices`] found.
+pub(crate) struct ColumnGeneration {
+    /// The prices with the smallest proven bound.
+    pub(crate) prices: Vec<Vec<i64>>,
+    /// The relaxed groups added, in the order of the LP's columns.
+    pub(crate) columns: Vec<Vec<Role>>,
+    /// The last restricted LP's solution, one weight per column (`None` if the solver
+    /// failed): the LP grouping rounds it without solving that LP again.
+    pub(crate) primal: Option<Vec<f64>>,
+}
+
+/// [`lp_prices`], with the last restricted LP's solution.
+pub(crate) fn column_generation(d2: &BucketedD2) -> ColumnGeneration {
     let rows = cell_rows(d2);
     let mut lp = PackingLp::new(&cell_capacities(d2));
     let mut prices: Vec<Vec<i64>> = d2.counts.iter().map(|row| vec![0i64; row.len()]).collect();
     let mut columns: Vec<Vec<Role>> = Vec::new();
     let mut known: std::collections::HashSet<Vec<Role>> = std::collections::HashSet::new();
+    let mut solved = Ok(());
     // The prices with the smallest proven bound so far, and that bound (in SCALE units):
     // the restricted LP's duals do not improve monotonically from round to round.
     let mut best: Option<(Vec<Vec<i64>>, i128)> = None;
@@ -511,7 +611,7 @@ pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
             break;
         }
         let budget = MAX_TOTAL_PIVOTS.saturating_sub(lp.pivots()).min(MAX_PIVOTS);
-        let solved = lp.solve(budget);
+        solved = lp.solve(budget);
         read_prices(lp.duals(), &rows, &mut prices);
         if solved.is_err() {
             break;
@@ -538,7 +638,7 @@ pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
                 continue;
             }
             if let Some((used, value)) = pattern_column(&pattern, &rows) {
-                lp.add_column(used, value);
+                lp.add_column(&used, value);
                 known.insert(pattern.clone());
                 columns.push(pattern);
                 added = true;
@@ -548,10 +648,14 @@ pub fn lp_prices(d2: &BucketedD2) -> (Vec<Vec<i64>>, Vec<Vec<Role>>) {
             break;
         }
     }
-    if let Some((prices, _)) = best {
-        return (prices, columns);
+    // At the pivot limit the solution is feasible but not optimal, still a useful guide;
+    // a singular basis leaves nothing to trust.
+    let primal = (!matches!(solved, Err(LpStop::Singular))).then(|| lp.primal());
+    ColumnGeneration {
+        prices: best.map_or(prices, |b| b.0),
+        columns,
+        primal,
     }
-    (prices, columns)
 }
 
 /// The LP's duals as prices, rounded up to units of `1/SCALE` (empty cells, which no
@@ -583,18 +687,22 @@ pub(crate) fn d2_costs(by_label: &[Vec<(u64, usize)>], e: u64) -> (u64, Vec<Vec<
 
 /// The proven LP upper bound on D2's part at one `e` (in members), and the relaxed groups
 /// found (the primal LP's columns).
-pub(crate) fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>) {
+pub(crate) fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>, Option<Vec<f64>>) {
     if d2.is_empty() {
-        return (0, Vec::new());
+        return (0, Vec::new(), None);
     }
     if cell_rows(d2).iter().flatten().flatten().count() > MAX_LP_ROWS {
         // Too many cells for the dense basis inverse: no LP, the trivial bound (the caller
         // keeps the pooled bound) and no columns (the LP grouping is then CLUSTER's).
-        return (d2.len(), Vec::new());
+        return (d2.len(), Vec::new(), None);
     }
-    let (prices, cuts) = lp_prices(d2);
-    let scaled = dual_bound_scaled(d2, &prices);
-    ((scaled / i128::from(SCALE)) as u64, cuts)
+    let found = column_generation(d2);
+    let scaled = dual_bound_scaled(d2, &found.prices);
+    (
+        (scaled / i128::from(SCALE)) as u64,
+        found.columns,
+        found.primal,
+    )
 }
 
 /// Tops of at most `n` buckets holding about equally many of the pooled costs.
@@ -633,4 +741,87 @@ impl Buckets {
 pub fn lp_bound_at(by_label: &[Vec<(u64, usize)>], e: u64, buckets: Buckets) -> u64 {
     let (d1, costs) = d2_costs(by_label, e);
     d1 + lp_bound_d2(&buckets.bucket(&costs, e)).0
+}
+
+/// EXPERIMENT: pivots to solve the LP over `columns` from the slack basis.
+pub fn experiment_resolve(d2: &BucketedD2, columns: &[Vec<Role>]) -> (usize, f64, usize) {
+    let rows = cell_rows(d2);
+    let mut lp = PackingLp::new(&cell_capacities(d2));
+    let mut n = 0;
+    for p in columns {
+        if let Some((used, value)) = pattern_column(p, &rows) {
+            lp.add_column(&used, value);
+            n += 1;
+        }
+    }
+    let _ = lp.solve(1_000_000);
+    (lp.pivots(), lp.objective(), n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// Random D2 members of `1..=6` labels at a random `e`, bucketed one of three ways.
+    fn random_d2(rng: &mut SplitMix64) -> BucketedD2 {
+        let e = 1 + rng.below(3000);
+        let labels = 1 + rng.below(6) as usize;
+        let costs: Vec<Vec<u64>> = (0..labels)
+            .map(|_| (0..rng.below(40)).map(|_| 1 + rng.below(e)).collect())
+            .collect();
+        let n = 1 + rng.below(40);
+        match rng.below(3) {
+            0 => Buckets::Uniform(n),
+            1 => Buckets::Adaptive(n),
+            _ => Buckets::Quantile(n),
+        }
+        .bucket(&costs, e)
+    }
+
+    /// Prices of every sign and size, some exactly at [`SCALE`] multiples (ties).
+    fn random_prices(rng: &mut SplitMix64, d2: &BucketedD2, huge: bool) -> Vec<Vec<i64>> {
+        d2.counts
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|_| match rng.below(4) {
+                        0 => (rng.below(4) as i64 - 1) * SCALE,
+                        1 if huge => rng.below(1 << 50) as i64,
+                        _ => rng.below(12 * SCALE as u64) as i64 - 2 * SCALE,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The vectorised `f64` programme gives exactly the integer one's value, threshold by
+    /// threshold, and is refused when the prices could leave the exact range.
+    #[test]
+    fn fast_pricing_equals_the_integer_programme() {
+        let mut rng = SplitMix64::new(16);
+        let (mut compared, mut refused) = (0, 0);
+        for case in 0..600 {
+            let d2 = random_d2(&mut rng);
+            let prices = random_prices(&mut rng, &d2, case % 5 == 4);
+            let Some(mut fast) = FastDp::new(&d2, &prices) else {
+                refused += 1;
+                continue;
+            };
+            let (mut dp, mut next) = (Vec::new(), Vec::new());
+            for bucket in 0..d2.n_buckets {
+                for threshold in Threshold::all(&d2, bucket) {
+                    let slow = run_dp(&d2, &prices, &threshold, &mut dp, &mut next, None);
+                    assert_eq!(
+                        fast.run(&d2, &prices, &threshold),
+                        slow,
+                        "case {case}, bucket {bucket}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 5_000, "{compared} thresholds compared");
+        assert!(refused > 20, "{refused} cases refused");
+    }
 }
