@@ -938,6 +938,42 @@ mod tests {
         }
     }
 
+    /// LP partitions are also evaluated above their grid point; with margins larger than
+    /// the grid step that upward window reaches past the largest margin, where a group can
+    /// still certify under the one-label bound. Those evaluations stop at the horizon, so
+    /// `lp-label` computed further equals `lp-label` computed to the horizon, zeros after
+    /// (the reviewer's instance: three inputs with margins 300–301, tie to the smaller
+    /// label, `lp-label` 1 up to e = 450 when the window was not capped).
+    #[test]
+    fn lp_windows_stop_at_the_horizon() {
+        let votes = Votes::new(
+            vec![600, 300, 0, 0, 600, 300, 300, 0, 600],
+            3,
+            vec![0, 1, 2],
+        )
+        .unwrap();
+        let mut options = CurveOptions::new(Method::Rnn, "");
+        options.tie = TieRule::Smaller;
+        options.joint = vec![Certification::LpLabel];
+        let points = certify_points(&votes, options.tie);
+        let needs = Needs::new(&votes, options.tie);
+        let mut job = CurveJob::new(&points, 3, Some(&needs), &options);
+        let horizon = job.compute_to;
+        assert_eq!(horizon, 301);
+        job.compute_to = 500;
+        let shared = SharedGroupings::compute(&job).unwrap();
+        let lp_label = job
+            .joint_curve(Certification::LpLabel, &shared)
+            .unwrap()
+            .unwrap();
+        assert!(lp_label[..=horizon as usize].iter().any(|&x| x > 0));
+        assert!(
+            lp_label[horizon as usize + 1..].iter().all(|&x| x == 0),
+            "{:?}",
+            &lp_label[horizon as usize + 1..]
+        );
+    }
+
     /// A grouping above the proven bound is refused, not written as a wrapped-around gap
     /// of about 1.8e19 (release builds do not check overflow).
     #[test]

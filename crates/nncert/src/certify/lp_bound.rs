@@ -743,21 +743,6 @@ pub fn lp_bound_at(by_label: &[Vec<(u64, usize)>], e: u64, buckets: Buckets) -> 
     d1 + lp_bound_d2(&buckets.bucket(&costs, e)).0
 }
 
-/// EXPERIMENT: pivots to solve the LP over `columns` from the slack basis.
-pub fn experiment_resolve(d2: &BucketedD2, columns: &[Vec<Role>]) -> (usize, f64, usize) {
-    let rows = cell_rows(d2);
-    let mut lp = PackingLp::new(&cell_capacities(d2));
-    let mut n = 0;
-    for p in columns {
-        if let Some((used, value)) = pattern_column(p, &rows) {
-            lp.add_column(&used, value);
-            n += 1;
-        }
-    }
-    let _ = lp.solve(1_000_000);
-    (lp.pivots(), lp.objective(), n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

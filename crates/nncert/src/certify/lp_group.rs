@@ -297,7 +297,9 @@ pub fn lp_counts(
         .par_iter()
         .map_init(OneLabelSolver::new, |solver, &at| {
             let from = at.saturating_sub(GRID - 1);
-            let to = (at + GRID - 1).min(max_e);
+            // Not past the largest margin: the curves stop there (docs/HORIZON.md), and
+            // a partition evaluated above it could still certify under the one-label bound.
+            let to = (at + GRID - 1).min(last);
             if crate::cancel::requested() {
                 // Cancelled: nothing more is computed; the caller checks the flag and
                 // discards these curves (no count, and no bound below the pooled one).
