@@ -29,21 +29,7 @@ fn votes_inputs(dir: &Path) -> (String, String) {
 
 /// A small npy dataset (`--train-features …` flags): 30 training and 6 test points in 2-D.
 fn npy_dataset(dir: &Path) -> Vec<String> {
-    let point = |i: usize| [(i % 2) as f32 * 5.0 + (i % 7) as f32 * 0.1, (i % 3) as f32];
-    let trf: Vec<f32> = (0..30).flat_map(point).collect();
-    let trl: Vec<i64> = (0..30).map(|i| (i % 2) as i64).collect();
-    let tef: Vec<f32> = (0..6).flat_map(|i| point(i + 1)).collect();
-    let tel: Vec<i64> = (0..6).map(|i| ((i + 1) % 2) as i64).collect();
-    vec![
-        "--train-features".into(),
-        write(dir, "trf.npy", encode(&[30, 2], &trf)),
-        "--train-labels".into(),
-        write(dir, "trl.npy", encode(&[30], &trl)),
-        "--test-features".into(),
-        write(dir, "tef.npy", encode(&[6, 2], &tef)),
-        "--test-labels".into(),
-        write(dir, "tel.npy", encode(&[6], &tel)),
-    ]
+    common::npy_dataset(dir, 30, 6, 5.0, 0.1)
 }
 
 /// `certify-votes` of rNN votes into `out`, run in `dir`.

@@ -35,21 +35,7 @@ fn inputs(dir: &Path) -> (String, String, String) {
 
 /// A small npy dataset (`--train-features …` flags): 40 training and 8 test points in 2-D.
 fn npy_dataset(dir: &Path) -> Vec<String> {
-    let point = |i: usize| [(i % 2) as f32 * 3.0 + (i % 7) as f32 * 0.3, (i % 3) as f32];
-    let trf: Vec<f32> = (0..40).flat_map(point).collect();
-    let trl: Vec<i64> = (0..40).map(|i| (i % 2) as i64).collect();
-    let tef: Vec<f32> = (0..8).flat_map(|i| point(i + 1)).collect();
-    let tel: Vec<i64> = (0..8).map(|i| ((i + 1) % 2) as i64).collect();
-    vec![
-        "--train-features".into(),
-        write(dir, "trf.npy", encode(&[40, 2], &trf)),
-        "--train-labels".into(),
-        write(dir, "trl.npy", encode(&[40], &trl)),
-        "--test-features".into(),
-        write(dir, "tef.npy", encode(&[8, 2], &tef)),
-        "--test-labels".into(),
-        write(dir, "tel.npy", encode(&[8], &tel)),
-    ]
+    common::npy_dataset(dir, 40, 8, 3.0, 0.3)
 }
 
 /// `curves.csv` as (curve key, rows of `e,value`) in file order.

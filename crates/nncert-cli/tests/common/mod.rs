@@ -82,3 +82,37 @@ pub fn names(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A small npy dataset as `--train-features …` flags: `n_train` training and `n_test` test
+/// points in 2-D with labels 0/1, the two classes `spread` apart on the first axis, each
+/// point moved by multiples of `jitter`.
+#[allow(dead_code)]
+pub fn npy_dataset(
+    dir: &Path,
+    n_train: usize,
+    n_test: usize,
+    spread: f32,
+    jitter: f32,
+) -> Vec<String> {
+    use nncert::data::npy::encode;
+    let point = |i: usize| {
+        [
+            (i % 2) as f32 * spread + (i % 7) as f32 * jitter,
+            (i % 3) as f32,
+        ]
+    };
+    let trf: Vec<f32> = (0..n_train).flat_map(point).collect();
+    let trl: Vec<i64> = (0..n_train).map(|i| (i % 2) as i64).collect();
+    let tef: Vec<f32> = (0..n_test).flat_map(|i| point(i + 1)).collect();
+    let tel: Vec<i64> = (0..n_test).map(|i| ((i + 1) % 2) as i64).collect();
+    vec![
+        "--train-features".into(),
+        write(dir, "trf.npy", encode(&[n_train, 2], &trf)),
+        "--train-labels".into(),
+        write(dir, "trl.npy", encode(&[n_train], &trl)),
+        "--test-features".into(),
+        write(dir, "tef.npy", encode(&[n_test, 2], &tef)),
+        "--test-labels".into(),
+        write(dir, "tel.npy", encode(&[n_test], &tel)),
+    ]
+}

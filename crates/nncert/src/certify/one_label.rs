@@ -444,6 +444,24 @@ mod tests {
     use crate::curve::{CurveOptions, certify_votes};
     use crate::rng::SplitMix64;
 
+    /// Needs of a group of `members` inputs over `c` labels: member `i` predicts label `i`
+    /// (need `u64::MAX` there), its other needs are drawn from `1..=most`, label by label.
+    fn need_rows(rng: &mut SplitMix64, members: usize, c: usize, most: u64) -> Vec<Vec<u64>> {
+        (0..members)
+            .map(|i| {
+                (0..c)
+                    .map(|l| {
+                        if l == i {
+                            u64::MAX
+                        } else {
+                            1 + rng.below(most)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Where `max_flips` answers `cap` without searching (too many candidates), the search
     /// itself returns `cap` too, and elsewhere `max_flips` is the search: random groups with
     /// many labels and needs around `e`.
@@ -456,19 +474,7 @@ mod tests {
             let n = (1 + rng.below(5) as usize).min(c);
             let e = 1 + rng.below(8);
             // Row i predicts label i (need u64::MAX there), the others need 1..=3e.
-            let rows: Vec<Vec<u64>> = (0..n)
-                .map(|i| {
-                    (0..c)
-                        .map(|l| {
-                            if l == i {
-                                u64::MAX
-                            } else {
-                                1 + rng.below(3 * e)
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
+            let rows = need_rows(&mut rng, n, c, 3 * e);
             let rows: Vec<&[u64]> = rows.iter().map(Vec::as_slice).collect();
             let cap = 1 + rng.below(n as u64) as usize;
             let mut solver = OneLabelSolver::new();
@@ -649,19 +655,7 @@ mod tests {
                 c
             };
             // Pairwise different predicted labels: member i predicts label i.
-            let rows: Vec<Vec<u64>> = (0..members)
-                .map(|i| {
-                    (0..c)
-                        .map(|l| {
-                            if l == i {
-                                u64::MAX
-                            } else {
-                                1 + rng.below(e + 3)
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
+            let rows = need_rows(&mut rng, members, c, e + 3);
             let rows: Vec<&[u64]> = rows.iter().map(Vec::as_slice).collect();
             let exact = brute_force_flips(&rows, e);
             let mut solver = OneLabelSolver::new();

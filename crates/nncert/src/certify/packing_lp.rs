@@ -537,23 +537,37 @@ mod tests {
         }
     }
 
+    /// A larger random packing LP: `m` rows of capacity below `rhs_below`, `n` columns each
+    /// using every row with probability `percent` % (at least one row), values
+    /// `1..value_below`.
+    fn sparse_lp(
+        rng: &mut SplitMix64,
+        m: usize,
+        rhs_below: usize,
+        n: usize,
+        percent: u64,
+        value_below: usize,
+    ) -> (Vec<f64>, Vec<(Vec<usize>, f64)>) {
+        let rhs: Vec<f64> = (0..m).map(|_| range(rng, 0, rhs_below) as f64).collect();
+        let columns = (0..n)
+            .map(|_| {
+                let mut rows: Vec<usize> = (0..m).filter(|_| rng.below(100) < percent).collect();
+                if rows.is_empty() {
+                    rows.push(range(rng, 0, m));
+                }
+                (rows, range(rng, 1, value_below) as f64)
+            })
+            .collect();
+        (rhs, columns)
+    }
+
     /// Every vector kernel takes the same pivots to the same bits (the update multiplies
     /// and subtracts element by element, never fused), so the LP's results, and the
     /// groups built from them, do not depend on the CPU.
     #[test]
     fn every_kernel_gives_the_same_bits() {
         let mut rng = SplitMix64::new(5);
-        let m = 90;
-        let rhs: Vec<f64> = (0..m).map(|_| range(&mut rng, 0, 9) as f64).collect();
-        let columns: Vec<(Vec<usize>, f64)> = (0..2500)
-            .map(|_| {
-                let mut rows: Vec<usize> = (0..m).filter(|_| rng.below(100) < 7).collect();
-                if rows.is_empty() {
-                    rows.push(range(&mut rng, 0, m));
-                }
-                (rows, range(&mut rng, 1, 9) as f64)
-            })
-            .collect();
+        let (rhs, columns) = sparse_lp(&mut rng, 90, 9, 2500, 7, 9);
         let solve = |kernel: Kernel| {
             let mut lp = PackingLp::new(&rhs);
             lp.kernel = kernel;
@@ -579,17 +593,7 @@ mod tests {
     #[test]
     fn stays_exact_across_refactorisations() {
         let mut rng = SplitMix64::new(11);
-        let m = 60;
-        let rhs: Vec<f64> = (0..m).map(|_| range(&mut rng, 0, 4) as f64).collect();
-        let columns: Vec<(Vec<usize>, f64)> = (0..1500)
-            .map(|_| {
-                let mut rows: Vec<usize> = (0..m).filter(|_| rng.below(100) < 8).collect();
-                if rows.is_empty() {
-                    rows.push(range(&mut rng, 0, m));
-                }
-                (rows, range(&mut rng, 1, 6) as f64)
-            })
-            .collect();
+        let (rhs, columns) = sparse_lp(&mut rng, 60, 4, 1500, 8, 6);
         let mut lp = PackingLp::new(&rhs);
         lp.refactor_every = 7;
         for (rows, v) in &columns {
