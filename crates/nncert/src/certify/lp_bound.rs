@@ -593,6 +593,9 @@ pub(crate) struct ColumnGeneration {
     /// The last restricted LP's solution, one weight per column (`None` if the solver
     /// failed): the LP grouping rounds it without solving that LP again.
     pub(crate) primal: Option<Vec<f64>>,
+    /// `dual_bound_scaled(d2, &prices)`, when the loop computed it (`None` if it stopped
+    /// before pricing once): the caller need not price the same prices again.
+    pub(crate) proven: Option<i128>,
 }
 
 /// [`lp_prices`], with the last restricted LP's solution.
@@ -651,10 +654,15 @@ pub(crate) fn column_generation(d2: &BucketedD2) -> ColumnGeneration {
     // At the pivot limit the solution is feasible but not optimal, still a useful guide;
     // a singular basis leaves nothing to trust.
     let primal = (!matches!(solved, Err(LpStop::Singular))).then(|| lp.primal());
+    let (prices, proven) = match best {
+        Some((prices, bound)) => (prices, Some(bound)),
+        None => (prices, None),
+    };
     ColumnGeneration {
-        prices: best.map_or(prices, |b| b.0),
+        prices,
         columns,
         primal,
+        proven,
     }
 }
 
@@ -697,7 +705,11 @@ pub(crate) fn lp_bound_d2(d2: &BucketedD2) -> (u64, Vec<Vec<Role>>, Option<Vec<f
         return (d2.len(), Vec::new(), None);
     }
     let found = column_generation(d2);
-    let scaled = dual_bound_scaled(d2, &found.prices);
+    // The loop proved this bound for these prices by the same computation
+    // (`bound_from_delta` of `max_reduced_value`, i.e. `dual_bound_scaled`).
+    let scaled = found
+        .proven
+        .unwrap_or_else(|| dual_bound_scaled(d2, &found.prices));
     (
         (scaled / i128::from(SCALE)) as u64,
         found.columns,
@@ -778,6 +790,23 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    /// The bound the column generation reports for its prices is the one
+    /// `dual_bound_scaled` proves for them (the LP bound uses it without pricing again).
+    #[test]
+    fn the_reported_bound_is_the_proven_one() {
+        let mut rng = SplitMix64::new(25);
+        let mut checked = 0;
+        for _ in 0..60 {
+            let d2 = random_d2(&mut rng);
+            let found = column_generation(&d2);
+            if let Some(proven) = found.proven {
+                assert_eq!(proven, dual_bound_scaled(&d2, &found.prices));
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "{checked} checked");
     }
 
     /// The vectorised `f64` programme gives exactly the integer one's value, threshold by
