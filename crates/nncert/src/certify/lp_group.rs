@@ -18,9 +18,9 @@
 use super::PointCertificate;
 use super::joint::certified_in_sorted_group;
 use super::lp_bound::{
-    BucketedD2, Buckets, MAX_PIVOTS, Role, cell_capacities, cell_rows, lp_bound_d2, pattern_column,
+    BucketedD2, Buckets, MAX_PIVOTS, Role, cell_rows, lp_bound_d2, master_lp, pattern_column,
 };
-use super::packing_lp::{LpStop, PackingLp};
+use super::packing_lp::LpStop;
 use super::pair_exchange::exchange_pairs;
 use super::polish::{EMPTY, polish_groups, push_island_rest};
 
@@ -146,7 +146,7 @@ fn round_by_diving(
 /// POLISH are left to do the work).
 fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>], alive: &[bool]) -> Vec<f64> {
     let rows = cell_rows(d2);
-    let mut lp = PackingLp::new(&cell_capacities(d2));
+    let (mut lp, substitutions) = master_lp(d2, &rows);
     let mut index = Vec::new();
     for (p, pattern) in patterns.iter().enumerate() {
         if alive[p]
@@ -160,7 +160,7 @@ fn primal_weights(d2: &BucketedD2, patterns: &[Vec<Role>], alive: &[bool]) -> Ve
     // At the pivot limit the solution is feasible but not optimal, still a useful guide;
     // a singular basis leaves nothing to trust.
     if !matches!(lp.solve(MAX_PIVOTS), Err(LpStop::Singular)) {
-        for (&p, x) in index.iter().zip(lp.primal()) {
+        for (&p, x) in index.iter().zip(lp.primal().split_off(substitutions)) {
             weights[p] = x;
         }
     }
@@ -180,16 +180,23 @@ fn instantiate(
         let to = pool.partition_point(|x| x.0 <= d2.tops[b]);
         from..to
     };
+    // The LP's substitutions let a pattern use a costlier bucket's member in place of one
+    // of its own bucket (see `lp_bound::master_lp`): when the bucket has run out, the
+    // cheapest costlier member of the label stands in (never worse in either role).
+    let costlier = |pool: &[(u64, usize)], b: usize| {
+        let above = pool.partition_point(|x| x.0 <= d2.tops[b]);
+        (above < pool.len()).then_some(above)
+    };
     // Certified members: the costliest of their bucket.
     let mut chosen: Vec<(usize, usize)> = Vec::new(); // (label, position)
     let mut m = u64::MAX;
     for (l, role) in pattern.iter().enumerate() {
         if let Role::Certified(b) = *role {
             let r = range(&pools[l], b);
-            if r.is_empty() {
-                return None;
-            }
-            let pos = r.end - 1;
+            let pos = match r.last() {
+                Some(pos) => pos,
+                None => costlier(&pools[l], b)?,
+            };
             m = m.min(pools[l][pos].0);
             chosen.push((l, pos));
         }
@@ -204,10 +211,12 @@ fn instantiate(
     for (l, role) in pattern.iter().enumerate() {
         if let Role::Flipped(b) = *role {
             let r = range(&pools[l], b);
-            if r.is_empty() {
-                return None;
-            }
-            flipped.push((l, r.start));
+            let pos = if r.is_empty() {
+                costlier(&pools[l], b)?
+            } else {
+                r.start
+            };
+            flipped.push((l, pos));
         }
     }
     let mut spent: u64 = flipped.iter().map(|&(l, p)| pools[l][p].0).sum();
@@ -331,5 +340,32 @@ pub fn lp_counts(
         paper,
         one_label: label.filter(|_| needs.is_some()),
         bounds: grid.iter().zip(&windows).map(|(&e, w)| (e, w.2)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pattern whose bucket has run out in the pools takes the cheapest costlier member
+    /// of the label (the LP's substitutions allowed for that), in either role, and the
+    /// group is kept when its exact count is at least 1; with no costlier member left the
+    /// pattern cannot be made.
+    #[test]
+    fn an_exhausted_bucket_is_made_up_from_a_costlier_one() {
+        let e = 10;
+        // Buckets (0, 5] and (5, 10]; label 0 had members in both, label 1 in both.
+        let d2 = BucketedD2::with_tops(&[vec![2, 8], vec![3, 9]], e, vec![5]);
+        // Label 0's cheap member and label 1's cheap member are gone.
+        let mut pools = vec![vec![(8, 0)], vec![(9, 1)]];
+        let pattern = [Role::Certified(0), Role::Flipped(0)];
+        let group = instantiate(&pattern, &mut pools, &d2, e).expect("made from bucket 1");
+        assert_eq!(group, vec![0, 1]);
+        assert!(pools.iter().all(Vec::is_empty));
+        // Nothing costlier is left: the pattern cannot be made, the pools are untouched.
+        let mut pools = vec![vec![(2, 0)], vec![(9, 1)]];
+        let pattern = [Role::Certified(1), Role::Flipped(1)];
+        assert_eq!(instantiate(&pattern, &mut pools, &d2, e), None);
+        assert_eq!(pools, vec![vec![(2, 0)], vec![(9, 1)]]);
     }
 }

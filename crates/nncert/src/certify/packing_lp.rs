@@ -4,7 +4,9 @@
 //! The LP bound and the LP grouping solve `max Σ_p v_p x_p` subject to `Σ_{p ∋ r} x_p ≤ b_r`
 //! for every row `r` (a label and cost bucket, `b_r` its members) and `x ≥ 0`, where every
 //! column `p` (a relaxed group) has coefficient 1 in the rows it uses. Columns arrive a few
-//! at a time from the pricing, and the LP is re-optimised after each batch. Solving the
+//! at a time from the pricing, and the LP is re-optimised after each batch. A column may
+//! also be a *substitution* (value 0, +1 in one row, −1 in another): one unit of the first
+//! row's capacity used in place of one of the second's ([`PackingLp::add_substitution`]). Solving the
 //! *dual* with row-adding solvers (as nncert did with `microlp`) grows the basis with every
 //! cut — about 1,350 rows at `e = 1,000` on MNIST — and re-factorises it each time; the
 //! primal keeps a basis of one row per non-empty (label, bucket) cell (at most 240 with 24
@@ -43,6 +45,9 @@ const OPTIMALITY: f64 = 1e-9;
 /// Pivot elements at or below this are not used in the ratio test.
 const PIVOT: f64 = 1e-9;
 
+/// No row: a column that is not a substitution.
+const NO_ROW: u32 = u32::MAX;
+
 /// Why [`PackingLp::solve`] stopped before optimality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LpStop {
@@ -52,7 +57,8 @@ pub(crate) enum LpStop {
     Singular,
 }
 
-/// `max v·x` subject to `A x ≤ b`, `x ≥ 0`, with 0/1 columns (see the module documentation).
+/// `max v·x` subject to `A x ≤ b`, `x ≥ 0`, with 0/1 columns and substitutions (see the
+/// module documentation).
 #[derive(Debug, Clone)]
 pub(crate) struct PackingLp {
     /// Number of rows.
@@ -67,6 +73,8 @@ pub(crate) struct PackingLp {
     column_start: Vec<usize>,
     /// Each column's objective value.
     column_value: Vec<f64>,
+    /// Each column's row with coefficient −1 (a substitution), or [`NO_ROW`].
+    column_freed: Vec<u32>,
     /// `basis[i]`: the variable basic in position `i`: `< m` a slack, else `m + column`.
     basis: Vec<usize>,
     /// Whether each variable (slacks, then columns) is basic.
@@ -112,6 +120,7 @@ impl PackingLp {
             column_rows: Vec::new(),
             column_start: vec![0],
             column_value: Vec::new(),
+            column_freed: Vec::new(),
             basis: (0..m).collect(),
             basic: vec![true; m],
             inverse,
@@ -132,8 +141,20 @@ impl PackingLp {
         self.column_rows.extend(rows.iter().map(|&r| r as u32));
         self.column_start.push(self.column_rows.len());
         self.column_value.push(value);
+        self.column_freed.push(NO_ROW);
         self.basic.push(false);
         self.column_value.len() - 1
+    }
+
+    /// Adds a substitution column: value 0, coefficient +1 in row `used` and −1 in row
+    /// `freed` (distinct, each below the row count), i.e. one unit of `used`'s capacity
+    /// taken in place of one of `freed`'s. Its dual constraint is `y_used ≥ y_freed`.
+    /// Returns its index.
+    pub(crate) fn add_substitution(&mut self, used: usize, freed: usize) -> usize {
+        debug_assert!(used != freed && freed < self.m);
+        let j = self.add_column(&[used], 0.0);
+        self.column_freed[j] = freed as u32;
+        j
     }
 
     /// The rows of column `j`.
@@ -152,6 +173,15 @@ impl PackingLp {
         for &r in self.rows_of(var - m) {
             for (d, &x) in direction.iter_mut().zip(self.column_of_inverse(r as usize)) {
                 *d += x;
+            }
+        }
+        let freed = self.column_freed[var - m];
+        if freed != NO_ROW {
+            for (d, &x) in direction
+                .iter_mut()
+                .zip(self.column_of_inverse(freed as usize))
+            {
+                *d -= x;
             }
         }
     }
@@ -212,7 +242,8 @@ impl PackingLp {
                     }
                 }
             }
-            // A packing LP is bounded: every column has a row with finite capacity.
+            // A packing LP is bounded: every column has a row with finite capacity (a
+            // substitution's `used` row; chains of them end at a row no substitution frees).
             let Some((row, step, _)) = leave else {
                 return Err(LpStop::Singular);
             };
@@ -246,17 +277,23 @@ impl PackingLp {
                 consider(i, -y);
             }
         }
-        for (j, (bounds, &value)) in self
+        for (j, ((bounds, &value), &freed)) in self
             .column_start
             .windows(2)
             .zip(&self.column_value)
+            .zip(&self.column_freed)
             .enumerate()
         {
             if !self.basic[m + j] {
                 let rows = &self.column_rows[bounds[0]..bounds[1]];
+                let refund = if freed == NO_ROW {
+                    0.0
+                } else {
+                    self.duals[freed as usize]
+                };
                 consider(
                     m + j,
-                    value - rows.iter().map(|&r| self.duals[r as usize]).sum::<f64>(),
+                    value - rows.iter().map(|&r| self.duals[r as usize]).sum::<f64>() + refund,
                 );
             }
         }
@@ -528,6 +565,109 @@ mod tests {
                     priced >= v - 1e-6,
                     "case {case}: column priced {priced} < {v}"
                 );
+            }
+            let dual_value: f64 = rhs.iter().zip(y).map(|(b, y)| b * y).sum();
+            assert!(
+                (dual_value - expected).abs() < 1e-4,
+                "case {case}: dual {dual_value}"
+            );
+        }
+    }
+
+    /// With substitution columns along chains of rows (as the LP bound adds them along each
+    /// label's buckets): the same optimum as a general simplex, a feasible primal, and
+    /// duals that are feasible for both kinds of column (so `y_used ≥ y_freed`).
+    #[test]
+    fn substitutions_match_a_general_simplex() {
+        use microlp::{ComparisonOp, OptimizationDirection, Problem};
+        let mut rng = SplitMix64::new(23);
+        for case in 0..300 {
+            let (rhs, columns) = random_lp(&mut rng);
+            let m = rhs.len();
+            // Chains of consecutive rows; a substitution from every row to the next one in
+            // its chain (the next is used in place of the row before).
+            let chain = range(&mut rng, 1, 5);
+            let substitutions: Vec<(usize, usize)> = (0..m.saturating_sub(1))
+                .filter(|r| (r + 1) % chain != 0)
+                .map(|r| (r + 1, r))
+                .collect();
+            let mut lp = PackingLp::new(&rhs);
+            if case % 2 == 1 {
+                lp.refactor_every = 3;
+            }
+            for &(used, freed) in &substitutions {
+                lp.add_substitution(used, freed);
+            }
+            for batch in columns.chunks(7) {
+                for (rows, v) in batch {
+                    lp.add_column(rows, *v);
+                }
+                lp.solve(10_000).expect("solves");
+            }
+            let mut problem = Problem::new(OptimizationDirection::Maximize);
+            let moves: Vec<_> = substitutions
+                .iter()
+                .map(|_| problem.add_var(0.0, (0.0, f64::INFINITY)))
+                .collect();
+            let vars: Vec<_> = columns
+                .iter()
+                .map(|(_, v)| problem.add_var(*v, (0.0, f64::INFINITY)))
+                .collect();
+            for (r, &b) in rhs.iter().enumerate() {
+                let mut expr = microlp::LinearExpr::empty();
+                for (j, (rows, _)) in columns.iter().enumerate() {
+                    if rows.contains(&r) {
+                        expr.add(vars[j], 1.0);
+                    }
+                }
+                for (k, &(used, freed)) in substitutions.iter().enumerate() {
+                    if used == r {
+                        expr.add(moves[k], 1.0);
+                    } else if freed == r {
+                        expr.add(moves[k], -1.0);
+                    }
+                }
+                problem.add_constraint(expr, ComparisonOp::Le, b);
+            }
+            let expected = problem
+                .solve()
+                .ok()
+                .and_then(|o| o.into_solution().ok())
+                .expect("reference LP solves")
+                .objective();
+            assert!(
+                (lp.objective() - expected).abs() < 1e-4,
+                "case {case}: {} vs {expected}",
+                lp.objective()
+            );
+            let x = lp.primal();
+            let (x_moves, x_columns) = x.split_at(substitutions.len());
+            for (r, &b) in rhs.iter().enumerate() {
+                let mut used: f64 = columns
+                    .iter()
+                    .zip(x_columns)
+                    .filter(|((rows, _), _)| rows.contains(&r))
+                    .map(|(_, &x)| x)
+                    .sum();
+                for (&(u, f), &x) in substitutions.iter().zip(x_moves) {
+                    used += if u == r {
+                        x
+                    } else if f == r {
+                        -x
+                    } else {
+                        0.0
+                    };
+                }
+                assert!(used <= b + 1e-4, "case {case}: row {r} uses {used} > {b}");
+            }
+            let y = lp.duals();
+            assert!(y.iter().all(|&y| y > -1e-7), "case {case}: negative dual");
+            for &(used, freed) in &substitutions {
+                assert!(y[used] >= y[freed] - 1e-6, "case {case}: {used} < {freed}");
+            }
+            for (rows, v) in &columns {
+                let priced: f64 = rows.iter().map(|&r| y[r]).sum();
+                assert!(priced >= v - 1e-6, "case {case}: priced {priced} < {v}");
             }
             let dual_value: f64 = rhs.iter().zip(y).map(|(b, y)| b * y).sum();
             assert!(
