@@ -212,16 +212,18 @@ fn certified_under_deletions(sorted_costs: &[u64], e: u64) -> usize {
     sorted_costs.len() - flipped
 }
 
-/// The last `e` at which a joint bound under `delete` can still certify anything: a group
-/// has at most `n_classes` members, each costing at most the largest margin.
+/// From this `e` on no joint bound under `delete` certifies anything: a group holds at
+/// most one member per predicted label, so its deletion costs sum to at most the sum, over
+/// the labels, of the largest margin of the label's correct inputs, and `e` deletions at
+/// least that flip every member. (ISLAND's first group is made of exactly those members,
+/// so it still certifies one at the `e` before.) Summed over the labels predicted, not
+/// `n_classes` times the largest margin: a votes header with 10⁷ classes made that horizon,
+/// and the curves computed up to it, 10⁷ times too long.
 pub(crate) fn delete_horizon(points: &[PointCertificate], n_classes: usize) -> u64 {
-    let max_g = points
+    correct_by_label_descending(points, n_classes)
         .iter()
-        .filter(|p| p.correct())
-        .map(|p| p.margin)
-        .max()
-        .unwrap_or(0);
-    max_g.saturating_mul(n_classes as u64)
+        .filter_map(|list| list.first().map(|x| x.0))
+        .fold(0u64, u64::saturating_add)
 }
 
 /// ISLAND under `delete`, `certified[e]` for `e` in `0..=max_e`: correct inputs with
@@ -304,6 +306,26 @@ mod tests {
         }
         let e = "\x1b[2J".parse::<Threat>().unwrap_err().to_string();
         assert!(!e.contains('\x1b'), "{e}");
+    }
+
+    /// The joint horizon under `delete` sums the largest margin of each predicted label: a
+    /// votes header with a million classes no longer multiplies it by a million (the old
+    /// horizon was 10⁶ times the largest margin here, and every curve was computed that far).
+    #[test]
+    fn delete_horizon_sums_the_labels_predicted() {
+        let n_classes = 1_000_000;
+        // Three inputs: label 0 (margin 5), label 0 (margin 3), label 7 (margin 4).
+        let mut counts = vec![0u32; 3 * n_classes];
+        counts[0] = 5;
+        counts[n_classes] = 3;
+        counts[2 * n_classes + 7] = 4;
+        let votes = crate::Votes::new(counts, n_classes, vec![0, 0, 7]).unwrap();
+        let points = super::super::certify_points(&votes, TieRule::Larger);
+        let margins: Vec<u64> = points.iter().map(|p| p.margin).collect();
+        assert!(points.iter().all(PointCertificate::correct), "{margins:?}");
+        let expected = margins[0].max(margins[1]) + margins[2];
+        assert_eq!(delete_horizon(&points, n_classes), expected);
+        assert!(expected < 20, "{margins:?}");
     }
 
     #[test]
