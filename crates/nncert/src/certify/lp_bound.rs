@@ -42,7 +42,7 @@
 //! when one of its members is replaced by a costlier member of the same label (the
 //! attacker's cheapest flips only get dearer), so some optimal prices are non-decreasing
 //! in the bucket within each label. The primal says so with *substitution* columns
-//! ([`master_lp`]): one unit of a label's bucket used in place of one of the bucket
+//! (`master_lp`): one unit of a label's bucket used in place of one of the bucket
 //! below it, value 0, whose dual constraint is `y_{l,b+1} ≥ y_{l,b}`. These dual-optimal
 //! inequalities cut the dual space the column generation wanders in: at MNIST's
 //! `e = 1,000` 12,600 pivots and 1,180 columns instead of 58,000 and 2,940, the same
