@@ -44,10 +44,18 @@ use serde_json::{Value, json};
 /// The library's errors as Python exceptions: files → `OSError`, a cancelled computation
 /// (Ctrl-C, see `interrupt.rs`) → `KeyboardInterrupt`, the rest → `ValueError`.
 fn py_err(e: nncert::Error) -> PyErr {
+    // The CLI's line: the message, its causes (the OS's reason for a file error), control
+    // characters escaped.
+    let message = e.one_line();
     match e {
-        nncert::Error::Io { .. } => PyOSError::new_err(e.to_string()),
-        nncert::Error::Interrupted => PyKeyboardInterrupt::new_err(e.to_string()),
-        other => PyValueError::new_err(other.to_string()),
+        // `OSError(errno, message)` is created as its subclass for that errno
+        // (`FileNotFoundError`, `PermissionError`, …), so callers can catch those.
+        nncert::Error::Io { .. } => match e.os_error() {
+            Some(errno) => PyOSError::new_err((errno, message)),
+            None => PyOSError::new_err(message),
+        },
+        nncert::Error::Interrupted => PyKeyboardInterrupt::new_err(message),
+        _ => PyValueError::new_err(message),
     }
 }
 

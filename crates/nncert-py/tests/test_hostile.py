@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any, Callable
 
@@ -282,3 +283,15 @@ def test_a_parameter_left_at_its_default_is_not_given() -> None:
     a = index.certify(X, Y, r=[1.0], joint=("rd",))
     b = index.certify(X, Y, r=[1.0], joint=("rd",), seed=0)
     assert a.curves_csv() == b.curves_csv()
+
+
+def test_a_missing_file_is_file_not_found_with_the_os_reason(tmp_path: Path) -> None:
+    # The OS's reason is part of the message (it was dropped before), the exception is the
+    # errno's subclass of OSError, and a control character in the path is escaped.
+    missing = tmp_path / "no\nsuch.npy"
+    with pytest.raises(FileNotFoundError) as info:
+        nncert.datasets.load_npy(missing, missing, missing, missing)
+    assert info.value.errno == errno.ENOENT
+    text = str(info.value)
+    assert "No such file or directory" in text, text
+    assert "no\\nsuch.npy" in text and "\n" not in text, text

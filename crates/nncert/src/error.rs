@@ -64,6 +64,39 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message followed by its causes (`path: cannot read: No such file or directory
+    /// (os error 2)`), on one line with every control character escaped: how the CLI prints
+    /// an error, for front ends that show it without the CLI (Python). A path or a value
+    /// read from a malformed file can hold a newline or an escape sequence; escaped, it can
+    /// neither split the message nor drive a terminal.
+    pub fn one_line(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The operating system's error number behind an I/O error, if any (Python maps it to
+    /// `FileNotFoundError`, `PermissionError`, …).
+    pub fn os_error(&self) -> Option<i32> {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
         Error::Invalid(message.into())
     }
