@@ -8,8 +8,9 @@
 //! patterns with the largest `x_p` first, `⌊x_p⌋` copies each, then one more copy of each
 //! pattern with a fractional part, largest first. Each copy is made of real members
 //! (certified members the costliest of their bucket, flipped members the cheapest that
-//! cover `e + 1 − m`, `m` the smallest certified cost) and kept only if its exact paper
-//! count is at least 1. What is left is grouped as ISLAND does, and POLISH's exact
+//! cover `e + 1 − m`, `m` the smallest certified cost; when a bucket has run out, the
+//! cheapest costlier member of the label, which the LP's substitutions allowed for) and
+//! kept only if its exact paper count is at least 1. What is left is grouped as ISLAND does, and POLISH's exact
 //! label-by-label matching improves the whole partition.
 //!
 //! As for CLUSTER, the count reported is always the exact group bound of the partition
@@ -348,23 +349,34 @@ mod tests {
     use super::*;
 
     /// A pattern whose bucket has run out in the pools takes the cheapest costlier member
-    /// of the label (the LP's substitutions allowed for that), in either role, and the
-    /// group is kept when its exact count is at least 1; with no costlier member left the
-    /// pattern cannot be made.
+    /// of the label (the LP's substitutions allowed for that), never a cheaper one nor a
+    /// dearer one above it; a bucket that still has members is used as before; with no
+    /// costlier member left the pattern cannot be made.
     #[test]
     fn an_exhausted_bucket_is_made_up_from_a_costlier_one() {
+        // Buckets (0, 5], (5, 10], (10, 20] at e = 20.
+        let e = 20;
+        let d2 = BucketedD2::with_tops(&[vec![2, 7, 12, 15], vec![3, 9]], e, vec![5, 10]);
+        // Label 0's member of bucket 1 (cost 7) is gone: 2 is cheaper, 12 and 15 dearer.
+        let mut pools = vec![vec![(2, 0), (12, 1), (15, 2)], vec![(3, 3), (9, 4)]];
+        let pattern = [Role::Certified(1), Role::Flipped(0)];
+        // Certified 12 (the cheapest above bucket 1); the flipped member must cover
+        // e + 1 − 12 = 9, so 3 is raised to 9; the attacker flips 9 and cannot afford 12.
+        let group = instantiate(&pattern, &mut pools, &d2, e).expect("made with cost 12");
+        assert_eq!(group, vec![1, 4]);
+        assert_eq!(pools, vec![vec![(2, 0), (15, 2)], vec![(3, 3)]]);
+
+        // Buckets (0, 5], (5, 8], (8, 10] at e = 10; bucket 1 of label 0 still holds 7.
         let e = 10;
-        // Buckets (0, 5] and (5, 10]; label 0 had members in both, label 1 in both.
-        let d2 = BucketedD2::with_tops(&[vec![2, 8], vec![3, 9]], e, vec![5]);
-        // Label 0's cheap member and label 1's cheap member are gone.
-        let mut pools = vec![vec![(8, 0)], vec![(9, 1)]];
-        let pattern = [Role::Certified(0), Role::Flipped(0)];
+        let d2 = BucketedD2::with_tops(&[vec![2, 7, 9], vec![3, 4]], e, vec![5, 8]);
+        let mut pools = vec![vec![(2, 0), (7, 5), (9, 1)], vec![(3, 3), (4, 4)]];
+        // Certified 7 (its own bucket's costliest, not 9 above it); flipped 3 raised to 4.
         let group = instantiate(&pattern, &mut pools, &d2, e).expect("made from bucket 1");
-        assert_eq!(group, vec![0, 1]);
-        assert!(pools.iter().all(Vec::is_empty));
+        assert_eq!(group, vec![5, 4]);
+
         // Nothing costlier is left: the pattern cannot be made, the pools are untouched.
         let mut pools = vec![vec![(2, 0)], vec![(9, 1)]];
-        let pattern = [Role::Certified(1), Role::Flipped(1)];
+        let pattern = [Role::Certified(2), Role::Flipped(1)];
         assert_eq!(instantiate(&pattern, &mut pools, &d2, e), None);
         assert_eq!(pools, vec![vec![(2, 0)], vec![(9, 1)]]);
     }

@@ -242,8 +242,9 @@ impl PackingLp {
                     }
                 }
             }
-            // A packing LP is bounded: every column has a row with finite capacity (a
-            // substitution's `used` row; chains of them end at a row no substitution frees).
+            // A packing LP is bounded: every pattern column is ≥ 0 with a positive entry, and
+            // a substitution's entries sum to 0, so no direction of x ≥ 0 keeps every row
+            // within capacity while the objective grows (whatever the substitutions).
             let Some((row, step, _)) = leave else {
                 return Err(LpStop::Singular);
             };
@@ -586,7 +587,7 @@ mod tests {
             let m = rhs.len();
             // Chains of consecutive rows; a substitution from every row to the next one in
             // its chain (the next is used in place of the row before).
-            let chain = range(&mut rng, 1, 5);
+            let chain = range(&mut rng, 2, 6);
             let substitutions: Vec<(usize, usize)> = (0..m.saturating_sub(1))
                 .filter(|r| (r + 1) % chain != 0)
                 .map(|r| (r + 1, r))
