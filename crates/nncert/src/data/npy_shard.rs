@@ -46,6 +46,66 @@ pub fn file_identity(path: &Path) -> Result<String, Error> {
     Ok(format!("{:032x}", hasher.digest128()))
 }
 
+/// What tells a file's state without reading it: its length, modification time and (on
+/// Unix) device and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    node: Option<(u64, u64)>,
+}
+
+fn stamp(path: &Path) -> Result<Stamp, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    #[cfg(unix)]
+    let node = {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    };
+    #[cfg(not(unix))]
+    let node = None;
+    Ok(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        node,
+    })
+}
+
+/// Runs `read` on the files of `paths` and refuses its result if any of them changed
+/// meanwhile. A job opens each file several times (headers and labels, the identity
+/// pass, its rows): a file rewritten in place (`numpy.save` truncates and rewrites it) or
+/// replaced (a rename) between two of those could give rows of one content under the
+/// identity of another, and the merge, which compares identities, would not see it. The
+/// length, modification time and inode are compared before and after; a write within one
+/// tick of the file system's clock that keeps the length could still slip through.
+fn unchanged_while<T>(
+    paths: &NpyPaths,
+    read: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let files = [
+        &paths.train_features,
+        &paths.train_labels,
+        &paths.test_features,
+        &paths.test_labels,
+    ];
+    let before = files
+        .iter()
+        .map(|path| stamp(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let value = read()?;
+    for (path, was) in files.iter().zip(&before) {
+        if stamp(path)? != *was {
+            return Err(Error::content(
+                path.as_path(),
+                "changed while nncert read it (its length, modification time or inode \
+                 differ), so the rows read and the identity recorded may come from \
+                 different contents; run again once the file is final",
+            ));
+        }
+    }
+    Ok(value)
+}
+
 /// The four files of `paths` identified ([`file_identity`]), in the order a single run
 /// lists them.
 fn identities(paths: &NpyPaths) -> Result<Vec<FileIdentity>, Error> {
@@ -72,6 +132,16 @@ fn identities(paths: &NpyPaths) -> Result<Vec<FileIdentity>, Error> {
 /// those rows; the files identified by [`file_identity`]. A bad header, length or label
 /// file is refused as by the whole-file loader, a bad value only in the job's own rows.
 pub fn load_npy_shard(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+    train: ShardSpec,
+    block: ShardSpec,
+) -> Result<ShardDataset, Error> {
+    unchanged_while(paths, || read_npy_shard(paths, n_classes, train, block))
+}
+
+/// [`load_npy_shard`]'s reading, which opens each file several times.
+fn read_npy_shard(
     paths: &NpyPaths,
     n_classes: Option<usize>,
     train: ShardSpec,
@@ -233,6 +303,15 @@ pub fn load_npy_named_rows(
     n_classes: Option<usize>,
     pairs: &[(usize, u32)],
 ) -> Result<NamedRows, Error> {
+    unchanged_while(paths, || read_npy_named_rows(paths, n_classes, pairs))
+}
+
+/// [`load_npy_named_rows`]'s reading.
+fn read_npy_named_rows(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+    pairs: &[(usize, u32)],
+) -> Result<NamedRows, Error> {
     let o = open_dataset(paths, n_classes)?;
     if let Some(&(q, j)) = pairs
         .iter()
@@ -282,6 +361,14 @@ pub fn npy_file_records(
     paths: &NpyPaths,
     n_classes: Option<usize>,
 ) -> Result<(Vec<FileRecord>, Vec<FileIdentity>, usize), Error> {
+    unchanged_while(paths, || read_npy_file_records(paths, n_classes))
+}
+
+/// [`npy_file_records`]'s reading.
+fn read_npy_file_records(
+    paths: &NpyPaths,
+    n_classes: Option<usize>,
+) -> Result<(Vec<FileRecord>, Vec<FileIdentity>, usize), Error> {
     let o = open_dataset(paths, n_classes)?;
     let mut sums = Vec::with_capacity(2);
     for (mut stream, path) in [
@@ -301,4 +388,66 @@ pub fn npy_file_records(
         o.label_records.1,
     ];
     Ok((records, identities(paths)?, o.n_classes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn paths_in(dir: &Path) -> NpyPaths {
+        let file = |name: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, name).unwrap();
+            path
+        };
+        NpyPaths {
+            train_features: file("a"),
+            train_labels: file("b"),
+            test_features: file("c"),
+            test_labels: file("d"),
+        }
+    }
+
+    /// A file appended to, or replaced by a rename, while a job reads is refused naming it;
+    /// untouched files pass the read's result through.
+    #[test]
+    fn a_file_changed_during_the_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths_in(dir.path());
+        assert_eq!(unchanged_while(&paths, || Ok(7)).unwrap(), 7);
+        let appended = unchanged_while(&paths, || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&paths.test_features)
+                .unwrap();
+            f.write_all(b"x").unwrap();
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            appended.contains("c: changed while nncert read it"),
+            "{appended}"
+        );
+        let replaced = unchanged_while(&paths, || {
+            // Same length, new inode: what `mv new.npy train.npy` does.
+            let other: PathBuf = dir.path().join("a.new");
+            std::fs::write(&other, "a").unwrap();
+            std::fs::rename(&other, &paths.train_features).unwrap();
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            replaced.contains("a: changed while nncert read it"),
+            "{replaced}"
+        );
+        // The read's own error comes first.
+        let failed = unchanged_while(&paths, || -> Result<(), Error> {
+            Err(Error::invalid("the read failed"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the read failed");
+    }
 }
