@@ -244,7 +244,32 @@ pub(crate) fn groups_certified_away(
     let alone = groups
         .iter()
         .flatten()
-        .filter(|&&i| i != EMPTY && points[i].margin > 2 * e)
+        .filter(|&&i| i != EMPTY && points[i].correct() && points[i].margin > 2 * e)
         .count() as u64;
+    // Every correct member with g > 2e is certified in any group (its cost g − e exceeds
+    // e), so both counts include it and the subtractions cannot underflow; a misclassified
+    // member is never certified and must not be taken off.
     (paper - alone, label.map(|l| l - alone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certify::certify_points;
+    use crate::{TieRule, Votes};
+
+    /// A misclassified member with a large margin is not "certified alone": taking it off
+    /// the group's count underflowed (a panic in debug builds, a huge count in release).
+    /// No grouping of nncert puts misclassified inputs in groups today; this keeps it safe.
+    #[test]
+    fn a_misclassified_member_is_not_taken_off() {
+        // Input 0: predicted 0, label 0, margin 9. Input 1: predicted 1, label 0.
+        let votes = Votes::new(vec![9, 0, 0, 9], 2, vec![0, 0]).unwrap();
+        let points = certify_points(&votes, TieRule::Larger);
+        assert!(points[0].correct() && !points[1].correct());
+        let groups = vec![vec![0, 1]];
+        let mut solver = OneLabelSolver::new();
+        let (paper, label) = groups_certified_away(&groups, &points, None, 2, &mut solver);
+        assert_eq!((paper, label), (0, None));
+    }
 }
