@@ -209,18 +209,10 @@ fn non_utf8_argument(args: impl Iterator<Item = std::ffi::OsString>) -> String {
     }
 }
 
-/// `text` with every control character escaped (`\n`, `\u{1b}`, …): one line, inert on a
-/// terminal.
+/// `text` with every control character escaped: the library's rule for everything a front
+/// end prints ([`nncert::report::one_line`]).
 pub fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    nncert::report::one_line(text)
 }
 
 /// The most worker threads `--threads` accepts: far above any useful count on one machine,

@@ -77,15 +77,7 @@ impl Error {
             text.push_str(&c.to_string());
             cause = c.source();
         }
-        let mut out = String::with_capacity(text.len());
-        for c in text.chars() {
-            if c.is_control() {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        crate::report::one_line(&text)
     }
 
     /// The operating system's error number behind an I/O error, if any (Python maps it to

@@ -482,8 +482,21 @@ mod tests {
 
     /// The same LP solved by `microlp` (a general-purpose simplex).
     fn reference(rhs: &[f64], columns: &[(Vec<usize>, f64)]) -> f64 {
+        reference_with(rhs, columns, &[])
+    }
+
+    /// [`reference`] with substitution columns `(used, freed)` (value 0, +1 and −1).
+    fn reference_with(
+        rhs: &[f64],
+        columns: &[(Vec<usize>, f64)],
+        substitutions: &[(usize, usize)],
+    ) -> f64 {
         use microlp::{ComparisonOp, OptimizationDirection, Problem};
         let mut problem = Problem::new(OptimizationDirection::Maximize);
+        let moves: Vec<_> = substitutions
+            .iter()
+            .map(|_| problem.add_var(0.0, (0.0, f64::INFINITY)))
+            .collect();
         let vars: Vec<_> = columns
             .iter()
             .map(|(_, v)| problem.add_var(*v, (0.0, f64::INFINITY)))
@@ -493,6 +506,13 @@ mod tests {
             for (j, (rows, _)) in columns.iter().enumerate() {
                 if rows.contains(&r) {
                     expr.add(vars[j], 1.0);
+                }
+            }
+            for (k, &(used, freed)) in substitutions.iter().enumerate() {
+                if used == r {
+                    expr.add(moves[k], 1.0);
+                } else if freed == r {
+                    expr.add(moves[k], -1.0);
                 }
             }
             problem.add_constraint(expr, ComparisonOp::Le, b);
@@ -580,7 +600,6 @@ mod tests {
     /// duals that are feasible for both kinds of column (so `y_used ≥ y_freed`).
     #[test]
     fn substitutions_match_a_general_simplex() {
-        use microlp::{ComparisonOp, OptimizationDirection, Problem};
         let mut rng = SplitMix64::new(23);
         for case in 0..300 {
             let (rhs, columns) = random_lp(&mut rng);
@@ -605,37 +624,7 @@ mod tests {
                 }
                 lp.solve(10_000).expect("solves");
             }
-            let mut problem = Problem::new(OptimizationDirection::Maximize);
-            let moves: Vec<_> = substitutions
-                .iter()
-                .map(|_| problem.add_var(0.0, (0.0, f64::INFINITY)))
-                .collect();
-            let vars: Vec<_> = columns
-                .iter()
-                .map(|(_, v)| problem.add_var(*v, (0.0, f64::INFINITY)))
-                .collect();
-            for (r, &b) in rhs.iter().enumerate() {
-                let mut expr = microlp::LinearExpr::empty();
-                for (j, (rows, _)) in columns.iter().enumerate() {
-                    if rows.contains(&r) {
-                        expr.add(vars[j], 1.0);
-                    }
-                }
-                for (k, &(used, freed)) in substitutions.iter().enumerate() {
-                    if used == r {
-                        expr.add(moves[k], 1.0);
-                    } else if freed == r {
-                        expr.add(moves[k], -1.0);
-                    }
-                }
-                problem.add_constraint(expr, ComparisonOp::Le, b);
-            }
-            let expected = problem
-                .solve()
-                .ok()
-                .and_then(|o| o.into_solution().ok())
-                .expect("reference LP solves")
-                .objective();
+            let expected = reference_with(&rhs, &columns, &substitutions);
             assert!(
                 (lp.objective() - expected).abs() < 1e-4,
                 "case {case}: {} vs {expected}",

@@ -60,6 +60,20 @@ pub(crate) fn decimal_json(text: &str) -> serde_json::Value {
         .map_or_else(|| serde_json::Value::String(text.to_string()), Into::into)
 }
 
+/// `text` with every control character escaped (`\n`, `\u{1b}`, …): one line, inert on a
+/// terminal. How every front end shows an error, a path or a value it prints.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// SHA-256 of bytes, as lowercase hex.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
