@@ -36,10 +36,14 @@ use numpy::ndarray::{Array1, Array2};
 use numpy::{
     IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt,
+    PyNotADirectoryError, PyOSError, PyPermissionError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Value, json};
+use std::io::ErrorKind;
 
 /// The library's errors as Python exceptions: files → `OSError`, a cancelled computation
 /// (Ctrl-C, see `interrupt.rs`) → `KeyboardInterrupt`, the rest → `ValueError`.
@@ -50,17 +54,25 @@ fn py_err(e: nncert::Error) -> PyErr {
     match e {
         // `OSError(errno, message)` is created as its subclass for that errno
         // (`FileNotFoundError`, `PermissionError`, …), so callers can catch those.
-        nncert::Error::Io { .. } => match e.os_error() {
-            Some(errno) => PyOSError::new_err((errno, message)),
-            None => PyOSError::new_err(message),
+        nncert::Error::Io { .. } => match (e.os_error(), e.io_kind()) {
+            (Some(errno), _) => PyOSError::new_err((errno, message)),
+            // No error number (an error wrapped by `tempfile`): the subclass by its kind.
+            (None, Some(ErrorKind::NotFound)) => PyFileNotFoundError::new_err(message),
+            (None, Some(ErrorKind::PermissionDenied)) => PyPermissionError::new_err(message),
+            (None, Some(ErrorKind::AlreadyExists)) => PyFileExistsError::new_err(message),
+            (None, Some(ErrorKind::NotADirectory)) => PyNotADirectoryError::new_err(message),
+            (None, Some(ErrorKind::IsADirectory)) => PyIsADirectoryError::new_err(message),
+            (None, _) => PyOSError::new_err(message),
         },
         nncert::Error::Interrupted => PyKeyboardInterrupt::new_err(message),
         _ => PyValueError::new_err(message),
     }
 }
 
+/// A `ValueError` with `message` on one line (control characters escaped, as every message:
+/// a message can quote a value read from a pickled state or a file).
 fn invalid(message: impl Into<String>) -> PyErr {
-    PyValueError::new_err(message.into())
+    PyValueError::new_err(nncert::report::one_line(&message.into()))
 }
 
 /// Runs `f` without the GIL, on `n_jobs` threads (None: rayon's global pool, all cores or

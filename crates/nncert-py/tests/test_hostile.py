@@ -295,3 +295,13 @@ def test_a_missing_file_is_file_not_found_with_the_os_reason(tmp_path: Path) -> 
     text = str(info.value)
     assert "No such file or directory" in text, text
     assert "no\\nsuch.npy" in text and "\n" not in text, text
+
+
+def test_an_output_directory_under_a_file_is_not_a_directory_error(tmp_path: Path) -> None:
+    # The staging directory's error comes through tempfile without an error number: the
+    # subclass is then chosen by its kind (it was a plain OSError).
+    (tmp_path / "file.txt").write_text("x")
+    result = nncert.certify_votes(np.array([[5, 1], [1, 4]]), np.array([0, 1]), kind="rnn")
+    with pytest.raises(NotADirectoryError) as info:
+        result.write(tmp_path / "file.txt" / "out")
+    assert "file.txt/out: cannot create the output directory here" in str(info.value)

@@ -926,6 +926,78 @@ mod tests {
         }
     }
 
+    /// Under `delete` the joint horizon is exactly where the counts end: every count is 0
+    /// from it on, and ISLAND still certifies one input the `e` before (review of the
+    /// horizon's change: the test above has few inputs per label and never a header with
+    /// many classes but few predicted labels, and checks one `e` later).
+    #[test]
+    fn delete_horizon_is_where_the_joint_counts_end() {
+        use crate::rng::SplitMix64;
+        let mut rng = SplitMix64::new(0xde1e7e);
+        for case in 0..300 {
+            let n_classes = 2 + rng.below(39) as usize;
+            let n_test = 1 + rng.below(40) as usize;
+            // A few labels get the votes (and most of the true labels).
+            let active: Vec<usize> = (0..1 + rng.below(4))
+                .map(|_| rng.below(n_classes as u64) as usize)
+                .collect();
+            let mut counts = vec![0u32; n_test * n_classes];
+            let mut labels = Vec::with_capacity(n_test);
+            for row in 0..n_test {
+                for &l in &active {
+                    counts[row * n_classes + l] = rng.below(12) as u32;
+                }
+                labels.push(if rng.below(5) == 0 {
+                    rng.below(n_classes as u64) as u32
+                } else {
+                    active[rng.below(active.len() as u64) as usize] as u32
+                });
+            }
+            let votes = Votes::new(counts, n_classes, labels).unwrap();
+            let mut options = CurveOptions::new(Method::Rnn, "");
+            options.threat = Threat::Delete;
+            options.seed = rng.next_u64();
+            options.tie = if case % 2 == 0 {
+                TieRule::Smaller
+            } else {
+                TieRule::Larger
+            };
+            options.joint = vec![Certification::Island, Certification::Rd];
+            let points = threat::rnn_points(&certify_points(&votes, options.tie), Threat::Delete);
+            let mut job = CurveJob::new(&points, n_classes, None, &options);
+            let horizon = job.compute_to;
+            job.compute_to = horizon + 3;
+            let shared = SharedGroupings::compute(&job).unwrap();
+            let mut counts = vec![individual_counts(&points, job.compute_to)];
+            for &c in &options.joint {
+                counts.push(job.joint_curve(c, &shared).unwrap().unwrap());
+            }
+            let all: Vec<(Certification, Vec<u64>)> = [Certification::Individual]
+                .into_iter()
+                .chain(options.joint.iter().copied())
+                .zip(counts)
+                .collect();
+            let best = job.best_counts(&all, &shared);
+            for (c, v) in all
+                .iter()
+                .map(|(c, v)| (*c, v))
+                .chain([(Certification::Best, &best)])
+            {
+                assert!(
+                    v[horizon as usize..].iter().all(|&x| x == 0),
+                    "case {case}: {c} past the horizon {horizon}: {v:?}"
+                );
+            }
+            if points.iter().any(PointCertificate::correct) {
+                let island = &all[1].1;
+                assert!(
+                    horizon > 0 && island[horizon as usize - 1] > 0,
+                    "case {case}: ISLAND is 0 before the horizon {horizon}: {island:?}"
+                );
+            }
+        }
+    }
+
     /// LP partitions are also evaluated above their grid point; with margins larger than
     /// the grid step that upward window reaches past the largest margin, where a group can
     /// still certify under the one-label bound. Those evaluations stop at the horizon, so

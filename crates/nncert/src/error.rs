@@ -89,6 +89,16 @@ impl Error {
         }
     }
 
+    /// The kind of an I/O error: for the errors that carry no error number (those wrapped
+    /// by `tempfile` when an output directory is staged), front ends choose their
+    /// exception from it.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
         Error::Invalid(message.into())
     }

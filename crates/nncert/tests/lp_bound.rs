@@ -317,7 +317,7 @@ fn column_generation_converges() {
     assert!(bound > 0 && bound < d2.len(), "bound {bound}");
 }
 
-/// The price of the substitutions, pinned: on the review's instance (9 members,
+/// The price of the substitutions, pinned: on the review's instance (8 members,
 /// `e = 1,360`) the bucketed LP's optimum is 3 without them and 4 with them (a flipped
 /// member of the threshold bucket has no relaxed counterpart one bucket up), so the bound
 /// is 4, still above the best real partition (2, by exhaustion here). A change that makes

@@ -374,6 +374,12 @@ mod tests {
         let group = instantiate(&pattern, &mut pools, &d2, e).expect("made from bucket 1");
         assert_eq!(group, vec![5, 4]);
 
+        // Label 1's bucket 0 has run out: its flipped member is the cheapest costlier one
+        // (9, not nothing); certified 7, and the attacker flips 7 and cannot afford 9.
+        let mut pools = vec![vec![(2, 0), (7, 5)], vec![(9, 4), (10, 6)]];
+        let group = instantiate(&pattern, &mut pools, &d2, e).expect("flipped from above");
+        assert_eq!(group, vec![5, 4]);
+
         // Nothing costlier is left: the pattern cannot be made, the pools are untouched.
         let mut pools = vec![vec![(2, 0)], vec![(9, 1)]];
         let pattern = [Role::Certified(2), Role::Flipped(1)];

@@ -88,13 +88,12 @@ fn unchanged_while<T>(
         &paths.test_features,
         &paths.test_labels,
     ];
-    let before = files
-        .iter()
-        .map(|path| stamp(path))
-        .collect::<Result<Vec<_>, _>>()?;
+    // A file that cannot be stamped now is left to the read, whose own error (the one a
+    // single run gives) comes first; if the read succeeds anyway, it counts as changed.
+    let before: Vec<Option<Stamp>> = files.iter().map(|path| stamp(path).ok()).collect();
     let value = read()?;
     for (path, was) in files.iter().zip(&before) {
-        if stamp(path)? != *was {
+        if was.is_none() || stamp(path).ok() != *was {
             return Err(Error::content(
                 path.as_path(),
                 "changed while nncert read it (its length, modification time or inode \
@@ -444,10 +443,27 @@ mod tests {
             replaced.contains("a: changed while nncert read it"),
             "{replaced}"
         );
-        // The read's own error comes first.
+        // The read's own error comes first, also when a file is missing (as a single run
+        // would report it); a file deleted during a read that succeeded is a change.
         let failed = unchanged_while(&paths, || -> Result<(), Error> {
             Err(Error::invalid("the read failed"))
         });
         assert_eq!(failed.unwrap_err().to_string(), "the read failed");
+        std::fs::remove_file(&paths.test_labels).unwrap();
+        let failed = unchanged_while(&paths, || -> Result<(), Error> {
+            Err(Error::invalid("the read failed"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the read failed");
+        std::fs::write(&paths.test_labels, "d").unwrap();
+        let deleted = unchanged_while(&paths, || {
+            std::fs::remove_file(&paths.test_labels).unwrap();
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            deleted.contains("d: changed while nncert read it"),
+            "{deleted}"
+        );
     }
 }
