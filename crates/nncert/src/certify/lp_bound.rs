@@ -50,8 +50,8 @@
 //! come out, so it needs no proof that they are valid, and for the bucketed relaxation they
 //! are not always: a flipped member of the threshold bucket, or one moved into it above the
 //! range's top, has no relaxed counterpart one bucket up. The bound is then that of the LP
-//! *with* the substitutions, which can be higher than without them (by a whole member on a
-//! 8-member instance; at no grid point of MNIST r = 3, 4, 5): still proven, possibly a
+//! *with* the substitutions, which can be higher than without them (by a whole member on
+//! an 8-member instance; at no grid point of MNIST r = 3, 4, 5): still proven, possibly a
 //! member looser. Retiring them once converged and going on without them gave back the
 //! LP without them, for 40 % more time on MNIST, with the same bounds there
 //! (`docs/JOINT.md`).
