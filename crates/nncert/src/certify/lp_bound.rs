@@ -409,6 +409,8 @@ struct FastDp {
     dp: Vec<f64>,
     next: Vec<f64>,
     suffix: Vec<f64>,
+    /// One label's flipped buckets and their steps (a buffer kept to reuse).
+    steps: Vec<(usize, usize)>,
 }
 
 impl FastDp {
@@ -427,13 +429,19 @@ impl FastDp {
             dp: Vec::new(),
             next: Vec::new(),
             suffix: Vec::new(),
+            steps: Vec::new(),
         })
     }
 
     /// [`run_dp`]`(d2, prices, threshold, …, None)`.
     fn run(&mut self, d2: &BucketedD2, prices: &[Vec<i64>], threshold: &Threshold) -> i64 {
         let cap = threshold.cap;
-        let (dp, next, suffix) = (&mut self.dp, &mut self.next, &mut self.suffix);
+        let (dp, next, suffix, steps) = (
+            &mut self.dp,
+            &mut self.next,
+            &mut self.suffix,
+            &mut self.steps,
+        );
         dp.clear();
         dp.resize(cap + 1, f64::NEG_INFINITY);
         dp[0] = 0.0;
@@ -441,16 +449,26 @@ impl FastDp {
             let gain = best_certified(d2, l, &prices[l], threshold).map_or(0, |x| x.0) as f64;
             next.clear();
             next.extend(dp.iter().map(|&v| v + gain));
-            // `suffix[s]`: the best state at or above `s` (those land on `cap` together).
+            steps.clear();
+            steps.extend(
+                (0..=threshold.bucket)
+                    .filter(|&b| row[b] > 0)
+                    .filter_map(|b| threshold.units(d2, l, b).map(|step| (b, step))),
+            );
+            // `suffix[s]`: the best state at or above `s` (those land on `cap` together),
+            // needed from the lowest state the largest step lands on `cap` from (the scan
+            // is serial: only as far down as needed).
+            let lowest = steps
+                .iter()
+                .map(|&(_, step)| (cap + 1).saturating_sub(step).min(cap))
+                .min()
+                .unwrap_or(cap);
             suffix.clear();
             suffix.extend_from_slice(dp);
-            for s in (0..cap).rev() {
+            for s in (lowest..cap).rev() {
                 suffix[s] = larger(suffix[s], suffix[s + 1]);
             }
-            for b in (0..=threshold.bucket).filter(|&b| row[b] > 0) {
-                let Some(step) = threshold.units(d2, l, b) else {
-                    continue;
-                };
+            for &(b, step) in steps.iter() {
                 let price = prices[l][b] as f64;
                 // States below `cap − step` move up by `step`; the rest land on `cap`.
                 let moving = (cap + 1).saturating_sub(step);
