@@ -24,6 +24,10 @@ import os, signal, sys, threading, time, _thread
 import numpy as np
 import nncert
 
+# A runner that started this process with SIGINT ignored (a background job of a shell
+# without job control, nohup) would leave CPython without its KeyboardInterrupt handler:
+# restore it, as an interactive session has it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 MAIN = threading.main_thread().ident
 SEND = {
     "pthread_kill": lambda: signal.pthread_kill(MAIN, signal.SIGINT),
