@@ -54,14 +54,14 @@ fn py_err(e: nncert::Error) -> PyErr {
     match e {
         // `OSError(errno, message)` is created as its subclass for that errno
         // (`FileNotFoundError`, `PermissionError`, …), so callers can catch those.
-        nncert::Error::Io { .. } => match (e.os_error(), e.io_kind()) {
+        nncert::Error::Io { source, .. } => match (source.raw_os_error(), source.kind()) {
             (Some(errno), _) => PyOSError::new_err((errno, message)),
             // No error number (an error wrapped by `tempfile`): the subclass by its kind.
-            (None, Some(ErrorKind::NotFound)) => PyFileNotFoundError::new_err(message),
-            (None, Some(ErrorKind::PermissionDenied)) => PyPermissionError::new_err(message),
-            (None, Some(ErrorKind::AlreadyExists)) => PyFileExistsError::new_err(message),
-            (None, Some(ErrorKind::NotADirectory)) => PyNotADirectoryError::new_err(message),
-            (None, Some(ErrorKind::IsADirectory)) => PyIsADirectoryError::new_err(message),
+            (None, ErrorKind::NotFound) => PyFileNotFoundError::new_err(message),
+            (None, ErrorKind::PermissionDenied) => PyPermissionError::new_err(message),
+            (None, ErrorKind::AlreadyExists) => PyFileExistsError::new_err(message),
+            (None, ErrorKind::NotADirectory) => PyNotADirectoryError::new_err(message),
+            (None, ErrorKind::IsADirectory) => PyIsADirectoryError::new_err(message),
             (None, _) => PyOSError::new_err(message),
         },
         nncert::Error::Interrupted => PyKeyboardInterrupt::new_err(message),

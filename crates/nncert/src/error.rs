@@ -80,25 +80,6 @@ impl Error {
         crate::report::one_line(&text)
     }
 
-    /// The operating system's error number behind an I/O error, if any (Python maps it to
-    /// `FileNotFoundError`, `PermissionError`, …).
-    pub fn os_error(&self) -> Option<i32> {
-        match self {
-            Error::Io { source, .. } => source.raw_os_error(),
-            _ => None,
-        }
-    }
-
-    /// The kind of an I/O error: for the errors that carry no error number (those wrapped
-    /// by `tempfile` when an output directory is staged), front ends choose their
-    /// exception from it.
-    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
-        match self {
-            Error::Io { source, .. } => Some(source.kind()),
-            _ => None,
-        }
-    }
-
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
         Error::Invalid(message.into())
     }
